@@ -1,0 +1,1 @@
+//! gpu-mcp-cluster (being built).

@@ -1,0 +1,1 @@
+//! gpu-mcp-gpu (being built).

@@ -1,0 +1,1 @@
+//! gpu-mcp-k8s (being built).

@@ -1,0 +1,1 @@
+//! gpu-mcp-tools (being built).

@@ -1,0 +1,1 @@
+//! gpu-mcp-transport (being built).
