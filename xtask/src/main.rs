@@ -1,1 +1,42 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! Each subcommand lives in its own module with an `Args` type and a `run` function.
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod chart;
+mod cluster;
+mod docs;
+mod e2e;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Project automation for k8s-gpu-mcp-server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render, lint and validate the Helm chart.
+    Chart(chart::Args),
+    /// Build and run a local Kubernetes control plane on loopback.
+    Cluster(cluster::Args),
+    /// Generate docs from the code (`--check` fails when they are stale).
+    Docs(docs::Args),
+    /// End-to-end tests against a local cluster or kind.
+    E2e(e2e::Args),
+    /// Benchmarks of the agent and the gateway.
+    Bench(bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Chart(args) => chart::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Docs(args) => docs::run(args),
+        Command::E2e(args) => e2e::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
