@@ -1,0 +1,251 @@
+//! Request checks of the MCP endpoint: `Origin`, `Host`, bearer token, `Accept`, `Content-Type`.
+
+use http::HeaderValue;
+use subtle::ConstantTimeEq;
+
+/// Whether an `Origin` header value may call the endpoint.
+///
+/// No `Origin` (a non-browser client) is always allowed. With an empty allow-list, browser
+/// origins on the local machine are allowed: `http(s)://localhost`, `127.0.0.1` or `[::1]`, any
+/// port. A non-empty list replaces that rule: an origin must equal an entry (scheme, host and
+/// port, case-insensitive, trailing `/` ignored), and the entry `*` allows every origin.
+pub(crate) fn origin_allowed(origin: Option<&HeaderValue>, allowed: &[String]) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    if allowed.is_empty() {
+        return is_local_origin(&origin);
+    }
+    allowed
+        .iter()
+        .any(|a| a == "*" || a.trim().trim_end_matches('/').eq_ignore_ascii_case(&origin))
+}
+
+fn is_local_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let (host, port) = split_host_port(rest);
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Splits `host[:port]`, keeping IPv6 brackets on the host.
+fn split_host_port(s: &str) -> (&str, Option<&str>) {
+    if s.starts_with('[') {
+        return match s.find(']') {
+            Some(end) => {
+                let (host, rest) = s.split_at(end + 1);
+                (host, rest.strip_prefix(':'))
+            }
+            None => (s, None),
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (s, None),
+    }
+}
+
+/// Whether the `Host` header names one of the allowed hosts (port ignored); an empty list allows
+/// any host.
+pub(crate) fn host_allowed(host: Option<&HeaderValue>, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let Some(host) = host.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let (name, _) = split_host_port(host.trim());
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+/// Whether `Authorization` carries `Bearer <expected>`, compared in constant time.
+pub(crate) fn bearer_ok(authorization: Option<&HeaderValue>, expected: &str) -> bool {
+    let Some(value) = authorization else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let Some((scheme, token)) = value.split_at_checked(7) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case(b"bearer ")
+        && bool::from(token.trim_ascii().ct_eq(expected.as_bytes()))
+}
+
+/// Whether the `Content-Type` is `application/json` (parameters such as `charset` allowed).
+pub(crate) fn is_json_content_type(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// How a POSTed request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyFormat {
+    /// `application/json`, one response.
+    Json,
+    /// `text/event-stream`, one `message` event carrying the response.
+    EventStream,
+}
+
+/// Picks the reply format from `Accept`; `None` when it accepts neither format (406).
+///
+/// A missing or unreadable header, or `*/*`, gets JSON. The event stream is chosen when the client
+/// accepts it with a higher weight than JSON (including when it does not accept JSON at all).
+pub(crate) fn negotiate(accept: Option<&HeaderValue>) -> Option<ReplyFormat> {
+    let Some(accept) = accept.and_then(|a| a.to_str().ok()) else {
+        return Some(ReplyFormat::Json);
+    };
+    if accept.trim().is_empty() {
+        return Some(ReplyFormat::Json);
+    }
+    // (exact, type/*, */*) weights for each format
+    let mut json = [None::<f32>; 3];
+    let mut sse = [None::<f32>; 3];
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        let slot = |w: &mut [Option<f32>; 3], i: usize| {
+            w[i] = Some(w[i].map_or(q, |old| old.max(q)));
+        };
+        match media.as_str() {
+            "application/json" => slot(&mut json, 0),
+            "application/*" => slot(&mut json, 1),
+            "text/event-stream" => slot(&mut sse, 0),
+            "text/*" => slot(&mut sse, 1),
+            "*/*" => {
+                slot(&mut json, 2);
+                slot(&mut sse, 2);
+            }
+            _ => {}
+        }
+    }
+    // The most specific matching range decides a format's weight.
+    let weight = |w: [Option<f32>; 3]| w.into_iter().flatten().next().unwrap_or(0.0);
+    let (json, sse) = (weight(json), weight(sse));
+    if json <= 0.0 && sse <= 0.0 {
+        None
+    } else if sse > json {
+        Some(ReplyFormat::EventStream)
+    } else {
+        Some(ReplyFormat::Json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &str) -> HeaderValue {
+        HeaderValue::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn default_origin_rule_allows_only_local_origins() {
+        let none: &[String] = &[];
+        assert!(origin_allowed(None, none));
+        for ok in [
+            "http://localhost",
+            "http://localhost:6274",
+            "https://127.0.0.1:8080",
+            "http://[::1]:3000",
+            "HTTP://LOCALHOST/",
+        ] {
+            assert!(origin_allowed(Some(&hv(ok)), none), "{ok}");
+        }
+        for bad in [
+            "http://evil.example",
+            "http://localhost.evil.example",
+            "null",
+            "http://127.0.0.1.nip.io",
+            "file://localhost",
+            "http://localhost:abc",
+        ] {
+            assert!(!origin_allowed(Some(&hv(bad)), none), "{bad}");
+        }
+    }
+
+    #[test]
+    fn configured_origins_replace_the_default() {
+        let list = vec!["https://inspector.example.com".to_owned()];
+        assert!(origin_allowed(
+            Some(&hv("https://Inspector.example.com")),
+            &list
+        ));
+        assert!(!origin_allowed(Some(&hv("http://localhost")), &list));
+        assert!(origin_allowed(
+            Some(&hv("http://anything")),
+            &["*".to_owned()]
+        ));
+    }
+
+    #[test]
+    fn host_list() {
+        let list = vec!["localhost".to_owned(), "[::1]".to_owned()];
+        assert!(host_allowed(Some(&hv("localhost:8080")), &list));
+        assert!(host_allowed(Some(&hv("[::1]:80")), &list));
+        assert!(!host_allowed(Some(&hv("evil.example")), &list));
+        assert!(!host_allowed(None, &list));
+        assert!(host_allowed(None, &[]));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert!(bearer_ok(Some(&hv("Bearer s3cret")), "s3cret"));
+        assert!(bearer_ok(Some(&hv("bearer s3cret")), "s3cret"));
+        assert!(!bearer_ok(Some(&hv("Bearer s3cre")), "s3cret"));
+        assert!(!bearer_ok(Some(&hv("Basic s3cret")), "s3cret"));
+        assert!(!bearer_ok(Some(&hv("Bear")), "s3cret"));
+        assert!(!bearer_ok(None, "s3cret"));
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(is_json_content_type(Some(&hv("application/json"))));
+        assert!(is_json_content_type(Some(&hv(
+            "Application/JSON; charset=utf-8"
+        ))));
+        assert!(!is_json_content_type(Some(&hv("text/plain"))));
+        assert!(!is_json_content_type(None));
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        use ReplyFormat::*;
+        assert_eq!(negotiate(None), Some(Json));
+        assert_eq!(negotiate(Some(&hv("*/*"))), Some(Json));
+        assert_eq!(
+            negotiate(Some(&hv("application/json, text/event-stream"))),
+            Some(Json)
+        );
+        assert_eq!(negotiate(Some(&hv("text/event-stream"))), Some(EventStream));
+        assert_eq!(
+            negotiate(Some(&hv("application/json;q=0.5, text/event-stream"))),
+            Some(EventStream)
+        );
+        assert_eq!(negotiate(Some(&hv("application/json"))), Some(Json));
+        assert_eq!(negotiate(Some(&hv("text/html"))), None);
+        assert_eq!(
+            negotiate(Some(&hv("application/json;q=0, text/html"))),
+            None
+        );
+        assert_eq!(
+            negotiate(Some(&hv("text/*, application/xml"))),
+            Some(EventStream)
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! MCP over stdio: newline-delimited JSON-RPC on a reader/writer pair.
+//!
+//! Each line is one message. Requests run concurrently and are answered as they finish; the writer
+//! serialises replies so lines never interleave. `initialize` and notifications are handled in
+//! order before the next line is read, so a one-shot `initialize` + `tools/call` sees the session
+//! initialized. A line longer than the cap is discarded while it is read (memory stays bounded)
+//! and answered with `-32600`; an unparsable line is answered with `-32700` and `id: null`.
+//! End of input ends the loop once every in-flight request has been answered.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use gpu_mcp_protocol::{ErrorCode, Message};
+use gpu_mcp_server::{McpServer, RequestContext, TransportKind};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{encode_response, error_response, parse_message};
+use crate::dispatch::Dispatcher;
+use crate::error::Result;
+use crate::metrics::Metrics;
+
+/// Default cap on one stdin line: 4 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 4 << 20;
+
+/// Settings of the stdio transport.
+#[derive(Debug, Clone)]
+pub struct StdioConfig {
+    /// Longest accepted line in bytes (without the newline); longer ones are discarded and answered
+    /// with an error.
+    pub max_line_bytes: usize,
+    /// On shutdown, how long in-flight requests may still run before they are dropped.
+    pub shutdown_grace: Duration,
+    /// Upper bound on one request's handling; `None` for no bound.
+    pub request_timeout: Option<Duration>,
+    /// Where to count requests, if anywhere.
+    pub metrics: Option<Metrics>,
+}
+
+impl Default for StdioConfig {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            shutdown_grace: Duration::from_secs(10),
+            request_timeout: None,
+            metrics: None,
+        }
+    }
+}
+
+/// Serves one MCP session over `input`/`output` with the default [`StdioConfig`].
+///
+/// Returns when the input ends (after answering every in-flight request) or when `shutdown` is
+/// cancelled (after a grace period for in-flight requests).
+pub async fn serve_stdio<R, W>(
+    server: McpServer,
+    input: R,
+    output: W,
+    shutdown: CancellationToken,
+) -> Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    serve_stdio_with(StdioConfig::default(), server, input, output, shutdown).await
+}
+
+/// Serves one MCP session over `input`/`output`; see [`serve_stdio`].
+pub async fn serve_stdio_with<R, W>(
+    config: StdioConfig,
+    server: McpServer,
+    input: R,
+    output: W,
+    shutdown: CancellationToken,
+) -> Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let dispatcher = Dispatcher::new(server, config.metrics.clone(), config.request_timeout);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+    let writer_gone = CancellationToken::new();
+    let writer = write_loop(output, rx, writer_gone.clone());
+    let reader = read_loop(
+        &config,
+        dispatcher,
+        BufReader::with_capacity(64 * 1024, input),
+        tx,
+        shutdown,
+        writer_gone,
+    );
+    let (read, write) = tokio::join!(reader, writer);
+    read?;
+    write
+}
+
+async fn read_loop<R: AsyncBufRead + Unpin>(
+    config: &StdioConfig,
+    dispatcher: Dispatcher,
+    mut input: R,
+    tx: mpsc::Sender<Vec<u8>>,
+    shutdown: CancellationToken,
+    writer_gone: CancellationToken,
+) -> Result<()> {
+    let session = dispatcher.server().session();
+    let ctx = RequestContext {
+        transport: TransportKind::Stdio,
+        http: None,
+    };
+    let mut tasks = JoinSet::new();
+    let mut buf = Vec::new();
+    let result = loop {
+        let line = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break Ok(()),
+            () = writer_gone.cancelled() => break Ok(()),
+            line = read_line(&mut input, &mut buf, config.max_line_bytes) => line,
+        };
+        while tasks.try_join_next().is_some() {}
+        let line = match line {
+            Ok(Line::Eof) => break Ok(()),
+            Ok(Line::TooLong) => {
+                tracing::warn!(
+                    limit = config.max_line_bytes,
+                    "discarded an over-long stdin line"
+                );
+                let reply = error_response(
+                    None,
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "Invalid request: message exceeds the {}-byte line limit",
+                        config.max_line_bytes
+                    ),
+                );
+                let _ = tx.send(encode_response(&reply)).await;
+                continue;
+            }
+            Ok(Line::Complete) => trim(&buf),
+            Err(e) => break Err(e.into()),
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let message = match parse_message(line) {
+            Ok(m) => m,
+            Err(reply) => {
+                tracing::debug!(code = ?reply.error.as_ref().map(|e| e.code), "rejected a stdin line");
+                let _ = tx.send(encode_response(&reply)).await;
+                continue;
+            }
+        };
+        let in_order = match &message {
+            Message::Request(r) => r.method == "initialize",
+            Message::Notification(_) | Message::Response(_) => true,
+        };
+        if in_order {
+            if let Some(reply) = dispatcher.dispatch(&session, message, ctx.clone()).await {
+                let _ = tx.send(encode_response(&reply)).await;
+            }
+        } else {
+            let (dispatcher, session, ctx, tx) =
+                (dispatcher.clone(), session.clone(), ctx.clone(), tx.clone());
+            tasks.spawn(async move {
+                if let Some(reply) = dispatcher.dispatch(&session, message, ctx).await {
+                    let _ = tx.send(encode_response(&reply)).await;
+                }
+            });
+        }
+    };
+    // Answer what is in flight: all of it at end of input, within the grace period on shutdown.
+    while !tasks.is_empty() {
+        tokio::select! {
+            _ = tasks.join_next() => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    if !tasks.is_empty() {
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(config.shutdown_grace, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = tasks.len(),
+                "dropping requests still running after the shutdown grace period"
+            );
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+    result
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut output: W,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    gone: CancellationToken,
+) -> Result<()> {
+    let result = async {
+        while let Some(mut line) = rx.recv().await {
+            line.push(b'\n');
+            output.write_all(&line).await?;
+            if rx.is_empty() {
+                output.flush().await?;
+            }
+        }
+        output.flush().await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            gone.cancel();
+            if e.kind() == ErrorKind::BrokenPipe {
+                tracing::debug!("stdout closed by the client");
+                Ok(())
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// `buf` holds one line without its newline.
+    Complete,
+    /// The line was longer than the cap and has been skipped.
+    TooLong,
+    /// End of input.
+    Eof,
+}
+
+/// Reads one `\n`-terminated line into `buf`, holding at most `max` bytes of it in memory.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    buf.clear();
+    let mut overflow = false;
+    loop {
+        let available = input.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if overflow {
+                Line::TooLong
+            } else if buf.is_empty() {
+                Line::Eof
+            } else {
+                Line::Complete
+            });
+        }
+        let (chunk, used, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        if !overflow {
+            if buf.len() + chunk.len() > max {
+                overflow = true;
+                buf.clear();
+                buf.shrink_to(64 * 1024);
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        input.consume(used);
+        if done {
+            return Ok(if overflow {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
+        }
+    }
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn read_line_splits_caps_and_recovers() {
+        let data = b"short\n0123456789abcdef\nok\r\nlast".to_vec();
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line(&mut r, &mut buf, 8).await.unwrap(),
+            Line::Complete
+        );
+        assert_eq!(buf, b"short");
+        assert_eq!(read_line(&mut r, &mut buf, 8).await.unwrap(), Line::TooLong);
+        assert_eq!(
+            read_line(&mut r, &mut buf, 8).await.unwrap(),
+            Line::Complete
+        );
+        assert_eq!(trim(&buf), b"ok");
+        assert_eq!(
+            read_line(&mut r, &mut buf, 8).await.unwrap(),
+            Line::Complete
+        );
+        assert_eq!(buf, b"last");
+        assert_eq!(read_line(&mut r, &mut buf, 8).await.unwrap(), Line::Eof);
+    }
+
+    #[tokio::test]
+    async fn over_long_final_line_without_newline_is_too_long() {
+        let data = vec![b'x'; 100];
+        let mut r = BufReader::with_capacity(16, &data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line(&mut r, &mut buf, 10).await.unwrap(),
+            Line::TooLong
+        );
+        assert!(buf.capacity() <= 64 * 1024);
+        assert_eq!(read_line(&mut r, &mut buf, 10).await.unwrap(), Line::Eof);
+    }
+}
