@@ -1,0 +1,246 @@
+//! Detached component processes: start, identify, measure and stop them by pid.
+//!
+//! A process counts as ours only while its command line mentions the cluster's state directory
+//! (every component gets flags with paths inside it), so a recycled pid is never signalled.
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Starts `program args...` detached from this process (its parent exits at once, so it is
+/// re-parented to init and leaves no zombie), in its own process group, with stdin from
+/// `/dev/null` and stdout/stderr appended to `log`. Returns its pid.
+pub(crate) fn spawn_detached(
+    program: &Path,
+    args: &[String],
+    envs: &[(String, String)],
+    log: &Path,
+) -> anyhow::Result<u32> {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#""$@" </dev/null >>"$GPU_MCP_LOG" 2>&1 & echo $!"#)
+        .arg("sh")
+        .arg(program)
+        .args(args)
+        .env("GPU_MCP_LOG", log)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output = command
+        .output()
+        .with_context(|| format!("starting {}", program.display()))?;
+    if !output.status.success() {
+        bail!("starting {} failed ({})", program.display(), output.status);
+    }
+    let pid = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse::<u32>()
+        .with_context(|| format!("reading the pid of {}", program.display()))?;
+    Ok(pid)
+}
+
+/// The command line of a live, non-zombie process.
+fn cmdline(pid: u32) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 3 (after the parenthesised command name) is the state; `Z` is a zombie.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let mut raw = Vec::new();
+    fs::File::open(format!("/proc/{pid}/cmdline"))
+        .ok()?
+        .read_to_end(&mut raw)
+        .ok()?;
+    Some(String::from_utf8_lossy(&raw).replace('\0', " "))
+}
+
+/// Whether `pid` is alive and mentions `marker` (the state directory) in its command line.
+pub(crate) fn is_ours(pid: u32, marker: &str) -> bool {
+    cmdline(pid).is_some_and(|c| c.contains(marker))
+}
+
+/// Every live process whose command line mentions `marker`: components of a run whose state
+/// file was lost before it recorded them.
+pub(crate) fn find_by_marker(marker: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me && is_ours(*pid, marker))
+        .collect()
+}
+
+/// Resident set size of a process in KiB.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Stops our process `pid` (SIGTERM, then SIGKILL after `grace`). Returns whether it was running.
+pub(crate) fn stop(pid: u32, marker: &str, grace: Duration) -> bool {
+    if !is_ours(pid, marker) {
+        return false;
+    }
+    signal(pid, "-TERM");
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if !is_ours(pid, marker) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(pid, "-KILL");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && is_ours(pid, marker) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Picks `n` distinct free TCP ports on 127.0.0.1 (held open together so they differ).
+pub(crate) fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
+        .collect::<Result<Vec<_>, _>>()
+        .context("finding free ports on 127.0.0.1")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Fails with a clear message when `port` on 127.0.0.1 is taken.
+pub(crate) fn check_port_free(port: u16, what: &str) -> anyhow::Result<()> {
+    match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(err) => bail!(
+            "127.0.0.1:{port} (asked for {what}) is not free: {err}; stop whatever listens there \
+             (`ss -ltnp 'sport = :{port}'`) or choose another port"
+        ),
+    }
+}
+
+/// A plain-HTTP GET on loopback, returning the status code and body (used for etcd's /health).
+pub(crate) fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let mut stream = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    )?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("malformed HTTP response")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Creates (or replaces) a symbolic link.
+pub(crate) fn symlink(target: &Path, link: &Path) -> anyhow::Result<()> {
+    if link.symlink_metadata().is_ok() {
+        fs::remove_file(link).with_context(|| format!("removing {}", link.display()))?;
+    }
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("linking {} -> {}", link.display(), target.display()))
+}
+
+/// Absolute form of a path (without resolving symbolic links).
+pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawned_process_is_found_measured_and_stopped_by_marker() {
+        let dir = std::env::temp_dir().join(format!("gpu-mcp-procs-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let marker = dir.display().to_string();
+        let log = dir.join("sleep.log");
+        // The marker travels as the shell's $0, so it shows in the command line.
+        let pid = spawn_detached(
+            Path::new("sh"),
+            &[
+                "-c".into(),
+                "echo started; sleep 30".into(),
+                format!("{marker}/sleeper"),
+            ],
+            &[],
+            &log,
+        )
+        .unwrap();
+        assert!(is_ours(pid, &marker));
+        assert!(find_by_marker(&marker).contains(&pid));
+        assert!(rss_kib(pid).is_some());
+        assert!(!is_ours(pid, "/no/such/state/dir"));
+        assert!(stop(pid, &marker, Duration::from_secs(5)));
+        assert!(!is_ours(pid, &marker));
+        assert!(!stop(pid, &marker, Duration::from_secs(1)));
+        assert!(fs::read_to_string(&log).unwrap().contains("started"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn free_ports_are_distinct_and_bindable() {
+        let ports = free_ports(4).unwrap();
+        let mut sorted = ports.clone();
+        sorted.dedup();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 4);
+        for port in ports {
+            check_port_free(port, "test").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_taken_port_is_reported() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = check_port_free(port, "the API server")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    }
+}
