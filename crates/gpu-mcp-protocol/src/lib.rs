@@ -2,16 +2,32 @@
 //! standard error codes.
 //!
 //! This crate is pure: it performs no I/O, spawns nothing and reads no environment. Transports hand
-//! it bytes and get typed messages back; the server core hands it typed results and gets bytes.
+//! it bytes and get typed messages back ([`parse_message`]); the server core hands it typed results
+//! and gets bytes ([`encode`]).
+//!
+//! - [`jsonrpc`]: messages, the codec and its rules for bad input, error codes and their HTTP
+//!   statuses.
+//! - [`mcp`]: MCP payloads (lifecycle, tools, cancellation, logging, discovery).
+//! - [`version`]: the revisions we speak and how `initialize` negotiates between them.
+//! - [`envelope`]: the 2026-07-28 per-request `_meta` envelope.
 
+pub mod envelope;
 mod error;
 pub mod jsonrpc;
 pub mod mcp;
 pub mod version;
 
+pub use envelope::RequestEnvelope;
 pub use error::{Error, Result};
-pub use jsonrpc::{ErrorCode, ErrorObject, Message, Notification, Request, RequestId, Response};
-pub use mcp::{CallToolResult, Content, Tool, ToolAnnotations};
+pub use jsonrpc::{
+    Encode, ErrorCode, ErrorObject, Message, Notification, Request, RequestId, Response, encode,
+    encode_line, http_status_for_error, message_from_value, parse_message,
+};
+pub use mcp::{
+    CallToolRequestParams, CallToolResult, CancelledNotificationParams, ClientCapabilities,
+    Content, DiscoverResult, Implementation, InitializeRequestParams, InitializeResult,
+    ListToolsResult, LoggingLevel, ServerCapabilities, Tool, ToolAnnotations, ToolsCapability,
+};
 pub use version::ProtocolVersion;
 
 /// A JSON object, as used for tool arguments, schemas and `_meta`.

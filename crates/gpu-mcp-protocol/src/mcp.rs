@@ -1,9 +1,304 @@
-//! MCP message payloads: tools, results, lifecycle.
+//! MCP message payloads: lifecycle, tools, cancellation, logging and discovery.
+//!
+//! The types round-trip the example messages of the specification revisions 2024-11-05 through
+//! 2026-07-28 (see the crate's golden tests).
+//! Optional members are skipped when absent, so what a type does not hold is not invented on
+//! the wire.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::JsonObject;
+use crate::{JsonObject, RequestId};
+
+/// Method and notification names.
+pub mod methods {
+    /// Lifecycle handshake request (handshake revisions).
+    pub const INITIALIZE: &str = "initialize";
+    /// Client's acknowledgement of the handshake.
+    pub const INITIALIZED: &str = "notifications/initialized";
+    /// Liveness check.
+    pub const PING: &str = "ping";
+    /// Stateless discovery of versions and capabilities (2026-07-28).
+    pub const DISCOVER: &str = "server/discover";
+    /// Lists tools.
+    pub const TOOLS_LIST: &str = "tools/list";
+    /// Calls a tool.
+    pub const TOOLS_CALL: &str = "tools/call";
+    /// Cancels an in-flight request.
+    pub const CANCELLED: &str = "notifications/cancelled";
+    /// Sets the minimum level of log notifications.
+    pub const LOGGING_SET_LEVEL: &str = "logging/setLevel";
+    /// The tool list changed.
+    pub const TOOLS_LIST_CHANGED: &str = "notifications/tools/list_changed";
+}
+
+/// An icon for a client to display (2025-11-25).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Icon {
+    /// URI of the icon (`https:` or `data:`).
+    pub src: String,
+    /// MIME type, e.g. `image/png`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Sizes, e.g. `["48x48"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<Vec<String>>,
+    /// `light` or `dark`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+}
+
+/// Name and version of a client or server implementation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Implementation {
+    /// Machine name.
+    pub name: String,
+    /// Version string.
+    pub version: String,
+    /// Display title (2025-06-18+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Description (2025-11-25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Website (2025-11-25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_url: Option<String>,
+    /// Icons (2025-11-25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icons: Option<Vec<Icon>>,
+}
+
+/// Capabilities a client declares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientCapabilities {
+    /// Root listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roots: Option<JsonObject>,
+    /// LLM sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<JsonObject>,
+    /// Elicitation (2025-06-18+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elicitation: Option<JsonObject>,
+    /// Non-standard capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experimental: Option<JsonObject>,
+    /// Capabilities of later revisions, kept as sent.
+    #[serde(flatten)]
+    pub other: JsonObject,
+}
+
+/// `tools` capability of a server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolsCapability {
+    /// Whether the server sends `notifications/tools/list_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_changed: Option<bool>,
+}
+
+/// `resources` capability of a server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesCapability {
+    /// Whether clients may subscribe to resource updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribe: Option<bool>,
+    /// Whether the server sends list-changed notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_changed: Option<bool>,
+}
+
+/// `prompts` capability of a server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptsCapability {
+    /// Whether the server sends list-changed notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_changed: Option<bool>,
+}
+
+/// Capabilities a server declares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerCapabilities {
+    /// Log message notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<JsonObject>,
+    /// Argument completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completions: Option<JsonObject>,
+    /// Prompt templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<PromptsCapability>,
+    /// Resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesCapability>,
+    /// Tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<ToolsCapability>,
+    /// Non-standard capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experimental: Option<JsonObject>,
+}
+
+/// Parameters of `initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeRequestParams {
+    /// The revision the client asks for (any string: unknown ones are negotiated down).
+    pub protocol_version: String,
+    /// What the client supports.
+    #[serde(default)]
+    pub capabilities: ClientCapabilities,
+    /// Who the client is (required by the spec; tolerated when missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<Implementation>,
+    /// Request metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Result of `initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeResult {
+    /// The negotiated revision.
+    pub protocol_version: String,
+    /// What the server supports.
+    pub capabilities: ServerCapabilities,
+    /// Who the server is.
+    pub server_info: Implementation,
+    /// How to use the server, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Result metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Parameters of a paginated list request such as `tools/list`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PaginatedRequestParams {
+    /// Opaque cursor from the previous page's `nextCursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Request metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Result of `tools/list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListToolsResult {
+    /// One page of tools.
+    pub tools: Vec<Tool>,
+    /// Cursor of the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Result metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Parameters of `tools/call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallToolRequestParams {
+    /// Tool name.
+    pub name: String,
+    /// Tool arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<JsonObject>,
+    /// Request metadata (progress token, 2026-07-28 envelope).
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Parameters of `notifications/cancelled`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelledNotificationParams {
+    /// Id of the request to cancel.
+    pub request_id: RequestId,
+    /// Why, for logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Severity of log messages (RFC 5424 levels), lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoggingLevel {
+    /// Debug.
+    Debug,
+    /// Info.
+    Info,
+    /// Notice.
+    Notice,
+    /// Warning.
+    Warning,
+    /// Error.
+    Error,
+    /// Critical.
+    Critical,
+    /// Alert.
+    Alert,
+    /// Emergency.
+    Emergency,
+}
+
+/// Parameters of `logging/setLevel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetLevelRequestParams {
+    /// Minimum level to send.
+    pub level: LoggingLevel,
+    /// Request metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// An empty result (`ping`, `logging/setLevel`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmptyResult {
+    /// Result metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// Who may cache a result (2026-07-28 cache hints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheScope {
+    /// Any client or intermediary, for any user.
+    Public,
+    /// Only the requesting user's client.
+    Private,
+}
+
+/// Result of `server/discover` (2026-07-28).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverResult {
+    /// `"complete"`.
+    pub result_type: String,
+    /// Every revision the server speaks, newest first.
+    pub supported_versions: Vec<String>,
+    /// What the server supports.
+    pub capabilities: ServerCapabilities,
+    /// How to use the server, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// How long the answer stays fresh, in milliseconds.
+    pub ttl_ms: u64,
+    /// Who may cache it.
+    pub cache_scope: CacheScope,
+    /// Result metadata (server info under `io.modelcontextprotocol/serverInfo`).
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
 
 /// A tool definition as listed by `tools/list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +342,20 @@ pub struct ToolAnnotations {
     pub open_world_hint: Option<bool>,
 }
 
+impl ToolAnnotations {
+    /// The hints of a tool that only reads local state: read-only, not destructive, idempotent,
+    /// closed world.
+    pub fn read_only() -> Self {
+        Self {
+            title: None,
+            read_only_hint: Some(true),
+            destructive_hint: Some(false),
+            idempotent_hint: Some(true),
+            open_world_hint: Some(false),
+        }
+    }
+}
+
 /// A content block of a tool result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -56,12 +365,52 @@ pub enum Content {
         /// The text.
         text: String,
     },
+    /// A base64-encoded image.
+    Image {
+        /// Base64 data.
+        data: String,
+        /// MIME type, e.g. `image/png`.
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+        /// Audience and priority hints.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotations: Option<JsonObject>,
+    },
+    /// Base64-encoded audio (2025-03-26+).
+    Audio {
+        /// Base64 data.
+        data: String,
+        /// MIME type, e.g. `audio/wav`.
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+        /// Audience and priority hints.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotations: Option<JsonObject>,
+    },
+    /// A link to a resource (2025-06-18+); kept as sent.
+    ResourceLink(JsonObject),
+    /// An embedded resource; `resource` kept as sent.
+    Resource {
+        /// `{uri, mimeType?, text | blob}`.
+        resource: JsonObject,
+        /// Audience and priority hints.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotations: Option<JsonObject>,
+    },
 }
 
 impl Content {
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
         Self::Text { text: text.into() }
+    }
+
+    /// The text of a text block.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text { text } => Some(text),
+            _ => None,
+        }
     }
 }
 
@@ -88,6 +437,20 @@ impl CallToolResult {
             is_error: None,
         }
     }
+    /// A successful result whose text block is the compact JSON of `structured`, as the spec
+    /// recommends for clients that do not read `structuredContent`.
+    pub fn from_structured(structured: Value) -> Self {
+        let text = structured.to_string();
+        Self::structured(structured, text)
+    }
+    /// A successful result with only a text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            content: vec![Content::text(text)],
+            structured_content: None,
+            is_error: None,
+        }
+    }
     /// A tool execution error with an actionable message.
     pub fn error(message: impl Into<String>) -> Self {
         Self {
@@ -99,5 +462,54 @@ impl CallToolResult {
     /// Whether this result reports a failure.
     pub fn failed(&self) -> bool {
         self.is_error == Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_variants_use_spec_tags() {
+        let c: Content = serde_json::from_value(
+            json!({"type": "image", "data": "AAAA", "mimeType": "image/png"}),
+        )
+        .unwrap();
+        assert!(matches!(c, Content::Image { .. }));
+        let link = json!({"type": "resource_link", "uri": "file:///a", "name": "a"});
+        let c: Content = serde_json::from_value(link.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap(), link);
+        assert_eq!(
+            serde_json::to_value(Content::text("hi")).unwrap(),
+            json!({"type": "text", "text": "hi"})
+        );
+    }
+
+    #[test]
+    fn from_structured_adds_json_text_block() {
+        let r = CallToolResult::from_structured(json!({"a": 1}));
+        assert_eq!(r.content[0].as_text(), Some(r#"{"a":1}"#));
+        assert!(!r.failed());
+        assert!(CallToolResult::error("x").failed());
+    }
+
+    #[test]
+    fn logging_levels_order_and_names() {
+        assert!(LoggingLevel::Debug < LoggingLevel::Emergency);
+        assert_eq!(
+            serde_json::to_value(LoggingLevel::Warning).unwrap(),
+            json!("warning")
+        );
+        assert!(serde_json::from_value::<LoggingLevel>(json!("verbose")).is_err());
+    }
+
+    #[test]
+    fn read_only_annotations() {
+        let v = serde_json::to_value(ToolAnnotations::read_only()).unwrap();
+        assert_eq!(
+            v,
+            json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false})
+        );
     }
 }

@@ -1,4 +1,21 @@
 //! MCP protocol revisions and negotiation.
+//!
+//! # Policy
+//!
+//! - The handshake revisions 2024-11-05, 2025-03-26, 2025-06-18 and 2025-11-25 are negotiated
+//!   through `initialize`: a requested revision we speak is answered with itself; anything else
+//!   (an unknown string, a future revision, or 2026-07-28, which has no handshake but which some
+//!   clients still send in `initialize`) is answered with [`ProtocolVersion::LATEST_HANDSHAKE`],
+//!   never refused, so the client decides whether it can continue.
+//! - 2026-07-28 is stateless: each request names its revision in the `params._meta` envelope
+//!   (see [`crate::envelope`]).
+//! - What a revision may carry is answered by the `supports_*` methods, so the server core can
+//!   strip fields an older client does not know.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 /// A protocol revision this server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,6 +43,8 @@ impl ProtocolVersion {
     ];
     /// The newest revision negotiated through `initialize`.
     pub const LATEST_HANDSHAKE: ProtocolVersion = Self::V2025_11_25;
+    /// The newest revision.
+    pub const LATEST: ProtocolVersion = Self::V2026_07_28;
 
     /// The wire string, e.g. `"2025-11-25"`.
     pub fn as_str(self) -> &'static str {
@@ -43,14 +62,137 @@ impl ProtocolVersion {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
+    /// Every supported wire string, newest first (the order of `server/discover`'s
+    /// `supportedVersions` and of `-32022`'s `data.supported`).
+    pub fn supported_strs() -> [&'static str; 5] {
+        let mut out = Self::ALL.map(Self::as_str);
+        out.reverse();
+        out
+    }
+
+    /// The answer to `initialize {protocolVersion: requested}`: `requested` itself when it is a
+    /// handshake revision we speak, otherwise [`Self::LATEST_HANDSHAKE`].
+    pub fn negotiate(requested: &str) -> Self {
+        match Self::parse(requested) {
+            Some(v) if v.uses_handshake() => v,
+            _ => Self::LATEST_HANDSHAKE,
+        }
+    }
+
     /// Whether this revision uses the `initialize` handshake (everything before 2026-07-28).
     pub fn uses_handshake(self) -> bool {
         self < Self::V2026_07_28
     }
+
+    /// Whether tools and server info may carry `title` (2025-06-18+).
+    pub fn supports_title(self) -> bool {
+        self >= Self::V2025_06_18
+    }
+
+    /// Whether tools may carry `outputSchema` and results `structuredContent` (2025-06-18+).
+    pub fn supports_structured_content(self) -> bool {
+        self >= Self::V2025_06_18
+    }
+
+    /// Whether tools may carry `annotations` (2025-03-26+).
+    pub fn supports_tool_annotations(self) -> bool {
+        self >= Self::V2025_03_26
+    }
 }
 
-impl std::fmt::Display for ProtocolVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProtocolVersion {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| crate::Error::UnsupportedVersion(s.to_owned()))
+    }
+}
+
+impl Serialize for ProtocolVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProtocolVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format_args!("unsupported protocol version {s:?}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_strings_round_trip() {
+        for v in ProtocolVersion::ALL {
+            assert_eq!(ProtocolVersion::parse(v.as_str()), Some(v));
+            assert_eq!(v.as_str().parse::<ProtocolVersion>().unwrap(), v);
+            assert_eq!(v.to_string(), v.as_str());
+        }
+        assert!("2099-01-01".parse::<ProtocolVersion>().is_err());
+    }
+
+    #[test]
+    fn negotiation_answers_known_handshake_versions_with_themselves() {
+        for v in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+            assert_eq!(ProtocolVersion::negotiate(v).as_str(), v);
+        }
+    }
+
+    #[test]
+    fn negotiation_answers_unknown_or_newer_with_latest_handshake() {
+        for v in ["2026-07-28", "2099-12-31", "", "garbage", "2024-01-01"] {
+            assert_eq!(
+                ProtocolVersion::negotiate(v),
+                ProtocolVersion::V2025_11_25,
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn feature_gates_follow_the_revisions() {
+        use ProtocolVersion::*;
+        assert!(!V2024_11_05.supports_tool_annotations());
+        assert!(V2025_03_26.supports_tool_annotations());
+        assert!(!V2025_03_26.supports_structured_content());
+        assert!(!V2025_03_26.supports_title());
+        assert!(V2025_06_18.supports_structured_content());
+        assert!(V2025_06_18.supports_title());
+        assert!(V2025_11_25.uses_handshake());
+        assert!(!V2026_07_28.uses_handshake());
+    }
+
+    #[test]
+    fn supported_list_is_newest_first() {
+        assert_eq!(
+            ProtocolVersion::supported_strs(),
+            [
+                "2026-07-28",
+                "2025-11-25",
+                "2025-06-18",
+                "2025-03-26",
+                "2024-11-05"
+            ]
+        );
+    }
+
+    #[test]
+    fn serde_uses_wire_strings() {
+        let v: ProtocolVersion = serde_json::from_str("\"2025-06-18\"").unwrap();
+        assert_eq!(v, ProtocolVersion::V2025_06_18);
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"2025-06-18\"");
+        assert!(serde_json::from_str::<ProtocolVersion>("\"1999-01-01\"").is_err());
     }
 }
