@@ -1,0 +1,39 @@
+//! The seam between the tools and the GPUs.
+
+use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::model::{BackendKind, NodeSnapshot};
+use crate::xid::XidEvent;
+
+/// Whether the backend records Xid events while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventRecorderStatus {
+    /// Events are being recorded.
+    pub active: bool,
+    /// One sentence: what is recorded since when, or why nothing is.
+    pub detail: String,
+}
+
+/// A source of GPU facts: real hardware through NVML, or the simulated fleet.
+///
+/// Implementations never block the async runtime: blocking driver calls run on blocking threads
+/// with deadlines, and a GPU that cannot be read is reported in the snapshot rather than failing
+/// the call.
+pub trait GpuBackend: Send + Sync + 'static {
+    /// Driver facts and every GPU with all fields. Fails only when the node as a whole cannot be
+    /// read (for example the driver does not answer the device count).
+    fn snapshot(&self) -> BoxFuture<'_, Result<NodeSnapshot>>;
+
+    /// Xid events the backend recorded since it started (NVML events; the mock's scenario
+    /// events), oldest first.
+    fn xid_events(&self) -> Vec<XidEvent>;
+
+    /// Whether Xid events are being recorded.
+    fn xid_recorder_status(&self) -> EventRecorderStatus;
+
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+}
