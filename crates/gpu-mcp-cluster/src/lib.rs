@@ -1,1 +1,36 @@
-//! gpu-mcp-cluster (being built).
+//! The gateway's tool catalog: every GPU tool of the agent with an optional `node` argument, plus
+//! `list_gpu_nodes`.
+//!
+//! With `node`, a call is validated (DNS-1123 subdomain) and routed to that node's agent; the
+//! agent's structured result comes back unchanged under `result`, tagged with `node` and `pod`
+//! ([`NodeAnswer`]). Without `node`, the call fans out to every known node and the answer lists
+//! each node's result or error and a [`Summary`] ([`FanOutAnswer`]). Partial failure is a success
+//! that names the failed nodes; when no node answers, the result is `isError: true`.
+//!
+//! The tool definitions are derived from the agent's (`gpu_tool_definitions()`), never kept as a
+//! second list, so the two cannot drift.
+
+mod aggregate;
+mod definitions;
+mod error;
+mod forward;
+mod listing;
+mod metrics;
+mod node_arg;
+
+pub use aggregate::{
+    FailureKind, FanOutAnswer, ModelCount, NodeAnswer, NodeEntry, NodeFailure, NodeOutcome,
+    Summary, XidCount,
+};
+pub use definitions::{
+    gateway_output_schema, gateway_tools, list_gpu_nodes_tool, node_property_schema,
+    with_node_argument,
+};
+pub use error::{Error, Result};
+pub use forward::{parse_agent_response, tools_call_request};
+pub use listing::{KnownNode, LIST_GPU_NODES, ListStatus, NodeInfo, NodeList};
+pub use metrics::{CacheSize, ClusterMetrics, register_cache_size};
+pub use node_arg::{
+    MAX_NODE_NAME_LEN, NODE_ARGUMENT, NODE_NAME_PATTERN, closest_match, take_node_argument,
+    validate_node_name,
+};

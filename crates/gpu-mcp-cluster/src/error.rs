@@ -1,0 +1,29 @@
+//! Errors of the gateway catalog.
+
+/// Why a `node` argument was refused before any routing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The `node` argument is present but not a string.
+    #[error("argument `node` must be a string (a Kubernetes node name), got {found}")]
+    NodeNotString {
+        /// The JSON type that was given instead.
+        found: &'static str,
+    },
+    /// The `node` argument is not a valid Kubernetes node name.
+    #[error("argument `node` is not a valid Kubernetes node name: {reason}")]
+    InvalidNodeName {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The tool definitions could not be turned into a JSON schema.
+    #[error("cannot build the schema of `{tool}`: {reason}")]
+    Schema {
+        /// The tool.
+        tool: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,274 @@
+//! `list_gpu_nodes`: the nodes the gateway knows, their agent pods, and what each ready agent says
+//! about its GPUs.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model, gpu_verdict};
+
+/// Name of the gateway-only tool.
+pub const LIST_GPU_NODES: &str = "list_gpu_nodes";
+
+/// Arguments of `list_gpu_nodes` (none).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListGpuNodesInput {}
+
+/// The answer of `list_gpu_nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeList {
+    /// `ok` when every known node is ready and its agent answered, `degraded` when some did not,
+    /// `empty` when no agent pod is known.
+    pub status: ListStatus,
+    /// Number of nodes listed.
+    pub node_count: usize,
+    /// Nodes whose agent pod is ready.
+    pub nodes_ready: usize,
+    /// Nodes whose agent answered the health query.
+    pub nodes_answering: usize,
+    /// Every known node, sorted by name.
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// Overall state of the node list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListStatus {
+    /// Every node is ready and answered.
+    Ok,
+    /// At least one node is not ready or did not answer.
+    Degraded,
+    /// No agent pod is known.
+    Empty,
+}
+
+/// One node of `list_gpu_nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeInfo {
+    /// The Kubernetes node name (the value to pass as `node`).
+    pub name: String,
+    /// The agent pod on that node.
+    #[serde(default)]
+    pub pod_name: Option<String>,
+    /// The agent pod's IP address, when assigned.
+    #[serde(default)]
+    pub pod_ip: Option<String>,
+    /// Whether the agent pod is ready.
+    pub ready: bool,
+    /// GPUs on the node, when the agent answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_count: Option<u64>,
+    /// Distinct GPU models on the node, when the agent answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_models: Option<Vec<String>>,
+    /// The node's health verdict (the worst of its GPUs'), when the agent answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Why there is no GPU information for this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<NodeFailure>,
+    /// How long the health query of this node took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// A known node before the health query: what the directory says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownNode {
+    /// Node name.
+    pub name: String,
+    /// Agent pod name.
+    pub pod_name: Option<String>,
+    /// Agent pod IP.
+    pub pod_ip: Option<String>,
+    /// Pod readiness.
+    pub ready: bool,
+}
+
+/// Rank of a verdict, higher is worse; unknown words rank between healthy and warning.
+fn verdict_rank(verdict: &str) -> u8 {
+    match verdict.to_ascii_lowercase().as_str() {
+        "healthy" | "ok" | "pass" | "passed" => 0,
+        "warning" | "degraded" | "warn" => 2,
+        "critical" | "failed" | "fail" | "unhealthy" | "error" => 3,
+        _ => 1,
+    }
+}
+
+/// The node-level verdict of a health result: an explicit top-level `verdict` /
+/// `overall_verdict` / `node_verdict` / `status`, else the worst GPU verdict.
+pub(crate) fn node_verdict(result: &Value) -> Option<String> {
+    let explicit = ["verdict", "overall_verdict", "node_verdict", "status"]
+        .iter()
+        .find_map(|k| result.get(*k).and_then(Value::as_str));
+    if let Some(v) = explicit {
+        return Some(v.to_owned());
+    }
+    gpu_entries(result)
+        .iter()
+        .filter_map(gpu_verdict)
+        .max_by_key(|v| verdict_rank(v))
+}
+
+impl NodeList {
+    /// Builds the list from the directory's nodes and the health fan-out's entries (matched by
+    /// node name). A ready node without an entry is reported as not having answered.
+    pub fn build(known: Vec<KnownNode>, health: &[NodeEntry]) -> Self {
+        let mut nodes: Vec<NodeInfo> = known
+            .into_iter()
+            .map(|k| {
+                let entry = health.iter().find(|e| e.name == k.name);
+                let mut info = NodeInfo {
+                    name: k.name,
+                    pod_name: k.pod_name,
+                    pod_ip: k.pod_ip,
+                    ready: k.ready,
+                    gpu_count: None,
+                    gpu_models: None,
+                    health: None,
+                    error: None,
+                    duration_ms: entry.map(|e| e.duration_ms),
+                };
+                match entry {
+                    Some(NodeEntry {
+                        ok: true,
+                        result: Some(result),
+                        ..
+                    }) => {
+                        let gpus = gpu_entries(result);
+                        info.gpu_count = Some(gpus.len() as u64);
+                        let models: BTreeSet<String> = gpus
+                            .iter()
+                            .filter_map(gpu_model)
+                            .map(str::to_owned)
+                            .collect();
+                        info.gpu_models = Some(models.into_iter().collect());
+                        info.health = node_verdict(result);
+                    }
+                    Some(e) => info.error = e.error.clone(),
+                    None if !info.ready => {
+                        info.error = Some(NodeFailure::new(
+                            FailureKind::NotReady,
+                            "the agent pod is not ready",
+                        ));
+                    }
+                    None => {
+                        info.error = Some(NodeFailure::new(
+                            FailureKind::Unreachable,
+                            "the agent was not asked (it appeared after the query started)",
+                        ));
+                    }
+                }
+                info
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let nodes_ready = nodes.iter().filter(|n| n.ready).count();
+        let nodes_answering = nodes.iter().filter(|n| n.error.is_none()).count();
+        let status = if nodes.is_empty() {
+            ListStatus::Empty
+        } else if nodes_answering == nodes.len() {
+            ListStatus::Ok
+        } else {
+            ListStatus::Degraded
+        };
+        Self {
+            status,
+            node_count: nodes.len(),
+            nodes_ready,
+            nodes_answering,
+            nodes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn known(name: &str, ready: bool) -> KnownNode {
+        KnownNode {
+            name: name.into(),
+            pod_name: Some(format!("agent-{name}")),
+            pod_ip: Some("127.0.0.9".into()),
+            ready,
+        }
+    }
+
+    fn entry(name: &str, result: Option<Value>) -> NodeEntry {
+        NodeEntry {
+            name: name.into(),
+            pod: Some(format!("agent-{name}")),
+            ok: result.is_some(),
+            error: result
+                .is_none()
+                .then(|| NodeFailure::new(FailureKind::Timeout, "no answer within 10s")),
+            result,
+            duration_ms: 5,
+        }
+    }
+
+    #[test]
+    fn lists_every_node_with_gpu_facts_or_a_reason() {
+        let list = NodeList::build(
+            vec![
+                known("b", true),
+                known("a", true),
+                known("c", false),
+                known("d", true),
+            ],
+            &[
+                entry(
+                    "a",
+                    Some(json!({"gpus": [
+                        {"name": "NVIDIA H100", "verdict": "healthy"},
+                        {"name": "NVIDIA H100", "verdict": "critical"},
+                        {"name": "NVIDIA A100", "verdict": "warning"}]})),
+                ),
+                entry("b", None),
+            ],
+        );
+        assert_eq!(list.status, ListStatus::Degraded);
+        assert_eq!(
+            (list.node_count, list.nodes_ready, list.nodes_answering),
+            (4, 3, 1)
+        );
+        let names: Vec<&str> = list.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        let a = &list.nodes[0];
+        assert_eq!(a.gpu_count, Some(3));
+        assert_eq!(
+            a.gpu_models,
+            Some(vec!["NVIDIA A100".to_owned(), "NVIDIA H100".to_owned()])
+        );
+        assert_eq!(a.health.as_deref(), Some("critical"));
+        assert_eq!(
+            list.nodes[1].error.as_ref().map(|e| e.kind),
+            Some(FailureKind::Timeout)
+        );
+        assert_eq!(
+            list.nodes[2].error.as_ref().map(|e| e.kind),
+            Some(FailureKind::NotReady)
+        );
+        assert_eq!(
+            list.nodes[3].error.as_ref().map(|e| e.kind),
+            Some(FailureKind::Unreachable)
+        );
+        assert_eq!(list.nodes[0].pod_ip.as_deref(), Some("127.0.0.9"));
+    }
+
+    #[test]
+    fn status_ok_and_empty() {
+        let list = NodeList::build(
+            vec![known("a", true)],
+            &[entry("a", Some(json!({"verdict": "healthy", "gpus": []})))],
+        );
+        assert_eq!(list.status, ListStatus::Ok);
+        assert_eq!(list.nodes[0].health.as_deref(), Some("healthy"));
+        assert_eq!(NodeList::build(vec![], &[]).status, ListStatus::Empty);
+    }
+}
