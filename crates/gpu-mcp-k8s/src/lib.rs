@@ -1,1 +1,56 @@
-//! gpu-mcp-k8s (being built).
+//! Kubernetes layer of the gateway: finds the agent pods, reaches them, routes requests.
+//!
+//! - [`client`] / [`client_config`]: a kube client from the in-cluster service account or a
+//!   kubeconfig (explicit path and context optional).
+//! - [`Discovery`]: a watch-backed cache (kube-runtime reflector) of agent pods, one
+//!   [`AgentEndpoint`] per node; [`StaticDirectory`]: fixed `name=url` agents.
+//!   Both implement [`NodeDirectory`].
+//! - [`NodeTransport`]: one JSON-RPC request to one node, over HTTP to the pod IP
+//!   ([`HttpTransport`]) or through `pods/exec` ([`ExecTransport`]).
+//! - [`Router`]: one node, or a fan-out to all with bounded concurrency and per-node deadlines;
+//!   each node gets a [`NodeResult`] with its response or a typed [`NodeError`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use gpu_mcp_k8s::{
+//!     ClientOptions, Discovery, DiscoveryConfig, HttpTransport, HttpTransportConfig, Router,
+//!     RouterConfig,
+//! };
+//!
+//! let client = gpu_mcp_k8s::client(&ClientOptions::default()).await?;
+//! let discovery = Arc::new(Discovery::start(client, DiscoveryConfig::default())?);
+//! discovery.wait_until_synced(Duration::from_secs(30)).await?;
+//! let transport = Arc::new(HttpTransport::new(HttpTransportConfig::default())?);
+//! let router = Router::new(discovery, transport, RouterConfig::default());
+//! let request = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+//! for result in router.route_to_all(&request).await {
+//!     match &result.outcome {
+//!         Ok(response) => println!("{}: {}", result.node_name, response["result"]),
+//!         Err(err) => println!("{}: {err}", result.node_name),
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The crate does not pick a `k8s-openapi` version feature; the final binary does.
+
+mod config;
+mod discovery;
+mod endpoint;
+mod error;
+mod router;
+pub mod transport;
+
+pub use config::{ClientOptions, client, client_config};
+pub use discovery::{
+    AGENT_COMPONENT_SELECTOR, DEFAULT_AGENT_CONTAINER, DEFAULT_LABEL_SELECTOR, DEFAULT_NAMESPACE,
+    Discovery, DiscoveryConfig, endpoint_from_pod,
+};
+pub use endpoint::{AgentEndpoint, NodeDirectory, StaticDirectory, validate_node_name};
+pub use error::{ConfigAttempt, Error, NodeError, Result};
+pub use router::{CircuitBreakerConfig, NodeResult, Router, RouterConfig};
+pub use transport::NodeTransport;
+pub use transport::exec::{DEFAULT_EXEC_COMMAND, ExecTransport, ExecTransportConfig};
+pub use transport::http::{DEFAULT_AGENT_PORT, HttpTransport, HttpTransportConfig};

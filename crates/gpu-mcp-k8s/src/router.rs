@@ -1,0 +1,431 @@
+//! Routing of one request to one node or to every node, with bounded concurrency.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::endpoint::{AgentEndpoint, NodeDirectory, node_name_problem};
+use crate::error::{NodeError, truncate};
+use crate::transport::NodeTransport;
+
+/// Settings of [`Router`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Most requests in flight at once during a fan-out.
+    pub concurrency: usize,
+    /// Deadline for one node's answer.
+    pub node_timeout: Duration,
+    /// Optional per-node circuit breaker.
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            concurrency: 32,
+            node_timeout: Duration::from_secs(10),
+            circuit_breaker: None,
+        }
+    }
+}
+
+/// A simple per-node circuit breaker: after `failure_threshold` consecutive agent failures the
+/// node is skipped for `cool_down`, then one trial request decides whether it closes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How long an open breaker skips the node.
+    pub cool_down: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One node's answer in a routed request.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    /// The node.
+    pub node_name: String,
+    /// The agent pod that was used, when one is known.
+    pub pod_name: Option<String>,
+    /// The agent's JSON-RPC response, or why there is none.
+    pub outcome: Result<Value, NodeError>,
+    /// Time spent on this node.
+    pub duration: Duration,
+}
+
+impl NodeResult {
+    /// Whether the agent answered (possibly with a JSON-RPC error).
+    pub fn is_ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    trial_started: Option<Instant>,
+}
+
+/// Routes JSON-RPC requests to agents found in a [`NodeDirectory`] through a [`NodeTransport`].
+///
+/// Dropping a routing future cancels its in-flight node requests.
+pub struct Router {
+    directory: Arc<dyn NodeDirectory>,
+    transport: Arc<dyn NodeTransport>,
+    config: RouterConfig,
+    breakers: Mutex<HashMap<String, Breaker>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// Build a router.
+    pub fn new(
+        directory: Arc<dyn NodeDirectory>,
+        transport: Arc<dyn NodeTransport>,
+        config: RouterConfig,
+    ) -> Router {
+        Router {
+            directory,
+            transport,
+            config,
+            breakers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The directory nodes are looked up in.
+    pub fn directory(&self) -> &Arc<dyn NodeDirectory> {
+        &self.directory
+    }
+
+    /// The router's configuration.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// Send `request` to the agent on `node`.
+    pub async fn route_to_node(&self, node: &str, request: &Value) -> NodeResult {
+        let started = Instant::now();
+        if let Some(reason) = node_name_problem(node) {
+            return NodeResult {
+                node_name: node.to_owned(),
+                pod_name: None,
+                outcome: Err(NodeError::InvalidNodeName {
+                    name: truncate(node),
+                    reason,
+                }),
+                duration: started.elapsed(),
+            };
+        }
+        match self.directory.node(node) {
+            Some(endpoint) => self.dispatch(endpoint, request).await,
+            None => NodeResult {
+                node_name: node.to_owned(),
+                pod_name: None,
+                outcome: Err(NodeError::NotFound {
+                    node: node.to_owned(),
+                    known: self.directory.nodes().into_iter().map(|n| n.node_name).collect(),
+                    synced: self.directory.is_synced(),
+                }),
+                duration: started.elapsed(),
+            },
+        }
+    }
+
+    /// Send `request` to every node's agent, at most `concurrency` at a time.
+    ///
+    /// Every node in the directory has one result, sorted by node name; nodes that are not
+    /// ready are reported with an error, not skipped.
+    pub async fn route_to_all(&self, request: &Value) -> Vec<NodeResult> {
+        let nodes = self.directory.nodes();
+        let mut results: Vec<NodeResult> = futures::stream::iter(nodes)
+            .map(|endpoint| self.dispatch(endpoint, request))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        results.sort_by(|a, b| a.node_name.cmp(&b.node_name));
+        results
+    }
+
+    async fn dispatch(&self, endpoint: AgentEndpoint, request: &Value) -> NodeResult {
+        let started = Instant::now();
+        let outcome = self.attempt(&endpoint, request).await;
+        NodeResult {
+            node_name: endpoint.node_name,
+            pod_name: (!endpoint.pod_name.is_empty()).then_some(endpoint.pod_name),
+            outcome,
+            duration: started.elapsed(),
+        }
+    }
+
+    async fn attempt(&self, endpoint: &AgentEndpoint, request: &Value) -> Result<Value, NodeError> {
+        if !endpoint.ready {
+            return Err(NodeError::NotReady {
+                node: endpoint.node_name.clone(),
+                pod: endpoint.pod_name.clone(),
+            });
+        }
+        self.admit(&endpoint.node_name)?;
+        let deadline = self.config.node_timeout;
+        let outcome = match tokio::time::timeout(
+            deadline,
+            self.transport.send(endpoint, request, deadline),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(NodeError::Timeout { after: deadline }),
+        };
+        self.record(&endpoint.node_name, &outcome);
+        outcome
+    }
+
+    fn admit(&self, node: &str) -> Result<(), NodeError> {
+        let Some(config) = self.config.circuit_breaker else {
+            return Ok(());
+        };
+        let Ok(mut breakers) = self.breakers.lock() else {
+            return Ok(());
+        };
+        let Some(breaker) = breakers.get_mut(node) else {
+            return Ok(());
+        };
+        let Some(open_until) = breaker.open_until else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now < open_until {
+            return Err(NodeError::CircuitOpen {
+                failures: breaker.failures,
+                retry_in: open_until - now,
+            });
+        }
+        // Half-open: one trial at a time; a trial abandoned by a cancelled caller expires.
+        let trial_live = breaker
+            .trial_started
+            .is_some_and(|t| now.duration_since(t) < self.config.node_timeout * 2);
+        if trial_live {
+            return Err(NodeError::CircuitOpen {
+                failures: breaker.failures,
+                retry_in: config.cool_down.min(self.config.node_timeout),
+            });
+        }
+        breaker.trial_started = Some(now);
+        Ok(())
+    }
+
+    fn record(&self, node: &str, outcome: &Result<Value, NodeError>) {
+        let Some(config) = self.config.circuit_breaker else {
+            return;
+        };
+        let Ok(mut breakers) = self.breakers.lock() else {
+            return;
+        };
+        match outcome {
+            Ok(_) => {
+                breakers.remove(node);
+            }
+            Err(err) if err.is_agent_failure() => {
+                let breaker = breakers.entry(node.to_owned()).or_default();
+                breaker.failures = breaker.failures.saturating_add(1);
+                breaker.trial_started = None;
+                if breaker.failures >= config.failure_threshold.max(1) {
+                    breaker.open_until = Some(Instant::now() + config.cool_down);
+                }
+            }
+            Err(_) => {
+                if let Some(breaker) = breakers.get_mut(node) {
+                    breaker.trial_started = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::StaticDirectory;
+    use futures::future::BoxFuture;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers from a per-node script; counts calls and the peak number in flight.
+    #[derive(Default)]
+    struct Scripted {
+        calls: AtomicUsize,
+        in_flight: AtomicUsize,
+        peak: AtomicUsize,
+        failing: Mutex<std::collections::HashSet<String>>,
+    }
+
+    /// Decrements the in-flight count when the request ends or is dropped.
+    struct InFlight<'a>(&'a AtomicUsize);
+
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    impl NodeTransport for Scripted {
+        fn send<'a>(
+            &'a self,
+            target: &'a AgentEndpoint,
+            request: &'a Value,
+            _deadline: Duration,
+        ) -> BoxFuture<'a, Result<Value, NodeError>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak.fetch_max(now, Ordering::SeqCst);
+                let guard = InFlight(&self.in_flight);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(guard);
+                if target.node_name == "hang" {
+                    std::future::pending::<()>().await;
+                }
+                if self.failing.lock().unwrap().contains(&target.node_name) {
+                    return Err(NodeError::Connect {
+                        url: target.url.clone().unwrap_or_default(),
+                        message: "connection refused".into(),
+                    });
+                }
+                Ok(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"node": target.node_name}}))
+            })
+        }
+    }
+
+    fn directory(names: &[&str]) -> Arc<StaticDirectory> {
+        Arc::new(
+            StaticDirectory::new(
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), format!("http://127.0.0.1:9/{n}"))),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn fan_out_is_bounded_sorted_and_complete() {
+        let names: Vec<String> = (0..40).rev().map(|i| format!("node-{i:02}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let transport = Arc::new(Scripted::default());
+        transport.failing.lock().unwrap().insert("node-07".into());
+        let router = Router::new(
+            directory(&refs),
+            transport.clone(),
+            RouterConfig {
+                concurrency: 4,
+                ..RouterConfig::default()
+            },
+        );
+        let results = router.route_to_all(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
+        assert_eq!(results.len(), 40);
+        let sorted: Vec<_> = results.iter().map(|r| r.node_name.clone()).collect();
+        let mut expected = sorted.clone();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        assert!(transport.peak.load(Ordering::SeqCst) <= 4);
+        assert_eq!(results.iter().filter(|r| !r.is_ok()).count(), 1);
+        assert!(matches!(results[7].outcome, Err(NodeError::Connect { .. })));
+        assert_eq!(results[3].outcome.as_ref().unwrap()["result"]["node"], "node-03");
+    }
+
+    #[tokio::test]
+    async fn single_node_errors() {
+        let router = Router::new(
+            directory(&["a", "b"]),
+            Arc::new(Scripted::default()),
+            RouterConfig::default(),
+        );
+        let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        let r = router.route_to_node("Bad_Name", &req).await;
+        assert!(matches!(r.outcome, Err(NodeError::InvalidNodeName { .. })));
+        let r = router.route_to_node("c", &req).await;
+        let err = r.outcome.unwrap_err();
+        assert_eq!(err.to_string(), "no agent pod on node \"c\" (known nodes: a, b)");
+        let r = router.route_to_node("b", &req).await;
+        assert_eq!(r.outcome.unwrap()["result"]["node"], "b");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn node_deadline_and_cancellation() {
+        let transport = Arc::new(Scripted::default());
+        let router = Arc::new(Router::new(
+            directory(&["a", "hang"]),
+            transport.clone(),
+            RouterConfig {
+                node_timeout: Duration::from_secs(2),
+                ..RouterConfig::default()
+            },
+        ));
+        let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        let results = router.route_to_all(&req).await;
+        assert!(results[0].is_ok());
+        assert_eq!(results[1].outcome, Err(NodeError::Timeout { after: Duration::from_secs(2) }));
+
+        // A dropped caller cancels the in-flight requests.
+        let fut = router.route_to_all(&req);
+        let cancelled = tokio::time::timeout(Duration::from_millis(1), fut).await;
+        assert!(cancelled.is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(transport.in_flight.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn circuit_breaker_opens_and_recovers() {
+        let transport = Arc::new(Scripted::default());
+        transport.failing.lock().unwrap().insert("a".into());
+        let router = Router::new(
+            directory(&["a"]),
+            transport.clone(),
+            RouterConfig {
+                circuit_breaker: Some(CircuitBreakerConfig {
+                    failure_threshold: 2,
+                    cool_down: Duration::from_secs(10),
+                }),
+                ..RouterConfig::default()
+            },
+        );
+        let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        for _ in 0..2 {
+            assert!(matches!(router.route_to_node("a", &req).await.outcome, Err(NodeError::Connect { .. })));
+        }
+        let r = router.route_to_node("a", &req).await;
+        assert!(matches!(r.outcome, Err(NodeError::CircuitOpen { failures: 2, .. })), "{:?}", r.outcome);
+        assert_eq!(transport.calls.load(Ordering::SeqCst), 2);
+
+        // After the cool-down one trial goes through; failing again re-opens.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(matches!(router.route_to_node("a", &req).await.outcome, Err(NodeError::Connect { .. })));
+        assert!(matches!(router.route_to_node("a", &req).await.outcome, Err(NodeError::CircuitOpen { .. })));
+
+        // A successful trial closes it.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        transport.failing.lock().unwrap().clear();
+        assert!(router.route_to_node("a", &req).await.is_ok());
+        assert!(router.route_to_node("a", &req).await.is_ok());
+        assert_eq!(transport.calls.load(Ordering::SeqCst), 5);
+    }
+}
