@@ -188,7 +188,7 @@ pub(crate) fn locate_helm(explicit: Option<&Path>) -> Result<PathBuf> {
         ensure!(path.is_file(), "HELM={} does not exist", path.display());
         return Ok(path);
     }
-    if let Some(path) = local_cluster_helm()? {
+    if let Some(path) = local_cluster_helm() {
         return Ok(path);
     }
     if let Some(path) = find_on_path("helm") {
@@ -200,10 +200,18 @@ pub(crate) fn locate_helm(explicit: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
-/// The Helm that the local-cluster tooling builds from its pinned Go module, if that tooling is
-/// part of this build.
-fn local_cluster_helm() -> Result<Option<PathBuf>> {
-    Ok(None)
+/// The Helm that the local-cluster tooling builds (once, then cached) from its pinned Go module.
+/// Unavailable without a Go toolchain; the caller then falls back to `PATH`.
+fn local_cluster_helm() -> Option<PathBuf> {
+    match crate::cluster::helm_path() {
+        Ok(path) => Some(path),
+        Err(e) => {
+            eprintln!(
+                "chart: the pinned helm build is unavailable ({e:#}); looking for helm on PATH"
+            );
+            None
+        }
+    }
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
