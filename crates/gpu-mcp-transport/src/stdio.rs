@@ -310,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn over_long_final_line_without_newline_is_too_long() {
-        let data = vec![b'x'; 100];
+        let data = [b'x'; 100];
         let mut r = BufReader::with_capacity(16, &data[..]);
         let mut buf = Vec::new();
         assert_eq!(

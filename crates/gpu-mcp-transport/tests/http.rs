@@ -1,0 +1,509 @@
+//! Streamable HTTP transport, driven over loopback with a plain HTTP client.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::{Http, TestCatalog, call, initialize};
+use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, SessionMode};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    http: Http,
+    catalog: Arc<TestCatalog>,
+    health: Health,
+    shutdown: CancellationToken,
+    task: JoinHandle<gpu_mcp_transport::Result<()>>,
+}
+
+async fn start(mut config: HttpConfig) -> Running {
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let catalog = Arc::new(TestCatalog::default());
+    let health = Health::new(true);
+    let server = HttpServer::bind(
+        config,
+        common::server(catalog.clone()),
+        health.clone(),
+        Metrics::new(),
+    )
+    .await
+    .unwrap();
+    let http = Http::new(server.local_addr());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.serve(shutdown.clone()));
+    Running {
+        http,
+        catalog,
+        health,
+        shutdown,
+        task,
+    }
+}
+
+/// A valid tool call that must succeed.
+async fn assert_serving(http: &Http) {
+    let r = http.rpc(&call(99, "echo", json!({"x": 1}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let v = r.json();
+    assert_eq!(v["id"], 99);
+    assert_eq!(v["result"]["structuredContent"], json!({"x": 1}), "{v}");
+}
+
+async fn raw(http: &Http, body: impl Into<Bytes>) -> common::Reply {
+    http.send(http.post(), body).await
+}
+
+#[tokio::test]
+async fn valid_call_is_answered_with_json() {
+    let s = start(HttpConfig::default()).await;
+    let r = s.http.rpc(&call(1, "echo", json!({"a": "b"}))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json()["result"]["structuredContent"]["a"], "b");
+    // A bare tools/call carries no session id back.
+    assert!(r.header("mcp-session-id").is_none());
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clean_answer_and_the_server_keeps_serving() {
+    let s = start(HttpConfig::default()).await;
+    let h = &s.http;
+
+    let r = raw(h, "{not json").await;
+    assert_eq!((r.status, r.error_code()), (400, -32700));
+    assert!(r.json()["id"].is_null());
+    assert_serving(h).await;
+
+    let r = raw(h, r#"{"hello":"world"}"#).await;
+    assert_eq!((r.status, r.error_code()), (400, -32600));
+    assert_serving(h).await;
+
+    let r = raw(h, r#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#).await;
+    assert_eq!((r.status, r.error_code()), (400, -32600));
+    assert_serving(h).await;
+
+    let r = raw(
+        h,
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xc3\x28\"}".to_vec(),
+    )
+    .await;
+    assert_eq!((r.status, r.error_code()), (400, -32700));
+    assert_serving(h).await;
+
+    let bomb = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}{}}}"#,
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let r = raw(h, bomb).await;
+    assert_eq!((r.status, r.error_code()), (400, -32700));
+    assert_serving(h).await;
+
+    let r = h
+        .rpc(&json!({"jsonrpc":"2.0","id":5,"method":"no/such/method"}))
+        .await;
+    assert_eq!((r.status, r.error_code()), (200, -32601));
+    assert_eq!(r.json()["id"], 5);
+    assert_serving(h).await;
+
+    let r = h
+        .rpc(&json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"arguments":{}}}))
+        .await;
+    assert_eq!((r.status, r.error_code()), (200, -32602));
+    assert_serving(h).await;
+
+    let r = h.rpc(&call(7, "no_such_tool", json!({}))).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert!(
+        v["error"]["code"] == -32602 || v["result"]["isError"] == true,
+        "{v}"
+    );
+    assert_serving(h).await;
+
+    let r = h.rpc(&call(8, "fail", json!({}))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["isError"], true);
+    assert_serving(h).await;
+
+    let r = h
+        .rpc(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+        .await;
+    assert_eq!(r.status, 202);
+    assert!(r.body.is_empty());
+    let r = h.rpc(&json!({"jsonrpc":"2.0","id":"x","result":{}})).await;
+    assert_eq!(r.status, 202);
+    assert_serving(h).await;
+
+    let r = h
+        .send(
+            h.post().header("mcp-protocol-version", "1999-01-01"),
+            serde_json::to_vec(&call(9, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["id"], 9);
+    assert!(
+        r.json()["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2025-11-25"))
+    );
+    let r = h
+        .send(h.post().header("mcp-protocol-version", "garbage"), "{}")
+        .await;
+    assert_eq!(r.status, 400);
+    assert_serving(h).await;
+
+    let r = h
+        .send(
+            http::Request::post(format!("http://{}/mcp", h.addr))
+                .header("content-type", "text/plain"),
+            serde_json::to_vec(&call(1, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    let r = h
+        .send(
+            http::Request::post(format!("http://{}/mcp", h.addr))
+                .header("accept", "application/json"),
+            serde_json::to_vec(&call(1, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 415, "a missing Content-Type is refused too");
+    assert_serving(h).await;
+
+    let r = h
+        .send(
+            h.post().header("accept", "text/html"),
+            serde_json::to_vec(&call(1, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 406);
+    assert_serving(h).await;
+
+    let r = h
+        .send(
+            h.post().header("origin", "http://evil.example"),
+            serde_json::to_vec(&call(1, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = h
+        .send(
+            h.post().header("origin", "http://localhost:6274"),
+            serde_json::to_vec(&call(1, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_serving(h).await;
+
+    let r = h.get("/mcp").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST, DELETE"));
+    let r = h.get("/nowhere").await;
+    assert_eq!(r.status, 404);
+    assert_serving(h).await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_before_and_while_reading() {
+    let s = start(HttpConfig {
+        max_body_bytes: 64 * 1024,
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    // Declared length over the limit.
+    let big = vec![b' '; 64 * 1024 + 1];
+    let r = raw(h, big).await;
+    assert_eq!(r.status, 413);
+    assert_serving(h).await;
+
+    // Chunked (no Content-Length): the limit trips while reading.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    let head = "POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, " ".repeat(16 * 1024));
+    for _ in 0..5 {
+        if tcp.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let mut response = Vec::new();
+    let _ = tcp.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert_serving(h).await;
+}
+
+#[tokio::test]
+async fn event_stream_reply_when_the_client_prefers_it() {
+    let s = start(HttpConfig::default()).await;
+    let h = &s.http;
+    let body = serde_json::to_vec(&call(3, "echo", json!({"k": "v"}))).unwrap();
+    let r = h
+        .send(h.post().header("accept", "text/event-stream"), body.clone())
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let text = std::str::from_utf8(&r.body).unwrap();
+    let data = text
+        .strip_prefix("event: message\ndata: ")
+        .and_then(|t| t.strip_suffix("\n\n"))
+        .unwrap_or_else(|| panic!("not one SSE message event: {text:?}"));
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["id"], 3);
+    assert_eq!(v["result"]["structuredContent"]["k"], "v");
+
+    let r = h.send(h.post().header("accept", "*/*"), body).await;
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+#[tokio::test]
+async fn session_lifecycle() {
+    let s = start(HttpConfig::default()).await;
+    let h = &s.http;
+    let r = h.rpc(&initialize(1, "2025-06-18")).await;
+    assert_eq!(r.status, 200);
+    let id = r
+        .header("mcp-session-id")
+        .expect("initialize issues a session id")
+        .to_owned();
+    assert!(id.bytes().all(|b| b.is_ascii_graphic()));
+    assert_eq!(r.json()["result"]["protocolVersion"], "2025-06-18");
+
+    let with_id = |b: http::request::Builder| {
+        b.header("mcp-session-id", id.as_str())
+            .header("mcp-protocol-version", "2025-06-18")
+    };
+    let r = h
+        .send(
+            with_id(h.post()),
+            serde_json::to_vec(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let r = h
+        .send(
+            with_id(h.post()),
+            serde_json::to_vec(&call(2, "echo", json!({"s": 1}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["structuredContent"]["s"], 1);
+
+    let r = h
+        .send(
+            h.post().header("mcp-session-id", "0123456789abcdef"),
+            serde_json::to_vec(&call(3, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    let del = http::Request::delete(format!("http://{}/mcp", h.addr));
+    let r = h.send(with_id(del), Bytes::new()).await;
+    assert_eq!(r.status, 200);
+    let r = h
+        .send(
+            with_id(h.post()),
+            serde_json::to_vec(&call(4, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 404, "a deleted session is gone");
+    let del = http::Request::delete(format!("http://{}/mcp", h.addr));
+    let r = h.send(with_id(del), Bytes::new()).await;
+    assert_eq!(r.status, 404);
+    assert_serving(h).await;
+}
+
+#[tokio::test]
+async fn required_sessions_refuse_requests_without_an_id() {
+    let s = start(HttpConfig {
+        sessions: SessionMode::Required,
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    let r = h.rpc(&call(1, "echo", json!({}))).await;
+    assert_eq!(r.status, 400);
+    let r = h.rpc(&initialize(1, "2025-11-25")).await;
+    let id = r.header("mcp-session-id").unwrap().to_owned();
+    let r = h
+        .send(
+            h.post().header("mcp-session-id", id),
+            serde_json::to_vec(&call(2, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn disabled_sessions_issue_no_id() {
+    let s = start(HttpConfig {
+        sessions: SessionMode::Disabled,
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    let r = h.rpc(&initialize(1, "2025-11-25")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("mcp-session-id").is_none());
+    let r = h
+        .send(
+            http::Request::delete(format!("http://{}/mcp", h.addr)),
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(r.status, 405);
+    assert_serving(h).await;
+}
+
+#[tokio::test]
+async fn bearer_token_and_configured_origins() {
+    let s = start(HttpConfig {
+        bearer_token: Some("t0ken".into()),
+        allowed_origins: vec!["https://console.example.com".into()],
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    let body = serde_json::to_vec(&call(1, "echo", json!({}))).unwrap();
+    let r = h.send(h.post(), body.clone()).await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    let r = h
+        .send(
+            h.post().header("authorization", "Bearer wrong"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = h
+        .send(
+            h.post().header("authorization", "Bearer t0ken"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = h
+        .send(
+            h.post()
+                .header("authorization", "Bearer t0ken")
+                .header("origin", "http://localhost:1"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(
+        r.status, 403,
+        "the configured list replaces the local default"
+    );
+    let r = h
+        .send(
+            h.post()
+                .header("authorization", "Bearer t0ken")
+                .header("origin", "https://console.example.com"),
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Probes stay open without the token.
+    assert_eq!(h.get("/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn health_readiness_version_and_metrics() {
+    let s = start(HttpConfig {
+        git_sha: Some("abc123".into()),
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    assert_eq!(h.get("/healthz").await.status, 200);
+    s.health.set_ready(false);
+    assert_eq!(h.get("/readyz").await.status, 503);
+    s.health.set_ready(true);
+    assert_eq!(h.get("/readyz").await.status, 200);
+    let v = h.get("/version").await.json();
+    assert_eq!(
+        v,
+        json!({"name": "transport-test", "version": "1.2.3", "gitSha": "abc123"})
+    );
+
+    h.rpc(&call(1, "echo", json!({}))).await;
+    h.rpc(&call(2, "fail", json!({}))).await;
+    h.rpc(&call(3, "made_up_tool", json!({}))).await;
+    raw(h, "nope").await;
+    let r = h.get("/metrics").await;
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = std::str::from_utf8(&r.body).unwrap();
+    for needle in [
+        r#"mcp_requests_total{method="tools/call",tool="echo",outcome="ok"} 1"#,
+        r#"mcp_requests_total{method="tools/call",tool="fail",outcome="tool_error"} 1"#,
+        r#"tool="other""#,
+        r#"mcp_request_duration_seconds_count{method="tools/call"} 3"#,
+        "mcp_requests_in_flight 0",
+        r#"mcp_http_responses_total{status="200"}"#,
+        r#"mcp_http_responses_total{status="400"} 1"#,
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn requests_run_concurrently() {
+    let s = start(HttpConfig::default()).await;
+    let h = s.http.clone();
+    let waiting = tokio::spawn(async move { h.rpc(&call(1, "wait", json!({}))).await });
+    s.catalog.started.notified().await;
+    // While `wait` blocks, other calls are answered.
+    assert_serving(&s.http).await;
+    s.catalog.gate.notify_one();
+    let r = waiting.await.unwrap();
+    assert_eq!(r.json()["result"]["structuredContent"]["waited"], true);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_an_in_flight_call_finish() {
+    let s = start(HttpConfig::default()).await;
+    let h = s.http.clone();
+    let waiting = tokio::spawn(async move { h.rpc(&call(1, "wait", json!({}))).await });
+    s.catalog.started.notified().await;
+    s.shutdown.cancel();
+    // New connections are no longer accepted once the listener is closed.
+    tokio::task::yield_now().await;
+    s.catalog.gate.notify_one();
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["structuredContent"]["waited"], true);
+    s.task.await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(s.http.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served() {
+    let s = start(HttpConfig::default()).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<Bytes>>();
+    let req = s
+        .http
+        .post()
+        .body(http_body_util::Full::new(Bytes::from(
+            serde_json::to_vec(&call(1, "echo", json!({"h": 2}))).unwrap(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+}

@@ -1,0 +1,274 @@
+//! stdio transport, driven through in-memory pipes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestCatalog, call, initialize};
+use gpu_mcp_transport::{StdioConfig, serve_stdio, serve_stdio_with};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Pipe {
+    input: DuplexStream,
+    output: Lines<BufReader<DuplexStream>>,
+    catalog: Arc<TestCatalog>,
+    shutdown: CancellationToken,
+    task: JoinHandle<gpu_mcp_transport::Result<()>>,
+}
+
+fn start(config: StdioConfig) -> Pipe {
+    let catalog = Arc::new(TestCatalog::default());
+    let (input, server_in) = tokio::io::duplex(64 * 1024);
+    let (server_out, output) = tokio::io::duplex(64 * 1024);
+    let shutdown = CancellationToken::new();
+    let server = common::server(catalog.clone());
+    let task = tokio::spawn(serve_stdio_with(
+        config,
+        server,
+        server_in,
+        server_out,
+        shutdown.clone(),
+    ));
+    Pipe {
+        input,
+        output: BufReader::new(output).lines(),
+        catalog,
+        shutdown,
+        task,
+    }
+}
+
+impl Pipe {
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.input.write_all(bytes).await.unwrap();
+    }
+    async fn send(&mut self, v: &Value) {
+        let mut line = serde_json::to_vec(v).unwrap();
+        line.push(b'\n');
+        self.send_raw(&line).await;
+    }
+    async fn recv(&mut self) -> Value {
+        let line = self
+            .output
+            .next_line()
+            .await
+            .unwrap()
+            .expect("a reply line");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"))
+    }
+    async fn assert_serving(&mut self, id: i64) {
+        self.send(&call(id, "echo", json!({"n": id}))).await;
+        let v = self.recv().await;
+        assert_eq!(v["id"], id, "{v}");
+        assert_eq!(v["result"]["structuredContent"]["n"], id, "{v}");
+    }
+}
+
+fn code(v: &Value) -> i64 {
+    v["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an error: {v}"))
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clean_answer_and_the_session_keeps_serving() {
+    let mut p = start(StdioConfig::default());
+    p.send(&initialize(1, "2025-11-25")).await;
+    assert_eq!(p.recv().await["result"]["protocolVersion"], "2025-11-25");
+    p.send(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+        .await;
+
+    p.send_raw(b"{not json\n").await;
+    let v = p.recv().await;
+    assert_eq!(code(&v), -32700);
+    assert!(v["id"].is_null());
+    p.assert_serving(10).await;
+
+    p.send_raw(b"[1,2,3]\n").await;
+    assert_eq!(code(&p.recv().await), -32600);
+    p.assert_serving(11).await;
+
+    p.send(&json!({"jsonrpc":"2.0","id":null,"method":"tools/list"}))
+        .await;
+    assert_eq!(code(&p.recv().await), -32600);
+    p.assert_serving(12).await;
+
+    p.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"\xff\"}\n")
+        .await;
+    assert_eq!(code(&p.recv().await), -32700);
+    p.assert_serving(13).await;
+
+    let bomb = format!("{}{}\n", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    p.send_raw(bomb.as_bytes()).await;
+    assert_eq!(code(&p.recv().await), -32700);
+    p.assert_serving(14).await;
+
+    p.send(&json!({"jsonrpc":"2.0","id":4,"method":"no/such"}))
+        .await;
+    let v = p.recv().await;
+    assert_eq!((code(&v), v["id"].as_i64()), (-32601, Some(4)));
+    p.assert_serving(15).await;
+
+    p.send(&json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{}}))
+        .await;
+    assert_eq!(code(&p.recv().await), -32602);
+    p.assert_serving(16).await;
+
+    p.send(&call(6, "fail", json!({}))).await;
+    assert_eq!(p.recv().await["result"]["isError"], true);
+    p.assert_serving(17).await;
+
+    // Notifications and stray responses get no reply; blank lines are skipped.
+    p.send(&json!({"jsonrpc":"2.0","method":"notifications/whatever"}))
+        .await;
+    p.send(&json!({"jsonrpc":"2.0","id":99,"result":{}})).await;
+    p.send_raw(b"\n\r\n   \n").await;
+    p.assert_serving(18).await;
+
+    // CRLF line endings are accepted.
+    p.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":19,\"method\":\"ping\"}\r\n")
+        .await;
+    assert_eq!(p.recv().await["id"], 19);
+
+    drop(p.input);
+    p.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_100_mb_line_is_discarded_while_reading() {
+    let mut p = start(StdioConfig::default());
+    let chunk = vec![b'x'; 1 << 20];
+    let mut input = std::mem::replace(&mut p.input, tokio::io::duplex(1).0);
+    let writer = tokio::spawn(async move {
+        input.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"pad\":\"").await.unwrap();
+        for _ in 0..100 {
+            input.write_all(&chunk).await.unwrap();
+        }
+        input.write_all(b"\"}}}\n").await.unwrap();
+        input
+    });
+    let v = p.recv().await;
+    assert_eq!(code(&v), -32600);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line limit"),
+        "{v}"
+    );
+    p.input = writer.await.unwrap();
+    p.assert_serving(2).await;
+}
+
+#[tokio::test]
+async fn line_limit_is_configurable() {
+    let mut p = start(StdioConfig {
+        max_line_bytes: 64,
+        ..StdioConfig::default()
+    });
+    p.send(&call(1, "echo", json!({"pad": "y".repeat(100)})))
+        .await;
+    assert_eq!(code(&p.recv().await), -32600);
+    p.send(&json!({"jsonrpc":"2.0","id":2,"method":"ping"}))
+        .await;
+    assert_eq!(p.recv().await["id"], 2);
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_answered_as_they_finish() {
+    let mut p = start(StdioConfig::default());
+    p.send(&call(1, "wait", json!({}))).await;
+    p.catalog.started.notified().await;
+    p.assert_serving(2).await; // answered while 1 is still waiting
+    p.catalog.gate.notify_one();
+    let v = p.recv().await;
+    assert_eq!(v["id"], 1);
+    assert_eq!(v["result"]["structuredContent"]["waited"], true);
+}
+
+#[tokio::test]
+async fn end_of_input_waits_for_in_flight_requests() {
+    let mut p = start(StdioConfig::default());
+    p.send(&call(1, "wait", json!({}))).await;
+    p.catalog.started.notified().await;
+    p.input.shutdown().await.unwrap();
+    p.catalog.gate.notify_one();
+    let v = p.recv().await;
+    assert_eq!(v["id"], 1);
+    assert_eq!(v["result"]["structuredContent"]["waited"], true);
+    p.task.await.unwrap().unwrap();
+    assert!(
+        p.output.next_line().await.unwrap().is_none(),
+        "stdout closes after the last reply"
+    );
+}
+
+#[tokio::test]
+async fn one_shot_initialize_and_call_then_eof() {
+    let catalog = Arc::new(TestCatalog::default());
+    let mut input = Vec::new();
+    for m in [
+        initialize(1, "2025-06-18"),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        call(2, "echo", json!({"one": "shot"})),
+    ] {
+        input.extend(serde_json::to_vec(&m).unwrap());
+        input.push(b'\n');
+    }
+    let mut output = Vec::new();
+    serve_stdio(
+        common::server(catalog),
+        &input[..],
+        &mut output,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let lines: Vec<Value> = output
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[1]["id"], 2);
+    assert_eq!(lines[1]["result"]["structuredContent"]["one"], "shot");
+}
+
+#[tokio::test]
+async fn bare_call_then_eof_without_trailing_newline() {
+    let catalog = Arc::new(TestCatalog::default());
+    let input = serde_json::to_vec(&call(7, "echo", json!({"bare": true}))).unwrap();
+    let mut output = Vec::new();
+    serve_stdio(
+        common::server(catalog),
+        &input[..],
+        &mut output,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let v: Value = serde_json::from_slice(output.strip_suffix(b"\n").unwrap()).unwrap();
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["result"]["structuredContent"]["bare"], true);
+}
+
+#[tokio::test]
+async fn shutdown_drops_requests_still_running_after_the_grace_period() {
+    let p = start(StdioConfig {
+        shutdown_grace: Duration::from_millis(20),
+        ..StdioConfig::default()
+    });
+    let mut p = p;
+    p.send(&call(1, "wait", json!({}))).await;
+    p.catalog.started.notified().await;
+    p.shutdown.cancel();
+    p.task.await.unwrap().unwrap();
+    assert!(p.output.next_line().await.unwrap().is_none());
+}
