@@ -9,6 +9,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Two tools of a catalog share a name.
+    #[error("duplicate tool name `{0}`")]
+    DuplicateTool(String),
 }
 
 /// Result type of this crate.
