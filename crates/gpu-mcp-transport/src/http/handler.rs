@@ -165,7 +165,8 @@ fn delete(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
             "Bad Request: Mcp-Session-Id header required",
         );
     };
-    if shared.sessions.remove(id) {
+    if let Some(session) = shared.sessions.remove(id) {
+        session.cancel_in_flight();
         with_type(StatusCode::OK, "text/plain; charset=utf-8", Bytes::new())
     } else {
         rpc_error(

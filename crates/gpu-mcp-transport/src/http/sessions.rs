@@ -81,12 +81,9 @@ impl SessionTable {
         Some(id)
     }
 
-    /// Ends a session; `false` when there was none with this id.
-    pub(crate) fn remove(&self, id: &str) -> bool {
-        self.entries
-            .lock()
-            .map(|mut e| e.remove(id).is_some())
-            .unwrap_or(false)
+    /// Ends a session and returns it; `None` when there was none with this id.
+    pub(crate) fn remove(&self, id: &str) -> Option<Session> {
+        self.entries.lock().ok()?.remove(id).map(|e| e.session)
     }
 
     #[cfg(test)]
@@ -176,7 +173,7 @@ mod tests {
         let b = t.insert(s.session()).unwrap();
         tokio::time::advance(Duration::from_secs(61)).await;
         assert!(t.get(&a).is_none());
-        assert!(t.remove(&b));
-        assert!(!t.remove(&b));
+        assert!(t.remove(&b).is_some());
+        assert!(t.remove(&b).is_none());
     }
 }
