@@ -12,15 +12,9 @@ pub enum Error {
     /// The `node` argument is not a valid Kubernetes node name.
     #[error("argument `node` is not a valid Kubernetes node name: {reason}")]
     InvalidNodeName {
+        /// The refused value.
+        given: String,
         /// What is wrong with it.
-        reason: String,
-    },
-    /// The tool definitions could not be turned into a JSON schema.
-    #[error("cannot build the schema of `{tool}`: {reason}")]
-    Schema {
-        /// The tool.
-        tool: String,
-        /// What went wrong.
         reason: String,
     },
 }

@@ -11,6 +11,7 @@
 //! second list, so the two cannot drift.
 
 mod aggregate;
+mod catalog;
 mod definitions;
 mod error;
 mod forward;
@@ -22,6 +23,7 @@ pub use aggregate::{
     FailureKind, FanOutAnswer, ModelCount, NodeAnswer, NodeEntry, NodeFailure, NodeOutcome,
     Summary, XidCount,
 };
+pub use catalog::ClusterCatalog;
 pub use definitions::{
     gateway_output_schema, gateway_tools, list_gpu_nodes_tool, node_property_schema,
     with_node_argument,
@@ -29,7 +31,7 @@ pub use definitions::{
 pub use error::{Error, Result};
 pub use forward::{parse_agent_response, tools_call_request};
 pub use listing::{KnownNode, LIST_GPU_NODES, ListStatus, NodeInfo, NodeList};
-pub use metrics::{CacheSize, ClusterMetrics, register_cache_size};
+pub use metrics::{CacheSize, ClusterMetrics, MetricSink, register_cache_size};
 pub use node_arg::{
     MAX_NODE_NAME_LEN, NODE_ARGUMENT, NODE_NAME_PATTERN, closest_match, take_node_argument,
     validate_node_name,

@@ -3,13 +3,25 @@
 
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
+
+/// Somewhere metrics can be registered: a `prometheus_client` [`Registry`], or a binary's
+/// wrapper around the registry its HTTP server exposes.
+pub trait MetricSink {
+    /// Registers `metric` under `name` (without the `_total` suffix of counters).
+    fn register_metric<M: Metric>(&mut self, name: &str, help: &str, metric: M);
+}
+
+impl MetricSink for Registry {
+    fn register_metric<M: Metric>(&mut self, name: &str, help: &str, metric: M) {
+        self.register(name, help, metric);
+    }
+}
 
 /// Labels of one routed call to one node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -64,27 +76,26 @@ impl Default for ClusterMetrics {
 }
 
 impl ClusterMetrics {
-    /// Creates the metrics and registers them under `registry` (names prefixed `gateway_`).
-    pub fn register(registry: &mut Registry) -> Self {
+    /// Creates the metrics and registers them (names prefixed `gateway_`).
+    pub fn register(sink: &mut impl MetricSink) -> Self {
         let metrics = Self::default();
-        let r = registry.sub_registry_with_prefix("gateway");
-        r.register(
-            "node_calls",
+        sink.register_metric(
+            "gateway_node_calls",
             "Calls routed to agents, per node, tool and outcome",
             metrics.node_calls.clone(),
         );
-        r.register(
-            "node_call_duration_seconds",
+        sink.register_metric(
+            "gateway_node_call_duration_seconds",
             "Latency of one routed call to one agent, per outcome",
             metrics.node_latency.clone(),
         );
-        r.register(
-            "tool_call_duration_seconds",
+        sink.register_metric(
+            "gateway_tool_call_duration_seconds",
             "Latency of a gateway tool call, per tool and mode (single, fan_out, list)",
             metrics.call_latency.clone(),
         );
-        r.register(
-            "fan_out_nodes",
+        sink.register_metric(
+            "gateway_fan_out_nodes",
             "Number of nodes asked by one fan-out",
             metrics.fan_out_size.clone(),
         );
@@ -138,40 +149,50 @@ where
     }
 }
 
-struct CacheCollector(Arc<dyn CacheSize>);
+/// A gauge whose value is read from the node cache when scraped.
+struct CacheGauge {
+    source: Arc<dyn CacheSize>,
+    ready_only: bool,
+}
 
-impl std::fmt::Debug for CacheCollector {
+impl std::fmt::Debug for CacheGauge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CacheCollector")
+        f.debug_struct("CacheGauge")
+            .field("ready_only", &self.ready_only)
+            .finish_non_exhaustive()
     }
 }
 
-impl Collector for CacheCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let (known, ready) = self.0.cache_size();
-        for (name, help, value) in [
-            (
-                "gateway_cached_agent_pods",
-                "Agent pods in the discovery cache",
-                known,
-            ),
-            (
-                "gateway_ready_agent_pods",
-                "Ready agent pods in the discovery cache",
-                ready,
-            ),
-        ] {
-            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
-            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
-            gauge.encode(metric)?;
-        }
-        Ok(())
+impl EncodeMetric for CacheGauge {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let (known, ready) = self.source.cache_size();
+        let value = if self.ready_only { ready } else { known };
+        encoder.encode_gauge(&i64::try_from(value).unwrap_or(i64::MAX))
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
     }
 }
 
-/// Registers gauges of the node cache's size, computed by `source` at scrape time.
-pub fn register_cache_size(registry: &mut Registry, source: Arc<dyn CacheSize>) {
-    registry.register_collector(Box::new(CacheCollector(source)));
+/// Registers gauges of the node cache's size, read from `source` at scrape time.
+pub fn register_cache_size(sink: &mut impl MetricSink, source: Arc<dyn CacheSize>) {
+    sink.register_metric(
+        "gateway_cached_agent_pods",
+        "Agent pods in the discovery cache",
+        CacheGauge {
+            source: source.clone(),
+            ready_only: false,
+        },
+    );
+    sink.register_metric(
+        "gateway_ready_agent_pods",
+        "Ready agent pods in the discovery cache",
+        CacheGauge {
+            source,
+            ready_only: true,
+        },
+    );
 }
 
 #[cfg(test)]

@@ -39,7 +39,12 @@ pub(crate) fn quote(value: &str) -> String {
 /// This is stricter than needed to stop path traversal (`../`), shell metacharacters (`;`) and
 /// header or log injection (newlines): none of those characters can pass.
 pub fn validate_node_name(name: &str) -> Result<()> {
-    let invalid = |reason: String| Err(Error::InvalidNodeName { reason });
+    let invalid = |reason: String| {
+        Err(Error::InvalidNodeName {
+            given: name.to_owned(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return invalid("it is empty".into());
     }
