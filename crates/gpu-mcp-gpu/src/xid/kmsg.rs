@@ -224,3 +224,19 @@ fn boot_time_from_proc() -> Option<SystemTime> {
     }
     SystemTime::now().checked_sub(Duration::from_secs_f64(secs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_name_cap_syslog() {
+        let r = open_error(
+            Path::new("/dev/kmsg"),
+            &std::io::Error::from(ErrorKind::PermissionDenied),
+        );
+        assert_eq!(r.status, KernelLogStatus::PermissionDenied);
+        let d = r.detail.unwrap();
+        assert!(d.contains("no permission") && d.contains("CAP_SYSLOG"), "{d}");
+    }
+}

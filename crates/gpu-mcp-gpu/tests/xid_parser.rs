@@ -1,0 +1,197 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The kernel-log parser against real-world line variants and hostile input.
+
+use std::time::{Duration, SystemTime};
+
+use gpu_mcp_gpu::xid::{
+    KernelLogParser, KernelLogStatus, KmsgReader, lookup, parse_kernel_log, parse_xid_line,
+};
+
+fn fixture(name: &str) -> String {
+    let p = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+fn opt(s: &str) -> Option<&str> {
+    (s != "-").then_some(s)
+}
+
+#[test]
+fn every_fixture_variant_parses_to_the_expected_fields() {
+    let table = fixture("xid-lines.txt");
+    let mut cases = 0;
+    for row in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let cols: Vec<&str> = row.splitn(7, '\t').collect();
+        assert_eq!(cols.len(), 7, "bad fixture row: {row}");
+        let line = cols[6];
+        // Through the whole-log parser, so record prefixes are handled too.
+        let out = parse_kernel_log(line.as_bytes(), None);
+        assert_eq!(out.events.len(), 1, "no event from: {line}");
+        let ev = &out.events[0];
+        assert_eq!(ev.xid.to_string(), cols[0], "xid of: {line}");
+        assert_eq!(ev.pci_bus_id.as_deref(), opt(cols[1]), "pci of: {line}");
+        assert_eq!(ev.pid.map(|p| p.to_string()).as_deref(), opt(cols[2]), "pid of: {line}");
+        assert_eq!(ev.process_name.as_deref(), opt(cols[3]), "name of: {line}");
+        let mig = match (ev.gpu_instance, ev.compute_instance) {
+            (None, None) => "-".to_owned(),
+            (gi, ci) => format!(
+                "{}/{}",
+                gi.map_or("-".into(), |x| x.to_string()),
+                ci.map_or("-".into(), |x| x.to_string())
+            ),
+        };
+        assert_eq!(mig, cols[4], "MIG of: {line}");
+        assert_eq!(ev.gpu_uuid.as_deref(), opt(cols[5]), "uuid of: {line}");
+        assert!(!ev.message.contains("pid="), "message keeps fields: {}", ev.message);
+        assert!(!ev.implied);
+        cases += 1;
+    }
+    assert!(cases >= 20, "only {cases} cases");
+}
+
+#[test]
+fn messages_are_kept_verbatim_after_the_fields() {
+    let x = parse_xid_line("NVRM: Xid (PCI:0000:cb:00): 109, pid=1797828, name=pt_main_thread, Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005").unwrap();
+    assert_eq!(x.message, "Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005");
+    let y = parse_xid_line("NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus.").unwrap();
+    assert_eq!(y.message, "GPU has fallen off the bus.");
+}
+
+#[test]
+fn malformed_lines_are_counted_not_parsed() {
+    let text = fixture("xid-malformed.txt");
+    let out = parse_kernel_log(text.as_bytes(), None);
+    assert!(out.events.is_empty(), "{:?}", out.events);
+    assert_eq!(out.unparsed_xid_lines, text.lines().count() as u64);
+}
+
+#[test]
+fn kmsg_dump_maps_uuid_and_implies_79_without_double_counting() {
+    let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let out = parse_kernel_log(fixture("kmsg-xid79.log").as_bytes(), Some(boot));
+    assert_eq!(out.events.len(), 2, "{:#?}", out.events);
+    let a = &out.events[0];
+    assert_eq!((a.xid, a.implied), (79, false));
+    assert_eq!(a.gpu_uuid.as_deref(), Some("GPU-5f0e7a31-8c4d-4b7e-9f1a-2d3c4b5a6978"));
+    assert_eq!(a.time, Some(boot + Duration::from_micros(7_200_000_200)));
+    let b = &out.events[1];
+    assert_eq!((b.xid, b.implied), (79, true));
+    assert_eq!(b.pci_bus_id.as_deref(), Some("0000:5d:00"));
+    assert_eq!(out.gpu_uuids.len(), 1);
+}
+
+#[test]
+fn dmesg_multi_line_fall_off_the_bus_is_found() {
+    let out = parse_kernel_log(fixture("dmesg-fallen-off.log").as_bytes(), None);
+    let codes: Vec<(u32, bool, Option<&str>)> = out
+        .events
+        .iter()
+        .map(|e| (e.xid, e.implied, e.pci_bus_id.as_deref()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(79, true, Some("0000:b3:00")), (13, false, Some("0000:18:00"))]
+    );
+    assert_eq!(out.events[0].uptime_us, Some(8_123_101_010));
+}
+
+#[test]
+fn binary_junk_huge_lines_and_truncated_records_never_break_the_parser() {
+    let mut log: Vec<u8> = Vec::new();
+    // Binary junk, including invalid UTF-8 and NULs.
+    log.extend((0..=255u8).cycle().take(64 * 1024));
+    log.push(b'\n');
+    // A 1 MiB line with an Xid marker buried far past the examined prefix.
+    let mut huge = vec![b'A'; 1024 * 1024];
+    huge.extend_from_slice(b"NVRM: Xid (PCI:0000:3b:00): 79, far away");
+    log.extend_from_slice(&huge);
+    log.push(b'\n');
+    // A 1 MiB line that starts like an Xid line.
+    log.extend_from_slice(b"NVRM: Xid (PCI:0000:3b:00): 13, pid=1, name=");
+    log.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+    log.push(b'\n');
+    // Truncated kmsg records.
+    log.extend_from_slice(b"4,1,2\n4,1,;NVRM: Xid (PCI:0000:3b:00): 48,\n4,\xff\xfe;NVRM\n");
+    // A good line at the end must still be found.
+    log.extend_from_slice(b"[ 1.000000] NVRM: Xid (PCI:0000:3b:00): 95, pid=5, name=a, Uncontained\n");
+    // A record truncated mid-line with no newline.
+    log.extend_from_slice(b"4,9,9,-;NVRM: Xid (PCI:0000:3");
+    let out = parse_kernel_log(&log, None);
+    let codes: Vec<u32> = out.events.iter().map(|e| e.xid).collect();
+    assert!(codes.contains(&95), "{codes:?}");
+    assert!(!codes.contains(&79), "marker beyond the examined prefix: {codes:?}");
+    assert!(out.events.iter().all(|e| e.message.len() <= 1100));
+}
+
+#[test]
+fn incremental_feeding_matches_whole_buffer_parsing() {
+    let text = fixture("kmsg-xid79.log");
+    let mut p = KernelLogParser::new(None);
+    for line in text.lines() {
+        p.feed(line.as_bytes());
+    }
+    assert_eq!(p.finish(), parse_kernel_log(text.as_bytes(), None));
+}
+
+#[test]
+fn unknown_codes_are_reported_as_unknown() {
+    let out = parse_kernel_log(b"NVRM: Xid (PCI:0000:3b:00): 999, pid=1, name=x, new", None);
+    let info = lookup(out.events[0].xid);
+    assert!(!info.known);
+    assert_eq!(info.code, 999);
+}
+
+#[tokio::test]
+async fn reader_reads_a_kmsg_file_with_the_given_boot_time() {
+    let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let path = format!("{}/tests/fixtures/kmsg-xid79.log", env!("CARGO_MANIFEST_DIR"));
+    let read = KmsgReader::new(&path).with_boot_time(boot).read().await;
+    assert_eq!(read.status, KernelLogStatus::Ok);
+    assert_eq!(read.parse.events.len(), 2);
+    assert_eq!(read.parse.lines, 12);
+}
+
+#[tokio::test]
+async fn reader_reports_a_missing_path_clearly() {
+    let read = KmsgReader::new("/nonexistent/kmsg").read().await;
+    assert_eq!(read.status, KernelLogStatus::NotFound);
+    assert!(read.detail.unwrap().contains("/dev/kmsg"));
+}
+
+#[tokio::test]
+async fn reader_keeps_only_the_tail_of_a_large_file() {
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-kmsg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.log");
+    let mut s = String::new();
+    for i in 0..2000 {
+        s.push_str(&format!("6,{i},{i},-;NVRM: Xid (PCI:0000:3b:00): 13, pid={i}, name=a, x\n"));
+    }
+    std::fs::write(&path, &s).unwrap();
+    let read = KmsgReader::new(&path).with_max_bytes(4096).read().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(read.status, KernelLogStatus::Ok);
+    let n = read.parse.events.len();
+    assert!(n > 10 && n < 100, "{n}");
+    assert_eq!(read.parse.events.last().unwrap().pid, Some(1999));
+    assert_eq!(read.parse.unparsed_xid_lines, 0, "the cut first line must be skipped");
+}
+
+#[tokio::test]
+async fn reader_reads_dev_kmsg_until_eagain_or_reports_permission() {
+    if !std::path::Path::new("/dev/kmsg").exists() {
+        return;
+    }
+    // /dev/kmsg never reaches end of file: the read must stop by itself.
+    let read = KmsgReader::new("/dev/kmsg")
+        .with_timeout(Duration::from_secs(20))
+        .read()
+        .await;
+    match read.status {
+        KernelLogStatus::Ok => assert!(read.parse.lines > 0),
+        KernelLogStatus::PermissionDenied => {
+            assert!(read.detail.unwrap().contains("CAP_SYSLOG"));
+        }
+        other => panic!("unexpected {other:?}: {:?}", read.detail),
+    }
+}
