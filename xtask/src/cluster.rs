@@ -648,6 +648,22 @@ fn start(
     }
     .spawn(&mut state)?;
 
+    // kwok's namespaced `Exec` kind, served as a CRD: an `Exec` named after a pod overrides the
+    // ClusterExec for that pod (e2e gives each exec'd agent its node name and mock scenario).
+    let exec_crd = state_dir.join("kwok-exec-crd.yaml");
+    fs::write(&exec_crd, kwok_exec_crd()?)?;
+    handle
+        .kubectl_output(&["apply", "-f", &p(&exec_crd)])
+        .context("installing kwok's Exec CRD")?;
+    handle
+        .kubectl_output(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/execs.kwok.x-k8s.io",
+        ])
+        .context("waiting for kwok's Exec CRD")?;
+
     // kwok: stages plus a ClusterExec that runs `pods/exec` commands on this machine.
     let exec_dir = state_dir.join("exec");
     fs::create_dir_all(&exec_dir)?;
@@ -669,6 +685,7 @@ fn start(
             format!("--tls-private-key-file={}", p(&pki.serving_key)),
             format!("--cidr={FALLBACK_POD_CIDR}"),
             "--node-lease-duration-seconds=40".into(),
+            "--enable-crds=Exec".into(),
         ],
         envs: vec![("PATH".into(), format!("{}:{path}", bin_dir.display()))],
         state_dir,
@@ -829,6 +846,43 @@ fn nodes_manifest(n: u32) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+/// kwok's `Exec` CRD from the kwok module in the Go module cache, cached beside the kwok binary.
+fn kwok_exec_crd() -> anyhow::Result<String> {
+    let cache = gobuild::output_dir(&gobuild::KWOK)?.join("exec-crd.yaml");
+    if let Ok(text) = fs::read_to_string(&cache) {
+        return Ok(text);
+    }
+    let module_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("k8s-bins")
+        .join(gobuild::KWOK.name);
+    let output = Command::new("go")
+        .args([
+            "mod",
+            "download",
+            "-json",
+            &format!("sigs.k8s.io/kwok@{}", gobuild::KWOK.version),
+        ])
+        .current_dir(&module_dir)
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .context("running `go mod download` for kwok's Exec CRD")?;
+    if !output.status.success() {
+        bail!(
+            "`go mod download sigs.k8s.io/kwok` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let dir = info
+        .get("Dir")
+        .and_then(|d| d.as_str())
+        .context("`go mod download -json` gave no Dir for kwok")?;
+    let path = Path::new(dir).join("kustomize/crd/bases/kwok.x-k8s.io_execs.yaml");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    fs::write(&cache, &text).with_context(|| format!("writing {}", cache.display()))?;
+    Ok(text)
 }
 
 /// Upstream kwok's fast node and pod stages (as kwokctl combines them), read from the kwok
