@@ -463,6 +463,33 @@ impl CallToolResult {
     pub fn failed(&self) -> bool {
         self.is_error == Some(true)
     }
+
+    /// The wire form, moving the structured content and the text instead of copying them (what
+    /// `serde_json::to_value(&result)` would do); the result is the same JSON.
+    pub fn into_value(self) -> Value {
+        let mut obj = JsonObject::new();
+        let content = self
+            .content
+            .into_iter()
+            .map(|c| match c {
+                Content::Text { text } => {
+                    let mut block = JsonObject::new();
+                    block.insert("type".into(), Value::String("text".into()));
+                    block.insert("text".into(), Value::String(text));
+                    Value::Object(block)
+                }
+                other => serde_json::to_value(other).unwrap_or(Value::Null),
+            })
+            .collect();
+        obj.insert("content".into(), Value::Array(content));
+        if let Some(structured) = self.structured_content {
+            obj.insert("structuredContent".into(), structured);
+        }
+        if let Some(is_error) = self.is_error {
+            obj.insert("isError".into(), Value::Bool(is_error));
+        }
+        Value::Object(obj)
+    }
 }
 
 #[cfg(test)]
@@ -492,6 +519,29 @@ mod tests {
         assert_eq!(r.content[0].as_text(), Some(r#"{"a":1}"#));
         assert!(!r.failed());
         assert!(CallToolResult::error("x").failed());
+    }
+
+    #[test]
+    fn into_value_matches_serde() {
+        let results = [
+            CallToolResult::from_structured(json!({"gpus": [{"uuid": "GPU-1", "temp": 41.5}]})),
+            CallToolResult::error("bad"),
+            CallToolResult {
+                content: vec![
+                    Content::text("a"),
+                    Content::Image {
+                        data: "AA==".into(),
+                        mime_type: "image/png".into(),
+                        annotations: None,
+                    },
+                ],
+                structured_content: None,
+                is_error: Some(false),
+            },
+        ];
+        for r in results {
+            assert_eq!(serde_json::to_value(&r).unwrap(), r.clone().into_value());
+        }
     }
 
     #[test]

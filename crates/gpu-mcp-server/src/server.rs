@@ -668,8 +668,7 @@ impl Session {
             return None;
         }
         Some(match outcome {
-            Ok(result) => serde_json::to_value(shape_call_result(result, version))
-                .map_err(|e| ErrorObject::internal(e.to_string())),
+            Ok(result) => Ok(shape_call_result(result, version).into_value()),
             Err(CallError::UnknownTool(tool)) => {
                 Err(ErrorObject::invalid_params(format!("Unknown tool: {tool}")))
             }
