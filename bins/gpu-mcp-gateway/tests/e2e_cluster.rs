@@ -157,13 +157,6 @@ fn uuids(v: &Value) -> BTreeSet<String> {
     out
 }
 
-/// Whether some string anywhere in `v` equals `needle`.
-fn contains_string(v: &Value, needle: &str) -> bool {
-    let mut all = BTreeSet::new();
-    collect_strings(v, &mut all);
-    all.contains(needle)
-}
-
 /// The fan-out answer's entry for `node`.
 fn entry<'a>(fanout: &'a Value, node: &str) -> &'a Value {
     fanout["nodes"]
@@ -351,9 +344,10 @@ async fn s03_inventory_with_node_returns_exactly_that_nodes_gpus() {
         let ids = uuids(&s["result"]);
         assert!(!ids.is_empty(), "{n}: no GPU UUIDs in {s}");
         // The node's own agent answered: the agent reports the node it runs on.
-        assert!(
-            contains_string(&s["result"], n),
-            "{n}: the agent's answer does not name its node: {s}"
+        assert_eq!(
+            s["result"]["node"],
+            n.as_str(),
+            "{n}: answered by another agent: {s}"
         );
         seen.insert(n.clone(), ids);
     }
@@ -432,58 +426,15 @@ async fn s05_xid79_node_is_critical_in_the_aggregated_health() {
     for n in &e.nodes {
         let en = entry(fanout, n);
         assert_eq!(en["ok"], true, "{n}: {en}");
-        let is_critical = contains_string(&en["result"], "critical");
+        let verdict = en["result"]["verdict"].as_str().unwrap_or_default();
         if xid_nodes.contains(&n) {
-            assert!(is_critical, "{n} runs XID 79 but is not critical: {en}");
+            assert_eq!(
+                verdict, "critical",
+                "{n} runs XID 79 but is not critical: {en}"
+            );
         } else if !e.scenarios.contains_key(n) {
-            assert!(!is_critical, "healthy node {n} reported critical: {en}");
+            assert_eq!(verdict, "healthy", "healthy node {n}: {en}");
         }
-    }
-    client.cancel().await.unwrap();
-}
-
-#[tokio::test]
-#[ignore = "needs a cluster: run through `cargo xtask e2e`"]
-async fn s06_bad_node_arguments_are_clean_tool_errors() {
-    let e = env();
-    let client = ready_client(&e).await;
-    let long = "a".repeat(300);
-    for bad in [
-        "",
-        long.as_str(),
-        "Node_1",
-        "../etc/passwd",
-        "gpu-node-1;rm -rf /",
-        "gpu-node-1\nx",
-    ] {
-        let r = call(&client, "get_gpu_health", json!({ "node": bad })).await;
-        assert!(is_error(&r), "node {bad:?} was accepted: {r:?}");
-        assert!(
-            !text(&r).is_empty(),
-            "node {bad:?}: the error has no message"
-        );
-    }
-    // An unknown but valid name: the error lists the known nodes.
-    let r = call(
-        &client,
-        "get_gpu_inventory",
-        json!({ "node": "no-such-node" }),
-    )
-    .await;
-    assert!(is_error(&r));
-    let msg = text(&r);
-    assert!(
-        e.nodes.iter().any(|n| msg.contains(n.as_str())),
-        "the error should list known nodes: {msg}"
-    );
-    // Wrong type for node.
-    let r = call(&client, "get_gpu_inventory", json!({ "node": 7 })).await;
-    assert!(is_error(&r), "a numeric node was accepted");
-    // A tool the gateway does not know: a JSON-RPC error, as the agent gives.
-    let err = try_call(&client, "no_such_tool", json!({})).await;
-    match err {
-        Err(rmcp::ServiceError::McpError(data)) => assert_eq!(data.code.0, -32602, "{data:?}"),
-        other => panic!("unknown tool: expected JSON-RPC -32602, got {other:?}"),
     }
     client.cancel().await.unwrap();
 }
