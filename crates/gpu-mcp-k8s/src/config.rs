@@ -92,7 +92,10 @@ mod tests {
             panic!("unexpected error {err:?}");
         };
         assert_eq!(attempts.len(), 1);
-        assert!(err.to_string().contains("/nonexistent/gpu-mcp/kubeconfig"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/gpu-mcp/kubeconfig"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

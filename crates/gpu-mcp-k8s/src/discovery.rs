@@ -185,7 +185,12 @@ impl Discovery {
             .store
             .state()
             .iter()
-            .filter(|pod| pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none())
+            .filter(|pod| {
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.as_ref())
+                    .is_none()
+            })
             .filter_map(|pod| pod.metadata.name.clone())
             .collect();
         names.sort();
@@ -263,7 +268,11 @@ pub(crate) fn select_per_node(
 type Rank<'a> = (bool, Option<k8s_openapi::jiff::Timestamp>, &'a str);
 
 fn rank(endpoint: &AgentEndpoint) -> Rank<'_> {
-    (endpoint.ready, endpoint.start_time, endpoint.pod_name.as_str())
+    (
+        endpoint.ready,
+        endpoint.start_time,
+        endpoint.pod_name.as_str(),
+    )
 }
 
 /// Convert a pod into an endpoint; `None` when it has no name or no node yet.
@@ -337,7 +346,13 @@ mod tests {
 
     #[test]
     fn converts_pods() {
-        let p = pod("a1", Some("node-a"), true, Some("127.0.1.1"), "2026-01-01T00:00:00Z");
+        let p = pod(
+            "a1",
+            Some("node-a"),
+            true,
+            Some("127.0.1.1"),
+            "2026-01-01T00:00:00Z",
+        );
         let e = endpoint_from_pod(&p, "agent").unwrap();
         assert_eq!(e.node_name, "node-a");
         assert_eq!(e.pod_name, "a1");
@@ -350,7 +365,13 @@ mod tests {
 
         let unscheduled = pod("b", None, false, None, "2026-01-01T00:00:00Z");
         assert!(endpoint_from_pod(&unscheduled, "agent").is_none());
-        let no_ip = pod("c", Some("node-c"), false, Some("not-an-ip"), "2026-01-01T00:00:00Z");
+        let no_ip = pod(
+            "c",
+            Some("node-c"),
+            false,
+            Some("not-an-ip"),
+            "2026-01-01T00:00:00Z",
+        );
         let e = endpoint_from_pod(&no_ip, "agent").unwrap();
         assert_eq!(e.pod_ip, None);
         assert!(!e.ready);
@@ -362,9 +383,27 @@ mod tests {
 
     #[test]
     fn prefers_ready_then_newest() {
-        let old_ready = pod("old", Some("n"), true, Some("127.0.1.1"), "2026-01-01T00:00:00Z");
-        let new_unready = pod("new", Some("n"), false, Some("127.0.1.2"), "2026-01-02T00:00:00Z");
-        let newest_ready = pod("newest", Some("n"), true, Some("127.0.1.3"), "2026-01-03T00:00:00Z");
+        let old_ready = pod(
+            "old",
+            Some("n"),
+            true,
+            Some("127.0.1.1"),
+            "2026-01-01T00:00:00Z",
+        );
+        let new_unready = pod(
+            "new",
+            Some("n"),
+            false,
+            Some("127.0.1.2"),
+            "2026-01-02T00:00:00Z",
+        );
+        let newest_ready = pod(
+            "newest",
+            Some("n"),
+            true,
+            Some("127.0.1.3"),
+            "2026-01-03T00:00:00Z",
+        );
         let pick = |pods: &[&Pod]| {
             select_per_node(pods.iter().filter_map(|p| endpoint_from_pod(p, "agent")))
                 .remove("n")

@@ -198,22 +198,18 @@ mod tests {
             assert!(validate_node_name(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "",
-            "Node",
-            "-a",
-            "a-",
-            "a..b",
-            ".a",
-            "a_b",
-            "a b",
-            "nöde",
-            "../etc",
+            "", "Node", "-a", "a-", "a..b", ".a", "a_b", "a b", "nöde", "../etc",
         ] {
             let err = validate_node_name(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidNodeName { .. }), "{bad}");
         }
         let long = "a".repeat(254);
-        assert!(validate_node_name(&long).unwrap_err().to_string().contains("253"));
+        assert!(
+            validate_node_name(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("253")
+        );
         assert!(validate_node_name(&"a".repeat(253)).is_ok());
     }
 

@@ -143,7 +143,12 @@ impl Router {
                 pod_name: None,
                 outcome: Err(NodeError::NotFound {
                     node: node.to_owned(),
-                    known: self.directory.nodes().into_iter().map(|n| n.node_name).collect(),
+                    known: self
+                        .directory
+                        .nodes()
+                        .into_iter()
+                        .map(|n| n.node_name)
+                        .collect(),
                     synced: self.directory.is_synced(),
                 }),
                 duration: started.elapsed(),
@@ -186,15 +191,13 @@ impl Router {
         }
         self.admit(&endpoint.node_name)?;
         let deadline = self.config.node_timeout;
-        let outcome = match tokio::time::timeout(
-            deadline,
-            self.transport.send(endpoint, request, deadline),
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => Err(NodeError::Timeout { after: deadline }),
-        };
+        let outcome =
+            match tokio::time::timeout(deadline, self.transport.send(endpoint, request, deadline))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(NodeError::Timeout { after: deadline }),
+            };
         self.record(&endpoint.node_name, &outcome);
         outcome
     }
@@ -310,7 +313,9 @@ mod tests {
                         message: "connection refused".into(),
                     });
                 }
-                Ok(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"node": target.node_name}}))
+                Ok(
+                    json!({"jsonrpc": "2.0", "id": request["id"], "result": {"node": target.node_name}}),
+                )
             })
         }
     }
@@ -340,7 +345,9 @@ mod tests {
                 ..RouterConfig::default()
             },
         );
-        let results = router.route_to_all(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
+        let results = router
+            .route_to_all(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}))
+            .await;
         assert_eq!(results.len(), 40);
         let sorted: Vec<_> = results.iter().map(|r| r.node_name.clone()).collect();
         let mut expected = sorted.clone();
@@ -349,7 +356,10 @@ mod tests {
         assert!(transport.peak.load(Ordering::SeqCst) <= 4);
         assert_eq!(results.iter().filter(|r| !r.is_ok()).count(), 1);
         assert!(matches!(results[7].outcome, Err(NodeError::Connect { .. })));
-        assert_eq!(results[3].outcome.as_ref().unwrap()["result"]["node"], "node-03");
+        assert_eq!(
+            results[3].outcome.as_ref().unwrap()["result"]["node"],
+            "node-03"
+        );
     }
 
     #[tokio::test]
@@ -364,7 +374,10 @@ mod tests {
         assert!(matches!(r.outcome, Err(NodeError::InvalidNodeName { .. })));
         let r = router.route_to_node("c", &req).await;
         let err = r.outcome.unwrap_err();
-        assert_eq!(err.to_string(), "no agent pod on node \"c\" (known nodes: a, b)");
+        assert_eq!(
+            err.to_string(),
+            "no agent pod on node \"c\" (known nodes: a, b)"
+        );
         let r = router.route_to_node("b", &req).await;
         assert_eq!(r.outcome.unwrap()["result"]["node"], "b");
     }
@@ -383,7 +396,12 @@ mod tests {
         let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
         let results = router.route_to_all(&req).await;
         assert!(results[0].is_ok());
-        assert_eq!(results[1].outcome, Err(NodeError::Timeout { after: Duration::from_secs(2) }));
+        assert_eq!(
+            results[1].outcome,
+            Err(NodeError::Timeout {
+                after: Duration::from_secs(2)
+            })
+        );
 
         // A dropped caller cancels the in-flight requests.
         let fut = router.route_to_all(&req);
@@ -410,16 +428,29 @@ mod tests {
         );
         let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
         for _ in 0..2 {
-            assert!(matches!(router.route_to_node("a", &req).await.outcome, Err(NodeError::Connect { .. })));
+            assert!(matches!(
+                router.route_to_node("a", &req).await.outcome,
+                Err(NodeError::Connect { .. })
+            ));
         }
         let r = router.route_to_node("a", &req).await;
-        assert!(matches!(r.outcome, Err(NodeError::CircuitOpen { failures: 2, .. })), "{:?}", r.outcome);
+        assert!(
+            matches!(r.outcome, Err(NodeError::CircuitOpen { failures: 2, .. })),
+            "{:?}",
+            r.outcome
+        );
         assert_eq!(transport.calls.load(Ordering::SeqCst), 2);
 
         // After the cool-down one trial goes through; failing again re-opens.
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(matches!(router.route_to_node("a", &req).await.outcome, Err(NodeError::Connect { .. })));
-        assert!(matches!(router.route_to_node("a", &req).await.outcome, Err(NodeError::CircuitOpen { .. })));
+        assert!(matches!(
+            router.route_to_node("a", &req).await.outcome,
+            Err(NodeError::Connect { .. })
+        ));
+        assert!(matches!(
+            router.route_to_node("a", &req).await.outcome,
+            Err(NodeError::CircuitOpen { .. })
+        ));
 
         // A successful trial closes it.
         tokio::time::advance(Duration::from_secs(11)).await;

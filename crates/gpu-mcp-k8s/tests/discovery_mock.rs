@@ -40,7 +40,9 @@ fn ok(body: Vec<u8>) -> Response<Body> {
 fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
     Response::builder()
         .status(code)
-        .body(Body::from(serde_json::to_vec(&status_json(code, reason, message)).unwrap()))
+        .body(Body::from(
+            serde_json::to_vec(&status_json(code, reason, message)).unwrap(),
+        ))
         .unwrap()
 }
 
@@ -57,7 +59,9 @@ fn summary(d: &Discovery) -> Vec<String> {
                 e.node_name,
                 e.pod_name,
                 if e.ready { "ready" } else { "unready" },
-                e.pod_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())
+                e.pod_ip
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|| "-".into())
             )
         })
         .collect()
@@ -75,7 +79,10 @@ async fn list_watch_lifecycle_and_recovery() {
     let (path, query, send) = next(&mut api).await;
     assert_eq!(path, "/api/v1/namespaces/gpu-diagnostics/pods");
     assert!(!is_watch(&query));
-    assert!(query.contains("labelSelector=app.kubernetes.io%2Fname%3Dk8s-gpu-mcp-server"), "{query}");
+    assert!(
+        query.contains("labelSelector=app.kubernetes.io%2Fname%3Dk8s-gpu-mcp-server"),
+        "{query}"
+    );
     send.send_response(ok(pod_list(
         vec![
             pod("a1", Some("node-a"), true, Some("127.0.1.1"), 10, T0),
@@ -84,31 +91,58 @@ async fn list_watch_lifecycle_and_recovery() {
         ],
         100,
     )));
-    discovery.wait_until_synced(Duration::from_secs(10)).await.unwrap();
+    discovery
+        .wait_until_synced(Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(discovery.is_synced());
-    assert_eq!(summary(&discovery), ["node-a:a1:ready:127.0.1.1", "node-b:b1:unready:-"]);
+    assert_eq!(
+        summary(&discovery),
+        ["node-a:a1:ready:127.0.1.1", "node-b:b1:unready:-"]
+    );
     assert_eq!(discovery.unscheduled_pods(), ["u1"]);
     assert_eq!(discovery.node("node-b").unwrap().pod_name, "b1");
     assert!(discovery.node("node-c").is_none());
 
     // WATCH from the list's resourceVersion: readiness change and a second pod on node-a.
     let (_, query, send) = next(&mut api).await;
-    assert!(is_watch(&query) && query.contains("resourceVersion=100"), "{query}");
+    assert!(
+        is_watch(&query) && query.contains("resourceVersion=100"),
+        "{query}"
+    );
     send.send_response(ok(watch_body(&[
-        ("MODIFIED", pod("b1", Some("node-b"), true, Some("127.0.1.2"), 101, T0)),
-        ("ADDED", pod("a2", Some("node-a"), false, Some("127.0.1.3"), 102, T1)),
+        (
+            "MODIFIED",
+            pod("b1", Some("node-b"), true, Some("127.0.1.2"), 101, T0),
+        ),
+        (
+            "ADDED",
+            pod("a2", Some("node-a"), false, Some("127.0.1.3"), 102, T1),
+        ),
     ])));
-    eventually("b1 ready", || summary(&discovery).contains(&"node-b:b1:ready:127.0.1.2".into())).await;
+    eventually("b1 ready", || {
+        summary(&discovery).contains(&"node-b:b1:ready:127.0.1.2".into())
+    })
+    .await;
     // Rolling update: the new pod is not ready yet, the old one keeps serving.
     assert_eq!(discovery.node("node-a").unwrap().pod_name, "a1");
     assert_eq!(discovery.pods().len(), 3);
 
     // The stream ended; the watch resumes from the last event. New pod ready, b1 re-IP'd.
     let (_, query, send) = next(&mut api).await;
-    assert!(is_watch(&query) && query.contains("resourceVersion=102"), "{query}");
+    assert!(
+        is_watch(&query) && query.contains("resourceVersion=102"),
+        "{query}"
+    );
     send.send_response(ok(watch_body(&[
-        ("MODIFIED", pod("a2", Some("node-a"), true, Some("127.0.1.3"), 103, T1)),
-        ("MODIFIED", pod("b1", Some("node-b"), true, Some("127.0.1.4"), 104, T0)),
+        (
+            "MODIFIED",
+            pod("a2", Some("node-a"), true, Some("127.0.1.3"), 103, T1),
+        ),
+        (
+            "MODIFIED",
+            pod("b1", Some("node-b"), true, Some("127.0.1.4"), 104, T0),
+        ),
     ])));
     eventually("a2 preferred and b1 re-IP", || {
         summary(&discovery) == ["node-a:a2:ready:127.0.1.3", "node-b:b1:ready:127.0.1.4"]
@@ -119,10 +153,19 @@ async fn list_watch_lifecycle_and_recovery() {
     let (_, query, send) = next(&mut api).await;
     assert!(query.contains("resourceVersion=104"), "{query}");
     send.send_response(ok(watch_body(&[
-        ("DELETED", pod("a1", Some("node-a"), true, Some("127.0.1.1"), 105, T0)),
-        ("DELETED", pod("b1", Some("node-b"), true, Some("127.0.1.4"), 106, T0)),
+        (
+            "DELETED",
+            pod("a1", Some("node-a"), true, Some("127.0.1.1"), 105, T0),
+        ),
+        (
+            "DELETED",
+            pod("b1", Some("node-b"), true, Some("127.0.1.4"), 106, T0),
+        ),
     ])));
-    eventually("b1 deleted", || summary(&discovery) == ["node-a:a2:ready:127.0.1.3"]).await;
+    eventually("b1 deleted", || {
+        summary(&discovery) == ["node-a:a2:ready:127.0.1.3"]
+    })
+    .await;
     assert_eq!(discovery.pods().len(), 1);
     assert_eq!(discovery.unscheduled_pods(), ["u1"]);
 
@@ -134,33 +177,67 @@ async fn list_watch_lifecycle_and_recovery() {
         status_json(410, "Expired", "too old resource version: 106 (200)"),
     )])));
     let (_, query, send) = next(&mut api).await;
-    assert!(!is_watch(&query), "expected a re-list after 410, got {query}");
-    assert!(discovery.last_error().unwrap().contains("too old resource version"));
+    assert!(
+        !is_watch(&query),
+        "expected a re-list after 410, got {query}"
+    );
+    assert!(
+        discovery
+            .last_error()
+            .unwrap()
+            .contains("too old resource version")
+    );
     assert_eq!(summary(&discovery), ["node-a:a2:ready:127.0.1.3"]);
     send.send_response(ok(pod_list(
         vec![pod("c1", Some("node-c"), true, Some("127.0.1.5"), 150, T1)],
         200,
     )));
-    eventually("re-listed", || summary(&discovery) == ["node-c:c1:ready:127.0.1.5"]).await;
+    eventually("re-listed", || {
+        summary(&discovery) == ["node-c:c1:ready:127.0.1.5"]
+    })
+    .await;
     assert!(discovery.is_synced());
     eventually("error cleared", || discovery.last_error().is_none()).await;
 
     // The API server fails the next watch with 500: back off, retry, keep the cache.
     let (_, query, send) = next(&mut api).await;
-    assert!(is_watch(&query) && query.contains("resourceVersion=200"), "{query}");
-    send.send_response(status(500, "InternalError", "etcdserver: request timed out"));
+    assert!(
+        is_watch(&query) && query.contains("resourceVersion=200"),
+        "{query}"
+    );
+    send.send_response(status(
+        500,
+        "InternalError",
+        "etcdserver: request timed out",
+    ));
     let (_, query, send) = next(&mut api).await;
-    assert!(is_watch(&query) && query.contains("resourceVersion=200"), "{query}");
-    assert!(discovery.last_error().unwrap().contains("etcdserver"), "{:?}", discovery.last_error());
+    assert!(
+        is_watch(&query) && query.contains("resourceVersion=200"),
+        "{query}"
+    );
+    assert!(
+        discovery.last_error().unwrap().contains("etcdserver"),
+        "{:?}",
+        discovery.last_error()
+    );
     assert_eq!(summary(&discovery), ["node-c:c1:ready:127.0.1.5"]);
 
     // A stream cut in the middle of an event: the partial event is dropped, nothing panics.
-    let mut cut = watch_body(&[("MODIFIED", pod("c1", Some("node-c"), true, Some("127.0.1.6"), 201, T1))]);
-    let mut partial = watch_body(&[("ADDED", pod("d1", Some("node-d"), true, Some("127.0.1.7"), 202, T1))]);
+    let mut cut = watch_body(&[(
+        "MODIFIED",
+        pod("c1", Some("node-c"), true, Some("127.0.1.6"), 201, T1),
+    )]);
+    let mut partial = watch_body(&[(
+        "ADDED",
+        pod("d1", Some("node-d"), true, Some("127.0.1.7"), 202, T1),
+    )]);
     partial.truncate(partial.len() / 2);
     cut.extend(partial);
     send.send_response(ok(cut));
-    eventually("c1 re-IP applied", || summary(&discovery) == ["node-c:c1:ready:127.0.1.6"]).await;
+    eventually("c1 re-IP applied", || {
+        summary(&discovery) == ["node-c:c1:ready:127.0.1.6"]
+    })
+    .await;
     let (_, query, send) = next(&mut api).await;
     assert!(is_watch(&query), "{query}");
     assert_eq!(summary(&discovery), ["node-c:c1:ready:127.0.1.6"]);
@@ -198,15 +275,24 @@ async fn forbidden_list_is_reported_then_retried() {
     send.send_response(status(401, "Unauthorized", "Unauthorized"));
     let (_, _, send) = next(&mut api).await;
     assert!(discovery.last_error().unwrap().contains("Unauthorized"));
-    send.send_response(ok(pod_list(vec![pod("a1", Some("node-a"), true, Some("127.0.1.1"), 1, T0)], 5)));
-    discovery.wait_until_synced(Duration::from_secs(10)).await.unwrap();
+    send.send_response(ok(pod_list(
+        vec![pod("a1", Some("node-a"), true, Some("127.0.1.1"), 1, T0)],
+        5,
+    )));
+    discovery
+        .wait_until_synced(Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(summary(&discovery), ["node-a:a1:ready:127.0.1.1"]);
 }
 
 #[tokio::test]
 async fn sync_timeout_and_bad_config() {
     let (discovery, _api) = mocked(DiscoveryConfig::default());
-    let err = discovery.wait_until_synced(Duration::from_millis(50)).await.unwrap_err();
+    let err = discovery
+        .wait_until_synced(Duration::from_millis(50))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("did not sync"), "{err}");
 
     let (service, _handle) = mock::pair::<Request<Body>, Response<Body>>();

@@ -33,7 +33,10 @@ const DEADLINE: Duration = Duration::from_secs(10);
 async fn success_with_initialize_over_v5() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
-    let response = transport.send(&target("ok-a"), &request(42), DEADLINE).await.unwrap();
+    let response = transport
+        .send(&target("ok-a"), &request(42), DEADLINE)
+        .await
+        .unwrap();
     assert_eq!(response["id"], 42);
     assert_eq!(response["result"]["pod"], "ok-a");
     assert_eq!(response["result"]["method"], "tools/call");
@@ -43,10 +46,26 @@ async fn success_with_initialize_over_v5() {
     assert_eq!(call.namespace, "gpu-diagnostics");
     assert_eq!(call.pod, "ok-a");
     assert_eq!(call.container.as_deref(), Some("agent"));
-    assert_eq!(call.command, ["/gpu-mcp-agent", "--transport", "stdio", "--nvml-mode", "real"]);
+    assert_eq!(
+        call.command,
+        [
+            "/gpu-mcp-agent",
+            "--transport",
+            "stdio",
+            "--nvml-mode",
+            "real"
+        ]
+    );
     assert_eq!(call.flags.get("stdin").map(String::as_str), Some("true"));
-    let methods: Vec<_> = call.stdin.iter().map(|m| m["method"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(methods, ["initialize", "notifications/initialized", "tools/call"]);
+    let methods: Vec<_> = call
+        .stdin
+        .iter()
+        .map(|m| m["method"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        methods,
+        ["initialize", "notifications/initialized", "tools/call"]
+    );
 }
 
 #[tokio::test]
@@ -59,7 +78,10 @@ async fn bare_request_over_v4_with_custom_command() {
         ..ExecTransportConfig::default()
     };
     let transport = ExecTransport::new(standin.client(), config).unwrap();
-    let response = transport.send(&target("ok-b"), &request(7), DEADLINE).await.unwrap();
+    let response = transport
+        .send(&target("ok-b"), &request(7), DEADLINE)
+        .await
+        .unwrap();
     assert_eq!(response["result"]["pod"], "ok-b");
     let call = standin.calls.lock().unwrap()[0].clone();
     assert_eq!(call.protocol, "v4.channel.k8s.io");
@@ -72,8 +94,17 @@ async fn bare_request_over_v4_with_custom_command() {
 async fn non_zero_exit_surfaces_status_and_stderr() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
-    let err = transport.send(&target("fail-a"), &request(1), DEADLINE).await.unwrap_err();
-    let NodeError::ExecFailed { pod, exit_code, message, stderr } = &err else {
+    let err = transport
+        .send(&target("fail-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
+    let NodeError::ExecFailed {
+        pod,
+        exit_code,
+        message,
+        stderr,
+    } = &err
+    else {
         panic!("expected ExecFailed, got {err:?}");
     };
     assert_eq!(pod, "fail-a");
@@ -81,7 +112,10 @@ async fn non_zero_exit_surfaces_status_and_stderr() {
     assert!(message.contains("non-zero exit code"), "{message}");
     assert!(stderr.contains("libnvidia-ml.so.1"), "{stderr}");
     let text = err.to_string();
-    assert!(text.starts_with("exec in pod fail-a failed with exit code 3: "), "{text}");
+    assert!(
+        text.starts_with("exec in pod fail-a failed with exit code 3: "),
+        "{text}"
+    );
     assert!(text.contains("stderr: error: NVML unavailable"), "{text}");
     // stdin was closed so the agent could see EOF.
     assert!(standin.calls.lock().unwrap()[0].stdin_eof);
@@ -91,13 +125,24 @@ async fn non_zero_exit_surfaces_status_and_stderr() {
 async fn forbidden_is_an_api_error() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
-    let err = transport.send(&target("forbidden-a"), &request(1), DEADLINE).await.unwrap_err();
-    let NodeError::Api { code, reason, message } = &err else {
+    let err = transport
+        .send(&target("forbidden-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
+    let NodeError::Api {
+        code,
+        reason,
+        message,
+    } = &err
+    else {
         panic!("expected Api, got {err:?}");
     };
     assert_eq!(*code, 403);
     assert_eq!(reason, "Forbidden");
-    assert!(message.contains("cannot create resource \"pods/exec\""), "{message}");
+    assert!(
+        message.contains("cannot create resource \"pods/exec\""),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -105,24 +150,40 @@ async fn garbage_silence_and_hang() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
 
-    let err = transport.send(&target("garbage-a"), &request(1), DEADLINE).await.unwrap_err();
+    let err = transport
+        .send(&target("garbage-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
     assert!(matches!(err, NodeError::Protocol { .. }), "{err:?}");
     assert!(err.to_string().contains("this is not JSON-RPC"), "{err}");
 
-    let err = transport.send(&target("silent-a"), &request(1), DEADLINE).await.unwrap_err();
-    let NodeError::ExecFailed { exit_code, message, .. } = &err else {
+    let err = transport
+        .send(&target("silent-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
+    let NodeError::ExecFailed {
+        exit_code, message, ..
+    } = &err
+    else {
         panic!("expected ExecFailed, got {err:?}");
     };
     assert_eq!(*exit_code, Some(0));
     assert!(message.contains("without answering"), "{message}");
 
     let short = Duration::from_millis(300);
-    let err = transport.send(&target("hang-a"), &request(1), short).await.unwrap_err();
+    let err = transport
+        .send(&target("hang-a"), &request(1), short)
+        .await
+        .unwrap_err();
     assert_eq!(err, NodeError::Timeout { after: short });
 
     // Static agents have no pod to exec into.
     let err = transport
-        .send(&AgentEndpoint::from_url("n", "http://127.0.0.1:1/mcp"), &request(1), DEADLINE)
+        .send(
+            &AgentEndpoint::from_url("n", "http://127.0.0.1:1/mcp"),
+            &request(1),
+            DEADLINE,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("exec routing needs one"), "{err}");
@@ -130,11 +191,18 @@ async fn garbage_silence_and_hang() {
 
 #[tokio::test]
 async fn api_server_down_is_a_client_error() {
-    let closed = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let closed = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let client = kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap())).unwrap();
+    let client =
+        kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap()))
+            .unwrap();
     let transport = ExecTransport::new(client, ExecTransportConfig::default()).unwrap();
-    let err = transport.send(&target("ok-a"), &request(1), DEADLINE).await.unwrap_err();
+    let err = transport
+        .send(&target("ok-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
     assert!(matches!(err, NodeError::Kube { .. }), "{err:?}");
 }

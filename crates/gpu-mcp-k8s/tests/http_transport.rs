@@ -37,7 +37,10 @@ async fn good_agent_over_pod_ip_with_headers_and_keep_alive() {
     .unwrap();
     let target = pod_endpoint(&agent);
     for id in 1..=3 {
-        let response = transport.send(&target, &request(id), Duration::from_secs(5)).await.unwrap();
+        let response = transport
+            .send(&target, &request(id), Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(response["id"], id);
         assert_eq!(response["result"]["node"], "node-a");
     }
@@ -46,7 +49,10 @@ async fn good_agent_over_pod_ip_with_headers_and_keep_alive() {
     let first = &seen[0];
     assert_eq!(first.path, "/mcp");
     assert_eq!(first.headers["content-type"], "application/json");
-    assert_eq!(first.headers["accept"], "application/json, text/event-stream");
+    assert_eq!(
+        first.headers["accept"],
+        "application/json, text/event-stream"
+    );
     assert_eq!(first.headers["mcp-protocol-version"], "2025-11-25");
     assert_eq!(first.headers["authorization"], "Bearer s3cret");
     assert_eq!(first.body["params"]["name"], "get_gpu_health");
@@ -61,7 +67,10 @@ async fn per_request_version_is_mirrored_in_headers() {
     let target = AgentEndpoint::from_url("n", agent.url());
     let mut req = request(9);
     req["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
-    transport.send(&target, &req, Duration::from_secs(5)).await.unwrap();
+    transport
+        .send(&target, &req, Duration::from_secs(5))
+        .await
+        .unwrap();
     let seen = agent.seen.lock().unwrap()[0].clone();
     assert_eq!(seen.headers["mcp-protocol-version"], "2026-07-28");
     assert_eq!(seen.headers["mcp-method"], "tools/call");
@@ -73,7 +82,11 @@ async fn sse_reply_is_accepted() {
     let agent = spawn_agent(LOCALHOST, "n", Behavior::Sse).await;
     let transport = HttpTransport::new(HttpTransportConfig::default()).unwrap();
     let response = transport
-        .send(&AgentEndpoint::from_url("n", agent.url()), &request(4), Duration::from_secs(5))
+        .send(
+            &AgentEndpoint::from_url("n", agent.url()),
+            &request(4),
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     assert_eq!(response["id"], 4);
@@ -85,7 +98,11 @@ async fn json_rpc_error_with_400_is_relayed() {
     let agent = spawn_agent(LOCALHOST, "n", Behavior::RpcError400).await;
     let transport = HttpTransport::new(HttpTransportConfig::default()).unwrap();
     let response = transport
-        .send(&AgentEndpoint::from_url("n", agent.url()), &request(5), Duration::from_secs(5))
+        .send(
+            &AgentEndpoint::from_url("n", agent.url()),
+            &request(5),
+            Duration::from_secs(5),
+        )
         .await
         .unwrap();
     assert_eq!(response["error"]["code"], -32602);
@@ -102,7 +119,11 @@ async fn failures_are_typed() {
 
     let garbage = spawn_agent(LOCALHOST, "n", Behavior::Garbage).await;
     let err = transport
-        .send(&AgentEndpoint::from_url("n", garbage.url()), &request(1), deadline)
+        .send(
+            &AgentEndpoint::from_url("n", garbage.url()),
+            &request(1),
+            deadline,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, NodeError::Protocol { .. }), "{err:?}");
@@ -110,7 +131,11 @@ async fn failures_are_typed() {
 
     let broken = spawn_agent(LOCALHOST, "n", Behavior::Status500).await;
     let err = transport
-        .send(&AgentEndpoint::from_url("n", broken.url()), &request(1), deadline)
+        .send(
+            &AgentEndpoint::from_url("n", broken.url()),
+            &request(1),
+            deadline,
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -120,11 +145,18 @@ async fn failures_are_typed() {
             body: "internal agent failure".into()
         }
     );
-    assert_eq!(err.to_string(), "agent answered HTTP 500: internal agent failure");
+    assert_eq!(
+        err.to_string(),
+        "agent answered HTTP 500: internal agent failure"
+    );
 
     let big = spawn_agent(LOCALHOST, "n", Behavior::Oversized).await;
     let err = transport
-        .send(&AgentEndpoint::from_url("n", big.url()), &request(1), deadline)
+        .send(
+            &AgentEndpoint::from_url("n", big.url()),
+            &request(1),
+            deadline,
+        )
         .await
         .unwrap_err();
     assert_eq!(err, NodeError::ResponseTooLarge { limit: 1 << 20 });
@@ -132,7 +164,11 @@ async fn failures_are_typed() {
     let hang = spawn_agent(LOCALHOST, "n", Behavior::Hang).await;
     let short = Duration::from_millis(200);
     let err = transport
-        .send(&AgentEndpoint::from_url("n", hang.url()), &request(1), short)
+        .send(
+            &AgentEndpoint::from_url("n", hang.url()),
+            &request(1),
+            short,
+        )
         .await
         .unwrap_err();
     assert_eq!(err, NodeError::Timeout { after: short });
@@ -143,7 +179,11 @@ async fn failures_are_typed() {
     drop(closed);
     let url = format!("http://{addr}/mcp");
     let err = transport
-        .send(&AgentEndpoint::from_url("n", url.clone()), &request(1), deadline)
+        .send(
+            &AgentEndpoint::from_url("n", url.clone()),
+            &request(1),
+            deadline,
+        )
         .await
         .unwrap_err();
     let NodeError::Connect { url: got, .. } = &err else {
@@ -153,8 +193,14 @@ async fn failures_are_typed() {
 
     let mut no_ip = pod_endpoint(&hang);
     no_ip.pod_ip = None;
-    let err = transport.send(&no_ip, &request(1), deadline).await.unwrap_err();
-    assert_eq!(err.to_string(), "agent pod agent-a on node \"node-a\" has no pod IP yet");
+    let err = transport
+        .send(&no_ip, &request(1), deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "agent pod agent-a on node \"node-a\" has no pod IP yet"
+    );
 
     let err = transport
         .send(

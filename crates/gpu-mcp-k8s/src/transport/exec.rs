@@ -15,8 +15,13 @@ use crate::endpoint::AgentEndpoint;
 use crate::error::{Error, NodeError, Result, SNIPPET_LIMIT, truncate};
 
 /// Command run in the agent container by default.
-pub const DEFAULT_EXEC_COMMAND: [&str; 5] =
-    ["/gpu-mcp-agent", "--transport", "stdio", "--nvml-mode", "real"];
+pub const DEFAULT_EXEC_COMMAND: [&str; 5] = [
+    "/gpu-mcp-agent",
+    "--transport",
+    "stdio",
+    "--nvml-mode",
+    "real",
+];
 
 /// Request id used for the `initialize` request sent ahead of the forwarded request.
 const INIT_ID: &str = "gpu-mcp-k8s-initialize";
@@ -39,7 +44,10 @@ pub struct ExecTransportConfig {
 impl Default for ExecTransportConfig {
     fn default() -> Self {
         ExecTransportConfig {
-            command: DEFAULT_EXEC_COMMAND.iter().map(|s| (*s).to_owned()).collect(),
+            command: DEFAULT_EXEC_COMMAND
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             container: None,
             initialize: true,
             protocol_version: DEFAULT_PROTOCOL_VERSION.to_owned(),
@@ -93,7 +101,9 @@ impl ExecTransport {
             });
             payload.extend(encode(&init)?);
             payload.push(b'\n');
-            payload.extend(encode(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?);
+            payload.extend(encode(
+                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            )?);
             payload.push(b'\n');
         }
         payload.extend(encode(request)?);
@@ -101,7 +111,12 @@ impl ExecTransport {
         Ok(payload)
     }
 
-    async fn exchange(&self, target: &AgentEndpoint, request: &Value, id: &Value) -> Result<Value, NodeError> {
+    async fn exchange(
+        &self,
+        target: &AgentEndpoint,
+        request: &Value,
+        id: &Value,
+    ) -> Result<Value, NodeError> {
         let pod = target.pod().ok_or_else(|| NodeError::Protocol {
             message: format!(
                 "node {:?} has no agent pod; exec routing needs one (static agents use HTTP)",
@@ -109,7 +124,10 @@ impl ExecTransport {
             ),
         })?;
         let payload = self.stdin_payload(request, id)?;
-        let mut params = AttachParams::default().stdin(true).stdout(true).stderr(true);
+        let mut params = AttachParams::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true);
         if let Some(container) = self.config.container.as_ref().or(target.container.as_ref()) {
             params = params.container(container.clone());
         }
@@ -118,14 +136,19 @@ impl ExecTransport {
             .exec(pod, self.config.command.clone(), &params)
             .await
             .map_err(NodeError::from_kube)?;
-        let exec_failed = |message: String, exit_code: Option<i32>, stderr: String| NodeError::ExecFailed {
-            pod: pod.to_owned(),
-            exit_code,
-            message,
-            stderr,
-        };
+        let exec_failed =
+            |message: String, exit_code: Option<i32>, stderr: String| NodeError::ExecFailed {
+                pod: pod.to_owned(),
+                exit_code,
+                message,
+                stderr,
+            };
         let (Some(mut stdin), Some(stdout)) = (process.stdin(), process.stdout()) else {
-            return Err(exec_failed("exec session has no stdin or stdout".into(), None, String::new()));
+            return Err(exec_failed(
+                "exec session has no stdin or stdout".into(),
+                None,
+                String::new(),
+            ));
         };
         let stderr_task = process.stderr().map(|mut stderr| {
             tokio::spawn(async move {
@@ -176,7 +199,11 @@ impl ExecTransport {
         };
         let stderr = truncate(String::from_utf8_lossy(&stderr).trim());
         let (exit_code, status_message) = describe_status(status.as_ref());
-        if exit_code.is_some_and(|c| c != 0) || status.as_ref().is_some_and(|s| s.status.as_deref() == Some("Failure")) {
+        if exit_code.is_some_and(|c| c != 0)
+            || status
+                .as_ref()
+                .is_some_and(|s| s.status.as_deref() == Some("Failure"))
+        {
             return Err(exec_failed(status_message, exit_code, stderr));
         }
         if let Some(garbage) = garbage {
@@ -252,7 +279,10 @@ where
 /// Exit code and a readable message from the exec status of channel 3.
 fn describe_status(status: Option<&Status>) -> (Option<i32>, String) {
     let Some(status) = status else {
-        return (None, "the exec session ended without an exit status".to_owned());
+        return (
+            None,
+            "the exec session ended without an exit status".to_owned(),
+        );
     };
     let exit_code = status
         .details
@@ -271,7 +301,12 @@ fn describe_status(status: Option<&Status>) -> (Option<i32>, String) {
         .clone()
         .filter(|m| !m.is_empty())
         .or_else(|| status.reason.clone())
-        .unwrap_or_else(|| status.status.clone().unwrap_or_else(|| "unknown status".into()));
+        .unwrap_or_else(|| {
+            status
+                .status
+                .clone()
+                .unwrap_or_else(|| "unknown status".into())
+        });
     (exit_code, message)
 }
 
@@ -309,6 +344,9 @@ mod tests {
             _ => panic!("expected EOF"),
         }
         let big = [b'x'; 100];
-        assert!(matches!(read_response(&big[..], &id, 10).await, StdoutOutcome::TooLarge));
+        assert!(matches!(
+            read_response(&big[..], &id, 10).await,
+            StdoutOutcome::TooLarge
+        ));
     }
 }

@@ -113,7 +113,11 @@ impl HttpTransport {
         Ok(format!("http://{addr}{}", self.config.path))
     }
 
-    fn build_request(&self, url: &str, request: &Value) -> Result<http::Request<Full<Bytes>>, NodeError> {
+    fn build_request(
+        &self,
+        url: &str,
+        request: &Value,
+    ) -> Result<http::Request<Full<Bytes>>, NodeError> {
         let body = serde_json::to_vec(request).map_err(|e| NodeError::Protocol {
             message: format!("cannot encode the request: {e}"),
         })?;
@@ -274,7 +278,9 @@ fn response_from_sse(body: &[u8], id: &Value) -> Result<Value, NodeError> {
         return Ok(found);
     }
     Err(NodeError::Protocol {
-        message: format!("event stream ended after {events} events without the response to request {id}"),
+        message: format!(
+            "event stream ended after {events} events without the response to request {id}"
+        ),
     })
 }
 
@@ -308,7 +314,8 @@ id: 2\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":3,\"result\":
         let err = response_from_sse(b"data: {}\n\n", &id).unwrap_err();
         assert!(err.to_string().contains("1 events"), "{err}");
         // Last event without a trailing blank line still counts.
-        let v = response_from_sse(b"data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":1}", &id).unwrap();
+        let v =
+            response_from_sse(b"data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":1}", &id).unwrap();
         assert_eq!(v["result"], 1);
     }
 

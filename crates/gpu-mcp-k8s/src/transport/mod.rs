@@ -70,8 +70,11 @@ mod tests {
         let id = json!(7);
         assert!(check_response(json!({"jsonrpc":"2.0","id":7,"result":{}}), &id).is_ok());
         assert!(
-            check_response(json!({"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"x"}}), &id)
-                .is_ok()
+            check_response(
+                json!({"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"x"}}),
+                &id
+            )
+            .is_ok()
         );
         let err = check_response(json!({"jsonrpc":"2.0","id":8,"result":{}}), &id).unwrap_err();
         assert!(err.to_string().contains("id 8 instead of 7"), "{err}");

@@ -1,7 +1,14 @@
 //! Test fixtures shared by the integration tests and the benchmark: pod JSON builders,
 //! loopback HTTP agents and a WebSocket stand-in of the API server's `pods/exec` endpoint.
 //! Every listener binds a loopback address.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -17,15 +24,22 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 // ---------------------------------------------------------------- Kubernetes objects
 
 /// A labelled agent pod as the API server would return it.
-pub fn pod(name: &str, node: Option<&str>, ready: bool, ip: Option<&str>, rv: u64, start: &str) -> Value {
+pub fn pod(
+    name: &str,
+    node: Option<&str>,
+    ready: bool,
+    ip: Option<&str>,
+    rv: u64,
+    start: &str,
+) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -149,7 +163,9 @@ pub async fn spawn_agent_on(addr: SocketAddr, name: &str, behavior: Behavior) ->
     let task = tokio::spawn(async move {
         let mut conns = JoinSet::new();
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { break };
+            let Ok((tcp, _)) = listener.accept().await else {
+                break;
+            };
             *task_conns.lock().unwrap() += 1;
             let (seen, name) = (task_seen.clone(), name.clone());
             conns.spawn(async move {
@@ -179,7 +195,12 @@ async fn answer(
 ) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let headers = req.headers().clone();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = body.get("id").cloned().unwrap_or(Value::Null);
     seen.lock().unwrap().push(SeenRequest {
@@ -187,7 +208,8 @@ async fn answer(
         headers,
         body: body.clone(),
     });
-    let result = json!({"jsonrpc": "2.0", "id": id, "result": {"node": name, "method": body["method"]}});
+    let result =
+        json!({"jsonrpc": "2.0", "id": id, "result": {"node": name, "method": body["method"]}});
     let respond = |status: u16, content_type: &str, body: Vec<u8>| {
         hyper::Response::builder()
             .status(status)
@@ -196,13 +218,23 @@ async fn answer(
             .unwrap()
     };
     match behavior {
-        Behavior::Good => respond(200, "application/json", serde_json::to_vec(&result).unwrap()),
+        Behavior::Good => respond(
+            200,
+            "application/json",
+            serde_json::to_vec(&result).unwrap(),
+        ),
         Behavior::Sse => {
             let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}});
-            let text = format!("event: message\ndata: {note}\n\nid: 1\nevent: message\ndata: {result}\n\n");
+            let text = format!(
+                "event: message\ndata: {note}\n\nid: 1\nevent: message\ndata: {result}\n\n"
+            );
             respond(200, "text/event-stream", text.into_bytes())
         }
-        Behavior::Garbage => respond(200, "application/json", b"<html>definitely not json</html>".to_vec()),
+        Behavior::Garbage => respond(
+            200,
+            "application/json",
+            b"<html>definitely not json</html>".to_vec(),
+        ),
         Behavior::Hang => {
             std::future::pending::<()>().await;
             unreachable!()
@@ -271,7 +303,9 @@ pub async fn spawn_exec_standin(v5: bool) -> ExecStandIn {
     let task = tokio::spawn(async move {
         let mut conns = JoinSet::new();
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { break };
+            let Ok((tcp, _)) = listener.accept().await else {
+                break;
+            };
             conns.spawn(exec_session(tcp, v5, task_calls.clone()));
         }
     });
@@ -310,8 +344,10 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
             let body = status_json(code, reason, &message).to_string();
             let mut resp = ErrorResponse::new(Some(body));
             *resp.status_mut() = http::StatusCode::from_u16(code).unwrap();
-            resp.headers_mut()
-                .insert("content-type", http::HeaderValue::from_static("application/json"));
+            resp.headers_mut().insert(
+                "content-type",
+                http::HeaderValue::from_static("application/json"),
+            );
             Err(resp)
         };
         if !(parts.len() == 7
@@ -323,7 +359,13 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
         }
         call.namespace = parts[3].to_owned();
         call.pod = parts[5].to_owned();
-        for pair in req.uri().query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        for pair in req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v);
             match k {
@@ -354,11 +396,17 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
         } else if offered.contains("v4.channel.k8s.io") {
             "v4.channel.k8s.io"
         } else {
-            return reject(400, "BadRequest", format!("unsupported protocols {offered:?}"));
+            return reject(
+                400,
+                "BadRequest",
+                format!("unsupported protocols {offered:?}"),
+            );
         };
         call.protocol = chosen.to_owned();
-        resp.headers_mut()
-            .insert("sec-websocket-protocol", http::HeaderValue::from_static(chosen));
+        resp.headers_mut().insert(
+            "sec-websocket-protocol",
+            http::HeaderValue::from_static(chosen),
+        );
         Ok(resp)
     };
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
@@ -395,7 +443,9 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
                 buffer.extend_from_slice(&data[1..]);
                 while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = buffer.drain(..=pos).collect();
-                    let Ok(message) = serde_json::from_slice::<Value>(&line) else { continue };
+                    let Ok(message) = serde_json::from_slice::<Value>(&line) else {
+                        continue;
+                    };
                     calls.lock().unwrap()[index].stdin.push(message.clone());
                     if !pod.starts_with("ok") || message.get("id").is_none() {
                         continue;
@@ -406,7 +456,10 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
                     } else {
                         json!({"pod": pod, "method": message["method"]})
                     };
-                    let mut out = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": message["id"], "result": result})).unwrap();
+                    let mut out = serde_json::to_vec(
+                        &json!({"jsonrpc": "2.0", "id": message["id"], "result": result}),
+                    )
+                    .unwrap();
                     out.push(b'\n');
                     let _ = tx.send(frame(1, &out)).await;
                 }
@@ -421,7 +474,10 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
     }
     let status = if pod.starts_with("fail") {
         let _ = tx
-            .send(frame(2, b"error: NVML unavailable: libnvidia-ml.so.1: cannot open shared object file\n"))
+            .send(frame(
+                2,
+                b"error: NVML unavailable: libnvidia-ml.so.1: cannot open shared object file\n",
+            ))
             .await;
         json!({"metadata": {}, "status": "Failure",
                "message": "command terminated with non-zero exit code: error executing command [/gpu-mcp-agent], exit code 3",
