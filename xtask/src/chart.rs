@@ -600,7 +600,7 @@ pub(crate) fn workspace_root() -> PathBuf {
 }
 
 /// `target/`, honouring `CARGO_TARGET_DIR`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);

@@ -39,6 +39,7 @@ const NODE_TIMEOUT_SECS: u64 = 5;
 
 /// Arguments of `cargo xtask e2e`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::kind::HELP)]
 pub(crate) struct Args {
     /// Where to run: the loopback control plane (`cargo xtask cluster`) or kind.
     #[arg(long, value_enum, default_value_t = ClusterKind::Local)]
@@ -80,10 +81,11 @@ impl RoutingChoice {
 pub(crate) fn run(args: Args) -> Result<()> {
     match args.cluster {
         ClusterKind::Local => run_local(&args),
-        ClusterKind::Kind => bail!(
-            "`--cluster kind` needs Docker, kind and the kind runner of `cargo xtask chart`; \
-             this build has no kind runner, use `--cluster local`"
-        ),
+        ClusterKind::Kind => crate::kind::run(&crate::kind::Options {
+            routings: args.routing.list(),
+            workers: args.nodes,
+            keep: args.keep,
+        }),
     }
 }
 

@@ -9,9 +9,13 @@ mod chart;
 mod cluster;
 mod docs;
 mod e2e;
+mod kind;
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Project automation for k8s-gpu-mcp-server")]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation for k8s-gpu-mcp-server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
