@@ -497,6 +497,10 @@ pub struct MockBackend {
 
 const MIB: u64 = 1024 * 1024;
 
+/// How long the simulated node has been up when the mock starts (its kernel-log times count
+/// from `now - MOCK_UPTIME`).
+pub const MOCK_UPTIME: Duration = Duration::from_secs(3 * 86_400 + 7_213);
+
 fn v<T>(x: T) -> Reading<T> {
     Reading::Value(x)
 }
@@ -506,7 +510,7 @@ impl MockBackend {
     pub fn new(config: MockConfig) -> Result<MockBackend> {
         let layout = config.resolved_layout()?;
         let now = config.now.unwrap_or_else(SystemTime::now);
-        let boot = now - Duration::from_secs(3 * 86_400 + 7_213);
+        let boot = now - MOCK_UPTIME;
         let mut gpus = Vec::with_capacity(layout.len());
         let mut events = Vec::new();
         for (i, g) in layout.iter().enumerate() {
@@ -752,7 +756,7 @@ fn build_gpu(
     match g.scenario {
         Scenario::Healthy => {}
         Scenario::ThermalSlowdown => {
-            gpu.temperature.gpu_c = v(s.slowdown_c + 2);
+            gpu.temperature.gpu_c = v(s.slowdown_c);
             if let Some(m) = s.memory_max_c {
                 gpu.temperature.memory_c = v(m - 2);
             }

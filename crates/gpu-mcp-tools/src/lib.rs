@@ -1,1 +1,21 @@
-//! gpu-mcp-tools (being built).
+//! The agent's GPU tools over a [`gpu_mcp_gpu::GpuBackend`]: `get_gpu_inventory`,
+//! `get_gpu_health` and `analyze_xid_errors`, with schemars-generated schemas, structured results
+//! and a readable text block.
+//!
+//! Architecture invariant: the catalog does no I/O of its own beyond the backend and the kernel-log
+//! reader (both off the async runtime with deadlines); health rules are pure functions of a
+//! snapshot, documented one by one in `docs/health-rules.md`.
+
+pub mod args;
+mod catalog;
+mod error;
+pub mod health;
+pub mod output;
+mod text;
+mod xids;
+
+pub use catalog::{
+    ANALYZE_XID_ERRORS, AgentCatalog, AgentCatalogConfig, DEFAULT_HEALTH_XID_WINDOW,
+    GET_GPU_HEALTH, GET_GPU_INVENTORY, gpu_tool_definitions,
+};
+pub use error::{Error, Result};

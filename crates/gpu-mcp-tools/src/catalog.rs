@@ -1,0 +1,441 @@
+//! The agent's tool catalog over a [`GpuBackend`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use gpu_mcp_gpu::time::{format_rfc3339, parse_since};
+use gpu_mcp_gpu::xid::{KernelLogStatus, KmsgReader};
+use gpu_mcp_gpu::{GpuBackend, GpuSnapshot, NodeSnapshot, XidEvent};
+use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
+use gpu_mcp_server::{CallContext, CallError, ToolCatalog, parse_arguments, tool_definition};
+use serde::Serialize;
+
+use crate::args::{HealthArgs, InventoryArgs, XidArgs};
+use crate::health::assess_gpu;
+use crate::output::*;
+use crate::text;
+use crate::xids::{GpuKeys, Merged, group, merge, record};
+
+/// Name of the inventory tool.
+pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
+/// Name of the health tool.
+pub const GET_GPU_HEALTH: &str = "get_gpu_health";
+/// Name of the Xid analysis tool.
+pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
+
+/// Default Xid window of the health verdict.
+pub const DEFAULT_HEALTH_XID_WINDOW: &str = "24h";
+const DEFAULT_XID_LIMIT: u32 = 50;
+const MAX_XID_LIMIT: u32 = 1000;
+
+/// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
+pub fn gpu_tool_definitions() -> Vec<Tool> {
+    vec![
+        tool_definition::<InventoryArgs, Inventory>(
+            GET_GPU_INVENTORY,
+            "GPU inventory",
+            "Lists the node's NVIDIA GPUs with their identity (name, UUID, serial, PCI bus id, architecture, VBIOS), \
+             the driver and CUDA versions, and current state: memory and BAR1 use, utilisation, temperatures with the \
+             device's slowdown and shutdown thresholds, power draw and limits, clocks and clock-event (throttle) reasons, \
+             ECC mode and error counts, retired pages, row remapping, PCIe link and replays, NVLink links and errors, \
+             persistence, compute and MIG mode. A field the GPU does not support reads \"not_supported\".",
+        ),
+        tool_definition::<HealthArgs, HealthReport>(
+            GET_GPU_HEALTH,
+            "GPU health verdict",
+            "Judges every GPU on the node healthy, warning, degraded or critical, with every reason: the check, \
+             the observed value, the threshold (from the device where it reports one) and what to do. Recent Xid \
+             errors from the kernel log and from events recorded since the agent started count toward the verdict. \
+             Use it to answer \"is this node's GPU healthy, and if not, what do I do?\".",
+        ),
+        tool_definition::<XidArgs, XidReport>(
+            ANALYZE_XID_ERRORS,
+            "Xid error analysis",
+            "Finds NVIDIA Xid errors in the kernel log (/dev/kmsg) and among events recorded since the agent \
+             started, maps each to its GPU, explains it from the Xid catalog (name, category, severity, recommended \
+             action) and groups them per GPU and code with counts and first/last seen. Unknown codes are reported as \
+             unknown. Filter by time window (since), GPU, and limit the listed events.",
+        ),
+    ]
+}
+
+/// Configuration of the agent's catalog.
+#[derive(Debug, Clone)]
+pub struct AgentCatalogConfig {
+    /// Kubernetes node name reported in every result.
+    pub node_name: String,
+    /// Kernel log to read Xid lines from (`/dev/kmsg`, or a file); none when `None`.
+    pub kmsg_path: Option<PathBuf>,
+    /// Deadline of one kernel-log read.
+    pub kmsg_timeout: Duration,
+    /// Boot time for kernel-log timestamps; from `/proc/uptime` when `None`.
+    pub boot_time: Option<SystemTime>,
+    /// A fixed "now" (for reproducible output); the system clock when `None`.
+    pub now: Option<SystemTime>,
+}
+
+impl Default for AgentCatalogConfig {
+    fn default() -> Self {
+        Self {
+            node_name: "localhost".to_owned(),
+            kmsg_path: None,
+            kmsg_timeout: Duration::from_secs(5),
+            boot_time: None,
+            now: None,
+        }
+    }
+}
+
+/// The agent's catalog: `get_gpu_inventory`, `get_gpu_health`, `analyze_xid_errors`.
+#[derive(Clone)]
+pub struct AgentCatalog {
+    backend: Arc<dyn GpuBackend>,
+    config: AgentCatalogConfig,
+    tools: Vec<Tool>,
+}
+
+impl std::fmt::Debug for AgentCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCatalog")
+            .field("backend", &self.backend.kind())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Evidence gathered for one call.
+struct Evidence {
+    snapshot: Option<NodeSnapshot>,
+    snapshot_error: Option<String>,
+    sources: EvidenceSources,
+    events: Vec<Merged>,
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Resolves a GPU filter against a snapshot; an `Err` is the `isError` result naming the argument.
+fn select_gpus<'a>(
+    gpus: &'a [GpuSnapshot],
+    index: Option<u32>,
+    uuid: Option<&str>,
+) -> Result<Vec<&'a GpuSnapshot>, CallToolResult> {
+    let range = if gpus.is_empty() {
+        "this node has no GPUs".to_owned()
+    } else {
+        format!("this node has {} GPU(s), indexes 0-{}", gpus.len(), gpus.len() - 1)
+    };
+    let mut sel: Vec<&GpuSnapshot> = gpus.iter().collect();
+    if let Some(i) = index {
+        sel.retain(|g| g.index == i);
+        if sel.is_empty() {
+            return Err(CallToolResult::error(format!(
+                "Invalid argument `gpu_index`: GPU {i} does not exist; {range}."
+            )));
+        }
+    }
+    if let Some(u) = uuid {
+        let u = u.trim();
+        sel.retain(|g| g.uuid.value().is_some_and(|x| x.eq_ignore_ascii_case(u)));
+        if sel.is_empty() {
+            return Err(CallToolResult::error(format!(
+                "Invalid argument `gpu_uuid`: no GPU on this node has UUID {u:?}; call get_gpu_inventory for the UUIDs."
+            )));
+        }
+    }
+    Ok(sel)
+}
+
+impl AgentCatalog {
+    /// A catalog over `backend`.
+    pub fn new(backend: Arc<dyn GpuBackend>, config: AgentCatalogConfig) -> Self {
+        Self {
+            backend,
+            config,
+            tools: gpu_tool_definitions(),
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.config.now.unwrap_or_else(SystemTime::now)
+    }
+
+    fn parse_since(&self, arg: &str, value: Option<&str>) -> Result<Option<SystemTime>, CallToolResult> {
+        match value {
+            None => Ok(None),
+            Some(s) => parse_since(s, self.now()).map(Some).ok_or_else(|| {
+                CallToolResult::error(format!(
+                    "Invalid argument `{arg}`: {s:?} is neither a window like 30m, 6h, 7d nor an RFC 3339 time like 2026-01-31T12:00:00Z."
+                ))
+            }),
+        }
+    }
+
+    async fn gather(&self, with_snapshot: bool) -> Evidence {
+        let (snapshot, snapshot_error) = if with_snapshot {
+            match self.backend.snapshot().await {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, None)
+        };
+        let (kernel_events, kernel_log) = match &self.config.kmsg_path {
+            None => (
+                Vec::new(),
+                KernelLogSource {
+                    status: KernelLogStatus::NotConfigured,
+                    path: None,
+                    detail: Some("no kernel-log path is configured".to_owned()),
+                    lines: 0,
+                    unparsed_xid_lines: 0,
+                },
+            ),
+            Some(path) => {
+                let mut reader = KmsgReader::new(path.clone()).with_timeout(self.config.kmsg_timeout);
+                if let Some(b) = self.config.boot_time {
+                    reader = reader.with_boot_time(b);
+                }
+                let read = reader.read().await;
+                (
+                    read.parse.events,
+                    KernelLogSource {
+                        status: read.status,
+                        path: Some(read.path.display().to_string()),
+                        detail: read.detail,
+                        lines: read.parse.lines,
+                        unparsed_xid_lines: read.parse.unparsed_xid_lines,
+                    },
+                )
+            }
+        };
+        let keys = GpuKeys::new(snapshot.as_ref());
+        let recorded: Vec<XidEvent> = self.backend.xid_events();
+        let events = merge(kernel_events, recorded, &keys);
+        Evidence {
+            snapshot,
+            snapshot_error,
+            sources: EvidenceSources {
+                kernel_log,
+                recorded_events: self.backend.xid_recorder_status(),
+            },
+            events,
+        }
+    }
+
+    async fn inventory(&self, args: InventoryArgs) -> CallToolResult {
+        let snap = match self.backend.snapshot().await {
+            Ok(s) => s,
+            Err(e) => return CallToolResult::error(format!("Cannot read the GPUs: {e}")),
+        };
+        let gpus = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref()) {
+            Ok(g) => g.into_iter().cloned().collect(),
+            Err(e) => return e,
+        };
+        let inv = Inventory {
+            node: self.config.node_name.clone(),
+            backend: snap.backend,
+            driver_version: snap.driver_version.clone(),
+            cuda_driver_version: snap.cuda_driver_version.clone(),
+            nvml_version: snap.nvml_version.clone(),
+            gpu_count: snap.gpus.len() as u32,
+            gpus,
+        };
+        CallToolResult::structured(json(&inv), text::inventory(&inv))
+    }
+
+    /// Builds the health report (also used by the docs generator and tests).
+    pub async fn health_report(&self, args: HealthArgs) -> Result<HealthReport, CallToolResult> {
+        let window = args.xid_since.as_deref().unwrap_or(DEFAULT_HEALTH_XID_WINDOW);
+        let since = self
+            .parse_since("xid_since", Some(window))?
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let ev = self.gather(true).await;
+        let Some(snap) = &ev.snapshot else {
+            return Err(CallToolResult::error(format!(
+                "Cannot read the GPUs: {}",
+                ev.snapshot_error.unwrap_or_default()
+            )));
+        };
+        let selected = select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref())?;
+        let since_s = format_rfc3339(since);
+        let recent: Vec<&Merged> = ev
+            .events
+            .iter()
+            .filter(|m| m.ev.time.is_none_or(|t| t >= since))
+            .collect();
+        let groups = group(&recent);
+        let mut gpus = Vec::with_capacity(selected.len());
+        let mut counts = VerdictCounts::default();
+        for g in &selected {
+            let mine: Vec<_> = groups.iter().filter(|x| x.gpu_index == Some(g.index)).collect();
+            let h = assess_gpu(g, &mine, &since_s);
+            match h.verdict {
+                Verdict::Healthy => counts.healthy += 1,
+                Verdict::Warning => counts.warning += 1,
+                Verdict::Degraded => counts.degraded += 1,
+                Verdict::Critical => counts.critical += 1,
+            }
+            gpus.push(h);
+        }
+        // Xids from a GPU the driver does not list (for example one that fell off the bus).
+        let mut node_findings = Vec::new();
+        if args.gpu_index.is_none() && args.gpu_uuid.is_none() {
+            for grp in groups.iter().filter(|x| x.gpu_index.is_none()) {
+                let sev = Verdict::from(grp.severity);
+                if sev == Verdict::Healthy {
+                    continue;
+                }
+                let who = grp
+                    .pci_bus_id
+                    .clone()
+                    .or_else(|| grp.gpu_uuid.clone())
+                    .unwrap_or_else(|| "an unidentified GPU".to_owned());
+                node_findings.push(Finding {
+                    check: "xid_unattributed".to_owned(),
+                    severity: sev,
+                    summary: format!(
+                        "Xid {} ({}) from {who}, which the driver does not list as a GPU of this node (it may have fallen off the bus).",
+                        grp.xid, grp.name
+                    ),
+                    observed: format!("Xid {} ×{} on {who}", grp.xid, grp.count),
+                    threshold: format!("{} Xid since {since_s}", grp.severity),
+                    action: grp.action.clone(),
+                });
+            }
+        }
+        let verdict = gpus
+            .iter()
+            .map(|g| g.verdict)
+            .chain(node_findings.iter().map(|f| f.severity))
+            .max()
+            .unwrap_or(Verdict::Healthy);
+        let mut report = HealthReport {
+            node: self.config.node_name.clone(),
+            backend: snap.backend,
+            verdict,
+            summary: String::new(),
+            counts,
+            xid_since: since_s,
+            sources: ev.sources,
+            node_findings,
+            gpus,
+        };
+        report.summary = text::health_summary(&report);
+        Ok(report)
+    }
+
+    async fn health(&self, args: HealthArgs) -> CallToolResult {
+        match self.health_report(args).await {
+            Ok(r) => CallToolResult::structured(json(&r), text::health(&r)),
+            Err(e) => e,
+        }
+    }
+
+    /// Builds the Xid report (also used by the docs generator and tests).
+    pub async fn xid_report(&self, args: XidArgs) -> Result<XidReport, CallToolResult> {
+        let since = self.parse_since("since", args.since.as_deref())?;
+        let limit = args.limit.unwrap_or(DEFAULT_XID_LIMIT);
+        if limit == 0 || limit > MAX_XID_LIMIT {
+            return Err(CallToolResult::error(format!(
+                "Invalid argument `limit`: {limit} is out of range; use 1 to {MAX_XID_LIMIT}."
+            )));
+        }
+        let ev = self.gather(true).await;
+        let filter_index = match &ev.snapshot {
+            Some(s) => {
+                let sel = select_gpus(&s.gpus, args.gpu_index, args.gpu_uuid.as_deref())?;
+                if args.gpu_index.is_some() || args.gpu_uuid.is_some() {
+                    sel.first().map(|g| g.index)
+                } else {
+                    None
+                }
+            }
+            None if args.gpu_index.is_some() || args.gpu_uuid.is_some() => {
+                return Err(CallToolResult::error(format!(
+                    "Cannot filter by GPU: the GPUs cannot be read ({}).",
+                    ev.snapshot_error.unwrap_or_default()
+                )));
+            }
+            None => None,
+        };
+        let matching: Vec<&Merged> = ev
+            .events
+            .iter()
+            .filter(|m| since.is_none_or(|s| m.ev.time.is_none_or(|t| t >= s)))
+            .filter(|m| filter_index.is_none() || m.gpu_index == filter_index)
+            .collect();
+        let groups = group(&matching);
+        let events: Vec<XidRecord> = matching
+            .iter()
+            .rev()
+            .take(limit as usize)
+            .map(|m| record(m))
+            .collect();
+        let mut report = XidReport {
+            node: self.config.node_name.clone(),
+            since: since.map(format_rfc3339),
+            summary: String::new(),
+            sources: ev.sources,
+            total_events: matching.len() as u32,
+            returned_events: events.len() as u32,
+            truncated: matching.len() > events.len(),
+            groups,
+            events,
+        };
+        if let Some(e) = ev.snapshot_error {
+            report.summary = format!("GPUs could not be read ({e}); events are not attributed to GPU indexes. ");
+        }
+        report.summary.push_str(&text::xid_summary(&report));
+        Ok(report)
+    }
+
+    async fn xids(&self, args: XidArgs) -> CallToolResult {
+        match self.xid_report(args).await {
+            Ok(r) => CallToolResult::structured(json(&r), text::xids(&r)),
+            Err(e) => e,
+        }
+    }
+
+    /// Runs a tool by name without the MCP plumbing (used by the docs generator and tests).
+    pub async fn run(&self, name: &str, arguments: Option<JsonObject>) -> Result<CallToolResult, CallError> {
+        Ok(match name {
+            GET_GPU_INVENTORY => match parse_arguments::<InventoryArgs>(arguments) {
+                Ok(a) => self.inventory(a).await,
+                Err(e) => e,
+            },
+            GET_GPU_HEALTH => match parse_arguments::<HealthArgs>(arguments) {
+                Ok(a) => self.health(a).await,
+                Err(e) => e,
+            },
+            ANALYZE_XID_ERRORS => match parse_arguments::<XidArgs>(arguments) {
+                Ok(a) => self.xids(a).await,
+                Err(e) => e,
+            },
+            other => return Err(CallError::UnknownTool(other.to_owned())),
+        })
+    }
+}
+
+impl ToolCatalog for AgentCatalog {
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.clone()
+    }
+
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: Option<JsonObject>,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<CallToolResult, CallError>> {
+        Box::pin(async move {
+            tokio::select! {
+                r = self.run(name, arguments) => r,
+                () = ctx.cancel.cancelled() => Ok(CallToolResult::error("The call was cancelled.")),
+            }
+        })
+    }
+}

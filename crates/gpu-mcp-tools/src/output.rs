@@ -1,0 +1,259 @@
+//! Structured results of the GPU tools (their `outputSchema` is generated from these types).
+
+use gpu_mcp_gpu::xid::{KernelLogStatus, XidSeverity};
+use gpu_mcp_gpu::{BackendKind, EventRecorderStatus, GpuSnapshot, Reading, XidSource};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// Result of `get_gpu_inventory`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Inventory {
+    /// Kubernetes node name.
+    pub node: String,
+    /// Backend that read the GPUs (`nvml` or `mock`).
+    pub backend: BackendKind,
+    /// Kernel driver version.
+    pub driver_version: Reading<String>,
+    /// Highest CUDA version the driver supports.
+    pub cuda_driver_version: Reading<String>,
+    /// NVML library version.
+    pub nvml_version: Reading<String>,
+    /// GPUs on the node (all of them, whatever the filter).
+    pub gpu_count: u32,
+    /// The GPUs selected, with every field.
+    pub gpus: Vec<GpuSnapshot>,
+}
+
+/// A health verdict, from best to worst.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing to do.
+    Healthy,
+    /// Needs attention, keeps working.
+    Warning,
+    /// Works with reduced performance or capacity.
+    Degraded,
+    /// Needs an operator now: drain, reset, reboot or replace.
+    Critical,
+}
+
+impl Verdict {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Warning => "warning",
+            Self::Degraded => "degraded",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl From<XidSeverity> for Verdict {
+    fn from(s: XidSeverity) -> Self {
+        match s {
+            XidSeverity::Info => Self::Healthy,
+            XidSeverity::Warning => Self::Warning,
+            XidSeverity::Critical => Self::Critical,
+        }
+    }
+}
+
+/// One reason behind a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Finding {
+    /// The rule that fired (see docs/health-rules.md).
+    pub check: String,
+    /// How serious it is.
+    pub severity: Verdict,
+    /// One sentence: what is wrong.
+    pub summary: String,
+    /// The value observed.
+    pub observed: String,
+    /// The threshold it was compared with (from the device where NVML provides one).
+    pub threshold: String,
+    /// What the operator should do.
+    pub action: String,
+}
+
+/// Counts of GPUs per verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct VerdictCounts {
+    /// Healthy GPUs.
+    pub healthy: u32,
+    /// GPUs with warnings.
+    pub warning: u32,
+    /// Degraded GPUs.
+    pub degraded: u32,
+    /// Critical GPUs.
+    pub critical: u32,
+}
+
+/// Where Xid evidence came from and whether it could be read.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct EvidenceSources {
+    /// The kernel log.
+    pub kernel_log: KernelLogSource,
+    /// Xid events recorded by the backend since the agent started.
+    pub recorded_events: EventRecorderStatus,
+}
+
+/// How reading the kernel log went.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct KernelLogSource {
+    /// Outcome.
+    pub status: KernelLogStatus,
+    /// The path read, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// One sentence explaining a status other than `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Lines (records) examined.
+    pub lines: u64,
+    /// Lines that mention `NVRM: Xid` but could not be parsed (truncated or garbled).
+    pub unparsed_xid_lines: u64,
+}
+
+/// Health of one GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct GpuHealth {
+    /// GPU index.
+    pub index: u32,
+    /// GPU UUID, when readable.
+    pub uuid: Option<String>,
+    /// Product name, when readable.
+    pub name: Option<String>,
+    /// PCI bus id, when readable.
+    pub pci_bus_id: Option<String>,
+    /// The worst severity among the reasons (`healthy` when there are none).
+    pub verdict: Verdict,
+    /// Every reason, worst first.
+    pub reasons: Vec<Finding>,
+    /// Context that does not change the verdict.
+    pub notes: Vec<String>,
+    /// Checks that could not run because the field is not supported or not readable.
+    pub not_checked: Vec<String>,
+}
+
+/// Result of `get_gpu_health`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct HealthReport {
+    /// Kubernetes node name.
+    pub node: String,
+    /// Backend that read the GPUs.
+    pub backend: BackendKind,
+    /// The node's verdict: the worst of its GPUs and node-level findings.
+    pub verdict: Verdict,
+    /// One-paragraph summary.
+    pub summary: String,
+    /// GPUs per verdict.
+    pub counts: VerdictCounts,
+    /// Xid events at or after this time counted (RFC 3339).
+    pub xid_since: String,
+    /// Evidence sources.
+    pub sources: EvidenceSources,
+    /// Findings that belong to the node rather than one GPU (for example an Xid from a GPU the
+    /// driver no longer lists).
+    pub node_findings: Vec<Finding>,
+    /// Per-GPU health.
+    pub gpus: Vec<GpuHealth>,
+}
+
+/// Xid events of one code on one GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct XidGroup {
+    /// GPU index, when the event could be attributed.
+    pub gpu_index: Option<u32>,
+    /// GPU UUID, when known.
+    pub gpu_uuid: Option<String>,
+    /// PCI address as the kernel prints it (`0000:3b:00`), when known.
+    pub pci_bus_id: Option<String>,
+    /// The Xid code.
+    pub xid: u32,
+    /// False when the code is not in the catalog.
+    pub known: bool,
+    /// NVIDIA's mnemonic.
+    pub mnemonic: String,
+    /// Short name.
+    pub name: String,
+    /// Cause category.
+    pub category: String,
+    /// Severity (the worst of the group's events).
+    pub severity: XidSeverity,
+    /// Usually caused by the application rather than the hardware.
+    pub application_error: bool,
+    /// What the operator should do.
+    pub action: String,
+    /// Number of events.
+    pub count: u32,
+    /// First occurrence (RFC 3339), when known.
+    pub first_seen: Option<String>,
+    /// Last occurrence (RFC 3339), when known.
+    pub last_seen: Option<String>,
+    /// Where the events were seen.
+    pub sources: Vec<XidSource>,
+    /// The driver's message of the last event.
+    pub last_message: String,
+}
+
+/// One Xid event.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct XidRecord {
+    /// When it happened (RFC 3339), when known.
+    pub time: Option<String>,
+    /// Seconds since boot, from the kernel log.
+    pub uptime_seconds: Option<f64>,
+    /// GPU index, when attributed.
+    pub gpu_index: Option<u32>,
+    /// GPU UUID, when known.
+    pub gpu_uuid: Option<String>,
+    /// PCI address (`0000:3b:00`), when known.
+    pub pci_bus_id: Option<String>,
+    /// MIG GPU instance, when the driver attributed one.
+    pub gpu_instance: Option<u32>,
+    /// MIG compute instance, when the driver attributed one.
+    pub compute_instance: Option<u32>,
+    /// The Xid code.
+    pub xid: u32,
+    /// Short name from the catalog.
+    pub name: String,
+    /// Severity.
+    pub severity: XidSeverity,
+    /// Where it was seen.
+    pub sources: Vec<XidSource>,
+    /// Process id, when known.
+    pub pid: Option<u32>,
+    /// Process name, when known.
+    pub process_name: Option<String>,
+    /// The driver's message.
+    pub message: String,
+    /// Inferred from a "fallen off the bus" line without an Xid line.
+    pub implied: bool,
+}
+
+/// Result of `analyze_xid_errors`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct XidReport {
+    /// Kubernetes node name.
+    pub node: String,
+    /// Events at or after this time were considered (RFC 3339); everything when absent.
+    pub since: Option<String>,
+    /// One-paragraph summary.
+    pub summary: String,
+    /// Evidence sources.
+    pub sources: EvidenceSources,
+    /// Events matching the filters.
+    pub total_events: u32,
+    /// Events listed in `events`.
+    pub returned_events: u32,
+    /// More events matched than `limit` allowed to list.
+    pub truncated: bool,
+    /// Events grouped per GPU and code, worst first.
+    pub groups: Vec<XidGroup>,
+    /// Individual events, newest first.
+    pub events: Vec<XidRecord>,
+}
