@@ -134,7 +134,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Action::Build => {
-            gobuild::check_go()?;
             for module in gobuild::ALL {
                 let dir = gobuild::ensure(&module)?;
                 println!("{} {}: {}", module.name, module.version, dir.display());
@@ -345,7 +344,6 @@ pub(crate) fn up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
     }
 
     // Build before creating any state, so a failed build leaves nothing behind.
-    gobuild::check_go()?;
     let mut bins = Vec::new();
     for module in gobuild::ALL {
         bins.push((module, gobuild::ensure(&module)?));
@@ -619,7 +617,9 @@ fn start(
             "--bind-address=127.0.0.1".into(),
             "--secure-port=0".into(),
             "--leader-elect=false".into(),
-            "--use-service-account-credentials=false".into(),
+            // Each controller acts as its own ServiceAccount with its bootstrap role, as in
+            // kubeadm clusters; the controller manager's own user may do little more than that.
+            "--use-service-account-credentials=true".into(),
             format!("--service-account-private-key-file={}", p(&pki.sa_key)),
             format!("--root-ca-file={}", p(&pki.ca_cert)),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
@@ -854,6 +854,7 @@ fn kwok_exec_crd() -> anyhow::Result<String> {
     if let Ok(text) = fs::read_to_string(&cache) {
         return Ok(text);
     }
+    gobuild::check_go()?;
     let module_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("k8s-bins")
         .join(gobuild::KWOK.name);
@@ -892,6 +893,7 @@ fn kwok_stages() -> anyhow::Result<String> {
     if let Ok(text) = fs::read_to_string(&cache) {
         return Ok(text);
     }
+    gobuild::check_go()?;
     let module_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("k8s-bins")
         .join(gobuild::KWOK.name);

@@ -203,13 +203,21 @@ pub(crate) fn ensure(module: &GoModule) -> anyhow::Result<PathBuf> {
         .context("cache directory has no parent")?
         .to_path_buf();
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let _lock = BuildLock::acquire(&out.with_extension("lock"), module)?;
+    let _lock = BuildLock::acquire(&sibling(&out, "lock"), module)?;
     // Another process may have finished the same build while we waited for the lock.
     if is_complete(&out, module) {
         return Ok(out);
     }
     build(module, &out)?;
     Ok(out)
+}
+
+/// `<dir>.<suffix>` beside `dir` (`Path::with_extension` would cut a dotted version).
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".");
+    name.push(suffix);
+    dir.with_file_name(name)
 }
 
 /// Checks that a usable Go toolchain is on PATH; returns its version string.
@@ -272,7 +280,7 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
         .join("logs");
     fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let log_path = logs.join(format!("{}-{}.log", module.name, module.version));
-    let staging = out.with_extension(format!("tmp-{}", std::process::id()));
+    let staging = sibling(out, &format!("tmp-{}", std::process::id()));
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
@@ -296,7 +304,12 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
         "-p".into(),
         go_jobs(),
         "-o".into(),
-        format!("{}/", staging.display()),
+        // One package: name the binary (`go build` would call etcd's `server`); several: a
+        // directory, where each binary takes its package's last path element.
+        match module.tools {
+            [only] => staging.join(only.binary).display().to_string(),
+            _ => format!("{}/", staging.display()),
+        },
         "-ldflags".into(),
         flags,
     ];
@@ -343,6 +356,7 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
     }
     for tool in module.tools {
         if !staging.join(tool.binary).is_file() {
+            let _ = fs::remove_dir_all(&staging);
             bail!(
                 "`go build` succeeded but produced no {}; see {}",
                 tool.binary,
@@ -449,6 +463,14 @@ impl Drop for BuildLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn siblings_keep_dotted_versions() {
+        assert_eq!(
+            sibling(Path::new("/c/etcd-v3.6.16-abc"), "lock"),
+            Path::new("/c/etcd-v3.6.16-abc.lock")
+        );
+    }
 
     #[test]
     fn parses_go_versions() {
