@@ -128,6 +128,9 @@ pub struct Summary {
     /// GPUs per health verdict (for example `healthy`, `warning`, `critical`), over the nodes
     /// that answered; empty when the tool reports no per-GPU verdict.
     pub gpus_by_verdict: BTreeMap<String, u64>,
+    /// Nodes per node-level health verdict, over the nodes that answered; empty when the tool
+    /// reports no node verdict.
+    pub nodes_by_verdict: BTreeMap<String, u64>,
     /// The most frequent XIDs across nodes, most frequent first (XID analysis only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_xids: Option<Vec<XidCount>>,
@@ -237,6 +240,12 @@ impl Summary {
             match (&node.result, &node.error) {
                 (Some(result), _) if node.ok => {
                     summary.nodes_ok += 1;
+                    if let Some(verdict) = top_level_verdict(result) {
+                        *summary
+                            .nodes_by_verdict
+                            .entry(verdict.to_owned())
+                            .or_default() += 1;
+                    }
                     let gpus = gpu_entries(result);
                     summary.gpus_total += gpus.len() as u64;
                     for gpu in gpus {
@@ -313,28 +322,30 @@ pub(crate) fn gpu_verdict(gpu: &Value) -> Option<String> {
     direct.or_else(nested).map(str::to_owned)
 }
 
-/// A GPU's model name: `name`, `model` or `product_name`.
+/// A GPU's model name: `name`, `model` or `product_name`, either a plain string or a reading
+/// (`{"value": "..."}`; unsupported or failed readings give none).
 pub(crate) fn gpu_model(gpu: &Value) -> Option<&str> {
-    ["name", "model", "product_name"]
-        .iter()
-        .find_map(|k| gpu.get(*k).and_then(Value::as_str))
+    ["name", "model", "product_name"].iter().find_map(|k| {
+        let field = gpu.get(*k)?;
+        field
+            .as_str()
+            .filter(|s| *s != "not_supported")
+            .or_else(|| field.get("value").and_then(Value::as_str))
+    })
 }
 
-/// XID occurrences in an XID-analysis result: entries of `xids[]`, `events[]` or `errors[]`
-/// (at top level or under each of `gpus[]`) that carry an `xid` code and optionally a `count`.
+/// XID occurrences in an XID-analysis result: the per-code `groups[]` (each with `xid` and
+/// `count`) when present, else the individual `events[]` (or `xids[]`), each counting once unless
+/// it has a `count`; at top level or under each of `gpus[]`.
 pub(crate) fn xid_counts(result: &Value) -> Vec<(u64, u64)> {
     fn collect(value: &Value, out: &mut Vec<(u64, u64)>) {
-        for key in ["xids", "events", "errors"] {
-            for item in value
-                .get(key)
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                if let Some(xid) = item.get("xid").and_then(Value::as_u64) {
-                    let count = item.get("count").and_then(Value::as_u64).unwrap_or(1);
-                    out.push((xid, count));
-                }
+        let list = ["groups", "events", "xids"]
+            .iter()
+            .find_map(|k| value.get(*k).and_then(Value::as_array));
+        for item in list.map(Vec::as_slice).unwrap_or_default() {
+            if let Some(xid) = item.get("xid").and_then(Value::as_u64) {
+                let count = item.get("count").and_then(Value::as_u64).unwrap_or(1);
+                out.push((xid, count));
             }
         }
     }
@@ -344,6 +355,11 @@ pub(crate) fn xid_counts(result: &Value) -> Vec<(u64, u64)> {
         collect(gpu, &mut out);
     }
     out
+}
+
+/// The node-level verdict of a result, when the tool reports one (`verdict` at top level).
+pub(crate) fn top_level_verdict(result: &Value) -> Option<&str> {
+    result.get("verdict").and_then(Value::as_str)
 }
 
 #[cfg(test)]
@@ -376,11 +392,12 @@ mod tests {
             vec![
                 ok(
                     "node-b",
-                    json!({"gpus": [{"verdict": "critical"}, {"verdict": "healthy"}]}),
+                    json!({"verdict": "critical",
+                           "gpus": [{"verdict": "critical"}, {"verdict": "healthy"}]}),
                 ),
                 ok(
                     "node-a",
-                    json!({"gpus": [{"health": {"verdict": "healthy"}}]}),
+                    json!({"verdict": "healthy", "gpus": [{"health": {"verdict": "healthy"}}]}),
                 ),
                 failed("node-d", FailureKind::NotReady),
                 failed("node-c", FailureKind::Timeout),
@@ -402,6 +419,10 @@ mod tests {
         assert_eq!(
             s.gpus_by_verdict,
             BTreeMap::from([("critical".into(), 1), ("healthy".into(), 2)])
+        );
+        assert_eq!(
+            s.nodes_by_verdict,
+            BTreeMap::from([("critical".into(), 1), ("healthy".into(), 1)])
         );
         assert_eq!(s.top_xids, None);
         assert_eq!(s.gpu_models, None);
@@ -432,7 +453,8 @@ mod tests {
                 ),
                 ok(
                     "b",
-                    json!({"gpus": [{"name": "NVIDIA A100"}, {"name": "NVIDIA H100"}]}),
+                    json!({"gpus": [{"name": {"value": "NVIDIA A100"}}, {"name": "not_supported"},
+                                    {"name": {"value": "NVIDIA H100"}}]}),
                 ),
             ],
         );
@@ -449,7 +471,7 @@ mod tests {
                 },
             ])
         );
-        assert_eq!(answer.summary.gpus_total, 4);
+        assert_eq!(answer.summary.gpus_total, 5);
     }
 
     #[test]
@@ -461,7 +483,10 @@ mod tests {
                     "a",
                     json!({"events": [{"xid": 79}, {"xid": 48}, {"xid": 79}]}),
                 ),
-                ok("b", json!({"gpus": [{"xids": [{"xid": 48, "count": 5}]}]})),
+                ok(
+                    "b",
+                    json!({"groups": [{"xid": 48, "count": 5}], "events": [{"xid": 48}]}),
+                ),
                 ok("c", json!({"events": []})),
             ],
         );
