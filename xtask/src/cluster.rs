@@ -12,6 +12,7 @@
 mod gobuild;
 mod pki;
 mod procs;
+mod smoke;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -44,6 +45,10 @@ enum Action {
     Token(TokenArgs),
     /// Only build (or reuse) the Go binaries, printing where they are.
     Build,
+    /// Check a running cluster end to end: a pod placed on a node and a DaemonSet's pods become
+    /// Running and Ready with loopback IPs, `pods/exec` runs a local command, and RBAC denies a
+    /// ServiceAccount without a binding.
+    Smoke(StateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,6 +137,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             )?;
             println!("{}", path.display());
             Ok(())
+        }
+        Action::Smoke(args) => {
+            let handle = ClusterHandle::load(&state_dir_or_default(args.state_dir)?)?;
+            smoke::run(&handle)
         }
         Action::Build => {
             for module in gobuild::ALL {
@@ -1080,8 +1089,7 @@ fn status(state_dir: &Path) -> anyhow::Result<()> {
         );
     }
     let Some(handle) = state.handle else {
-        println!("the cluster did not finish starting; `cargo xtask cluster up` starts it afresh");
-        return Ok(());
+        bail!("the cluster did not finish starting; `cargo xtask cluster up` starts it afresh");
     };
     match handle.kubectl_output(&["get", "--raw=/readyz"]) {
         Ok(_) => println!("api: {} ready", handle.server),

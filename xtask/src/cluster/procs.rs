@@ -65,9 +65,15 @@ fn cmdline(pid: u32) -> Option<String> {
     Some(String::from_utf8_lossy(&raw).replace('\0', " "))
 }
 
-/// Whether `pid` is alive and mentions `marker` (the state directory) in its command line.
+/// Whether `pid` is alive and either mentions `marker` (the state directory) in its command
+/// line or runs in `<marker>exec` (commands started through `pods/exec` run there).
 pub(crate) fn is_ours(pid: u32, marker: &str) -> bool {
-    cmdline(pid).is_some_and(|c| c.contains(marker))
+    let Some(cmdline) = cmdline(pid) else {
+        return false;
+    };
+    cmdline.contains(marker)
+        || fs::read_link(format!("/proc/{pid}/cwd"))
+            .is_ok_and(|cwd| cwd.starts_with(format!("{marker}exec")))
 }
 
 /// Every live process whose command line mentions `marker`: components of a run whose state
@@ -218,6 +224,19 @@ mod tests {
         assert!(!is_ours(pid, &marker));
         assert!(!stop(pid, &marker, Duration::from_secs(1)));
         assert!(fs::read_to_string(&log).unwrap().contains("started"));
+
+        // A process that only runs inside `<state>/exec` (as `pods/exec` commands do) is ours.
+        let exec_dir = dir.join("exec");
+        fs::create_dir_all(&exec_dir).unwrap();
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .current_dir(&exec_dir)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(find_by_marker(&format!("{marker}/")).contains(&pid));
+        assert!(stop(pid, &format!("{marker}/"), Duration::from_secs(5)));
+        child.wait().unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 
