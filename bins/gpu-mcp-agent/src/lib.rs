@@ -1,0 +1,155 @@
+//! The GPU diagnostics agent: one per GPU node. It reads the node's NVIDIA GPUs through NVML
+//! (real) or a simulated fleet (mock, the default) and serves the GPU tools over MCP, on stdio or
+//! Streamable HTTP.
+//!
+//! This library holds everything but argument parsing and logging set-up, so tests can run the
+//! whole agent in-process: build a [`Config`] and call [`run`].
+
+mod error;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gpu_mcp_gpu::{GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions};
+use gpu_mcp_server::{McpServer, ServerInfo, SessionPolicy};
+use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
+use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
+use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, Result};
+
+/// Name reported in `serverInfo` and `/version`.
+pub const SERVER_NAME: &str = "k8s-gpu-mcp-agent";
+
+/// How the agent talks MCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportMode {
+    /// Newline-delimited JSON-RPC on stdin/stdout (an MCP client or `kubectl exec` starts it).
+    Stdio,
+    /// Streamable HTTP on [`HttpConfig::listen`].
+    Http,
+}
+
+/// Where GPU facts come from.
+#[derive(Debug, Clone)]
+pub enum GpuSource {
+    /// The simulated fleet.
+    Mock(MockConfig),
+    /// The NVIDIA driver through `libnvidia-ml.so.1`.
+    Nvml(NvmlOptions),
+}
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// stdio or HTTP.
+    pub transport: TransportMode,
+    /// HTTP settings (used with [`TransportMode::Http`]).
+    pub http: HttpConfig,
+    /// stdio settings (used with [`TransportMode::Stdio`]).
+    pub stdio: StdioConfig,
+    /// The GPU backend.
+    pub gpu: GpuSource,
+    /// Kubernetes node name reported by the tools.
+    pub node_name: String,
+    /// Kernel log read for Xid lines (`/dev/kmsg` or a file).
+    pub kmsg_path: Option<PathBuf>,
+    /// Refuse requests before `initialize` (handshake-era clients only).
+    pub strict_lifecycle: bool,
+}
+
+impl Config {
+    /// Defaults: stdio, the mock fleet (8 healthy GPUs) on a node called `node_name`.
+    pub fn new(node_name: impl Into<String>) -> Self {
+        let node_name = node_name.into();
+        Self {
+            transport: TransportMode::Stdio,
+            http: HttpConfig::default(),
+            stdio: StdioConfig {
+                request_timeout: Some(Duration::from_secs(60)),
+                ..StdioConfig::default()
+            },
+            gpu: GpuSource::Mock(MockConfig {
+                node_name: node_name.clone(),
+                ..MockConfig::default()
+            }),
+            node_name,
+            kmsg_path: None,
+            strict_lifecycle: false,
+        }
+    }
+}
+
+/// The identity the agent reports.
+pub fn server_info() -> ServerInfo {
+    ServerInfo {
+        name: SERVER_NAME.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        title: Some("Kubernetes GPU diagnostics (node agent)".to_owned()),
+        instructions: Some(
+            "Diagnoses this node's NVIDIA GPUs. Start with get_gpu_health for a verdict per GPU, \
+             use get_gpu_inventory for models, memory, clocks and topology, and analyze_xid_errors \
+             to explain driver Xid events. Every tool is read-only."
+                .to_owned(),
+        ),
+    }
+}
+
+/// Starts the GPU backend. NVML start-up blocks, so it runs on a blocking thread.
+pub async fn backend(source: &GpuSource) -> Result<Arc<dyn GpuBackend>> {
+    match source {
+        GpuSource::Mock(config) => Ok(Arc::new(MockBackend::new(config.clone())?)),
+        GpuSource::Nvml(options) => {
+            let options = options.clone();
+            let nvml = tokio::task::spawn_blocking(move || NvmlBackend::init(options))
+                .await
+                .map_err(|_| Error::Startup)??;
+            Ok(Arc::new(nvml))
+        }
+    }
+}
+
+/// The MCP server over the agent's tool catalog.
+pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
+    let catalog = AgentCatalog::new(
+        backend,
+        AgentCatalogConfig {
+            node_name: config.node_name.clone(),
+            kmsg_path: config.kmsg_path.clone(),
+            ..AgentCatalogConfig::default()
+        },
+    );
+    let policy = SessionPolicy {
+        strict_lifecycle: config.strict_lifecycle,
+        ..SessionPolicy::default()
+    };
+    McpServer::with_policy(server_info(), Arc::new(catalog), policy)
+}
+
+/// Runs the agent until its input ends (stdio) or `shutdown` is cancelled, then lets in-flight
+/// requests finish within the grace period.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
+    let backend = backend(&config.gpu).await?;
+    tracing::info!(
+        node = %config.node_name,
+        backend = ?backend.kind(),
+        transport = ?config.transport,
+        "gpu-mcp-agent starting"
+    );
+    let server = mcp_server(&config, backend);
+    match config.transport {
+        TransportMode::Stdio => {
+            let (stdin, stdout) = (tokio::io::stdin(), tokio::io::stdout());
+            gpu_mcp_transport::serve_stdio_with(config.stdio, server, stdin, stdout, shutdown)
+                .await?;
+        }
+        TransportMode::Http => {
+            let http =
+                HttpServer::bind(config.http, server, Health::new(true), Metrics::new()).await?;
+            http.serve(shutdown).await?;
+        }
+    }
+    tracing::info!("gpu-mcp-agent stopped");
+    Ok(())
+}
