@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// returned for this field alone.
 ///
 /// Serialised as `{"value": ...}`, the string `"not_supported"`, or `{"error": "..."}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reading<T> {
     /// The value read.
@@ -54,6 +54,25 @@ impl<T> Reading<T> {
             Self::NotSupported => Reading::NotSupported,
             Self::Error(e) => Reading::Error(e.clone()),
         }
+    }
+}
+
+/// A compact schema (the field's own description says what the value is): tools list these
+/// schemas for every field, so each repetition is kept small.
+impl<T: JsonSchema> JsonSchema for Reading<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Reading_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let value = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "anyOf": [
+                {"type": "object", "properties": {"value": value}, "required": ["value"]},
+                {"const": "not_supported"},
+                {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+            ]
+        })
     }
 }
 

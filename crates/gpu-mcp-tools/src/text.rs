@@ -145,7 +145,7 @@ pub(crate) fn health(h: &HealthReport) -> String {
         for f in &g.reasons {
             let _ = write!(
                 s,
-                "\n  - [{}] {} (observed {}; threshold {})\n    Action: {}",
+                "\n  - [{}] {}\n    observed: {}; threshold: {}\n    action: {}",
                 f.severity.as_str(),
                 f.summary,
                 f.observed,
