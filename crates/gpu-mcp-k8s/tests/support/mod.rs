@@ -296,6 +296,15 @@ impl ExecStandIn {
 
 /// Start the stand-in; `v5` chooses `v5.channel.k8s.io` when offered, else `v4.channel.k8s.io`.
 pub async fn spawn_exec_standin(v5: bool) -> ExecStandIn {
+    spawn_exec_standin_with_program(v5, None).await
+}
+
+/// Like [`spawn_exec_standin`]; with `program`, pods named `real*` run it as a local process
+/// (argv[0] of the exec command replaced by `program`), the way kwok's local exec does.
+pub async fn spawn_exec_standin_with_program(
+    v5: bool,
+    program: Option<std::path::PathBuf>,
+) -> ExecStandIn {
     let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let calls = Arc::new(Mutex::new(Vec::new()));
@@ -306,7 +315,7 @@ pub async fn spawn_exec_standin(v5: bool) -> ExecStandIn {
             let Ok((tcp, _)) = listener.accept().await else {
                 break;
             };
-            conns.spawn(exec_session(tcp, v5, task_calls.clone()));
+            conns.spawn(exec_session(tcp, v5, task_calls.clone(), program.clone()));
         }
     });
     ExecStandIn { addr, calls, task }
@@ -335,7 +344,12 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec<ExecCall>>>) {
+async fn exec_session(
+    tcp: tokio::net::TcpStream,
+    v5: bool,
+    calls: Arc<Mutex<Vec<ExecCall>>>,
+    program: Option<std::path::PathBuf>,
+) {
     let mut call = ExecCall::default();
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let path = req.uri().path().to_owned();
@@ -418,6 +432,11 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
         all.len() - 1
     };
     let pod = call.pod.clone();
+    if let (Some(program), true) = (program, pod.starts_with("real")) {
+        run_local_process(ws, &call, &program).await;
+        calls.lock().unwrap()[index].stdin_eof = true;
+        return;
+    }
     let (mut tx, mut rx) = ws.split();
     let frame = |channel: u8, data: &[u8]| {
         let mut v = vec![channel];
@@ -488,4 +507,108 @@ async fn exec_session(tcp: tokio::net::TcpStream, v5: bool, calls: Arc<Mutex<Vec
     };
     let _ = tx.send(frame(3, status.to_string().as_bytes())).await;
     let _ = tx.send(Message::Close(None)).await;
+}
+
+/// Run `program` with the exec'd arguments, bridging its stdio to the channel protocol.
+async fn run_local_process(
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    call: &ExecCall,
+    program: &std::path::Path,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut tx, mut rx) = ws.split();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = tx.send(Message::Close(None)).await;
+    });
+    let frame = |channel: u8, data: &[u8]| {
+        let mut v = vec![channel];
+        v.extend_from_slice(data);
+        Message::binary(v)
+    };
+    let mut child = tokio::process::Command::new(program)
+        .args(call.command.iter().skip(1))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take();
+    let pumps: Vec<_> = [
+        (
+            1u8,
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ),
+        (
+            2u8,
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(ch, stream)| stream.map(|s| (ch, s)))
+    .map(|(ch, mut stream)| {
+        let out = out_tx.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 8192];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let mut v = vec![ch];
+                        v.extend_from_slice(&buf[..n]);
+                        if out.send(Message::binary(v)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    })
+    .collect();
+    while let Some(msg) = rx.next().await {
+        match msg {
+            Ok(Message::Binary(data)) => match data.first() {
+                Some(0) => {
+                    if let Some(stdin) = stdin.as_mut() {
+                        let _ = stdin.write_all(&data[1..]).await;
+                    }
+                }
+                Some(255) if data.get(1) == Some(&0) => {
+                    stdin = None;
+                    break;
+                }
+                _ => {}
+            },
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    drop(stdin);
+    for pump in pumps {
+        let _ = pump.await;
+    }
+    let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
+    let status = if code == 0 {
+        json!({"metadata": {}, "status": "Success"})
+    } else {
+        json!({"metadata": {}, "status": "Failure",
+               "message": format!("command terminated with non-zero exit code: exit status {code}"),
+               "reason": "NonZeroExitCode",
+               "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
+    };
+    let _ = out_tx.send(frame(3, status.to_string().as_bytes())).await;
+    drop(out_tx);
+    let _ = writer.await;
 }
