@@ -72,6 +72,14 @@ pub(crate) struct Cli {
         value_name = "ORIGINS"
     )]
     allowed_origins: Vec<String>,
+    /// Host names the Host header of /mcp requests may carry, comma-separated [default: any].
+    #[arg(
+        long,
+        env = "GPU_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOSTS"
+    )]
+    allowed_hosts: Vec<String>,
     /// File holding the bearer token required on /mcp.
     #[arg(
         long,
@@ -200,6 +208,11 @@ impl Cli {
             .allowed_origins
             .into_iter()
             .filter(|o| !o.trim().is_empty())
+            .collect();
+        http.allowed_hosts = self
+            .allowed_hosts
+            .into_iter()
+            .filter(|h| !h.trim().is_empty())
             .collect();
         http.max_body_bytes = self.max_body_bytes;
         http.sessions = match self.http_sessions {

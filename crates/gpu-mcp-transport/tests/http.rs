@@ -507,3 +507,91 @@ async fn http2_prior_knowledge_is_served() {
     assert_eq!(resp.version(), http::Version::HTTP_2);
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_the_server_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start(HttpConfig {
+        header_read_timeout: std::time::Duration::from_millis(200),
+        ..HttpConfig::default()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
+    tcp.write_all(b"POST /mcp HTTP/1.1\r\nhost: localhost\r\n")
+        .await
+        .unwrap();
+    // The headers never finish: the server closes the connection (a hang fails the test).
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tcp.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a connection with unfinished headers open"
+    );
+    assert_serving(&s.http).await;
+}
+
+/// `fixtures/`: a test CA and a `localhost` / `127.0.0.1` leaf certificate it signed (P-256,
+/// valid for 100 years), made with openssl.
+#[tokio::test]
+async fn tls_serves_https_from_pem_bytes() {
+    use gpu_mcp_transport::TlsConfig;
+    use hyper_util::rt::TokioIo;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+
+    let s = start(HttpConfig {
+        tls: Some(TlsConfig::Pem {
+            cert_chain: include_bytes!("fixtures/localhost.pem").to_vec(),
+            private_key: include_bytes!("fixtures/localhost.key").to_vec(),
+        }),
+        ..HttpConfig::default()
+    })
+    .await;
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(include_bytes!("fixtures/test-ca.pem")).unwrap())
+        .unwrap();
+    let mut client = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let body = serde_json::to_vec(&call(1, "echo", json!({"tls": true}))).unwrap();
+    let req = http::Request::post("/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    use http_body_util::BodyExt;
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["result"]["structuredContent"]["tls"], true);
+
+    // Plain HTTP to the TLS port gets no MCP answer.
+    let plain = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<Bytes>>();
+    let req = s
+        .http
+        .post()
+        .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    assert!(plain.request(req).await.is_err());
+}
