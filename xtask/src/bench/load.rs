@@ -155,6 +155,7 @@ pub(crate) async fn run(cfg: &LoadConfig) -> Result<LoadResult> {
             hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         for _ in 0..cfg.warmup_per_connection {
+            sender.ready().await?;
             let resp = sender.send_request(build_request(&cfg)?).await?;
             let status = resp.status();
             resp.into_body().collect().await?;
@@ -180,6 +181,10 @@ pub(crate) async fn run(cfg: &LoadConfig) -> Result<LoadResult> {
                     break;
                 };
                 let t0 = Instant::now();
+                if sender.ready().await.is_err() {
+                    errors += 1;
+                    break;
+                }
                 match sender.send_request(req).await {
                     Ok(resp) => {
                         let ok = resp.status().is_success();

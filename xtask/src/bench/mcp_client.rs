@@ -52,6 +52,7 @@ impl McpConn {
             .header(hyper::header::ACCEPT, "application/json, text/event-stream")
             .body(Full::new(Bytes::from(body.to_string())))?;
         let t0 = Instant::now();
+        self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
