@@ -859,46 +859,28 @@ fn nodes_manifest(n: u32) -> serde_json::Value {
 
 /// kwok's `Exec` CRD from the kwok module in the Go module cache, cached beside the kwok binary.
 fn kwok_exec_crd() -> anyhow::Result<String> {
-    let cache = gobuild::output_dir(&gobuild::KWOK)?.join("exec-crd.yaml");
-    if let Ok(text) = fs::read_to_string(&cache) {
-        return Ok(text);
-    }
-    gobuild::check_go()?;
-    let module_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("k8s-bins")
-        .join(gobuild::KWOK.name);
-    let output = Command::new("go")
-        .args([
-            "mod",
-            "download",
-            "-json",
-            &format!("sigs.k8s.io/kwok@{}", gobuild::KWOK.version),
-        ])
-        .current_dir(&module_dir)
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .context("running `go mod download` for kwok's Exec CRD")?;
-    if !output.status.success() {
-        bail!(
-            "`go mod download sigs.k8s.io/kwok` failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let info: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let dir = info
-        .get("Dir")
-        .and_then(|d| d.as_str())
-        .context("`go mod download -json` gave no Dir for kwok")?;
-    let path = Path::new(dir).join("kustomize/crd/bases/kwok.x-k8s.io_execs.yaml");
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    fs::write(&cache, &text).with_context(|| format!("writing {}", cache.display()))?;
-    Ok(text)
+    kwok_asset("exec-crd.yaml", &["crd/bases/kwok.x-k8s.io_execs.yaml"])
 }
 
 /// Upstream kwok's fast node and pod stages (as kwokctl combines them), read from the kwok
 /// module in the Go module cache and cached beside the kwok binary.
 fn kwok_stages() -> anyhow::Result<String> {
-    let cache = gobuild::output_dir(&gobuild::KWOK)?.join("stages.yaml");
+    kwok_asset(
+        "stages.yaml",
+        &[
+            "stage/node/fast/node-initialize.yaml",
+            "stage/node/heartbeat/node-heartbeat.yaml",
+            "stage/pod/fast/pod-ready.yaml",
+            "stage/pod/fast/pod-complete.yaml",
+            "stage/pod/fast/pod-delete.yaml",
+        ],
+    )
+}
+
+/// The files `files` under the kwok module's `kustomize/` directory as one multi-document
+/// YAML, cached as `<kwok output dir>/<cache_name>`.
+fn kwok_asset(cache_name: &str, files: &[&str]) -> anyhow::Result<String> {
+    let cache = gobuild::output_dir(&gobuild::KWOK)?.join(cache_name);
     if let Ok(text) = fs::read_to_string(&cache) {
         return Ok(text);
     }
@@ -916,7 +898,7 @@ fn kwok_stages() -> anyhow::Result<String> {
         .current_dir(&module_dir)
         .env("GOTOOLCHAIN", "local")
         .output()
-        .context("running `go mod download` for the kwok stages")?;
+        .context("running `go mod download` for kwok's stages and CRDs")?;
     if !output.status.success() {
         bail!(
             "`go mod download sigs.k8s.io/kwok` failed: {}",
@@ -928,22 +910,16 @@ fn kwok_stages() -> anyhow::Result<String> {
         .get("Dir")
         .and_then(|d| d.as_str())
         .context("`go mod download -json` gave no Dir for kwok")?;
-    let stage = Path::new(dir).join("kustomize").join("stage");
     let mut text = String::new();
-    for file in [
-        "node/fast/node-initialize.yaml",
-        "node/heartbeat/node-heartbeat.yaml",
-        "pod/fast/pod-ready.yaml",
-        "pod/fast/pod-complete.yaml",
-        "pod/fast/pod-delete.yaml",
-    ] {
-        let path = stage.join(file);
+    for file in files {
+        let path = Path::new(dir).join("kustomize").join(file);
         let body =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         if !text.is_empty() {
             text.push_str("\n---\n");
         }
         text.push_str(body.trim_end());
+        text.push('\n');
     }
     fs::write(&cache, &text).with_context(|| format!("writing {}", cache.display()))?;
     Ok(text)
