@@ -37,6 +37,10 @@ pub(crate) struct GoModule {
     pub(crate) tools: &'static [Tool],
     /// Extra `-ldflags` (always combined with `-s -w`).
     pub(crate) ldflags: &'static str,
+    /// Upstream source files replaced at build time (`go build -overlay`): the upstream
+    /// module (`path@version`) and the file's path in it; the replacement lives at
+    /// `xtask/k8s-bins/<name>/_overlay/<file>` (Go ignores `_`-prefixed directories).
+    pub(crate) overlays: &'static [(&'static str, &'static str)],
     /// Rough cold-build time on two shared cores, shown while building.
     pub(crate) cold_estimate: &'static str,
 }
@@ -67,6 +71,7 @@ pub(crate) const KUBERNETES: GoModule = GoModule {
               -X k8s.io/component-base/version.gitMajor=1 \
               -X k8s.io/component-base/version.gitMinor=36 \
               -X k8s.io/component-base/version.gitTreeState=clean",
+    overlays: &[],
     cold_estimate: "15-30 min",
 };
 
@@ -79,6 +84,7 @@ pub(crate) const ETCD: GoModule = GoModule {
         binary: "etcd",
     }],
     ldflags: "",
+    overlays: &[],
     cold_estimate: "2-5 min",
 };
 
@@ -91,6 +97,9 @@ pub(crate) const KWOK: GoModule = GoModule {
         binary: "kwok",
     }],
     ldflags: "",
+    // kwok v0.8.0 never closes an exec'd command's stdin, so a command reading to the end of
+    // its input (the agent's stdio mode) never exits; the overlay closes it as kubelets do.
+    overlays: &[("sigs.k8s.io/kwok@v0.8.0", "pkg/utils/exec/exec.go")],
     cold_estimate: "3-8 min",
 };
 
@@ -103,6 +112,7 @@ pub(crate) const HELM: GoModule = GoModule {
         binary: "helm",
     }],
     ldflags: "-X helm.sh/helm/v3/internal/version.version=v3.21.4",
+    overlays: &[],
     cold_estimate: "3-8 min",
 };
 
@@ -134,6 +144,64 @@ fn module_dir(module: &GoModule) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("k8s-bins")
         .join(module.name)
+}
+
+/// The project's replacement for upstream file `file` of a module.
+fn overlay_file(module: &GoModule, file: &str) -> PathBuf {
+    module_dir(module).join("_overlay").join(file)
+}
+
+/// Prepares a vendored copy of the module in `work` with the project's replacements in place
+/// (Go refuses `-overlay` for files in the module cache, and a vendor tree is ours to edit).
+fn vendor_with_overlays(module: &GoModule, work: &Path, log: &File) -> anyhow::Result<()> {
+    fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+    for name in ["go.mod", "go.sum"] {
+        fs::copy(module_dir(module).join(name), work.join(name))
+            .with_context(|| format!("copying {name} to {}", work.display()))?;
+    }
+    let status = go_command(work, "-mod=readonly", log)?
+        .args(["mod", "vendor"])
+        .status()
+        .context("running `go mod vendor`")?;
+    if !status.success() {
+        bail!("`go mod vendor` failed ({status})");
+    }
+    for (upstream, file) in module.overlays {
+        let path = upstream.split('@').next().unwrap_or(upstream);
+        let target = work.join("vendor").join(path).join(file);
+        if !target.is_file() {
+            bail!(
+                "{} is not in the vendor tree of {}",
+                target.display(),
+                module.name
+            );
+        }
+        fs::copy(overlay_file(module, file), &target)
+            .with_context(|| format!("replacing {}", target.display()))?;
+    }
+    Ok(())
+}
+
+/// `go` (under `nice` when available) in `dir`, with the build environment and output to `log`.
+fn go_command(dir: &Path, mod_flag: &str, log: &File) -> anyhow::Result<Command> {
+    let mut command = if Path::new("/usr/bin/nice").exists() {
+        let mut c = Command::new("/usr/bin/nice");
+        c.args(["-n", "10", "go"]);
+        c
+    } else {
+        Command::new("go")
+    };
+    command
+        .current_dir(dir)
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", format!("-trimpath -buildvcs=false {mod_flag}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().context("cloning the log handle")?)
+        .stderr(log.try_clone().context("cloning the log handle")?);
+    if std::env::var_os("GOTOOLCHAIN").is_none() {
+        command.env("GOTOOLCHAIN", "local");
+    }
+    Ok(command)
 }
 
 /// Full `-ldflags` value for a module.
@@ -173,7 +241,13 @@ pub(crate) fn output_dir(module: &GoModule) -> anyhow::Result<PathBuf> {
     let go_sum = fs::read(dir.join("go.sum"))
         .with_context(|| format!("reading {}", dir.join("go.sum").display()))?;
     let flags = ldflags(module);
-    let hash = fnv1a(&[&go_mod, &go_sum, flags.as_bytes()]);
+    let mut chunks: Vec<Vec<u8>> = vec![go_mod, go_sum, flags.into_bytes()];
+    for (_, file) in module.overlays {
+        let path = overlay_file(module, file);
+        chunks.push(fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+    let hash = fnv1a(&refs);
     Ok(cache_root()?.join("k8s-bins").join(format!(
         "{}-{}-{:08x}",
         module.name,
@@ -314,34 +388,33 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
         flags,
     ];
     args.extend(packages.iter().map(|p| (*p).to_owned()));
-    writeln!(
-        log,
-        "# in {}: go {}",
-        module_dir(module).display(),
-        args.join(" ")
-    )
-    .context("writing the build log")?;
 
-    // `nice` keeps a long build from starving other work on small machines.
-    let mut command = if Path::new("/usr/bin/nice").exists() {
-        let mut c = Command::new("/usr/bin/nice");
-        c.args(["-n", "10", "go"]);
-        c
+    // Modules with replaced upstream files build from a vendored copy; the others in place.
+    let (dir, mod_flag) = if module.overlays.is_empty() {
+        (module_dir(module), "-mod=readonly")
     } else {
-        Command::new("go")
+        let work = staging.join("src");
+        writeln!(
+            log,
+            "# vendoring {} with the files in _overlay/",
+            module.name
+        )
+        .context("writing the build log")?;
+        if let Err(err) = vendor_with_overlays(module, &work, &log) {
+            let _ = fs::remove_dir_all(&staging);
+            bail!(
+                "preparing {} failed: {err:#}; see the build log: {}\n{}",
+                module.name,
+                log_path.display(),
+                tail(&log_path, 15)
+            );
+        }
+        (work, "-mod=vendor")
     };
-    command
+    writeln!(log, "# in {}: go {}", dir.display(), args.join(" "))
+        .context("writing the build log")?;
+    let status = go_command(&dir, mod_flag, &log)?
         .args(&args)
-        .current_dir(module_dir(module))
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "-trimpath -buildvcs=false -mod=readonly")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().context("cloning the log handle")?)
-        .stderr(log.try_clone().context("cloning the log handle")?);
-    if std::env::var_os("GOTOOLCHAIN").is_none() {
-        command.env("GOTOOLCHAIN", "local");
-    }
-    let status = command
         .status()
         .with_context(|| format!("starting `go build` for {}", module.name))?;
     if !status.success() {
@@ -364,6 +437,7 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    let _ = fs::remove_dir_all(staging.join("src"));
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("removing stale {}", out.display()))?;
     }
@@ -498,6 +572,10 @@ mod tests {
                     module.name,
                     tool.package
                 );
+            }
+            for (upstream, file) in module.overlays {
+                assert!(overlay_file(&module, file).is_file(), "{upstream} {file}");
+                assert!(upstream.ends_with(module.version), "{upstream}");
             }
             assert!(
                 go_mod.contains(module.version),

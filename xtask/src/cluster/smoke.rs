@@ -1,5 +1,7 @@
 //! `cargo xtask cluster smoke`: proves a running local cluster does what the e2e tests rely on.
 
+use std::io::Write;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -128,6 +130,37 @@ fn checks(handle: &ClusterHandle) -> anyhow::Result<()> {
         "pods/exec did not run the command locally: {out:?}"
     );
     println!("smoke: pods/exec ran a local command: {}", out.trim());
+
+    // The end of the client's stdin reaches the command (the agent's stdio mode needs it).
+    let mut cat = handle
+        .kubectl_command()
+        .args(["exec", "-i", "-n", NAMESPACE, "placed", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = cat.stdin.take() {
+        stdin.write_all(b"through stdin\n")?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cat.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = cat.kill();
+            let _ = cat.wait();
+            bail!(
+                "`kubectl exec -i … cat` did not end after its stdin closed (kwok without the stdin patch?)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = cat.wait_with_output()?;
+    ensure!(
+        output.status.success() && output.stdout == b"through stdin\n",
+        "exec with stdin returned {:?}: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("smoke: pods/exec passes stdin and its end to the command");
 
     let token = handle.token_kubeconfig(NAMESPACE, "unbound", "10m", None)?;
     let denied = std::process::Command::new(&handle.kubectl)
