@@ -301,28 +301,45 @@ fn snapshot_diff(snapshot: &Path, actual: &str) -> Result<Option<String>> {
     if expected == actual {
         return Ok(None);
     }
-    Ok(Some(line_diff(&expected, actual, 20)))
+    Ok(Some(line_diff(&expected, actual, 40)))
 }
 
-/// The differing lines of two texts (after their common prefix and suffix), at most `limit` each.
+/// A line diff of two texts (longest common subsequence): each changed line with its line number
+/// in the snapshot (`-`) or in the new render (`+`), at most `limit` lines.
 fn line_diff(expected: &str, actual: &str, limit: usize) -> String {
     let e: Vec<&str> = expected.lines().collect();
     let a: Vec<&str> = actual.lines().collect();
-    let prefix = e.iter().zip(&a).take_while(|(x, y)| x == y).count();
-    let suffix = e[prefix..]
-        .iter()
-        .rev()
-        .zip(a[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let mut out = format!("  @@ line {} @@\n", prefix + 1);
-    for line in e[prefix..e.len() - suffix].iter().take(limit) {
-        out.push_str(&format!("  - {line}\n"));
+    // lcs[i][j]: length of the longest common subsequence of e[i..] and a[j..].
+    let mut lcs = vec![vec![0u32; a.len() + 1]; e.len() + 1];
+    for i in (0..e.len()).rev() {
+        for j in (0..a.len()).rev() {
+            lcs[i][j] = if e[i] == a[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
     }
-    for line in a[prefix..a.len() - suffix].iter().take(limit) {
-        out.push_str(&format!("  + {line}\n"));
+    let (mut i, mut j) = (0, 0);
+    let mut lines = Vec::new();
+    while i < e.len() || j < a.len() {
+        if i < e.len() && j < a.len() && e[i] == a[j] {
+            i += 1;
+            j += 1;
+        } else if j < a.len() && (i == e.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
+            lines.push(format!("  +{:>5} | {}", j + 1, a[j]));
+            j += 1;
+        } else {
+            lines.push(format!("  -{:>5} | {}", i + 1, e[i]));
+            i += 1;
+        }
     }
-    out
+    let more = lines.len().saturating_sub(limit);
+    lines.truncate(limit);
+    if more > 0 {
+        lines.push(format!("  ... and {more} more changed lines"));
+    }
+    lines.join("\n")
 }
 
 fn remove_stale_snapshots(dir: &Path, names: &[String]) -> Result<()> {
@@ -630,9 +647,13 @@ mod tests {
     #[test]
     fn line_diff_shows_only_the_changed_lines() {
         let d = line_diff("a\nb\nc\n", "a\nB\nc\n", 10);
-        assert_eq!(d, "  @@ line 2 @@\n  - b\n  + B\n");
-        let d = line_diff("a\n", "a\nextra\n", 10);
-        assert!(d.contains("+ extra"), "{d}");
+        assert_eq!(d, "  -    2 | b\n  +    2 | B");
+        // An insertion early on does not turn the rest of the file into changes.
+        let d = line_diff("a\nb\nc\nd\n", "a\nnew\nb\nc\nD\n", 10);
+        assert_eq!(d, "  +    2 | new\n  -    4 | d\n  +    5 | D");
+        let many: String = (0..30).map(|i| format!("{i}\n")).collect();
+        let d = line_diff("", &many, 5);
+        assert!(d.ends_with("... and 25 more changed lines"), "{d}");
     }
 
     #[test]

@@ -243,7 +243,18 @@ fn check_gateway(
             "{id}: --agent-port must equal the agent's container port {agent_port:?}"
         ));
     }
+    let agent_container = &agent.value["spec"]["template"]["spec"]["containers"][0];
+    if let Some(name) = flags.get("agent-container")
+        && agent_container["name"].as_str() != Some(name.as_str())
+    {
+        out.push(format!(
+            "{id}: --agent-container {name:?} is not the agent's container"
+        ));
+    }
     let routing = flags.get("routing").map(String::as_str).unwrap_or("http");
+    if routing == "exec" {
+        check_exec_command(&id, flags.get("exec-command"), agent_container, out);
+    }
     if !matches!(routing, "http" | "exec") {
         out.push(format!(
             "{id}: --routing {routing:?} is neither http nor exec"
@@ -260,6 +271,40 @@ fn check_gateway(
         ));
     }
     check_rbac(sa, routing, objects, out);
+}
+
+/// Exec routing starts `/gpu-mcp-agent --transport stdio` in the agent container, in the NVML
+/// mode the agents run in.
+fn check_exec_command(id: &str, command: Option<&String>, agent: &Value, out: &mut Vec<String>) {
+    let Some(command) = command else {
+        out.push(format!(
+            "{id}: exec routing needs --exec-command (the default assumes real GPUs)"
+        ));
+        return;
+    };
+    let words: Vec<&str> = command.split_whitespace().collect();
+    if words.first() != Some(&"/gpu-mcp-agent")
+        || !words.windows(2).any(|w| w == ["--transport", "stdio"])
+    {
+        out.push(format!(
+            "{id}: --exec-command {command:?} must run /gpu-mcp-agent --transport stdio"
+        ));
+    }
+    let agent_mode = agent["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "GPU_MCP_NVML_MODE")
+        .and_then(|e| e["value"].as_str());
+    let exec_mode = words
+        .windows(2)
+        .find(|w| w[0] == "--nvml-mode")
+        .map(|w| w[1]);
+    if exec_mode.is_some() && exec_mode != agent_mode {
+        out.push(format!(
+            "{id}: --exec-command runs NVML mode {exec_mode:?}, the agents run {agent_mode:?}"
+        ));
+    }
 }
 
 /// The gateway's Role holds exactly `pods: get, list, watch`, plus `pods/exec: create, get` for exec
@@ -826,6 +871,17 @@ mod tests {
         let mut docs = good();
         docs[3]["spec"]["template"]["spec"]["containers"][0]["args"][1] = json!("--routing=exec");
         assert_flags(&docs, "for exec routing");
+        assert_flags(&docs, "exec routing needs --exec-command");
+        let args = docs[3]["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array_mut()
+            .unwrap();
+        args.push(json!(
+            "--exec-command=/gpu-mcp-agent --transport stdio --nvml-mode real"
+        ));
+        docs[2]["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "GPU_MCP_NVML_MODE", "value": "mock"}]);
+        assert_flags(&docs, "the agents run Some(\"mock\")");
+        docs[2]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("real");
         docs[4]["rules"].as_array_mut().unwrap().push(
             json!({"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}),
         );
