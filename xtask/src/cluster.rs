@@ -328,11 +328,39 @@ pub(crate) fn ensure_up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
     let state_dir = procs::absolute(&opts.state_dir)?;
     if let Ok(handle) = ClusterHandle::load(&state_dir)
         && handle.nodes.len() == opts.nodes as usize
+        && runs_current_binaries(&handle)
         && handle.is_healthy()
     {
+        // kwok looks the agent up on PATH at each exec, so re-pointing the link is enough.
+        procs::symlink(&agent_path(opts)?, &handle.bin_dir.join("gpu-mcp-agent"))?;
         return Ok(handle);
     }
     up(opts)
+}
+
+/// Whether the cluster's `bin/` links point at the binaries the wrapper modules now build
+/// (a cluster started before a version bump or a patch is not reused).
+fn runs_current_binaries(handle: &ClusterHandle) -> bool {
+    gobuild::ALL.iter().all(|module| {
+        gobuild::output_dir(module).is_ok_and(|dir| {
+            module.tools.iter().all(|tool| {
+                fs::read_link(handle.bin_dir.join(tool.binary))
+                    .is_ok_and(|target| target == dir.join(tool.binary))
+            })
+        })
+    })
+}
+
+/// The agent binary `pods/exec` runs: `opts.agent_bin` or `target/debug/gpu-mcp-agent`.
+fn agent_path(opts: &UpOptions) -> anyhow::Result<PathBuf> {
+    match &opts.agent_bin {
+        Some(path) => procs::absolute(path),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+            procs::absolute(&target.join("debug").join("gpu-mcp-agent"))
+        }
+    }
 }
 
 /// Builds (or reuses) the binaries and starts a fresh cluster, after stopping and removing
@@ -477,16 +505,8 @@ fn start(
             procs::symlink(&dir.join(tool.binary), &bin_dir.join(tool.binary))?;
         }
     }
-    let agent = match &opts.agent_bin {
-        Some(path) => procs::absolute(path)?,
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| workspace_root().join("target"), PathBuf::from);
-            procs::absolute(&target.join("debug").join("gpu-mcp-agent"))?
-        }
-    };
     // A dangling link is fine: it starts to resolve once the agent is built.
-    procs::symlink(&agent, &bin_dir.join("gpu-mcp-agent"))?;
+    procs::symlink(&agent_path(opts)?, &bin_dir.join("gpu-mcp-agent"))?;
 
     let pki = pki::generate(
         &state_dir.join("pki"),
