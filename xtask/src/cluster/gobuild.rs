@@ -443,6 +443,7 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
     }
     fs::rename(&staging, out)
         .with_context(|| format!("moving {} to {}", staging.display(), out.display()))?;
+    prune_superseded(module, out);
     let secs = started.elapsed().as_secs();
     writeln!(log, "# built in {secs} s").context("writing the build log")?;
     eprintln!(
@@ -452,6 +453,25 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
         secs % 60
     );
     Ok(())
+}
+
+/// Removes this module's cached builds from earlier `go.mod`/`go.sum`/flag states.
+fn prune_superseded(module: &GoModule, current: &Path) {
+    let (Some(parent), Some(keep)) = (current.parent(), current.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}-{}-", module.name, module.version);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(text) = name.to_str() else { continue };
+        let hash = text.strip_prefix(&prefix).unwrap_or_default();
+        if name != keep && hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The last `lines` lines of a text file, for error messages.
