@@ -200,7 +200,8 @@ pub(crate) struct Deployment {
     pub(crate) routing: String,
     pub(crate) agent_port: u16,
     pub(crate) gateway_role: String,
-    /// The chart's gateway container arguments, less `--listen` and `--log-format`.
+    /// The chart's gateway container arguments, less `--listen`, `--log-format` and
+    /// `--exec-command`.
     pub(crate) gateway_chart_args: Vec<String>,
     /// Kubeconfig authenticating as the chart's gateway ServiceAccount.
     pub(crate) gateway_kubeconfig: PathBuf,
@@ -278,7 +279,12 @@ impl Deployment {
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .filter(|s| !s.starts_with("--listen") && !s.starts_with("--log-format"))
+                    // The chart's exec command names the image's path; kwok runs this machine's.
+                    .filter(|s| {
+                        !s.starts_with("--listen")
+                            && !s.starts_with("--log-format")
+                            && !s.starts_with("--exec-command")
+                    })
                     .map(str::to_owned)
                     .collect()
             })
