@@ -186,6 +186,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                 left = tasks.len(),
                 "dropping requests still running after the shutdown grace period"
             );
+            session.cancel_in_flight();
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }

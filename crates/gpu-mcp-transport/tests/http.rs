@@ -595,3 +595,54 @@ async fn tls_serves_https_from_pem_bytes() {
         .unwrap();
     assert!(plain.request(req).await.is_err());
 }
+
+#[tokio::test]
+async fn browser_clients_on_allowed_origins_get_cors_headers() {
+    let s = start(HttpConfig::default()).await;
+    let h = &s.http;
+    let preflight = http::Request::builder()
+        .method("OPTIONS")
+        .uri(format!("http://{}/mcp", h.addr))
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST");
+    let r = h.send(preflight, Bytes::new()).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:6274")
+    );
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("mcp-session-id")
+    );
+
+    let r = h
+        .send(
+            h.post().header("origin", "http://localhost:6274"),
+            serde_json::to_vec(&initialize(1, "2025-11-25")).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:6274")
+    );
+    assert!(
+        r.header("access-control-expose-headers")
+            .unwrap()
+            .contains("mcp-session-id")
+    );
+
+    // A foreign origin gets neither a preflight nor an answer.
+    let preflight = http::Request::builder()
+        .method("OPTIONS")
+        .uri(format!("http://{}/mcp", h.addr))
+        .header("origin", "http://evil.example");
+    let r = h.send(preflight, Bytes::new()).await;
+    assert_eq!(r.status, 403);
+    assert!(r.header("access-control-allow-origin").is_none());
+    // Non-browser clients (no Origin) see no CORS headers.
+    let r = h.rpc(&call(2, "echo", json!({}))).await;
+    assert!(r.header("access-control-allow-origin").is_none());
+}

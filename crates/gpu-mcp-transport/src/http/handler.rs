@@ -4,7 +4,9 @@ use bytes::Bytes;
 use gpu_mcp_protocol::{ErrorCode, ErrorObject, Message, ProtocolVersion, RequestId, Response};
 use gpu_mcp_server::{HttpHeaders, RequestContext, Session, TransportKind};
 use http::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN,
+    ACCEPT, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, VARY,
     WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -120,6 +122,50 @@ async fn mcp(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
             "Forbidden: Origin not allowed",
         );
     }
+    // Browser clients on an allowed origin: answer preflights and label every reply for CORS.
+    let Some(origin) = headers.get(ORIGIN).cloned() else {
+        return authorized(shared, req).await;
+    };
+    if req.method() == Method::OPTIONS {
+        let mut r = with_type(
+            StatusCode::NO_CONTENT,
+            "text/plain; charset=utf-8",
+            Bytes::new(),
+        );
+        let h = r.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, DELETE"),
+        );
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(CORS_REQUEST_HEADERS),
+        );
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        cors(&mut r, origin);
+        return r;
+    }
+    let mut r = authorized(shared, req).await;
+    cors(&mut r, origin);
+    r
+}
+
+const CORS_REQUEST_HEADERS: &str = "authorization, content-type, accept, last-event-id, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name";
+
+fn cors(response: &mut HttpResponse, origin: HeaderValue) {
+    let h = response.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("mcp-session-id, www-authenticate"),
+    );
+    h.append(VARY, HeaderValue::from_static("origin"));
+}
+
+/// The MCP endpoint once `Host` and `Origin` passed: the bearer token, then the method.
+async fn authorized(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
+    let config = &shared.config;
+    let headers = req.headers();
     if let Some(token) = &config.bearer_token
         && !security::bearer_ok(headers.get(AUTHORIZATION), token)
     {
