@@ -635,6 +635,24 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// The schema's scenario names are exactly the mock backend's, so a typo fails at install
+    /// time and a new scenario cannot be forgotten.
+    #[test]
+    fn schema_lists_every_mock_scenario() {
+        let path = workspace_root().join(CHART_DIR).join("values.schema.json");
+        let schema: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        let listed: Vec<&str> = schema
+            .pointer("/properties/agent/properties/mockScenario/enum")
+            .and_then(Value::as_array)
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut expected = vec![""];
+        expected.extend(gpu_mcp_gpu::Scenario::ALL.iter().map(|s| s.as_str()));
+        assert_eq!(listed, expected);
+    }
+
     #[test]
     fn render_names_come_from_value_files() {
         assert_eq!(
