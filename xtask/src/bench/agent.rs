@@ -165,6 +165,7 @@ pub(crate) async fn run(ws: &Workspace, args: &AgentArgs) -> Result<String> {
     let a = agent_run.summary();
     let f = floor_run.summary();
     Ok(render(
+        ws,
         args,
         &a,
         &f,
@@ -242,6 +243,7 @@ fn mib(kib: u64) -> String {
 }
 
 fn render(
+    ws: &Workspace,
     args: &AgentArgs,
     a: &Summary,
     f: &Summary,
@@ -260,13 +262,22 @@ fn render(
     s.push_str(&format!("Command: `{}`\n\n", command_line()));
     s.push_str(&format!("Machine: {}.\n\n", report::machine_line()));
     s.push_str(&format!(
-        "Release build, mock backend with {} GPUs, everything on 127.0.0.1.\n\
+        "{} build, mock backend with {} GPUs, everything on 127.0.0.1.\n\
          The load generator (hyper HTTP/1.1 client in xtask) keeps {} connections busy with \
          `tools/call get_gpu_inventory` (a bare call, no `initialize`, {} bytes answered) \
          until {} measured requests or {} s, after 50 warm-up requests per connection.\n\
          The floor is a bare hyper server in the same xtask process that answers the same bytes; \
          it runs right after the agent with the same load.\n\n",
-        args.gpus, args.connections, body_len, args.requests, args.max_secs
+        if ws.profile == "release" {
+            "Release"
+        } else {
+            "Debug (not comparable)"
+        },
+        args.gpus,
+        args.connections,
+        body_len,
+        args.requests,
+        args.max_secs
     ));
     s.push_str("| measurement | p50 | p99 | max | throughput | errors |\n");
     s.push_str("|---|---|---|---|---|---|\n");

@@ -153,7 +153,7 @@ pub(crate) async fn run(ws: &Workspace, args: &GatewayArgs) -> Result<String> {
 
     let rss_empty = discovery_rss(ws, 0, &log_dir).await?;
     let rss_full = discovery_rss(ws, args.cached_pods, &log_dir).await?;
-    Ok(render(args, &results, &exec_note, rss_empty, rss_full))
+    Ok(render(ws, args, &results, &exec_note, rss_empty, rss_full))
 }
 
 async fn measure(
@@ -323,11 +323,20 @@ async fn discovery_rss(ws: &Workspace, pods: usize, log_dir: &Path) -> Result<(u
     Ok((rss, usize::try_from(count).unwrap_or(0)))
 }
 
+fn profile_word(ws: &Workspace) -> &'static str {
+    if ws.profile == "release" {
+        "Release"
+    } else {
+        "Debug (not comparable)"
+    }
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 fn render(
+    ws: &Workspace,
     args: &GatewayArgs,
     results: &[SizeResult],
     exec_note: &str,
@@ -338,7 +347,7 @@ fn render(
     s.push_str(&format!("Command: `{}`\n\n", command_line()));
     s.push_str(&format!("Machine: {}.\n\n", report::machine_line()));
     s.push_str(&format!(
-        "Release builds, everything on loopback.\n\
+        "{} builds, everything on loopback.\n\
          Http routing uses the gateway's static mode (`--agents name=url,...`): \
          {} real agent processes (mock backend, {} GPUs each) on 127.0.0.2–127.0.0.{}, \
          each serving many node names (node i → agent i mod {}), so every routed call is a real \
@@ -347,6 +356,7 @@ fn render(
          concurrency {}), {} calls after 2 warm-up calls, one at a time on one keep-alive connection.\n\
          Naive baseline: one `get_gpu_health` call with `node` per node, one after the other, \
          through the same gateway; a round is all nodes.\n\n",
+        profile_word(ws),
         args.agent_procs,
         args.gpus,
         args.agent_procs + 1,
