@@ -281,18 +281,36 @@ impl Scenario {
     pub fn description(self) -> &'static str {
         match self {
             Self::Healthy => "every GPU healthy under a training load",
-            Self::ThermalSlowdown => "the affected GPU is above its slowdown temperature with hardware thermal slowdown active",
-            Self::PowerBrake => "the external power-brake signal is asserted on the affected GPU and its clocks collapse",
-            Self::UncorrectableEcc => "an uncorrectable ECC error with a pending row remap (page retirement on Volta), Xid 48 and 63",
-            Self::RowRemapFailure => "a row remap failed on the affected GPU (the RMA criterion), Xid 64",
-            Self::Xid79 => "the affected GPU has fallen off the bus (Xid 79) and NVML reports it lost",
-            Self::XidEccFamily => "the uncorrectable memory error family: Xid 48, 94 (contained) and 95 (uncontained)",
+            Self::ThermalSlowdown => {
+                "the affected GPU is above its slowdown temperature with hardware thermal slowdown active"
+            }
+            Self::PowerBrake => {
+                "the external power-brake signal is asserted on the affected GPU and its clocks collapse"
+            }
+            Self::UncorrectableEcc => {
+                "an uncorrectable ECC error with a pending row remap (page retirement on Volta), Xid 48 and 63"
+            }
+            Self::RowRemapFailure => {
+                "a row remap failed on the affected GPU (the RMA criterion), Xid 64"
+            }
+            Self::Xid79 => {
+                "the affected GPU has fallen off the bus (Xid 79) and NVML reports it lost"
+            }
+            Self::XidEccFamily => {
+                "the uncorrectable memory error family: Xid 48, 94 (contained) and 95 (uncontained)"
+            }
             Self::NvlinkCrcErrors => "CRC, replay and recovery errors on two NVLink links",
             Self::MigEnabled => "MIG enabled with three instances on the affected GPU; healthy",
             Self::PcieDegraded => "the PCIe link trained below its capability, with many replays",
-            Self::GspTimeout => "GSP firmware timeout (Xid 119); the driver stops answering for the GPU",
-            Self::ApplicationXid => "application faults only (Xid 13, 31, 43): the workload, not the hardware",
-            Self::RecoveryAction => "the driver asks for drain and reset (recovery action, Xid 154)",
+            Self::GspTimeout => {
+                "GSP firmware timeout (Xid 119); the driver stops answering for the GPU"
+            }
+            Self::ApplicationXid => {
+                "application faults only (Xid 13, 31, 43): the workload, not the hardware"
+            }
+            Self::RecoveryAction => {
+                "the driver asks for drain and reset (recovery action, Xid 154)"
+            }
         }
     }
 }
@@ -797,16 +815,36 @@ fn build_gpu(
                     pending: true,
                     failed: false,
                 });
-                event(42, 48, Some((48_211, "python3")), "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 6, subpartition 0.");
-                event(42, 63, None, "Row Remapper: New row marked for remapping, reset gpu to activate.");
+                event(
+                    42,
+                    48,
+                    Some((48_211, "python3")),
+                    "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 6, subpartition 0.",
+                );
+                event(
+                    42,
+                    63,
+                    None,
+                    "Row Remapper: New row marked for remapping, reset gpu to activate.",
+                );
             } else {
                 gpu.retired_pages = v(RetiredPages {
                     single_bit_ecc: 0,
                     double_bit_ecc: 1,
                     pending: true,
                 });
-                event(42, 48, Some((48_211, "python3")), "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 6, subpartition 0.");
-                event(42, 63, None, "Dynamic Page Retirement: New retired page, reload the driver to activate. (0x00000000004c1a2b).");
+                event(
+                    42,
+                    48,
+                    Some((48_211, "python3")),
+                    "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 6, subpartition 0.",
+                );
+                event(
+                    42,
+                    63,
+                    None,
+                    "Dynamic Page Retirement: New retired page, reload the driver to activate. (0x00000000004c1a2b).",
+                );
             }
         }
         Scenario::RowRemapFailure => {
@@ -825,14 +863,24 @@ fn build_gpu(
                     pending: false,
                     failed: true,
                 });
-                event(17, 64, None, "Row Remapper Error: Failed to remap row, bank 4 has no spare rows left.");
+                event(
+                    17,
+                    64,
+                    None,
+                    "Row Remapper Error: Failed to remap row, bank 4 has no spare rows left.",
+                );
             } else {
                 gpu.retired_pages = v(RetiredPages {
                     single_bit_ecc: 12,
                     double_bit_ecc: 52,
                     pending: false,
                 });
-                event(17, 64, None, "Dynamic Page Retirement: Fatal error, unable to retire page (0x0000000000a4c3e1).");
+                event(
+                    17,
+                    64,
+                    None,
+                    "Dynamic Page Retirement: Fatal error, unable to retire page (0x0000000000a4c3e1).",
+                );
             }
         }
         Scenario::Xid79 => {
@@ -848,7 +896,12 @@ fn build_gpu(
             gpu.uuid = v(uuid.clone());
             gpu.serial = serial;
             gpu.pci_bus_id = pci;
-            event(8, 79, Some((73_102, "pt_main_thread")), "GPU has fallen off the bus.");
+            event(
+                8,
+                79,
+                Some((73_102, "pt_main_thread")),
+                "GPU has fallen off the bus.",
+            );
         }
         Scenario::XidEccFamily => {
             gpu.ecc.volatile = v(EccCounts {
@@ -867,10 +920,30 @@ fn build_gpu(
                     failed: false,
                 });
             }
-            event(31, 48, Some((91_422, "python3")), "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 2, subpartition 1.");
-            event(31, 94, Some((91_422, "python3")), "Contained: SM (0x1). RST: No, D-RST: No");
-            event(12, 48, Some((92_001, "pt_main_thread")), "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 5, subpartition 0.");
-            event(12, 95, Some((92_001, "pt_main_thread")), "Uncontained: FBHUB. RST: Yes, D-RST: No");
+            event(
+                31,
+                48,
+                Some((91_422, "python3")),
+                "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 2, subpartition 1.",
+            );
+            event(
+                31,
+                94,
+                Some((91_422, "python3")),
+                "Contained: SM (0x1). RST: No, D-RST: No",
+            );
+            event(
+                12,
+                48,
+                Some((92_001, "pt_main_thread")),
+                "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 5, subpartition 0.",
+            );
+            event(
+                12,
+                95,
+                Some((92_001, "pt_main_thread")),
+                "Uncontained: FBHUB. RST: Yes, D-RST: No",
+            );
         }
         Scenario::NvlinkCrcErrors => {
             if let Reading::Value(links) = &mut gpu.nvlink {
@@ -923,19 +996,44 @@ fn build_gpu(
             gpu.name = v(name);
             gpu.uuid = v(uuid.clone());
             gpu.pci_bus_id = pci;
-            event(6, 119, Some((55_871, "python3")), "Timeout after 6s of waiting for RPC response from GPU0 GSP! Expected function 76 (GSP_RM_CONTROL) (0x2080014b 0x5).");
-            event(5, 119, None, "Timeout after 6s of waiting for RPC response from GPU0 GSP! Expected function 10 (FREE) (0x5c000001 0x0).");
+            event(
+                6,
+                119,
+                Some((55_871, "python3")),
+                "Timeout after 6s of waiting for RPC response from GPU0 GSP! Expected function 76 (GSP_RM_CONTROL) (0x2080014b 0x5).",
+            );
+            event(
+                5,
+                119,
+                None,
+                "Timeout after 6s of waiting for RPC response from GPU0 GSP! Expected function 10 (FREE) (0x5c000001 0x0).",
+            );
         }
         Scenario::ApplicationXid => {
-            event(25, 13, Some((31_337, "python3")), "Graphics SM Warp Exception on (GPC 4, TPC 1, SM 0): Out Of Range Address");
+            event(
+                25,
+                13,
+                Some((31_337, "python3")),
+                "Graphics SM Warp Exception on (GPC 4, TPC 1, SM 0): Out Of Range Address",
+            );
             event(25, 43, Some((31_337, "python3")), "Ch 00000010");
-            event(9, 31, Some((31_544, "python3")), "Ch 00000010, intr 00000000. MMU Fault: ENGINE GRAPHICS GPCCLIENT_T1_2 faulted @ 0x7f3a_1c000000. Fault is of type FAULT_PDE ACCESS_TYPE_VIRT_READ");
+            event(
+                9,
+                31,
+                Some((31_544, "python3")),
+                "Ch 00000010, intr 00000000. MMU Fault: ENGINE GRAPHICS GPCCLIENT_T1_2 faulted @ 0x7f3a_1c000000. Fault is of type FAULT_PDE ACCESS_TYPE_VIRT_READ",
+            );
         }
         Scenario::RecoveryAction => {
             if s.recovery_action {
                 gpu.recovery_action = v(RecoveryAction::DrainAndReset);
             }
-            event(3, 154, None, "GPU recovery action changed from 0x0 (None) to 0x4 (Drain and Reset)");
+            event(
+                3,
+                154,
+                None,
+                "GPU recovery action changed from 0x0 (None) to 0x4 (Drain and Reset)",
+            );
         }
     }
     (gpu, events)
@@ -984,7 +1082,11 @@ mod tests {
         })
         .unwrap();
         let ids = |m: &MockBackend| -> Vec<String> {
-            m.node.gpus.iter().map(|g| g.uuid.value().unwrap().clone()).collect()
+            m.node
+                .gpus
+                .iter()
+                .map(|g| g.uuid.value().unwrap().clone())
+                .collect()
         };
         assert_eq!(ids(&a), ids(&a2));
         let mut all = ids(&a);
@@ -993,7 +1095,11 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), n, "UUIDs must be unique across nodes");
-        assert!(all[0].starts_with("GPU-") && all[0].len() == 40, "{}", all[0]);
+        assert!(
+            all[0].starts_with("GPU-") && all[0].len() == 40,
+            "{}",
+            all[0]
+        );
     }
 
     #[test]

@@ -330,7 +330,9 @@ pub struct Clocks {
 }
 
 /// Why clocks are below their maximum (NVML clock-event reasons).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockEventReason {
     /// Nothing is running.
@@ -542,7 +544,10 @@ mod tests {
 
     #[test]
     fn recovery_action_decodes_known_values_only() {
-        assert_eq!(RecoveryAction::from_nvml(4), Some(RecoveryAction::DrainAndReset));
+        assert_eq!(
+            RecoveryAction::from_nvml(4),
+            Some(RecoveryAction::DrainAndReset)
+        );
         assert_eq!(RecoveryAction::from_nvml(9), None);
     }
 }

@@ -429,9 +429,8 @@ fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
             failed: field(4)? != 0,
         })
     })();
-    let recovery_action = field(5).and_then(|v| {
-        RecoveryAction::from_nvml(v).ok_or(NvmlError::UnexpectedVariant(v as u32))
-    });
+    let recovery_action = field(5)
+        .and_then(|v| RecoveryAction::from_nvml(v).ok_or(NvmlError::UnexpectedVariant(v as u32)));
 
     let ecc_counts = |c: EccCounter| -> std::result::Result<EccCounts, NvmlError> {
         Ok(EccCounts {
@@ -464,18 +463,9 @@ fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
                 link,
                 active,
                 replay_errors: reading(w.error_counter(ErrorCounter::DlReplay), &mut lost_here),
-                recovery_errors: reading(
-                    w.error_counter(ErrorCounter::DlRecovery),
-                    &mut lost_here,
-                ),
-                crc_flit_errors: reading(
-                    w.error_counter(ErrorCounter::DlCrcFlit),
-                    &mut lost_here,
-                ),
-                crc_data_errors: reading(
-                    w.error_counter(ErrorCounter::DlCrcData),
-                    &mut lost_here,
-                ),
+                recovery_errors: reading(w.error_counter(ErrorCounter::DlRecovery), &mut lost_here),
+                crc_flit_errors: reading(w.error_counter(ErrorCounter::DlCrcFlit), &mut lost_here),
+                crc_data_errors: reading(w.error_counter(ErrorCounter::DlCrcData), &mut lost_here),
             });
             if lost_here {
                 return Err(NvmlError::GpuLost);
@@ -586,11 +576,17 @@ fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
         ),
         ecc: Ecc {
             enabled: reading(
-                ecc_mode.as_ref().map(|m| m.currently_enabled).map_err(clone_err),
+                ecc_mode
+                    .as_ref()
+                    .map(|m| m.currently_enabled)
+                    .map_err(clone_err),
                 l,
             ),
             pending_enabled: reading(
-                ecc_mode.as_ref().map(|m| m.pending_enabled).map_err(clone_err),
+                ecc_mode
+                    .as_ref()
+                    .map(|m| m.pending_enabled)
+                    .map_err(clone_err),
                 l,
             ),
             volatile: reading(ecc_counts(EccCounter::Volatile), l),
@@ -609,7 +605,10 @@ fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
         persistence_mode: reading(dev.is_in_persistent_mode(), l),
         compute_mode: reading(dev.compute_mode().map(compute_mode), l),
         mig: Mig {
-            enabled: reading(mig_mode.as_ref().map(|m| m.current == 1).map_err(clone_err), l),
+            enabled: reading(
+                mig_mode.as_ref().map(|m| m.current == 1).map_err(clone_err),
+                l,
+            ),
             pending_enabled: reading(
                 mig_mode.as_ref().map(|m| m.pending == 1).map_err(clone_err),
                 l,
@@ -656,7 +655,10 @@ fn record_events(nvml: &Nvml, ring: &EventRing, stop: &AtomicBool) {
     let count = match nvml.device_count() {
         Ok(c) => c,
         Err(e) => {
-            ring.set_status(false, format!("Xid events unavailable: device count failed: {e}"));
+            ring.set_status(
+                false,
+                format!("Xid events unavailable: device count failed: {e}"),
+            );
             return;
         }
     };
@@ -806,9 +808,13 @@ mod tests {
     #[test]
     fn default_init_fails_cleanly_when_no_driver_is_installed() {
         // On a GPU machine the library loads; there is nothing to check then.
-        let present = ["/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1", "/usr/lib64/libnvidia-ml.so.1", "/usr/lib/aarch64-linux-gnu/libnvidia-ml.so.1"]
-            .iter()
-            .any(|p| std::path::Path::new(p).exists());
+        let present = [
+            "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
+            "/usr/lib64/libnvidia-ml.so.1",
+            "/usr/lib/aarch64-linux-gnu/libnvidia-ml.so.1",
+        ]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
         match NvmlBackend::init(NvmlOptions::default()) {
             Ok(_) => assert!(present, "NVML loaded although no library was found"),
             Err(e) => assert!(

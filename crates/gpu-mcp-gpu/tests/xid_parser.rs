@@ -20,7 +20,10 @@ fn opt(s: &str) -> Option<&str> {
 fn every_fixture_variant_parses_to_the_expected_fields() {
     let table = fixture("xid-lines.txt");
     let mut cases = 0;
-    for row in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for row in table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<&str> = row.splitn(7, '\t').collect();
         assert_eq!(cols.len(), 7, "bad fixture row: {row}");
         let line = cols[6];
@@ -30,7 +33,11 @@ fn every_fixture_variant_parses_to_the_expected_fields() {
         let ev = &out.events[0];
         assert_eq!(ev.xid.to_string(), cols[0], "xid of: {line}");
         assert_eq!(ev.pci_bus_id.as_deref(), opt(cols[1]), "pci of: {line}");
-        assert_eq!(ev.pid.map(|p| p.to_string()).as_deref(), opt(cols[2]), "pid of: {line}");
+        assert_eq!(
+            ev.pid.map(|p| p.to_string()).as_deref(),
+            opt(cols[2]),
+            "pid of: {line}"
+        );
         assert_eq!(ev.process_name.as_deref(), opt(cols[3]), "name of: {line}");
         let mig = match (ev.gpu_instance, ev.compute_instance) {
             (None, None) => "-".to_owned(),
@@ -42,7 +49,11 @@ fn every_fixture_variant_parses_to_the_expected_fields() {
         };
         assert_eq!(mig, cols[4], "MIG of: {line}");
         assert_eq!(ev.gpu_uuid.as_deref(), opt(cols[5]), "uuid of: {line}");
-        assert!(!ev.message.contains("pid="), "message keeps fields: {}", ev.message);
+        assert!(
+            !ev.message.contains("pid="),
+            "message keeps fields: {}",
+            ev.message
+        );
         assert!(!ev.implied);
         cases += 1;
     }
@@ -52,7 +63,10 @@ fn every_fixture_variant_parses_to_the_expected_fields() {
 #[test]
 fn messages_are_kept_verbatim_after_the_fields() {
     let x = parse_xid_line("NVRM: Xid (PCI:0000:cb:00): 109, pid=1797828, name=pt_main_thread, Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005").unwrap();
-    assert_eq!(x.message, "Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005");
+    assert_eq!(
+        x.message,
+        "Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005"
+    );
     let y = parse_xid_line("NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus.").unwrap();
     assert_eq!(y.message, "GPU has fallen off the bus.");
 }
@@ -72,7 +86,10 @@ fn kmsg_dump_maps_uuid_and_implies_79_without_double_counting() {
     assert_eq!(out.events.len(), 2, "{:#?}", out.events);
     let a = &out.events[0];
     assert_eq!((a.xid, a.implied), (79, false));
-    assert_eq!(a.gpu_uuid.as_deref(), Some("GPU-5f0e7a31-8c4d-4b7e-9f1a-2d3c4b5a6978"));
+    assert_eq!(
+        a.gpu_uuid.as_deref(),
+        Some("GPU-5f0e7a31-8c4d-4b7e-9f1a-2d3c4b5a6978")
+    );
     assert_eq!(a.time, Some(boot + Duration::from_micros(7_200_000_200)));
     let b = &out.events[1];
     assert_eq!((b.xid, b.implied), (79, true));
@@ -90,7 +107,10 @@ fn dmesg_multi_line_fall_off_the_bus_is_found() {
         .collect();
     assert_eq!(
         codes,
-        vec![(79, true, Some("0000:b3:00")), (13, false, Some("0000:18:00"))]
+        vec![
+            (79, true, Some("0000:b3:00")),
+            (13, false, Some("0000:18:00"))
+        ]
     );
     assert_eq!(out.events[0].uptime_us, Some(8_123_101_010));
 }
@@ -113,13 +133,18 @@ fn binary_junk_huge_lines_and_truncated_records_never_break_the_parser() {
     // Truncated kmsg records.
     log.extend_from_slice(b"4,1,2\n4,1,;NVRM: Xid (PCI:0000:3b:00): 48,\n4,\xff\xfe;NVRM\n");
     // A good line at the end must still be found.
-    log.extend_from_slice(b"[ 1.000000] NVRM: Xid (PCI:0000:3b:00): 95, pid=5, name=a, Uncontained\n");
+    log.extend_from_slice(
+        b"[ 1.000000] NVRM: Xid (PCI:0000:3b:00): 95, pid=5, name=a, Uncontained\n",
+    );
     // A record truncated mid-line with no newline.
     log.extend_from_slice(b"4,9,9,-;NVRM: Xid (PCI:0000:3");
     let out = parse_kernel_log(&log, None);
     let codes: Vec<u32> = out.events.iter().map(|e| e.xid).collect();
     assert!(codes.contains(&95), "{codes:?}");
-    assert!(!codes.contains(&79), "marker beyond the examined prefix: {codes:?}");
+    assert!(
+        !codes.contains(&79),
+        "marker beyond the examined prefix: {codes:?}"
+    );
     assert!(out.events.iter().all(|e| e.message.len() <= 1100));
 }
 
@@ -144,7 +169,10 @@ fn unknown_codes_are_reported_as_unknown() {
 #[tokio::test]
 async fn reader_reads_a_kmsg_file_with_the_given_boot_time() {
     let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let path = format!("{}/tests/fixtures/kmsg-xid79.log", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/kmsg-xid79.log",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let read = KmsgReader::new(&path).with_boot_time(boot).read().await;
     assert_eq!(read.status, KernelLogStatus::Ok);
     assert_eq!(read.parse.events.len(), 2);
@@ -165,7 +193,9 @@ async fn reader_keeps_only_the_tail_of_a_large_file() {
     let path = dir.join("big.log");
     let mut s = String::new();
     for i in 0..2000 {
-        s.push_str(&format!("6,{i},{i},-;NVRM: Xid (PCI:0000:3b:00): 13, pid={i}, name=a, x\n"));
+        s.push_str(&format!(
+            "6,{i},{i},-;NVRM: Xid (PCI:0000:3b:00): 13, pid={i}, name=a, x\n"
+        ));
     }
     std::fs::write(&path, &s).unwrap();
     let read = KmsgReader::new(&path).with_max_bytes(4096).read().await;
@@ -174,7 +204,10 @@ async fn reader_keeps_only_the_tail_of_a_large_file() {
     let n = read.parse.events.len();
     assert!(n > 10 && n < 100, "{n}");
     assert_eq!(read.parse.events.last().unwrap().pid, Some(1999));
-    assert_eq!(read.parse.unparsed_xid_lines, 0, "the cut first line must be skipped");
+    assert_eq!(
+        read.parse.unparsed_xid_lines, 0,
+        "the cut first line must be skipped"
+    );
 }
 
 #[tokio::test]

@@ -126,7 +126,11 @@ fn select_gpus<'a>(
     let range = if gpus.is_empty() {
         "this node has no GPUs".to_owned()
     } else {
-        format!("this node has {} GPU(s), indexes 0-{}", gpus.len(), gpus.len() - 1)
+        format!(
+            "this node has {} GPU(s), indexes 0-{}",
+            gpus.len(),
+            gpus.len() - 1
+        )
     };
     let mut sel: Vec<&GpuSnapshot> = gpus.iter().collect();
     if let Some(i) = index {
@@ -163,7 +167,11 @@ impl AgentCatalog {
         self.config.now.unwrap_or_else(SystemTime::now)
     }
 
-    fn parse_since(&self, arg: &str, value: Option<&str>) -> Result<Option<SystemTime>, CallToolResult> {
+    fn parse_since(
+        &self,
+        arg: &str,
+        value: Option<&str>,
+    ) -> Result<Option<SystemTime>, CallToolResult> {
         match value {
             None => Ok(None),
             Some(s) => parse_since(s, self.now()).map(Some).ok_or_else(|| {
@@ -195,7 +203,8 @@ impl AgentCatalog {
                 },
             ),
             Some(path) => {
-                let mut reader = KmsgReader::new(path.clone()).with_timeout(self.config.kmsg_timeout);
+                let mut reader =
+                    KmsgReader::new(path.clone()).with_timeout(self.config.kmsg_timeout);
                 if let Some(b) = self.config.boot_time {
                     reader = reader.with_boot_time(b);
                 }
@@ -249,7 +258,10 @@ impl AgentCatalog {
 
     /// Builds the health report (also used by the docs generator and tests).
     pub async fn health_report(&self, args: HealthArgs) -> Result<HealthReport, CallToolResult> {
-        let window = args.xid_since.as_deref().unwrap_or(DEFAULT_HEALTH_XID_WINDOW);
+        let window = args
+            .xid_since
+            .as_deref()
+            .unwrap_or(DEFAULT_HEALTH_XID_WINDOW);
         let since = self
             .parse_since("xid_since", Some(window))?
             .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -271,7 +283,10 @@ impl AgentCatalog {
         let mut gpus = Vec::with_capacity(selected.len());
         let mut counts = VerdictCounts::default();
         for g in &selected {
-            let mine: Vec<_> = groups.iter().filter(|x| x.gpu_index == Some(g.index)).collect();
+            let mine: Vec<_> = groups
+                .iter()
+                .filter(|x| x.gpu_index == Some(g.index))
+                .collect();
             let h = assess_gpu(g, &mine, &since_s);
             match h.verdict {
                 Verdict::Healthy => counts.healthy += 1,
@@ -387,7 +402,8 @@ impl AgentCatalog {
             events,
         };
         if let Some(e) = ev.snapshot_error {
-            report.summary = format!("GPUs could not be read ({e}); events are not attributed to GPU indexes. ");
+            report.summary =
+                format!("GPUs could not be read ({e}); events are not attributed to GPU indexes. ");
         }
         report.summary.push_str(&text::xid_summary(&report));
         Ok(report)
@@ -401,7 +417,11 @@ impl AgentCatalog {
     }
 
     /// Runs a tool by name without the MCP plumbing (used by the docs generator and tests).
-    pub async fn run(&self, name: &str, arguments: Option<JsonObject>) -> Result<CallToolResult, CallError> {
+    pub async fn run(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, CallError> {
         Ok(match name {
             GET_GPU_INVENTORY => match parse_arguments::<InventoryArgs>(arguments) {
                 Ok(a) => self.inventory(a).await,

@@ -1,9 +1,7 @@
 //! Health rules: each a small function over one GPU's snapshot, documented in
 //! `docs/health-rules.md`. Thresholds come from the device where NVML reports them.
 
-use gpu_mcp_gpu::{
-    ClockEventReason, ComputeMode, GpuAccess, GpuSnapshot, Reading, RecoveryAction,
-};
+use gpu_mcp_gpu::{ClockEventReason, ComputeMode, GpuAccess, GpuSnapshot, Reading, RecoveryAction};
 
 use crate::output::{Finding, GpuHealth, Verdict, XidGroup};
 
@@ -148,9 +146,10 @@ pub fn temperature(g: &GpuSnapshot, a: &mut Assessment) {
 
 /// Rule `memory_temperature`: HBM temperature against the device's maximum.
 pub fn memory_temperature(g: &GpuSnapshot, a: &mut Assessment) {
-    let (Reading::Value(t), Reading::Value(max)) =
-        (&g.temperature.memory_c, &g.temperature.memory_max_operating_c)
-    else {
+    let (Reading::Value(t), Reading::Value(max)) = (
+        &g.temperature.memory_c,
+        &g.temperature.memory_max_operating_c,
+    ) else {
         return;
     };
     if t >= max {
@@ -350,7 +349,10 @@ pub fn row_remapping(g: &GpuSnapshot, a: &mut Assessment) {
         a.find(
             "row_remap_capacity",
             Verdict::Warning,
-            format!("{} rows remapped for uncorrectable errors.", rr.uncorrectable),
+            format!(
+                "{} rows remapped for uncorrectable errors.",
+                rr.uncorrectable
+            ),
             rr.uncorrectable.to_string(),
             "512",
             "Plan a board replacement: the remap capacity is exhausted.",
@@ -374,7 +376,10 @@ pub fn retired_pages(g: &GpuSnapshot, a: &mut Assessment) {
             "retired_pages",
             Verdict::Critical,
             format!("{total} memory pages retired: the retirement limit is reached."),
-            format!("{} single-bit + {} double-bit", rp.single_bit_ecc, rp.double_bit_ecc),
+            format!(
+                "{} single-bit + {} double-bit",
+                rp.single_bit_ecc, rp.double_bit_ecc
+            ),
             "63",
             "Drain the GPU and replace the board.",
         );
@@ -531,7 +536,11 @@ pub fn recovery_action(g: &GpuSnapshot, a: &mut Assessment) {
             "gpu_reset",
             "Stop the GPU's workloads and reset it (nvidia-smi -r).",
         ),
-        RecoveryAction::NodeReboot => (Verdict::Critical, "node_reboot", "Drain and reboot the node."),
+        RecoveryAction::NodeReboot => (
+            Verdict::Critical,
+            "node_reboot",
+            "Drain and reboot the node.",
+        ),
         RecoveryAction::DrainAndReset => (
             Verdict::Critical,
             "drain_and_reset",
@@ -633,8 +642,11 @@ pub fn recent_xid(groups: &[&XidGroup], since: &str, a: &mut Assessment) {
     }
 }
 
+/// A per-GPU rule: adds findings, notes and skipped checks to the assessment.
+pub type Rule = fn(&GpuSnapshot, &mut Assessment);
+
 /// Every per-GPU rule, in the order they run.
-pub const RULES: &[(&str, fn(&GpuSnapshot, &mut Assessment))] = &[
+pub const RULES: &[(&str, Rule)] = &[
     ("gpu_access", gpu_access),
     ("temperature", temperature),
     ("memory_temperature", memory_temperature),
@@ -665,7 +677,7 @@ pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth
         gpu_access(g, &mut a);
     }
     recent_xid(xids, since, &mut a);
-    a.reasons.sort_by(|x, y| y.severity.cmp(&x.severity));
+    a.reasons.sort_by_key(|f| std::cmp::Reverse(f.severity));
     GpuHealth {
         index: g.index,
         uuid: g.uuid.value().cloned(),

@@ -123,7 +123,11 @@ pub(crate) fn health_summary(h: &HealthReport) -> String {
             let _ = write!(
                 s,
                 " The kernel log could not be read ({}), so older Xid errors may be missing.",
-                h.sources.kernel_log.detail.as_deref().unwrap_or("unknown reason")
+                h.sources
+                    .kernel_log
+                    .detail
+                    .as_deref()
+                    .unwrap_or("unknown reason")
             );
         }
     }
@@ -174,7 +178,9 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
     let window = x
         .since
         .as_deref()
-        .map_or("in the available history".to_owned(), |t| format!("since {t}"));
+        .map_or("in the available history".to_owned(), |t| {
+            format!("since {t}")
+        });
     if x.total_events == 0 {
         let mut s = format!("No Xid errors on node {} {window}.", x.node);
         if x.sources.kernel_log.status != KernelLogStatus::Ok {
@@ -202,9 +208,10 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
         x.groups.len()
     );
     if let Some(g) = x.groups.first() {
-        let who = g
-            .gpu_index
-            .map_or_else(|| g.pci_bus_id.clone().unwrap_or_else(|| "unknown GPU".into()), |i| format!("GPU {i}"));
+        let who = g.gpu_index.map_or_else(
+            || g.pci_bus_id.clone().unwrap_or_else(|| "unknown GPU".into()),
+            |i| format!("GPU {i}"),
+        );
         let _ = write!(
             s,
             " Worst: Xid {} ({}) on {who}, {} time(s): {}",
@@ -218,9 +225,10 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
 pub(crate) fn xids(x: &XidReport) -> String {
     let mut s = x.summary.clone();
     for g in &x.groups {
-        let who = g
-            .gpu_index
-            .map_or_else(|| g.pci_bus_id.clone().unwrap_or_else(|| "unknown GPU".into()), |i| format!("GPU {i}"));
+        let who = g.gpu_index.map_or_else(
+            || g.pci_bus_id.clone().unwrap_or_else(|| "unknown GPU".into()),
+            |i| format!("GPU {i}"),
+        );
         let _ = write!(
             s,
             "\n- {who} Xid {} {} [{}], {} time(s), first {}, last {}\n  Action: {}",

@@ -82,7 +82,10 @@ pub(crate) fn merge(kernel: Vec<XidEvent>, recorded: Vec<XidEvent>, keys: &GpuKe
         {
             ev.gpu_uuid = Some(u.clone());
         }
-        index.entry((ev.xid, gpu_index)).or_default().push(out.len());
+        index
+            .entry((ev.xid, gpu_index))
+            .or_default()
+            .push(out.len());
         let info = assess(ev.xid, &ev.message);
         out.push(Merged {
             sources: vec![ev.source],
@@ -193,7 +196,10 @@ pub(crate) fn group(events: &[&Merged]) -> Vec<XidGroup> {
 pub(crate) fn record(m: &Merged) -> XidRecord {
     XidRecord {
         time: fmt_time(m.ev.time),
-        uptime_seconds: m.ev.uptime_us.map(|u| (u as f64 / 1e6 * 1000.0).round() / 1000.0),
+        uptime_seconds: m
+            .ev
+            .uptime_us
+            .map(|u| (u as f64 / 1e6 * 1000.0).round() / 1000.0),
         gpu_index: m.gpu_index,
         gpu_uuid: m.ev.gpu_uuid.clone(),
         pci_bus_id: m.ev.pci_bus_id.clone(),
@@ -252,7 +258,10 @@ mod tests {
         let groups = group(&refs);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].count, 2);
-        assert_eq!(groups[0].first_seen.as_deref(), Some("1970-01-01T00:01:40Z"));
+        assert_eq!(
+            groups[0].first_seen.as_deref(),
+            Some("1970-01-01T00:01:40Z")
+        );
         assert_eq!(groups[0].last_seen.as_deref(), Some("1970-01-01T00:06:40Z"));
     }
 

@@ -16,7 +16,9 @@ fn healthy(model: GpuModel) -> GpuSnapshot {
         ..MockConfig::default()
     })
     .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(m.snapshot()).unwrap().gpus.remove(0)
 }
 
@@ -56,7 +58,10 @@ fn gpu_access() {
         (GpuAccess::Error, Verdict::Critical),
     ] {
         let g = GpuSnapshot::unreadable(0, access, "x");
-        assert_eq!(checks(&run(health::gpu_access, &g)), [("gpu_access", verdict)]);
+        assert_eq!(
+            checks(&run(health::gpu_access, &g)),
+            [("gpu_access", verdict)]
+        );
     }
 }
 
@@ -123,18 +128,28 @@ fn clock_events_flag_hardware_reasons_only() {
         assert!(a.reasons[0].observed.contains(hw.as_str()));
     }
     g.clock_event_reasons = Reading::Value(vec![ClockEventReason::HwPowerBrakeSlowdown]);
-    assert!(run(health::clock_events, &g).reasons[0].action.contains("power"));
+    assert!(
+        run(health::clock_events, &g).reasons[0]
+            .action
+            .contains("power")
+    );
 }
 
 #[test]
 fn power_draw_and_limit() {
     let mut g = h100();
     g.power.draw_w = Reading::Value(760.0);
-    assert_eq!(checks(&run(health::power, &g)), [("power", Verdict::Warning)]);
+    assert_eq!(
+        checks(&run(health::power, &g)),
+        [("power", Verdict::Warning)]
+    );
     let mut g = h100();
     g.power.enforced_limit_w = Reading::Value(300.0);
     g.power.draw_w = Reading::Value(290.0);
-    assert_eq!(checks(&run(health::power, &g)), [("power_limit", Verdict::Warning)]);
+    assert_eq!(
+        checks(&run(health::power, &g)),
+        [("power_limit", Verdict::Warning)]
+    );
 }
 
 #[test]
@@ -142,7 +157,10 @@ fn ecc_mode() {
     let mut g = h100();
     g.ecc.enabled = Reading::Value(false);
     g.ecc.pending_enabled = Reading::Value(false);
-    assert_eq!(checks(&run(health::ecc_mode, &g)), [("ecc_mode", Verdict::Warning)]);
+    assert_eq!(
+        checks(&run(health::ecc_mode, &g)),
+        [("ecc_mode", Verdict::Warning)]
+    );
     g.ecc.pending_enabled = Reading::Value(true);
     assert_eq!(run(health::ecc_mode, &g).notes.len(), 1);
 }
@@ -280,13 +298,25 @@ fn with_link(f: impl FnOnce(&mut NvLink)) -> GpuSnapshot {
 #[test]
 fn nvlink() {
     let g = with_link(|l| l.active = false);
-    assert_eq!(checks(&run(health::nvlink, &g)), [("nvlink_down", Verdict::Degraded)]);
+    assert_eq!(
+        checks(&run(health::nvlink, &g)),
+        [("nvlink_down", Verdict::Degraded)]
+    );
     let g = with_link(|l| l.crc_flit_errors = Reading::Value(5));
-    assert_eq!(checks(&run(health::nvlink, &g)), [("nvlink_errors", Verdict::Warning)]);
+    assert_eq!(
+        checks(&run(health::nvlink, &g)),
+        [("nvlink_errors", Verdict::Warning)]
+    );
     let g = with_link(|l| l.crc_data_errors = Reading::Value(100));
-    assert_eq!(checks(&run(health::nvlink, &g)), [("nvlink_errors", Verdict::Degraded)]);
+    assert_eq!(
+        checks(&run(health::nvlink, &g)),
+        [("nvlink_errors", Verdict::Degraded)]
+    );
     let g = with_link(|l| l.recovery_errors = Reading::Value(1));
-    assert_eq!(checks(&run(health::nvlink, &g)), [("nvlink_errors", Verdict::Degraded)]);
+    assert_eq!(
+        checks(&run(health::nvlink, &g)),
+        [("nvlink_errors", Verdict::Degraded)]
+    );
     let l4 = healthy(GpuModel::L4);
     assert!(run(health::nvlink, &l4).reasons.is_empty());
 }
@@ -321,7 +351,10 @@ fn recovery_action() {
 fn mig() {
     let mut g = h100();
     g.mig.pending_enabled = Reading::Value(true);
-    assert_eq!(checks(&run(health::mig, &g)), [("mig_pending", Verdict::Warning)]);
+    assert_eq!(
+        checks(&run(health::mig, &g)),
+        [("mig_pending", Verdict::Warning)]
+    );
     g.mig.enabled = Reading::Value(true);
     let a = run(health::mig, &g);
     assert!(a.reasons.is_empty());

@@ -83,7 +83,10 @@ fn assert_matches_schema(tool: &str, v: &Value) {
         .iter_errors(v)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{tool} output violates its schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "{tool} output violates its schema: {errors:#?}"
+    );
 }
 
 const EXPECTED: &[(Scenario, &str)] = &[
@@ -104,7 +107,11 @@ const EXPECTED: &[(Scenario, &str)] = &[
 
 #[tokio::test]
 async fn every_scenario_answers_all_tools_with_schema_valid_output() {
-    assert_eq!(EXPECTED.len(), Scenario::ALL.len(), "a scenario lacks an expectation");
+    assert_eq!(
+        EXPECTED.len(),
+        Scenario::ALL.len(),
+        "a scenario lacks an expectation"
+    );
     for &(scenario, verdict) in EXPECTED {
         let c = catalog(scenario);
         let inv = call(&c, "get_gpu_inventory", json!({})).await;
@@ -152,29 +159,61 @@ async fn scenarios_name_the_right_reasons() {
     let cases: &[(Scenario, &[&str])] = &[
         (Scenario::ThermalSlowdown, &["temperature", "clock_events"]),
         (Scenario::PowerBrake, &["clock_events"]),
-        (Scenario::UncorrectableEcc, &["recent_xid", "ecc_uncorrectable", "row_remap_pending"]),
-        (Scenario::RowRemapFailure, &["row_remap_failure", "recent_xid"]),
+        (
+            Scenario::UncorrectableEcc,
+            &["recent_xid", "ecc_uncorrectable", "row_remap_pending"],
+        ),
+        (
+            Scenario::RowRemapFailure,
+            &["row_remap_failure", "recent_xid"],
+        ),
         (Scenario::Xid79, &["gpu_access", "recent_xid"]),
         (Scenario::NvlinkCrcErrors, &["nvlink_errors"]),
-        (Scenario::PcieDegraded, &["pcie_link_width", "pcie_link_generation", "pcie_replays"]),
+        (
+            Scenario::PcieDegraded,
+            &["pcie_link_width", "pcie_link_generation", "pcie_replays"],
+        ),
         (Scenario::GspTimeout, &["gpu_access", "recent_xid"]),
         (Scenario::ApplicationXid, &["recent_xid"]),
         (Scenario::RecoveryAction, &["recovery_action", "recent_xid"]),
     ];
     for (scenario, want) in cases {
-        let h = call(&catalog(*scenario), "get_gpu_health", json!({"gpu_index": 0})).await;
+        let h = call(
+            &catalog(*scenario),
+            "get_gpu_health",
+            json!({"gpu_index": 0}),
+        )
+        .await;
         let got = reasons(ok(&h));
         for w in *want {
-            assert!(got.iter().any(|g| g == w), "{scenario}: {w} missing from {got:?}");
+            assert!(
+                got.iter().any(|g| g == w),
+                "{scenario}: {w} missing from {got:?}"
+            );
         }
     }
     // The temperature threshold is the device's, not a constant.
-    let h = call(&catalog(Scenario::ThermalSlowdown), "get_gpu_health", json!({"gpu_index": 0})).await;
+    let h = call(
+        &catalog(Scenario::ThermalSlowdown),
+        "get_gpu_health",
+        json!({"gpu_index": 0}),
+    )
+    .await;
     let t = &ok(&h)["gpus"][0]["reasons"];
-    let temp = t.as_array().unwrap().iter().find(|r| r["check"] == "temperature").unwrap();
+    let temp = t
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["check"] == "temperature")
+        .unwrap();
     assert!(temp["threshold"].as_str().unwrap().contains("89"), "{temp}");
     // MIG: healthy, with a note.
-    let h = call(&catalog(Scenario::MigEnabled), "get_gpu_health", json!({"gpu_index": 0})).await;
+    let h = call(
+        &catalog(Scenario::MigEnabled),
+        "get_gpu_health",
+        json!({"gpu_index": 0}),
+    )
+    .await;
     let notes = ok(&h)["gpus"][0]["notes"].to_string();
     assert!(notes.contains("MIG enabled with 3"), "{notes}");
 }
@@ -204,7 +243,12 @@ async fn xid_analysis_groups_per_gpu_and_code_with_catalog_entries() {
     // The window excludes the older pair (31 minutes ago).
     let x = call(&c, "analyze_xid_errors", json!({"since": "20m"})).await;
     assert_eq!(ok(&x)["total_events"], 2);
-    let x = call(&c, "analyze_xid_errors", json!({"since": "2027-01-15T07:00:00Z"})).await;
+    let x = call(
+        &c,
+        "analyze_xid_errors",
+        json!({"since": "2027-01-15T07:00:00Z"}),
+    )
+    .await;
     assert_eq!(ok(&x)["total_events"], 4);
     // GPU filters.
     let x = call(&c, "analyze_xid_errors", json!({"gpu_index": 1})).await;
@@ -238,7 +282,9 @@ async fn kernel_log_events_are_mapped_to_gpus_merged_and_unknown_codes_kept() {
         "4,9001,{up},-;NVRM: Xid (PCI:0000:3a:00): 4242, pid=1, name=x, a code from the future\n"
     ));
     // A GPU the driver no longer lists.
-    log.push_str(&format!("4,9002,{up},-;NVRM: GPU 0000:ee:00.0: GPU has fallen off the bus.\n"));
+    log.push_str(&format!(
+        "4,9002,{up},-;NVRM: GPU 0000:ee:00.0: GPU has fallen off the bus.\n"
+    ));
     log.push_str("\u{1}\u{2}garbage\nNVRM: Xid (PCI:0000:3a\n");
     std::fs::write(&path, log).unwrap();
     let c = catalog_with(cfg, Some(path));
@@ -253,7 +299,10 @@ async fn kernel_log_events_are_mapped_to_gpus_merged_and_unknown_codes_kept() {
         .iter()
         .find(|g| g["xid"] == 79 && g["gpu_index"] == 0)
         .unwrap();
-    assert_eq!(g79["count"], 1, "kernel line and recorded event are one occurrence");
+    assert_eq!(
+        g79["count"], 1,
+        "kernel line and recorded event are one occurrence"
+    );
     assert_eq!(g79["sources"], json!(["kernel_log", "mock"]));
     let unknown = groups.iter().find(|g| g["xid"] == 4242).unwrap();
     assert_eq!(unknown["known"], false);
@@ -267,19 +316,33 @@ async fn kernel_log_events_are_mapped_to_gpus_merged_and_unknown_codes_kept() {
     let h = call(&c, "get_gpu_health", json!({})).await;
     let hv = ok(&h);
     assert_eq!(hv["verdict"], "critical");
-    assert_eq!(hv["gpus"][2]["verdict"], "warning", "unknown Xid counts as a warning");
+    assert_eq!(
+        hv["gpus"][2]["verdict"], "warning",
+        "unknown Xid counts as a warning"
+    );
     let nf = hv["node_findings"].as_array().unwrap();
-    assert!(nf.iter().any(|f| f["check"] == "xid_unattributed"), "{nf:?}");
+    assert!(
+        nf.iter().any(|f| f["check"] == "xid_unattributed"),
+        "{nf:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
 async fn kernel_log_problems_are_reported_not_fatal() {
-    let c = catalog_with(MockConfig::default(), Some(PathBuf::from("/nonexistent/kmsg")));
+    let c = catalog_with(
+        MockConfig::default(),
+        Some(PathBuf::from("/nonexistent/kmsg")),
+    );
     let h = call(&c, "get_gpu_health", json!({})).await;
     let v = ok(&h);
     assert_eq!(v["sources"]["kernel_log"]["status"], "not_found");
-    assert!(v["summary"].as_str().unwrap().contains("kernel log could not be read"));
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("kernel log could not be read")
+    );
 }
 
 #[tokio::test]
@@ -289,7 +352,12 @@ async fn filters_select_one_gpu() {
     let v = ok(&inv);
     assert_eq!(v["gpus"].as_array().unwrap().len(), 1);
     let uuid = v["gpus"][0]["uuid"]["value"].as_str().unwrap().to_owned();
-    let inv = call(&c, "get_gpu_inventory", json!({"gpu_uuid": uuid.to_lowercase()})).await;
+    let inv = call(
+        &c,
+        "get_gpu_inventory",
+        json!({"gpu_uuid": uuid.to_lowercase()}),
+    )
+    .await;
     assert_eq!(ok(&inv)["gpus"][0]["index"], 3);
     let h = call(&c, "get_gpu_health", json!({"gpu_uuid": uuid})).await;
     assert_eq!(ok(&h)["gpus"].as_array().unwrap().len(), 1);
@@ -297,7 +365,12 @@ async fn filters_select_one_gpu() {
 
 async fn error_text(c: &AgentCatalog, tool: &str, args: Value) -> String {
     let r = call(c, tool, args).await;
-    assert_eq!(r.is_error, Some(true), "{tool} {}: expected an error", text(&r));
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "{tool} {}: expected an error",
+        text(&r)
+    );
     assert!(r.structured_content.is_none());
     text(&r)
 }
@@ -307,11 +380,23 @@ async fn bad_arguments_are_tool_errors_naming_the_argument() {
     let c = catalog(Scenario::Healthy);
     let cases: &[(&str, Value, &str)] = &[
         ("get_gpu_inventory", json!({"gpu_index": 8}), "gpu_index"),
-        ("get_gpu_inventory", json!({"gpu_index": "zero"}), "gpu_index"),
+        (
+            "get_gpu_inventory",
+            json!({"gpu_index": "zero"}),
+            "gpu_index",
+        ),
         ("get_gpu_inventory", json!({"gpu_index": -1}), "gpu_index"),
-        ("get_gpu_inventory", json!({"gpu_uuid": "GPU-nope"}), "gpu_uuid"),
+        (
+            "get_gpu_inventory",
+            json!({"gpu_uuid": "GPU-nope"}),
+            "gpu_uuid",
+        ),
         ("get_gpu_inventory", json!({"verbose": true}), "verbose"),
-        ("get_gpu_health", json!({"xid_since": "yesterday"}), "xid_since"),
+        (
+            "get_gpu_health",
+            json!({"xid_since": "yesterday"}),
+            "xid_since",
+        ),
         ("get_gpu_health", json!({"gpu_index": 99}), "gpu_index"),
         ("get_gpu_health", json!({"node": "x"}), "node"),
         ("analyze_xid_errors", json!({"since": "soon"}), "since"),
@@ -332,7 +417,10 @@ async fn bad_arguments_are_tool_errors_naming_the_argument() {
 async fn definitions_are_stable_and_usable_without_a_backend() {
     let defs = gpu_tool_definitions();
     let names: Vec<&str> = defs.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"]);
+    assert_eq!(
+        names,
+        ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"]
+    );
     gpu_mcp_server::validate_tools(&defs).unwrap();
     let c = catalog(Scenario::Healthy);
     assert_eq!(c.tools(), defs);
@@ -373,7 +461,10 @@ async fn mixed_models_report_model_specific_fields() {
     assert_eq!(hv["gpus"][0]["verdict"], "healthy");
     // Volta has no error containment: an uncorrectable error is critical on its own.
     let r = hv["gpus"][1]["reasons"].to_string();
-    assert!(r.contains("retired_pages_pending") && r.contains("ecc_uncorrectable"), "{r}");
+    assert!(
+        r.contains("retired_pages_pending") && r.contains("ecc_uncorrectable"),
+        "{r}"
+    );
     assert_eq!(hv["gpus"][1]["verdict"], "critical");
     assert_eq!(hv["gpus"][2]["verdict"], "healthy");
     let _ = GpuModel::ALL;

@@ -54,7 +54,8 @@ pub struct XidInfo {
 use XidSeverity::{Critical as C, Info as I, Warning as W};
 
 const RESTART_APP: &str = "Restart the application; if it recurs with different workloads, run GPU diagnostics (dcgmi diag -r 3).";
-const RESET_GPU: &str = "Drain the GPU, then reset it (nvidia-smi -r -i <index>); contact the vendor if it recurs.";
+const RESET_GPU: &str =
+    "Drain the GPU, then reset it (nvidia-smi -r -i <index>); contact the vendor if it recurs.";
 const NVLINK5: &str = "Check NVLink cabling and the peer GPU or switch; if the message says Fatal, drain and reset the GPU.";
 
 #[rustfmt::skip]
@@ -161,10 +162,8 @@ pub fn lookup(code: u32) -> XidInfo {
 pub fn assess(code: u32, message: &str) -> XidInfo {
     let mut info = lookup(code);
     match code {
-        144..=149 => {
-            if message.split_whitespace().any(|w| w == "Fatal") {
-                info.severity = XidSeverity::Critical;
-            }
+        144..=149 if message.split_whitespace().any(|w| w == "Fatal") => {
+            info.severity = XidSeverity::Critical;
         }
         154 => {
             let target = message.rsplit_once(" to ").map_or("", |(_, t)| t);
@@ -228,9 +227,18 @@ mod tests {
     #[test]
     fn xid_154_takes_the_new_recovery_action() {
         let m = |to: &str| format!("GPU recovery action changed from 0x0 (None) to {to}");
-        assert_eq!(assess(154, &m("0x4 (Drain and Reset)")).severity, XidSeverity::Critical);
-        assert_eq!(assess(154, &m("0x2 (Node Reboot Required)")).severity, XidSeverity::Critical);
-        assert_eq!(assess(154, &m("0x3 (Drain P2P)")).severity, XidSeverity::Warning);
+        assert_eq!(
+            assess(154, &m("0x4 (Drain and Reset)")).severity,
+            XidSeverity::Critical
+        );
+        assert_eq!(
+            assess(154, &m("0x2 (Node Reboot Required)")).severity,
+            XidSeverity::Critical
+        );
+        assert_eq!(
+            assess(154, &m("0x3 (Drain P2P)")).severity,
+            XidSeverity::Warning
+        );
         assert_eq!(assess(154, &m("0x0 (None)")).severity, XidSeverity::Info);
     }
 }

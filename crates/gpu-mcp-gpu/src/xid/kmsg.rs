@@ -96,11 +96,19 @@ impl KmsgReader {
         let task = tokio::task::spawn_blocking(move || me.read_blocking());
         match tokio::time::timeout(self.timeout + Duration::from_millis(500), task).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => failed(path, KernelLogStatus::Error, format!("kernel-log reader failed: {e}")),
+            Ok(Err(e)) => failed(
+                path,
+                KernelLogStatus::Error,
+                format!("kernel-log reader failed: {e}"),
+            ),
             Err(_) => failed(
                 path.clone(),
                 KernelLogStatus::TimedOut,
-                format!("reading {} did not finish within {:?}", path.display(), self.timeout),
+                format!(
+                    "reading {} did not finish within {:?}",
+                    path.display(),
+                    self.timeout
+                ),
             ),
         }
     }
@@ -132,7 +140,10 @@ impl KmsgReader {
             loop {
                 if records >= MAX_RECORDS || Instant::now() >= deadline {
                     status = KernelLogStatus::TimedOut;
-                    detail = Some(format!("stopped reading {} at the deadline", self.path.display()));
+                    detail = Some(format!(
+                        "stopped reading {} at the deadline",
+                        self.path.display()
+                    ));
                     break;
                 }
                 match file.read(&mut buf) {
@@ -164,7 +175,11 @@ impl KmsgReader {
             let mut skip_first = false;
             if len > self.max_bytes {
                 if let Err(e) = file.seek(SeekFrom::Start(len - self.max_bytes)) {
-                    return failed(self.path.clone(), KernelLogStatus::Error, format!("seek failed: {e}"));
+                    return failed(
+                        self.path.clone(),
+                        KernelLogStatus::Error,
+                        format!("seek failed: {e}"),
+                    );
                 }
                 skip_first = true;
             }
@@ -173,7 +188,9 @@ impl KmsgReader {
                 return open_error(&self.path, &e);
             }
             let start = if skip_first {
-                data.iter().position(|&b| b == b'\n').map_or(data.len(), |p| p + 1)
+                data.iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(data.len(), |p| p + 1)
             } else {
                 0
             };
@@ -237,6 +254,9 @@ mod tests {
         );
         assert_eq!(r.status, KernelLogStatus::PermissionDenied);
         let d = r.detail.unwrap();
-        assert!(d.contains("no permission") && d.contains("CAP_SYSLOG"), "{d}");
+        assert!(
+            d.contains("no permission") && d.contains("CAP_SYSLOG"),
+            "{d}"
+        );
     }
 }

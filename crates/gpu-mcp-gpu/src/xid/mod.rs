@@ -11,10 +11,15 @@ use serde::{Deserialize, Serialize};
 
 pub use catalog::{XidInfo, XidSeverity, assess, lookup};
 pub use kmsg::{KernelLogRead, KernelLogStatus, KmsgReader};
-pub use parse::{KernelLogParse, KernelLogParser, XidLine, normalize_pci_bus_id, parse_kernel_log, parse_xid_line};
+pub use parse::{
+    KernelLogParse, KernelLogParser, XidLine, normalize_pci_bus_id, parse_kernel_log,
+    parse_xid_line,
+};
 
 /// Where an Xid event was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum XidSource {
     /// The kernel log (`NVRM: Xid` lines).

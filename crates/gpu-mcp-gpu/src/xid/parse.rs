@@ -315,8 +315,16 @@ impl KernelLogParser {
 
         if let Some((pci, st, left)) = self.pending_off_bus.take() {
             if msg.contains("fallen off the bus") {
-                let st = if st.uptime_us.is_some() || st.wall.is_some() { st } else { stamp };
-                self.implied_79(pci, st, "GPU has fallen off the bus and is not responding to commands.");
+                let st = if st.uptime_us.is_some() || st.wall.is_some() {
+                    st
+                } else {
+                    stamp
+                };
+                self.implied_79(
+                    pci,
+                    st,
+                    "GPU has fallen off the bus and is not responding to commands.",
+                );
                 return;
             }
             if left > 1 && !msg.contains("NVRM: The NVIDIA GPU ") {
@@ -438,10 +446,22 @@ mod tests {
 
     #[test]
     fn normalises_pci_addresses() {
-        assert_eq!(normalize_pci_bus_id("00000000:3B:00.0").as_deref(), Some("0000:3b:00"));
-        assert_eq!(normalize_pci_bus_id("PCI:0000:3b:00").as_deref(), Some("0000:3b:00"));
-        assert_eq!(normalize_pci_bus_id("0008:01:00").as_deref(), Some("0008:01:00"));
-        assert_eq!(normalize_pci_bus_id("3b:00.0").as_deref(), Some("0000:3b:00"));
+        assert_eq!(
+            normalize_pci_bus_id("00000000:3B:00.0").as_deref(),
+            Some("0000:3b:00")
+        );
+        assert_eq!(
+            normalize_pci_bus_id("PCI:0000:3b:00").as_deref(),
+            Some("0000:3b:00")
+        );
+        assert_eq!(
+            normalize_pci_bus_id("0008:01:00").as_deref(),
+            Some("0008:01:00")
+        );
+        assert_eq!(
+            normalize_pci_bus_id("3b:00.0").as_deref(),
+            Some("0000:3b:00")
+        );
         assert_eq!(normalize_pci_bus_id("zz:00"), None);
         assert_eq!(normalize_pci_bus_id(""), None);
     }
