@@ -54,8 +54,11 @@ pub(crate) struct Cli {
     #[arg(long, env = "GPU_MCP_NODE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     node_timeout: std::time::Duration,
     /// File with the bearer token clients must send (also sent to agents).
-    #[arg(long, env = "GPU_MCP_AUTH_TOKEN_FILE")]
+    #[arg(long, env = "GPU_MCP_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
     auth_token_file: Option<PathBuf>,
+    /// The bearer token itself (prefer --auth-token-file: arguments are visible to other users).
+    #[arg(long, env = "GPU_MCP_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
     /// File with the bearer token sent to agents [default: --auth-token-file].
     #[arg(long, env = "GPU_MCP_AGENT_TOKEN_FILE")]
     agent_token_file: Option<PathBuf>,
@@ -115,6 +118,7 @@ impl Cli {
             exec_command: self.exec_command.map_or(defaults.exec_command, |c| {
                 c.split_whitespace().map(str::to_owned).collect()
             }),
+            auth_token: self.auth_token,
             auth_token_file: self.auth_token_file,
             agent_token_file: self.agent_token_file,
             tls: self.tls_cert.zip(self.tls_key),

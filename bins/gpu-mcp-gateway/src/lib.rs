@@ -122,8 +122,10 @@ pub struct Config {
     pub node_timeout: Duration,
     /// argv run in the agent container for exec routing.
     pub exec_command: Vec<String>,
-    /// File holding the bearer token clients must present (and that agents expect, unless
-    /// `agent_token_file` says otherwise).
+    /// The bearer token clients must present (and that agents expect, unless
+    /// `agent_token_file` says otherwise); takes precedence over `auth_token_file`.
+    pub auth_token: Option<String>,
+    /// File holding that token.
     pub auth_token_file: Option<PathBuf>,
     /// File holding the bearer token sent to agents.
     pub agent_token_file: Option<PathBuf>,
@@ -155,6 +157,7 @@ impl Default for Config {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            auth_token: None,
             auth_token_file: None,
             agent_token_file: None,
             tls: None,
@@ -256,11 +259,14 @@ impl Gateway {
     /// Builds every layer and binds the listener.
     pub async fn start(config: Config) -> Result<Self> {
         config.validate()?;
-        let auth_token = config
-            .auth_token_file
-            .as_ref()
-            .map(|p| read_token("auth token file", p))
-            .transpose()?;
+        let auth_token = match (&config.auth_token, &config.auth_token_file) {
+            (Some(token), _) if token.trim().is_empty() => {
+                return Err(Error::Config("--auth-token is empty".into()));
+            }
+            (Some(token), _) => Some(token.trim().to_owned()),
+            (None, Some(path)) => Some(read_token("auth token file", path)?),
+            (None, None) => None,
+        };
         let agent_token = match &config.agent_token_file {
             Some(p) => Some(read_token("agent token file", p)?),
             None => auth_token.clone(),
