@@ -223,6 +223,8 @@ const SERVICE_CIDR: &str = "127.1.0.0/16";
 const FALLBACK_POD_CIDR: &str = "127.0.255.0/24";
 /// GPUs each fake node advertises (`nvidia.com/gpu` capacity).
 const GPUS_PER_NODE: u32 = 8;
+/// Most fake nodes one cluster has (each owns one /24 of 127.0.0.0/16).
+const MAX_NODES: u32 = 200;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -367,6 +369,12 @@ fn agent_path(opts: &UpOptions) -> anyhow::Result<PathBuf> {
 /// whatever an earlier run left in the state directory. On failure every process started so
 /// far is stopped and the logs stay in `<state>/logs`.
 pub(crate) fn up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
+    // Node `i` owns 127.0.<i+1>.0/24; 127.0.255.0/24 is kwok's fallback pool.
+    anyhow::ensure!(
+        (1..=MAX_NODES).contains(&opts.nodes),
+        "the local cluster has 1 to {MAX_NODES} nodes, not {}",
+        opts.nodes
+    );
     let state_dir = procs::absolute(&opts.state_dir)?;
     if state_dir.exists() {
         let stopped = stop_all(&state_dir)?;
