@@ -311,11 +311,15 @@ fn stop_all(state_dir: &Path) -> anyhow::Result<usize> {
 /// Stops the cluster in `state_dir` and removes the directory.
 pub(crate) fn down(state_dir: &Path) -> anyhow::Result<()> {
     let state_dir = procs::absolute(state_dir)?;
+    // Processes can outlive a state directory removed by hand: look for them either way.
+    let stopped = stop_all(&state_dir)?;
     if !state_dir.exists() {
-        eprintln!("no local cluster in {}", state_dir.display());
+        eprintln!(
+            "no local cluster in {} (stopped {stopped} stray process(es))",
+            state_dir.display()
+        );
         return Ok(());
     }
-    let stopped = stop_all(&state_dir)?;
     fs::remove_dir_all(&state_dir).with_context(|| format!("removing {}", state_dir.display()))?;
     eprintln!(
         "stopped {stopped} process(es) and removed {}",
@@ -376,11 +380,11 @@ pub(crate) fn up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
         opts.nodes
     );
     let state_dir = procs::absolute(&opts.state_dir)?;
+    let stopped = stop_all(&state_dir)?;
+    if stopped > 0 {
+        eprintln!("stopped {stopped} leftover process(es) of an earlier run");
+    }
     if state_dir.exists() {
-        let stopped = stop_all(&state_dir)?;
-        if stopped > 0 {
-            eprintln!("stopped {stopped} leftover process(es) of an earlier run");
-        }
         fs::remove_dir_all(&state_dir)
             .with_context(|| format!("removing {}", state_dir.display()))?;
     }
