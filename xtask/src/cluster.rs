@@ -1164,6 +1164,51 @@ mod tests {
     }
 
     #[test]
+    fn down_stops_recorded_and_unrecorded_processes_and_removes_the_state() {
+        let dir = std::env::temp_dir().join(format!("gpu-mcp-down-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("logs")).unwrap();
+        let dir = procs::absolute(&dir).unwrap();
+        // Two stand-in components whose command lines name the state directory, as real ones
+        // do; only the first made it into state.json before a crash.
+        let spawn = |name: &str| {
+            procs::spawn_detached(
+                Path::new("sh"),
+                &[
+                    "-c".into(),
+                    "trap 'kill $!; exit 0' TERM; sleep 60 & wait".into(),
+                    format!("{}/{name}", dir.display()),
+                ],
+                &[],
+                &dir.join("logs").join(format!("{name}.log")),
+            )
+            .unwrap()
+        };
+        let recorded = spawn("recorded");
+        let stray = spawn("stray");
+        let state = State {
+            handle: None,
+            processes: vec![ProcessRecord {
+                name: "recorded".into(),
+                pid: recorded,
+                log: dir.join("logs/recorded.log"),
+            }],
+        };
+        write_state(&dir, &state).unwrap();
+        let marker = marker(&dir);
+        assert!(procs::is_ours(recorded, &marker) && procs::is_ours(stray, &marker));
+
+        // A half-started cluster is reported as such, not handed out.
+        let err = ClusterHandle::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("did not finish starting"), "{err}");
+
+        down(&dir).unwrap();
+        assert!(!procs::is_ours(recorded, &marker));
+        assert!(!procs::is_ours(stray, &marker));
+        assert!(!dir.exists());
+    }
+
+    #[test]
     fn a_missing_state_dir_is_a_clear_error() {
         let err = ClusterHandle::load(Path::new("/nonexistent/gpu-mcp-state"))
             .unwrap_err()

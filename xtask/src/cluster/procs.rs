@@ -209,7 +209,7 @@ mod tests {
             Path::new("sh"),
             &[
                 "-c".into(),
-                "echo started; sleep 30".into(),
+                "echo started; trap 'kill $!; exit 0' TERM; sleep 30 & wait".into(),
                 format!("{marker}/sleeper"),
             ],
             &[],
