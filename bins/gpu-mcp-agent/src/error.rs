@@ -34,3 +34,23 @@ impl Error {
 
 /// Result type of the agent.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Error::Config("x".into()).exit_code(), 64);
+        assert_eq!(
+            Error::Transport(gpu_mcp_transport::Error::Tls("bad pem".into())).exit_code(),
+            64
+        );
+        assert_eq!(Error::Startup.exit_code(), 69);
+        let io = std::io::Error::other("boom");
+        assert_eq!(
+            Error::Transport(gpu_mcp_transport::Error::Io(io)).exit_code(),
+            1
+        );
+    }
+}

@@ -153,3 +153,52 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
     tracing::info!("gpu-mcp-agent stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn mock_default_serves_the_gpu_tools() {
+        let config = Config::new("node-a");
+        let backend = backend(&config.gpu).await.unwrap();
+        let server = mcp_server(&config, backend);
+        let names: Vec<String> = server
+            .catalog()
+            .tools()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        for tool in ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"] {
+            assert!(
+                names.iter().any(|n| n == tool),
+                "{tool} missing from {names:?}"
+            );
+        }
+        assert_eq!(server.info().name, SERVER_NAME);
+    }
+
+    #[tokio::test]
+    async fn missing_nvml_is_a_gpu_error() {
+        let source = GpuSource::Nvml(NvmlOptions {
+            library_path: Some("/nonexistent/libnvidia-ml.so.1".into()),
+            ..NvmlOptions::default()
+        });
+        let Err(err) = backend(&source).await else {
+            panic!("NVML loaded from a path that does not exist");
+        };
+        assert_eq!(err.exit_code(), 69);
+        assert!(err.to_string().contains("could not be loaded"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn http_run_stops_on_shutdown() {
+        let mut config = Config::new("node-b");
+        config.transport = TransportMode::Http;
+        config.http.listen = "127.0.0.1:0".parse().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(config, shutdown.clone()));
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+    }
+}

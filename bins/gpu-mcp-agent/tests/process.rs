@@ -248,3 +248,79 @@ async fn sigterm_stops_the_http_agent_cleanly() {
     let exit = agent.child.wait().await.unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// One HTTP/1.1 exchange over a fresh loopback connection; returns the status and the body.
+async fn http_post(
+    addr: std::net::SocketAddr,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, Value) {
+    use tokio::io::AsyncReadExt;
+    let body = serde_json::to_vec(body).unwrap();
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    tcp.write_all(&body).await.unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn http_strict_lifecycle_refuses_a_call_before_initialize_and_keeps_serving() {
+    let agent = common::HttpAgent::start(&["--strict-lifecycle"]).await;
+    let (status, v) = http_post(
+        agent.addr,
+        &[("mcp-protocol-version", "2025-06-18")],
+        &call(1, "get_gpu_health", json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(v["error"]["code"].is_i64(), "{v}");
+    let (status, v) = http_post(agent.addr, &[], &initialize(2)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["result"]["protocolVersion"], "2025-11-25");
+}
+
+#[tokio::test]
+async fn http_bare_call_is_answered_statelessly() {
+    let agent = common::HttpAgent::start(&["--mock-scenario", "thermal-slowdown"]).await;
+    let (status, v) = http_post(agent.addr, &[], &call(1, "get_gpu_health", json!({}))).await;
+    assert_eq!(status, 200);
+    assert!(v["result"]["structuredContent"].is_object(), "{v}");
+    let (status, _) = http_post(
+        agent.addr,
+        &[("origin", "http://evil.example")],
+        &call(2, "get_gpu_health", json!({})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = http_post(
+        agent.addr,
+        &[("mcp-protocol-version", "2099-01-01")],
+        &call(3, "get_gpu_health", json!({})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, v) = http_post(
+        agent.addr,
+        &[],
+        &call(4, "get_gpu_health", json!({"gpu_index": "zero"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    let (status, v) = http_post(agent.addr, &[], &call(5, "get_gpu_inventory", json!({}))).await;
+    assert_eq!(status, 200);
+    assert!(v["result"]["structuredContent"].is_object(), "{v}");
+}

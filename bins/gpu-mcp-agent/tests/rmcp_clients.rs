@@ -68,6 +68,20 @@ async fn exercise(client: &Client, label: &str, structured: bool) {
         matches!(&bad, Ok(r) if r.is_error == Some(true)) || bad.is_err(),
         "{label}: {bad:?}"
     );
+    let extra = client
+        .call_tool(
+            CallToolRequestParams::new("get_gpu_inventory").with_arguments(
+                json!({"unexpected_argument": true})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            ),
+        )
+        .await;
+    assert!(
+        matches!(&extra, Ok(r) if r.is_error == Some(true)) || extra.is_err(),
+        "{label}: {extra:?}"
+    );
     let unknown = client
         .call_tool(CallToolRequestParams::new("no_such_tool"))
         .await;

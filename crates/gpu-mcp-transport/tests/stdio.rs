@@ -120,6 +120,23 @@ async fn bad_input_gets_a_clean_answer_and_the_session_keeps_serving() {
     assert_eq!(code(&p.recv().await), -32602);
     p.assert_serving(16).await;
 
+    // A 2026-07-28 envelope asking for a revision this server does not speak.
+    p.send(
+        &json!({"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"_meta":{
+        "io.modelcontextprotocol/protocolVersion":"2099-01-01",
+        "io.modelcontextprotocol/clientCapabilities":{}}}}),
+    )
+    .await;
+    let v = p.recv().await;
+    assert_eq!(code(&v), -32022, "{v}");
+    assert!(
+        v["error"]["data"]["supported"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    p.assert_serving(20).await;
+
     p.send(&call(6, "fail", json!({}))).await;
     assert_eq!(p.recv().await["result"]["isError"], true);
     p.assert_serving(17).await;
