@@ -16,6 +16,7 @@ use std::time::Duration;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ProtocolVersion};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,6 +97,15 @@ struct Cluster {
 
 impl Cluster {
     async fn start(nodes: &[(&str, usize, &str)]) -> Self {
+        Self::start_with(nodes, &[], &[]).await
+    }
+
+    /// Like `start`, with extra arguments for every agent and for the gateway.
+    async fn start_with(
+        nodes: &[(&str, usize, &str)],
+        agent_args: &[&str],
+        gateway_args: &[&str],
+    ) -> Self {
         let mut agents = Vec::new();
         for (name, gpus, scenario) in nodes {
             let port = free_port();
@@ -113,6 +123,7 @@ impl Cluster {
                 .arg("--mock-gpus")
                 .arg(gpus.to_string())
                 .args(["--log-level", "warn"])
+                .args(agent_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .spawn()
@@ -135,6 +146,7 @@ impl Cluster {
             .arg("--agents")
             .arg(list.join(","))
             .args(["--node-timeout", "5s", "--log-level", "warn"])
+            .args(gateway_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -161,12 +173,20 @@ impl Cluster {
 }
 
 async fn connect(port: u16) -> Client {
-    let transport = StreamableHttpClientTransport::from_uri(format!("http://127.0.0.1:{port}/mcp"));
+    try_connect(port, None).await.expect("MCP client connects")
+}
+
+async fn try_connect(port: u16, token: Option<&str>) -> Result<Client, String> {
+    let mut config =
+        StreamableHttpClientTransportConfig::with_uri(format!("http://127.0.0.1:{port}/mcp"));
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
     ClientConfig::default()
         .with_protocol_version(ProtocolVersion::V_2025_11_25)
-        .serve(transport)
+        .serve(StreamableHttpClientTransport::from_config(config))
         .await
-        .expect("MCP client connects")
+        .map_err(|e| e.to_string())
 }
 
 async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
@@ -490,6 +510,37 @@ async fn readyz_and_metrics() {
     }
     client.cancel().await.unwrap();
     assert_eq!(cluster.names(), ["gpu-node-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_is_required_and_forwarded_to_agents() {
+    const TOKEN: &str = "s3cr3t-token-for-tests";
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-gateway-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let cluster = Cluster::start_with(
+        &HEALTHY3[..2],
+        &["--auth-token", TOKEN],
+        &["--auth-token-file", &file],
+    )
+    .await;
+    assert!(try_connect(cluster.gateway_port, None).await.is_err());
+    assert!(
+        try_connect(cluster.gateway_port, Some("wrong"))
+            .await
+            .is_err()
+    );
+    let client = try_connect(cluster.gateway_port, Some(TOKEN))
+        .await
+        .unwrap();
+    // The agents require the token too: the gateway must have sent it.
+    let r = call(&client, "get_gpu_health", json!({})).await;
+    assert!(!failed(&r), "{}", text(&r));
+    assert_eq!(structured(&r)["summary"]["nodes_ok"], 2);
+    client.cancel().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
