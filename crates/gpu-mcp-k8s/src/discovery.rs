@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -85,21 +85,27 @@ impl DiscoveryConfig {
     }
 }
 
+type Index = Arc<BTreeMap<String, AgentEndpoint>>;
+
 #[derive(Debug, Default)]
 struct Shared {
     synced: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// One endpoint per node, rebuilt from the store after every applied change.
+    index: RwLock<Index>,
 }
 
 /// A watch-backed cache of the agent pods in one namespace.
 ///
 /// A background task runs a kube-runtime watcher with the default backoff; it lists, then
 /// watches, and re-lists after a `410 Gone` or a broken stream.
-/// Reads never touch the API server.
+/// Reads never touch the API server: a per-node index is rebuilt from the reflector store
+/// after each applied change, so a lookup is a map read.
 /// Dropping the `Discovery` stops the task.
 pub struct Discovery {
     store: Store<Pod>,
     shared: Arc<Shared>,
+    synced_rx: tokio::sync::watch::Receiver<bool>,
     config: DiscoveryConfig,
     task: tokio::task::JoinHandle<()>,
 }
@@ -130,18 +136,27 @@ impl Discovery {
         let watch_config = watcher::Config::default().labels(&config.selector());
         let stream = watcher(api, watch_config).default_backoff().reflect(writer);
         let task_shared = Arc::clone(&shared);
+        let task_store = store.clone();
+        let container = config.container.clone();
         let namespace = config.namespace.clone();
+        let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(watcher::Event::InitDone) => {
+                        rebuild_index(&task_shared, &task_store, &container);
                         if !task_shared.synced.swap(true, Ordering::SeqCst) {
                             tracing::info!(%namespace, "agent discovery synced");
                         }
+                        synced_tx.send_replace(true);
                         set_last_error(&task_shared, None);
                     }
-                    Ok(_) => {}
+                    Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                        rebuild_index(&task_shared, &task_store, &container);
+                    }
+                    // A re-list is buffered by the store and swapped in at InitDone.
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                     Err(err) => {
                         tracing::warn!(%namespace, error = %err, "agent pod watch failed; retrying");
                         set_last_error(&task_shared, Some(err.to_string()));
@@ -152,6 +167,7 @@ impl Discovery {
         Ok(Discovery {
             store,
             shared,
+            synced_rx,
             config,
             task,
         })
@@ -159,8 +175,9 @@ impl Discovery {
 
     /// Wait until the first list has been applied, at most `timeout`.
     pub async fn wait_until_synced(&self, timeout: Duration) -> Result<()> {
-        match tokio::time::timeout(timeout, self.store.wait_until_ready()).await {
-            Ok(Ok(())) => Ok(()),
+        let mut synced = self.synced_rx.clone();
+        match tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await {
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(Error::DiscoveryStopped),
             Err(_) => Err(Error::SyncTimeout(timeout)),
         }
@@ -211,37 +228,40 @@ impl Discovery {
     }
 }
 
+fn rebuild_index(shared: &Shared, store: &Store<Pod>, container: &str) {
+    let index = select_per_node(
+        store
+            .state()
+            .iter()
+            .filter_map(|pod| endpoint_from_pod(pod, container)),
+    );
+    if let Ok(mut guard) = shared.index.write() {
+        *guard = Arc::new(index);
+    }
+}
+
 fn set_last_error(shared: &Shared, value: Option<String>) {
     if let Ok(mut guard) = shared.last_error.lock() {
         *guard = value;
     }
 }
 
+impl Discovery {
+    fn index(&self) -> Index {
+        self.shared
+            .index
+            .read()
+            .map_or_else(|_| Index::default(), |guard| Arc::clone(&guard))
+    }
+}
+
 impl NodeDirectory for Discovery {
     fn nodes(&self) -> Vec<AgentEndpoint> {
-        select_per_node(
-            self.store
-                .state()
-                .iter()
-                .filter_map(|pod| endpoint_from_pod(pod, &self.config.container)),
-        )
-        .into_values()
-        .collect()
+        self.index().values().cloned().collect()
     }
 
     fn node(&self, name: &str) -> Option<AgentEndpoint> {
-        self.store
-            .state()
-            .iter()
-            .filter(|pod| pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
-            .filter_map(|pod| endpoint_from_pod(pod, &self.config.container))
-            .reduce(|best, candidate| {
-                if rank(&candidate) > rank(&best) {
-                    candidate
-                } else {
-                    best
-                }
-            })
+        self.index().get(name).cloned()
     }
 
     fn is_synced(&self) -> bool {
