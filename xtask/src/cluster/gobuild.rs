@@ -72,7 +72,7 @@ pub(crate) const KUBERNETES: GoModule = GoModule {
               -X k8s.io/component-base/version.gitMinor=36 \
               -X k8s.io/component-base/version.gitTreeState=clean",
     overlays: &[],
-    cold_estimate: "15-30 min",
+    cold_estimate: "9-15 min",
 };
 
 /// etcd from `go.etcd.io/etcd/server/v3`.
@@ -85,7 +85,7 @@ pub(crate) const ETCD: GoModule = GoModule {
     }],
     ldflags: "",
     overlays: &[],
-    cold_estimate: "2-5 min",
+    cold_estimate: "1-3 min",
 };
 
 /// The kwok controller from `sigs.k8s.io/kwok`.
@@ -100,7 +100,7 @@ pub(crate) const KWOK: GoModule = GoModule {
     // kwok v0.8.0 never closes an exec'd command's stdin, so a command reading to the end of
     // its input (the agent's stdio mode) never exits; the overlay closes it as kubelets do.
     overlays: &[("sigs.k8s.io/kwok@v0.8.0", "pkg/utils/exec/exec.go")],
-    cold_estimate: "3-8 min",
+    cold_estimate: "2-4 min",
 };
 
 /// helm from `helm.sh/helm/v3`.
@@ -113,7 +113,7 @@ pub(crate) const HELM: GoModule = GoModule {
     }],
     ldflags: "-X helm.sh/helm/v3/internal/version.version=v3.21.4",
     overlays: &[],
-    cold_estimate: "3-8 min",
+    cold_estimate: "2-4 min",
 };
 
 /// Every module `cargo xtask cluster up` needs.
