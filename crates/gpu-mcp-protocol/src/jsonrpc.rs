@@ -722,6 +722,24 @@ mod tests {
     }
 
     #[test]
+    fn error_constructors_use_their_codes() {
+        assert_eq!(ErrorObject::parse_error("x").code, -32700);
+        assert_eq!(ErrorObject::invalid_request("x").code, -32600);
+        let e = ErrorObject::method_not_found("server/discover");
+        assert_eq!(e.code, -32601);
+        assert!(e.message.contains("server/discover"));
+        assert_eq!(ErrorObject::invalid_params("x").code, -32602);
+        assert_eq!(ErrorObject::internal("x").code, -32603);
+        assert_eq!(ErrorObject::header_mismatch("x").code, -32020);
+        let e = ErrorObject::missing_client_capability(json!({"sampling": {}}));
+        assert_eq!(e.code, -32021);
+        assert_eq!(
+            e.data,
+            Some(json!({"requiredCapabilities": {"sampling": {}}}))
+        );
+    }
+
+    #[test]
     fn http_status_map() {
         for c in [-32700, -32600, -32602, -32020, -32021, -32022] {
             assert_eq!(http_status_for_error(c), 400, "{c}");

@@ -8,7 +8,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{JsonObject, RequestId};
+use crate::{Error, JsonObject, RequestId};
+
+/// Reads request parameters as a typed payload; absent parameters read as `{}`.
+/// The error maps to JSON-RPC `-32602`.
+pub fn parse_params<T: serde::de::DeserializeOwned>(params: Option<Value>) -> crate::Result<T> {
+    serde_json::from_value(params.unwrap_or_else(|| Value::Object(JsonObject::new())))
+        .map_err(Error::InvalidParams)
+}
 
 /// Method and notification names.
 pub mod methods {
@@ -542,6 +549,16 @@ mod tests {
         for r in results {
             assert_eq!(serde_json::to_value(&r).unwrap(), r.clone().into_value());
         }
+    }
+
+    #[test]
+    fn params_parse_with_absent_as_empty() {
+        let p: PaginatedRequestParams = parse_params(None).unwrap();
+        assert!(p.cursor.is_none());
+        let p: SetLevelRequestParams = parse_params(Some(json!({"level": "debug"}))).unwrap();
+        assert_eq!(p.level, LoggingLevel::Debug);
+        let e = parse_params::<InitializeRequestParams>(None).unwrap_err();
+        assert!(e.to_string().contains("protocolVersion"), "{e}");
     }
 
     #[test]

@@ -492,15 +492,12 @@ impl Session {
     }
 
     fn initialize(&self, params: Option<Value>) -> std::result::Result<Value, ErrorObject> {
-        let params: InitializeRequestParams =
-            match serde_json::from_value(params.unwrap_or(Value::Null)) {
-                Ok(p) => p,
-                Err(e) => {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "Invalid initialize params: {e}"
-                    )));
-                }
-            };
+        let params: InitializeRequestParams = match gpu_mcp_protocol::mcp::parse_params(params) {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(ErrorObject::invalid_params(format!("initialize: {e}")));
+            }
+        };
         let version = ProtocolVersion::negotiate(&params.protocol_version);
         {
             let mut state = self.lock();

@@ -874,6 +874,38 @@ async fn cancel_in_flight_cancels_every_running_call() {
 }
 
 #[tokio::test]
+async fn a_dropped_call_leaves_the_in_flight_table() {
+    let session = server().session();
+    let running = tokio::spawn({
+        let session = session.clone();
+        async move {
+            session
+                .handle(
+                    Message::Request(Request::new(1, "tools/call", Some(json!({"name": "hang"})))),
+                    RequestContext::stdio(),
+                )
+                .await
+        }
+    });
+    while session.in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // A transport drops the future when its connection goes away.
+    running.abort();
+    assert!(running.await.unwrap_err().is_cancelled());
+    assert_eq!(session.in_flight(), 0);
+    // The id is free again.
+    let r = request(
+        &session,
+        1,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "again"}}),
+    )
+    .await;
+    assert_eq!(ok(&r)["structuredContent"]["text"], "again");
+}
+
+#[tokio::test]
 async fn calls_on_one_session_run_concurrently() {
     let session = server().session();
     initialize(&session, "2025-11-25").await;
