@@ -311,6 +311,7 @@ fn stop_all(state_dir: &Path) -> anyhow::Result<usize> {
 /// Stops the cluster in `state_dir` and removes the directory.
 pub(crate) fn down(state_dir: &Path) -> anyhow::Result<()> {
     let state_dir = procs::absolute(state_dir)?;
+    let _lock = lock(&state_dir)?;
     // Processes can outlive a state directory removed by hand: look for them either way.
     let stopped = stop_all(&state_dir)?;
     if !state_dir.exists() {
@@ -332,6 +333,7 @@ pub(crate) fn down(state_dir: &Path) -> anyhow::Result<()> {
 /// otherwise starts a fresh one with [`up`].
 pub(crate) fn ensure_up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
     let state_dir = procs::absolute(&opts.state_dir)?;
+    let _lock = lock(&state_dir)?;
     if let Ok(handle) = ClusterHandle::load(&state_dir)
         && handle.nodes.len() == opts.nodes as usize
         && runs_current_binaries(&handle)
@@ -341,7 +343,24 @@ pub(crate) fn ensure_up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
         procs::symlink(&agent_path(opts)?, &handle.bin_dir.join("gpu-mcp-agent"))?;
         return Ok(handle);
     }
-    up(opts)
+    up_locked(opts, &state_dir)
+}
+
+/// Serialises `up`, `ensure_up` and `down` on one state directory across processes.
+fn lock(state_dir: &Path) -> anyhow::Result<procs::PidLock> {
+    let mut name = state_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let path = state_dir.with_file_name(name);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    procs::PidLock::acquire(
+        &path,
+        &format!(
+            "another start or stop of the cluster in {}",
+            state_dir.display()
+        ),
+    )
 }
 
 /// Whether the cluster's `bin/` links point at the binaries the wrapper modules now build
@@ -373,13 +392,19 @@ fn agent_path(opts: &UpOptions) -> anyhow::Result<PathBuf> {
 /// whatever an earlier run left in the state directory. On failure every process started so
 /// far is stopped and the logs stay in `<state>/logs`.
 pub(crate) fn up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
+    let state_dir = procs::absolute(&opts.state_dir)?;
+    let _lock = lock(&state_dir)?;
+    up_locked(opts, &state_dir)
+}
+
+fn up_locked(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<ClusterHandle> {
     // Node `i` owns 127.0.<i+1>.0/24; 127.0.255.0/24 is kwok's fallback pool.
     anyhow::ensure!(
         (1..=MAX_NODES).contains(&opts.nodes),
         "the local cluster has 1 to {MAX_NODES} nodes, not {}",
         opts.nodes
     );
-    let state_dir = procs::absolute(&opts.state_dir)?;
+    let state_dir = state_dir.to_path_buf();
     let stopped = stop_all(&state_dir)?;
     if stopped > 0 {
         eprintln!("stopped {stopped} leftover process(es) of an earlier run");

@@ -9,13 +9,15 @@
 //! Go's own caches (`GOMODCACHE`, `GOCACHE`) keep their defaults, so a rebuild after a version
 //! bump reuses every unchanged package.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
+
+use super::procs::PidLock;
 
 /// One upstream command built from a wrapper module.
 #[derive(Debug, Clone, Copy)]
@@ -277,7 +279,10 @@ pub(crate) fn ensure(module: &GoModule) -> anyhow::Result<PathBuf> {
         .context("cache directory has no parent")?
         .to_path_buf();
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let _lock = BuildLock::acquire(&sibling(&out, "lock"), module)?;
+    let _lock = PidLock::acquire(
+        &sibling(&out, "lock"),
+        &format!("another build of {}", module.name),
+    )?;
     // Another process may have finished the same build while we waited for the lock.
     if is_complete(&out, module) {
         return Ok(out);
@@ -490,68 +495,6 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
         .map(|l| format!("  | {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A lock file holding the builder's pid, so concurrent `cargo xtask` runs build a module once.
-#[derive(Debug)]
-struct BuildLock {
-    path: PathBuf,
-}
-
-impl BuildLock {
-    fn acquire(path: &Path, module: &GoModule) -> anyhow::Result<Self> {
-        let mut announced = false;
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    write!(file, "{}", std::process::id())
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    return Ok(Self {
-                        path: path.to_path_buf(),
-                    });
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    match holder {
-                        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {
-                            if !announced {
-                                eprintln!(
-                                    "waiting for another build of {} (pid {pid}) to finish",
-                                    module.name
-                                );
-                                announced = true;
-                            }
-                            std::thread::sleep(Duration::from_secs(2));
-                        }
-                        // The holder died (or the file is half-written and old): take over.
-                        _ => {
-                            let fresh = fs::metadata(path)
-                                .and_then(|m| m.modified())
-                                .ok()
-                                .and_then(|t| t.elapsed().ok())
-                                .is_some_and(|age| age < Duration::from_secs(2));
-                            if fresh {
-                                std::thread::sleep(Duration::from_millis(200));
-                            } else {
-                                let _ = fs::remove_file(path);
-                            }
-                        }
-                    }
-                }
-                Err(err) => {
-                    return Err(err).with_context(|| format!("creating {}", path.display()));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for BuildLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
 }
 
 #[cfg(test)]
