@@ -9,6 +9,29 @@
 //! - [`HttpServer`]: `POST /mcp` (JSON or one-event SSE replies), optional `Mcp-Session-Id`
 //!   sessions, `DELETE /mcp`, `Origin` allow-list, bearer token, body limit, TLS, graceful shutdown.
 //! - [`Metrics`] and [`Health`]: shared with the binaries, which may add their own metrics.
+//!
+//! # The MCP endpoint's answers
+//!
+//! | situation | answer |
+//! |---|---|
+//! | a request | 200, `application/json`, or `text/event-stream` (one `message` event) when `Accept` prefers it |
+//! | a notification or a response | 202, no body |
+//! | a 2026-07-28 request whose reply is an error | the status of [`gpu_mcp_protocol::http_status_for_error`] |
+//! | body that is not JSON / not JSON-RPC | 400 with `-32700` / `-32600` |
+//! | unsupported or malformed `MCP-Protocol-Version` | 400, the supported versions in `error.data` |
+//! | `Mcp-Session-Id` required but missing ([`SessionMode::Required`]) | 400 |
+//! | missing or wrong bearer token | 401 with `WWW-Authenticate: Bearer` |
+//! | `Origin` (or `Host`) not allowed | 403 |
+//! | unknown or ended session | 404 (the client initializes again) |
+//! | `GET` (no server-initiated stream is offered) | 405 with `Allow: POST, DELETE` |
+//! | `Accept` admits neither JSON nor an event stream | 406 |
+//! | body not received within the request timeout | 408 |
+//! | body over the limit (from `Content-Length`, or while reading) | 413 |
+//! | `Content-Type` other than `application/json` | 415 |
+//!
+//! A missing `MCP-Protocol-Version` is left to the server core, which assumes 2025-03-26 after
+//! `initialize`. Requests without a session are served on a fresh session of their own, so a bare
+//! `tools/call` works without `initialize` unless the server's policy is strict.
 
 mod codec;
 mod dispatch;

@@ -67,8 +67,12 @@ impl Shared {
 
 /// Answers one HTTP request; never fails (every problem is an HTTP status).
 pub(crate) async fn handle(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let response = route(shared, req).await;
-    shared.metrics.http_response(response.status().as_u16());
+    let status = response.status().as_u16();
+    shared.metrics.http_response(status);
+    tracing::debug!(%method, %path, status, "http request");
     response
 }
 
