@@ -70,6 +70,10 @@ fn main() -> ExitCode {
         eprintln!("gpu-mcp-gateway: {e}");
         return ExitCode::from(EX_USAGE);
     }
+    // One TLS crypto provider for the process (the Kubernetes client's HTTPS and WebSockets):
+    // ring, as everywhere in the workspace. Explicit, because a build that links a second
+    // provider leaves rustls unable to pick one.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let config = cli.into_config(in_cluster);
 

@@ -571,3 +571,114 @@ fn configuration_errors_exit_64() {
         assert!(!out.stderr.is_empty(), "{args:?}: says why");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_transport_serves_the_same_catalog() {
+    let cluster = Cluster::start(&HEALTHY3[..2]).await;
+    let list: Vec<String> = cluster
+        .agents
+        .iter()
+        .map(|(n, p, _)| format!("{n}=http://127.0.0.1:{p}/mcp"))
+        .collect();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gpu-mcp-gateway"));
+    cmd.args(["--transport", "stdio", "--log-level", "warn", "--agents"])
+        .arg(list.join(","));
+    let client = ClientConfig::default()
+        .with_protocol_version(ProtocolVersion::V_2025_11_25)
+        .serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "list_gpu_nodes"));
+    let r = call(&client, "get_gpu_inventory", json!({"node": "gpu-node-2"})).await;
+    assert!(!failed(&r), "{}", text(&r));
+    assert_eq!(uuids(&structured(&r)["result"]).len(), 3);
+    client.cancel().await.unwrap();
+}
+
+/// Sends SIGTERM to a process.
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_gateway_cleanly() {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_gpu-mcp-gateway"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "--agents",
+            "gpu-node-1=http://127.0.0.1:9/mcp",
+            "--log-level",
+            "warn",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut gateway = Proc {
+        child,
+        name: "gateway".into(),
+    };
+    wait_for_port(port, &mut gateway).await;
+    terminate(&gateway.child);
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(s) = gateway.child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = status.expect("the gateway exits after SIGTERM");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_is_not_ready_until_discovery_syncs() {
+    // A kubeconfig whose API server refuses connections: discovery never syncs.
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-gateway-kube-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: dead\n\
+         clusters:\n- name: dead\n  cluster:\n    server: http://127.0.0.1:9\n\
+         contexts:\n- name: dead\n  context:\n    cluster: dead\n    user: nobody\n    namespace: gpu-diagnostics\n\
+         users:\n- name: nobody\n  user:\n    token: none\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_gpu-mcp-gateway"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--log-level", "error"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut gateway = Proc {
+        child,
+        name: "gateway".into(),
+    };
+    wait_for_port(port, &mut gateway).await;
+    let (status, _) = http_get(port, "/healthz").await;
+    assert_eq!(status, 200, "alive");
+    let (status, _) = http_get(port, "/readyz").await;
+    assert_eq!(status, 503, "not ready before discovery has synced");
+    let client = connect(port).await;
+    let r = call(&client, "get_gpu_health", json!({"node": "gpu-node-1"})).await;
+    assert!(failed(&r));
+    assert!(
+        text(&r).contains("discovery has not finished"),
+        "{}",
+        text(&r)
+    );
+    client.cancel().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
