@@ -1,4 +1,5 @@
 //! Xid parse throughput on a generated 100k-line kernel log (`/dev/kmsg` records).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 

@@ -1,4 +1,5 @@
 //! Cost of one in-process call of each tool on the mock fleet with 8 GPUs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::sync::Arc;
