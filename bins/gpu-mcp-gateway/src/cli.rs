@@ -127,3 +127,61 @@ impl Cli {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["gpu-mcp-gateway"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().into_config(false)
+    }
+
+    #[test]
+    fn defaults_follow_the_environment_kind() {
+        let local = parse(&[]);
+        assert_eq!(local.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let cluster = Cli::try_parse_from(["gpu-mcp-gateway"])
+            .unwrap()
+            .into_config(true);
+        assert_eq!(cluster.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert!(matches!(
+            cluster.agents,
+            Agents::Cluster { ref namespace, .. } if namespace == "gpu-diagnostics"
+        ));
+        assert_eq!(cluster.concurrency, 32);
+        assert_eq!(cluster.node_timeout, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn port_replaces_the_listen_port() {
+        assert_eq!(
+            parse(&["--port", "9090"]).listen,
+            SocketAddr::from(([127, 0, 0, 1], 9090))
+        );
+        assert_eq!(
+            parse(&["--listen", "127.0.0.2:1", "--port", "9090"]).listen,
+            SocketAddr::from(([127, 0, 0, 2], 9090))
+        );
+    }
+
+    #[test]
+    fn routing_agents_and_exec_command() {
+        let c = parse(&[
+            "--routing",
+            "exec",
+            "--exec-command",
+            "gpu-mcp-agent --transport stdio",
+            "--node-timeout",
+            "750ms",
+        ]);
+        assert_eq!(c.routing, Routing::Exec);
+        assert_eq!(c.exec_command, ["gpu-mcp-agent", "--transport", "stdio"]);
+        assert_eq!(c.node_timeout, std::time::Duration::from_millis(750));
+        let c = parse(&["--agents", "a=http://127.0.0.1:1/mcp"]);
+        assert_eq!(c.agents, Agents::Static("a=http://127.0.0.1:1/mcp".into()));
+        assert!(Cli::try_parse_from(["gpu-mcp-gateway", "--routing", "carrier-pigeon"]).is_err());
+        assert!(Cli::try_parse_from(["gpu-mcp-gateway", "--tls-cert", "c.pem"]).is_err());
+    }
+}

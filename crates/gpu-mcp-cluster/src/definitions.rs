@@ -114,7 +114,14 @@ value for the `node` argument of the GPU tools), agent pod name and IP, readines
 agent that answers within the node timeout its GPU count, GPU models and health verdict. Nodes \
 whose agent does not answer are listed with the reason."
             .into(),
-        input_schema: strip_root_annotations(schema_of::<ListGpuNodesInput>(false)),
+        input_schema: {
+            let mut schema = strip_root_annotations(schema_of::<ListGpuNodesInput>(false));
+            // Some clients require `properties` even when there are none.
+            schema
+                .entry("properties")
+                .or_insert_with(|| Value::Object(JsonObject::new()));
+            schema
+        },
         output_schema: Some(strip_root_annotations(schema_of::<NodeList>(true))),
         annotations: Some(ToolAnnotations {
             title: Some("List GPU nodes".into()),
@@ -274,6 +281,7 @@ mod tests {
         let t = list_gpu_nodes_tool();
         assert_eq!(t.input_schema["type"], "object");
         assert_eq!(t.input_schema["additionalProperties"], false);
+        assert_eq!(t.input_schema["properties"], json!({}));
         let out = t.output_schema.unwrap();
         assert_eq!(out["type"], "object");
         assert!(out.get("title").is_none());
