@@ -35,7 +35,8 @@ use crate::chart::{self, CHART_DIR, NAMESPACE, RELEASE};
 
 /// What `--cluster kind` needs, for `--help` and for the prerequisite error.
 pub(crate) const HELP: &str = "\
-`--cluster kind` needs, on PATH: a Docker engine the user can reach (`docker info` works), \
+`--cluster kind` needs, on PATH: a Docker engine with BuildKit that the user can reach \
+(`docker info` works), \
 kind (https://kind.sigs.k8s.io), kubectl and helm 3 (or HELM=/path/to/helm). It builds the \
 image with `docker build` (a release build inside Docker: allow several minutes and about 4 GiB \
 of disk), creates the kind cluster `gpu-mcp-e2e` with 1 control plane and --nodes workers, \
@@ -190,10 +191,10 @@ impl Tools {
         let docker = probe("docker", &["info"]);
         let kind = probe("kind", &["version"]);
         let kubectl = probe("kubectl", &["version", "--client"]);
-        let helm = match std::env::var_os("HELM").filter(|h| !h.is_empty()) {
-            Some(h) => PathBuf::from(h),
-            None => probe("helm", &["version", "--short"]),
-        };
+        let helm = chart::locate_helm(None).unwrap_or_else(|e| {
+            missing.push(format!("helm ({e:#})"));
+            PathBuf::from("helm")
+        });
         if !missing.is_empty() {
             bail!("missing: {}.\n{HELP}", missing.join(", "));
         }
@@ -211,6 +212,8 @@ impl Tools {
 struct Cluster<'a> {
     tools: &'a Tools,
     kubeconfig: PathBuf,
+    /// Created by this run: deleted on drop unless `keep`.
+    owned: bool,
     keep: bool,
     port_forward: Option<Child>,
 }
@@ -234,6 +237,7 @@ impl<'a> Cluster<'a> {
         let cluster = Self {
             tools,
             kubeconfig: kubeconfig.clone(),
+            owned: true,
             keep,
             port_forward: None,
         };
@@ -301,56 +305,7 @@ impl<'a> Cluster<'a> {
         xid_node: &str,
         victim: &str,
     ) -> Result<()> {
-        let chart = root.join(CHART_DIR);
-        let set = format!(
-            "agent.nvmlMode=mock,gateway.enabled=true,gpu.runtimeClass.enabled=false,\
-             gateway.routing={routing},gateway.replicas=1,\
-             image.repository={IMAGE_REPOSITORY},image.tag={IMAGE_TAG},image.pullPolicy=Never"
-        );
-        // The main DaemonSet skips the XID node; the gateway stays on the control plane, so pausing
-        // a worker never takes the gateway with it.
-        let affinity = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [
-                {"key": SCENARIO_LABEL, "operator": "NotIn", "values": [XID_SCENARIO]},
-            ]}],
-        }}});
-        let gateway_placement = [
-            format!(
-                "gateway.nodeSelector={}",
-                json!({"node-role.kubernetes.io/control-plane": ""})
-            ),
-            format!(
-                "gateway.tolerations={}",
-                json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}])
-            ),
-            format!(
-                "gateway.extraArgs={}",
-                json!([format!("--node-timeout={NODE_TIMEOUT_SECS}s")])
-            ),
-            format!("agent.affinity={affinity}"),
-        ];
-        let chart_path = chart.display().to_string();
-        let mut args: Vec<&str> = vec![
-            "upgrade",
-            "--install",
-            RELEASE,
-            &chart_path,
-            "--namespace",
-            NAMESPACE,
-            "--create-namespace",
-            "--set",
-            &set,
-            "--wait",
-            "--timeout",
-            "5m",
-        ];
-        for s in &gateway_placement {
-            args.extend(["--set-json", s.as_str()]);
-        }
-        step(&format!("helm upgrade --install ({set})"), || {
-            self.helm(&args).map(drop)
-        })?;
-        self.ensure_scenario_daemonset(xid_node)?;
+        self.install(root, routing, xid_node)?;
 
         let gateway = self.single_name("deployment", "gateway")?;
         let role = self.single_name("role", "gateway")?;
@@ -402,6 +357,62 @@ impl<'a> Cluster<'a> {
         result
     }
 
+    /// `helm upgrade --install` of the chart for `routing` (mock agents, in-cluster gateway), then
+    /// the XID scenario's DaemonSet.
+    fn install(&self, root: &Path, routing: &str, xid_node: &str) -> Result<()> {
+        let chart = root.join(CHART_DIR);
+        let set = format!(
+            "agent.nvmlMode=mock,gateway.enabled=true,gpu.runtimeClass.enabled=false,\
+             gateway.routing={routing},gateway.replicas=1,\
+             image.repository={IMAGE_REPOSITORY},image.tag={IMAGE_TAG},image.pullPolicy=Never"
+        );
+        // The main DaemonSet skips the XID node; the gateway stays on the control plane, so pausing
+        // a worker never takes the gateway with it.
+        let affinity = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": SCENARIO_LABEL, "operator": "NotIn", "values": [XID_SCENARIO]},
+            ]}],
+        }}});
+        let gateway_placement = [
+            format!(
+                "gateway.nodeSelector={}",
+                json!({"node-role.kubernetes.io/control-plane": ""})
+            ),
+            format!(
+                "gateway.tolerations={}",
+                json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}])
+            ),
+            format!(
+                "gateway.extraArgs={}",
+                json!([format!("--node-timeout={NODE_TIMEOUT_SECS}s")])
+            ),
+            format!("agent.affinity={affinity}"),
+        ];
+        let chart_path = chart.display().to_string();
+        let mut args: Vec<&str> = vec![
+            "upgrade",
+            "--install",
+            RELEASE,
+            &chart_path,
+            "--namespace",
+            NAMESPACE,
+            "--create-namespace",
+            "--set",
+            &set,
+            "--wait",
+            "--timeout",
+            "5m",
+        ];
+        for s in &gateway_placement {
+            args.extend(["--set-json", s.as_str()]);
+        }
+        step(&format!("helm upgrade --install ({set})"), || {
+            self.helm(&args).map(drop)
+        })?;
+        self.ensure_scenario_daemonset(xid_node)?;
+        Ok(())
+    }
+
     /// A copy of the chart's agent DaemonSet for the XID node, with the scenario in its
     /// environment and one more selector label, so the two DaemonSets never claim each other's pods.
     fn ensure_scenario_daemonset(&self, xid_node: &str) -> Result<()> {
@@ -416,7 +427,9 @@ impl<'a> Cluster<'a> {
             "json",
         ])?)?;
         let copy_name = format!("{name}-{XID_SCENARIO}");
-        ds["metadata"] = json!({"name": copy_name, "namespace": NAMESPACE, "labels": ds["metadata"]["labels"].clone()});
+        let mut labels = ds["metadata"]["labels"].clone();
+        labels[SCENARIO_LABEL] = json!(XID_SCENARIO);
+        ds["metadata"] = json!({"name": copy_name, "namespace": NAMESPACE, "labels": labels});
         if let Some(o) = ds.as_object_mut() {
             o.remove("status");
         }
@@ -465,10 +478,11 @@ impl<'a> Cluster<'a> {
     }
 
     /// The name of the one object of `kind` with `app.kubernetes.io/component=<component>` in the
-    /// release.
+    /// release (the scenario DaemonSet's copy is told apart by its scenario label).
     fn single_name(&self, kind: &str, component: &str) -> Result<String> {
-        let selector =
-            format!("app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}");
+        let selector = format!(
+            "app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component},!{SCENARIO_LABEL}"
+        );
         let text = self.kubectl(&["-n", NAMESPACE, "get", kind, "-l", &selector, "-o", "name"])?;
         let names: Vec<&str> = text
             .lines()
@@ -601,6 +615,9 @@ impl<'a> Cluster<'a> {
 impl Drop for Cluster<'_> {
     fn drop(&mut self) {
         self.stop_port_forward();
+        if !self.owned {
+            return;
+        }
         if self.keep {
             eprintln!(
                 "--keep: kind cluster {CLUSTER} left running (KUBECONFIG={}); `kind delete cluster --name {CLUSTER}` removes it",
@@ -692,6 +709,122 @@ mod tests {
         for tool in ["Docker engine", "kind", "kubectl", "helm", "--keep"] {
             assert!(HELP.contains(tool), "{tool}");
         }
+    }
+
+    /// The kind-specific install (placement values, the XID scenario's DaemonSet copy) against
+    /// any real API server, such as `cargo xtask cluster up`'s: the API server validates the
+    /// copy, and the two DaemonSets must split the nodes between them.
+    #[test]
+    #[ignore = "needs a cluster: GPU_MCP_TEST_KUBECONFIG (nodes labelled nvidia.com/gpu.present=true)"]
+    fn install_and_scenario_daemonset_on_a_real_api_server() {
+        let kubeconfig = PathBuf::from(std::env::var("GPU_MCP_TEST_KUBECONFIG").unwrap());
+        let kubectl = std::env::var_os("GPU_MCP_TEST_KUBECTL")
+            .map_or_else(|| crate::cluster::kubectl_path().unwrap(), PathBuf::from);
+        let tools = Tools {
+            docker: "docker".into(),
+            kind: "kind".into(),
+            kubectl,
+            helm: chart::locate_helm(None).unwrap(),
+        };
+        let cluster = Cluster {
+            tools: &tools,
+            kubeconfig,
+            owned: false,
+            keep: true,
+            port_forward: None,
+        };
+        let mut nodes: Vec<String> = cluster
+            .kubectl(&[
+                "get",
+                "nodes",
+                "-l",
+                &format!("{GPU_NODE_LABEL}=true"),
+                "-o",
+                "name",
+            ])
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("node/"))
+            .map(str::to_owned)
+            .collect();
+        nodes.sort();
+        assert!(nodes.len() >= 3, "need 3 GPU nodes, have {nodes:?}");
+        let (control_plane, xid_node) = (&nodes[0], &nodes[1]);
+        cluster
+            .kubectl(&[
+                "label",
+                "node",
+                control_plane,
+                "node-role.kubernetes.io/control-plane=",
+                "--overwrite",
+            ])
+            .unwrap();
+        cluster
+            .kubectl(&[
+                "label",
+                "node",
+                xid_node,
+                &format!("{SCENARIO_LABEL}={XID_SCENARIO}"),
+                "--overwrite",
+            ])
+            .unwrap();
+
+        let result = cluster.install(&chart::workspace_root(), "exec", xid_node);
+        let pods = cluster.kubectl(&["-n", NAMESPACE, "get", "pods", "-o", "json"]);
+        let main_ds = cluster.single_name("daemonset", "agent");
+        // Clean up before asserting.
+        let _ = cluster.helm(&["uninstall", RELEASE, "--namespace", NAMESPACE, "--wait"]);
+        let _ = cluster.kubectl(&[
+            "-n",
+            NAMESPACE,
+            "delete",
+            "daemonset",
+            "-l",
+            SCENARIO_LABEL,
+            "--wait=false",
+        ]);
+        let _ = cluster.kubectl(&[
+            "label",
+            "node",
+            control_plane,
+            "node-role.kubernetes.io/control-plane-",
+        ]);
+        let _ = cluster.kubectl(&["label", "node", xid_node, &format!("{SCENARIO_LABEL}-")]);
+
+        result.unwrap();
+        assert_eq!(main_ds.unwrap(), format!("{RELEASE}-agent"));
+        let pods: Value = serde_json::from_str(&pods.unwrap()).unwrap();
+        let agents: Vec<(&str, Option<&str>)> = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "agent")
+            .map(|p| {
+                let scenario = p["spec"]["containers"][0]["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["name"] == "GPU_MCP_MOCK_SCENARIO")
+                    .and_then(|e| e["value"].as_str());
+                (p["spec"]["nodeName"].as_str().unwrap_or(""), scenario)
+            })
+            .collect();
+        // One agent per GPU node, and only the XID node's runs the scenario.
+        assert_eq!(agents.len(), nodes.len(), "{agents:?}");
+        for node in &nodes {
+            let here: Vec<_> = agents.iter().filter(|(n, _)| n == node).collect();
+            let want = (node == xid_node).then_some(XID_SCENARIO);
+            assert_eq!(here.len(), 1, "{node}: {agents:?}");
+            assert_eq!(here[0].1, want, "{node}: {agents:?}");
+        }
+        let gateway: Vec<&Value> = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "gateway")
+            .collect();
+        assert_eq!(gateway.len(), 1);
+        assert_eq!(gateway[0]["spec"]["nodeName"], control_plane.as_str());
     }
 
     #[test]
