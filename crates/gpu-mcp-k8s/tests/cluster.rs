@@ -70,20 +70,26 @@ async fn set_status(pods: &Api<Pod>, name: &str, ready: bool, ip: Option<&str>) 
         .unwrap();
 }
 
-struct NamespaceGuard {
-    api: Api<Namespace>,
-    name: String,
-}
-
-impl Drop for NamespaceGuard {
-    fn drop(&mut self) {
-        let (api, name) = (self.api.clone(), self.name.clone());
-        // Best effort: a background delete on the test's runtime.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = api.delete(&name, &DeleteParams::default()).await;
-            });
+/// Create namespace `name`, run `body` in it, then delete the namespace whether `body`
+/// passed or panicked.
+async fn in_namespace<F, Fut>(client: &kube::Client, name: &str, body: F)
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let outcome = tokio::spawn(body(client.clone(), name.to_owned())).await;
+    let _ = namespaces.delete(name, &DeleteParams::default()).await;
+    if let Err(err) = outcome {
+        if err.is_panic() {
+            std::panic::resume_unwind(err.into_panic());
         }
+        panic!("test body failed: {err}");
     }
 }
 
@@ -97,16 +103,10 @@ async fn discovery_follows_real_pods_and_routes_over_http() {
     .await
     .unwrap();
     let ns_name = format!("gpu-mcp-k8s-test-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": ns_name}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let _guard = NamespaceGuard {
-        api: namespaces.clone(),
-        name: ns_name.clone(),
-    };
+    in_namespace(&client, &ns_name, follow_pods).await;
+}
+
+async fn follow_pods(client: kube::Client, ns_name: String) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns_name);
 
     let discovery = Arc::new(
@@ -213,16 +213,13 @@ async fn exec_goes_through_the_api_server() {
     .await
     .unwrap();
     let ns_name = format!("gpu-mcp-k8s-exec-{}", std::process::id());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": ns_name}})).unwrap();
-    namespaces
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let _guard = NamespaceGuard {
-        api: namespaces.clone(),
-        name: ns_name.clone(),
-    };
+    in_namespace(&client, &ns_name, move |client, ns_name| {
+        exec_in(client, ns_name, node, command)
+    })
+    .await;
+}
+
+async fn exec_in(client: kube::Client, ns_name: String, node: String, command: String) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns_name);
     pods.create(
         &PostParams::default(),
