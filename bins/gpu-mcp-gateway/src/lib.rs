@@ -303,7 +303,7 @@ impl Gateway {
                     },
                 )?;
                 tracing::info!(%namespace, %selector, "watching agent pods");
-                (Arc::new(discovery), Some((client, agent_container.clone())))
+                (Arc::new(discovery), Some(client))
             }
         };
         let transport: Arc<dyn NodeTransport> = match (config.routing, client) {
@@ -312,11 +312,12 @@ impl Gateway {
                 bearer_token: agent_token,
                 ..HttpTransportConfig::default()
             })?),
-            (Routing::Exec, Some((client, container))) => Arc::new(ExecTransport::new(
+            // The container comes from each endpoint: discovery picks `agent_container`, or the
+            // pod's first container when it has none of that name.
+            (Routing::Exec, Some(client)) => Arc::new(ExecTransport::new(
                 client,
                 ExecTransportConfig {
                     command: config.exec_command.clone(),
-                    container: Some(container),
                     ..ExecTransportConfig::default()
                 },
             )?),
