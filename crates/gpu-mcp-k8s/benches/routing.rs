@@ -91,7 +91,12 @@ async fn fan_out(router: &Router, iterations: usize, expect: usize) -> Stats {
                          "params": {"name": "get_gpu_health", "arguments": {}}});
     for _ in 0..2 {
         let warm = router.route_to_all(&request).await;
-        assert_eq!(warm.iter().filter(|r| r.is_ok()).count(), expect, "{:?}", warm.iter().find(|r| !r.is_ok()));
+        assert_eq!(
+            warm.iter().filter(|r| r.is_ok()).count(),
+            expect,
+            "{:?}",
+            warm.iter().find(|r| !r.is_ok())
+        );
     }
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
@@ -127,7 +132,12 @@ async fn run(quick: bool) {
     for (nodes, http_iters, exec_iters) in [(10, 300, 100), (100, 100, 30), (1000, 30, 8)] {
         let mut agents: Vec<LoopbackAgent> = Vec::with_capacity(nodes);
         for i in 0..nodes {
-            let agent = spawn_agent_on(SocketAddr::new(node_ip(i), 0), &format!("gpu-node-{i:04}"), Behavior::Good).await;
+            let agent = spawn_agent_on(
+                SocketAddr::new(node_ip(i), 0),
+                &format!("gpu-node-{i:04}"),
+                Behavior::Good,
+            )
+            .await;
             agents.push(agent);
         }
         let http_dir = Arc::new(Fixed(
@@ -169,7 +179,14 @@ async fn run(quick: bool) {
         let items: Vec<_> = (0..pods)
             .map(|i| {
                 let ip = node_ip(i).to_string();
-                pod(&format!("agent-{i:04}"), Some(&format!("gpu-node-{i:04}")), true, Some(&ip), i as u64 + 1, "2026-01-01T00:00:00Z")
+                pod(
+                    &format!("agent-{i:04}"),
+                    Some(&format!("gpu-node-{i:04}")),
+                    true,
+                    Some(&ip),
+                    i as u64 + 1,
+                    "2026-01-01T00:00:00Z",
+                )
             })
             .collect();
         let body = pod_list(items, 10_000);
@@ -195,7 +212,10 @@ async fn run(quick: bool) {
         });
         let client = kube::Client::new(service, "default");
         let discovery = Discovery::start(client.clone(), DiscoveryConfig::default()).unwrap();
-        discovery.wait_until_synced(Duration::from_secs(10)).await.unwrap();
+        discovery
+            .wait_until_synced(Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!(discovery.nodes().len(), pods);
         let probe = format!("gpu-node-{:04}", pods / 2);
 
@@ -219,17 +239,33 @@ async fn run(quick: bool) {
         for _ in 0..lists {
             let start = Instant::now();
             let list = api.list(&lp).await.unwrap();
-            let endpoints: Vec<_> = list.items.iter().filter_map(|p| endpoint_from_pod(p, "agent")).collect();
+            let endpoints: Vec<_> = list
+                .items
+                .iter()
+                .filter_map(|p| endpoint_from_pod(p, "agent"))
+                .collect();
             list_samples.push(start.elapsed());
             assert_eq!(endpoints.len(), pods);
         }
         for (name, samples) in [
             (format!("cache `node(name)`, {pods} pods"), node_samples),
             (format!("cache `nodes()`, {pods} pods"), nodes_samples),
-            (format!("LIST + decode (mock API, {} KiB), {pods} pods", body.len() / 1024), list_samples),
+            (
+                format!(
+                    "LIST + decode (mock API, {} KiB), {pods} pods",
+                    body.len() / 1024
+                ),
+                list_samples,
+            ),
         ] {
             let s = stats(samples);
-            println!("| {name} | {} | {} | {} | {} |", s.samples, us(s.p50), us(s.p99), us(s.mean));
+            println!(
+                "| {name} | {} | {} | {} | {} |",
+                s.samples,
+                us(s.p50),
+                us(s.p99),
+                us(s.mean)
+            );
         }
         drop(discovery);
         responder.abort();
