@@ -53,6 +53,10 @@ pub(crate) struct Args {
     /// Leave the cluster and the release in place afterwards (processes started here still stop).
     #[arg(long)]
     keep: bool,
+    /// State directory of the local cluster (default: the one `cargo xtask cluster` uses, so a
+    /// cluster already up is reused).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,6 +102,9 @@ fn run_local(args: &Args) -> Result<()> {
 
     let mut opts = UpOptions::new()?;
     opts.nodes = args.nodes;
+    if let Some(dir) = &args.state_dir {
+        opts.state_dir.clone_from(dir);
+    }
     opts.agent_bin = Some(ws.binary("gpu-mcp-agent"));
     let handle = cluster::ensure_up(&opts)?;
     eprintln!(
@@ -124,7 +131,9 @@ fn run_local(args: &Args) -> Result<()> {
 
     if args.keep {
         eprintln!(
-            "--keep: cluster and release left running; `cargo xtask cluster down` removes them\n{}",
+            "--keep: cluster and release left running; \
+             `cargo xtask cluster down --state-dir {}` removes them\n{}",
+            handle.state_dir.display(),
             handle.env_exports()
         );
     } else {

@@ -439,6 +439,52 @@ async fn s05_xid79_node_is_critical_in_the_aggregated_health() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+#[ignore = "needs a cluster: run through `cargo xtask e2e`"]
+async fn s06_bad_node_arguments_are_clean_tool_errors() {
+    let e = env();
+    let client = ready_client(&e).await;
+    let long = "a".repeat(300);
+    for bad in [
+        "",
+        long.as_str(),
+        "Node_1",
+        "../etc/passwd",
+        "gpu-node-1;rm -rf /",
+        "gpu-node-1\nx",
+    ] {
+        let r = call(&client, "get_gpu_health", json!({ "node": bad })).await;
+        assert!(is_error(&r), "node {bad:?} was accepted: {r:?}");
+        assert!(
+            !text(&r).is_empty(),
+            "node {bad:?}: the error has no message"
+        );
+    }
+    // An unknown but valid name: the error lists the known nodes.
+    let r = call(
+        &client,
+        "get_gpu_inventory",
+        json!({ "node": "no-such-node" }),
+    )
+    .await;
+    assert!(is_error(&r));
+    let msg = text(&r);
+    assert!(
+        e.nodes.iter().any(|n| msg.contains(n.as_str())),
+        "the error should list known nodes: {msg}"
+    );
+    // Wrong type for node.
+    let r = call(&client, "get_gpu_inventory", json!({ "node": 7 })).await;
+    assert!(is_error(&r), "a numeric node was accepted");
+    // A tool the gateway does not know: a JSON-RPC error, as the agent gives.
+    let err = try_call(&client, "no_such_tool", json!({})).await;
+    match err {
+        Err(rmcp::ServiceError::McpError(data)) => assert_eq!(data.code.0, -32602, "{data:?}"),
+        other => panic!("unknown tool: expected JSON-RPC -32602, got {other:?}"),
+    }
+    client.cancel().await.unwrap();
+}
+
 /// Removing `pods/exec` from the gateway's Role breaks exec routing with a clear error; putting
 /// it back restores it. Proves the chart's Role is what the gateway runs on.
 #[tokio::test]
