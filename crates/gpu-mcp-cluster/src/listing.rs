@@ -1,7 +1,7 @@
 //! `list_gpu_nodes`: the nodes the gateway knows, their agent pods, and what each ready agent says
 //! about its GPUs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -117,10 +117,12 @@ impl NodeList {
     /// Builds the list from the directory's nodes and the health fan-out's entries (matched by
     /// node name). A ready node without an entry is reported as not having answered.
     pub fn build(known: Vec<KnownNode>, health: &[NodeEntry]) -> Self {
+        let health: HashMap<&str, &NodeEntry> =
+            health.iter().map(|e| (e.name.as_str(), e)).collect();
         let mut nodes: Vec<NodeInfo> = known
             .into_iter()
             .map(|k| {
-                let entry = health.iter().find(|e| e.name == k.name);
+                let entry = health.get(k.name.as_str()).copied();
                 let mut info = NodeInfo {
                     name: k.name,
                     pod_name: k.pod_name,
