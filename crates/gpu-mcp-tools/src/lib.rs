@@ -11,6 +11,7 @@ mod catalog;
 mod error;
 pub mod health;
 pub mod output;
+pub mod reference;
 mod text;
 mod xids;
 
