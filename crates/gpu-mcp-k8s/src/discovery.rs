@@ -130,6 +130,7 @@ impl Discovery {
     /// Start watching agent pods with `client`. Must be called inside a Tokio runtime.
     pub fn start(client: kube::Client, config: DiscoveryConfig) -> Result<Discovery> {
         config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let api: Api<Pod> = Api::namespaced(client, &config.namespace);
         let (store, writer) = reflector::store::<Pod>();
         let shared = Arc::new(Shared::default());
@@ -140,7 +141,7 @@ impl Discovery {
         let container = config.container.clone();
         let namespace = config.namespace.clone();
         let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
+        let task = runtime.spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(item) = stream.next().await {
                 match item {

@@ -53,6 +53,10 @@ pub enum Error {
     #[error("agent discovery did not sync within {0:?}")]
     SyncTimeout(Duration),
 
+    /// Discovery was started outside a Tokio runtime.
+    #[error("agent discovery must be started inside a Tokio runtime")]
+    NoRuntime,
+
     /// The discovery background task ended before the cache synced.
     #[error("agent discovery stopped before the cache synced")]
     DiscoveryStopped,
