@@ -500,7 +500,7 @@ fn run_routing(ws: &Workspace, handle: &ClusterHandle, routing: &str) -> Result<
                 env.insert(
                     "GPU_MCP_E2E_KILL_CMD".to_owned(),
                     format!(
-                        "'{}' --kubeconfig '{}' apply -f '{}'",
+                        "'{}' --kubeconfig '{}' apply -f '{}' >/dev/null",
                         handle.kubectl.display(),
                         handle.kubeconfig.display(),
                         broken_path.display()
@@ -618,11 +618,13 @@ pub(crate) struct ExecBenchTarget {
 }
 
 impl ExecBenchTarget {
-    /// Starts (or reuses) the local cluster with `nodes` kwok nodes and installs the chart.
-    pub(crate) fn prepare(nodes: usize) -> Result<Self> {
+    /// Starts (or reuses) a local cluster in `state_dir` with `nodes` kwok nodes and installs
+    /// the chart.
+    pub(crate) fn prepare(nodes: usize, state_dir: &Path) -> Result<Self> {
         let ws = Workspace::new(false);
         let mut opts = UpOptions::new()?;
         opts.nodes = u32::try_from(nodes).context("node count")?;
+        opts.state_dir = state_dir.to_path_buf();
         // Exec runs the release build that the benchmark measures.
         opts.agent_bin = Some(Workspace::new(true).binary("gpu-mcp-agent"));
         let handle = cluster::ensure_up(&opts)?;
@@ -636,18 +638,13 @@ impl ExecBenchTarget {
         Ok(Self { deployment })
     }
 
-    /// The first `n` agent nodes.
-    pub(crate) fn nodes(&self, n: usize) -> Vec<String> {
+    /// The agent nodes.
+    pub(crate) fn nodes(&self) -> Vec<String> {
         self.deployment
             .pods
             .iter()
-            .take(n)
             .map(|p| p.node.clone())
             .collect()
-    }
-
-    pub(crate) fn total_nodes(&self) -> usize {
-        self.deployment.pods.len()
     }
 
     /// Gateway arguments without `--routing` (the bench adds its own).

@@ -170,8 +170,7 @@ pub(crate) async fn run(ws: &Workspace, args: &AgentArgs) -> Result<String> {
         &a,
         &f,
         &cold,
-        idle_rss,
-        rss_after_load,
+        (idle_rss, rss_after_load),
         body.len(),
     ))
 }
@@ -248,8 +247,7 @@ fn render(
     a: &Summary,
     f: &Summary,
     cold: &Summary,
-    idle_rss: u64,
-    rss_after_load: u64,
+    (idle_rss, rss_after_load): (u64, u64),
     body_len: usize,
 ) -> String {
     let ratio = if f.p50.is_zero() {

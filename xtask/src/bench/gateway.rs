@@ -49,11 +49,11 @@ pub(crate) struct GatewayArgs {
     /// Agent pods in the discovery cache for the memory measurement.
     #[arg(long, default_value_t = 5000)]
     cached_pods: usize,
-    /// Also measure exec routing on the local cluster (`cargo xtask cluster up` first).
+    /// Also measure exec routing on a local cluster of its own (built by `cargo xtask cluster`).
     #[arg(long)]
     exec: bool,
-    /// Fan-out sizes for exec routing (the local cluster's kwok nodes).
-    #[arg(long, value_delimiter = ',', default_value = "10")]
+    /// Fan-out sizes for exec routing (a local cluster with that many kwok nodes each).
+    #[arg(long, value_delimiter = ',', default_value = "10,100")]
     exec_sizes: Vec<usize>,
 }
 
@@ -136,15 +136,16 @@ pub(crate) async fn run(ws: &Workspace, args: &GatewayArgs) -> Result<String> {
     }
     drop(agents);
 
-    let mut exec_note = String::from(
-        "Exec routing was not measured in this run (pass `--exec` with the local cluster up).",
-    );
+    let mut exec_note = String::from("Exec routing was not measured in this run (pass `--exec`).");
     if args.exec {
         match exec_results(ws, args, &log_dir).await {
             Ok(mut r) => {
                 results.append(&mut r);
-                exec_note = "Exec routing ran against the local cluster (kube-apiserver, kwok \
-                             running the agent binary for each `pods/exec`), at the sizes listed."
+                exec_note = "Exec routing ran against the local cluster of `cargo xtask cluster` \
+                             (etcd, kube-apiserver with RBAC, kwok nodes), one cluster per size, \
+                             the gateway authenticated as the chart's ServiceAccount: every routed \
+                             call is a `pods/exec` WebSocket through kube-apiserver to kwok, which \
+                             starts the release agent binary in one-shot stdio mode on this machine."
                     .to_owned();
             }
             Err(e) => exec_note = format!("Exec routing could not be measured: {e:#}."),
@@ -231,52 +232,43 @@ async fn measure(
     })
 }
 
-/// Exec routing on the local cluster, at `exec_sizes` kwok nodes.
+/// Exec routing on the local cluster: one cluster per size in `exec_sizes` (the gateway asks
+/// every agent pod it discovers, so a size is the cluster's node count); removed afterwards.
 async fn exec_results(
     ws: &Workspace,
     args: &GatewayArgs,
     log_dir: &Path,
 ) -> Result<Vec<SizeResult>> {
-    let target =
-        crate::e2e::ExecBenchTarget::prepare(args.exec_sizes.iter().copied().max().unwrap_or(10))?;
+    let state_dir = ws.scratch("bench-cluster");
     let mut out = Vec::new();
+    let mut result = Ok(());
     for &n in &args.exec_sizes {
-        let names = target.nodes(n);
-        if names.len() < n {
-            eprintln!(
-                "exec: the local cluster has {} agent nodes, skipping size {n}",
-                names.len()
-            );
-            continue;
+        eprintln!("gateway exec: {n} nodes (local cluster)");
+        let measured = async {
+            let target = crate::e2e::ExecBenchTarget::prepare(n, &state_dir)?;
+            let names = target.nodes();
+            let mut gw_args = target.gateway_args();
+            gw_args.extend([
+                "--routing".to_owned(),
+                "exec".to_owned(),
+                "--concurrency".to_owned(),
+                args.concurrency.to_string(),
+                "--node-timeout".to_owned(),
+                "30s".to_owned(),
+            ]);
+            measure(ws, args, "exec", &names, &gw_args, log_dir).await
         }
-        eprintln!("gateway exec: {n} nodes");
-        let mut gw_args = target.gateway_args();
-        gw_args.extend([
-            "--routing".to_owned(),
-            "exec".to_owned(),
-            "--concurrency".to_owned(),
-            args.concurrency.to_string(),
-            "--node-timeout".to_owned(),
-            "30s".to_owned(),
-        ]);
-        // The gateway asks every discovered node; sizes below the cluster's node count are not
-        // separable in discovery mode, so only the cluster's own size is measured.
-        if names.len() != target.total_nodes() {
-            eprintln!(
-                "exec: size {n} differs from the cluster's {} nodes, skipping",
-                target.total_nodes()
-            );
-            continue;
+        .await;
+        match measured {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                result = Err(e.context(format!("exec routing at {n} nodes")));
+                break;
+            }
         }
-        out.push(measure(ws, args, "exec", &names, &gw_args, log_dir).await?);
     }
-    if out.is_empty() {
-        bail!(
-            "no exec size matched the local cluster's node count ({})",
-            target.total_nodes()
-        );
-    }
-    Ok(out)
+    let _ = crate::cluster::down(&state_dir);
+    result.map(|()| out)
 }
 
 /// Gateway RSS once its discovery cache holds `pods` agent pods (stand-in API server).
