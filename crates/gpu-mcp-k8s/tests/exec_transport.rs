@@ -206,3 +206,22 @@ async fn api_server_down_is_a_client_error() {
         .unwrap_err();
     assert!(matches!(err, NodeError::Kube { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn unauthorized_and_backend_failures_are_api_errors() {
+    let standin = spawn_exec_standin(true).await;
+    let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
+    let err = transport
+        .send(&target("unauthorized-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, NodeError::Api { code: 401, .. }), "{err:?}");
+    let err = transport
+        .send(&target("dialfail-a"), &request(1), DEADLINE)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Kubernetes API error 500 InternalError: error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+    );
+}

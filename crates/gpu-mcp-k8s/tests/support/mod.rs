@@ -273,7 +273,8 @@ pub struct ExecCall {
 /// `ok*` answers every JSON-RPC request on stdin and exits 0 at EOF;
 /// `fail*` writes to stderr and exits 3; `garbage*` prints a non-JSON line and exits 0;
 /// `silent*` exits 0 without answering; `hang*` never answers;
-/// `forbidden*` is refused with 403 before the upgrade.
+/// `forbidden*`, `unauthorized*` and `dialfail*` are refused before the upgrade with 403, 401
+/// and 500 (the API server's "error dialing backend").
 pub struct ExecStandIn {
     pub addr: SocketAddr,
     pub calls: Arc<Mutex<Vec<ExecCall>>>,
@@ -389,6 +390,17 @@ async fn exec_session(
                     call.flags.insert(k.to_owned(), v);
                 }
             }
+        }
+        if call.pod.starts_with("unauthorized") {
+            return reject(401, "Unauthorized", "Unauthorized".to_owned());
+        }
+        if call.pod.starts_with("dialfail") {
+            return reject(
+                500,
+                "InternalError",
+                "error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+                    .to_owned(),
+            );
         }
         if call.pod.starts_with("forbidden") {
             return reject(
