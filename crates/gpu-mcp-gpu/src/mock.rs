@@ -748,6 +748,14 @@ fn build_gpu(
         } else {
             Reading::NotSupported
         },
+        // One training process per GPU, as under a Kubernetes pod with one GPU per rank.
+        processes: v(vec![GpuProcess {
+            pid: 40_000 + (fnv(&[node, &idx, "pid"]) % 20_000) as u32,
+            kind: ProcessKind::Compute,
+            used_memory_bytes: Some((used_mib - 512) * MIB),
+            gpu_instance: None,
+            compute_instance: None,
+        }]),
     };
 
     let mut events = Vec::new();
@@ -973,6 +981,15 @@ fn build_gpu(
                         uuid: v(uuid_from("MIG-", &[node, &idx, &i.to_string()])),
                         name: v(format!("{} MIG {profile}", s.name)),
                         memory_total_bytes: v(mib * MIB),
+                    })
+                    .collect());
+                gpu.processes = v((0..s.mig_profiles.len() as u32)
+                    .map(|i| GpuProcess {
+                        pid: 50_000 + i,
+                        kind: ProcessKind::Compute,
+                        used_memory_bytes: Some(6_144 * MIB),
+                        gpu_instance: Some([1, 2, 9][i as usize % 3]),
+                        compute_instance: Some(0),
                     })
                     .collect());
                 // NVML cannot read row remapping while MIG instances are active.

@@ -188,6 +188,8 @@ pub struct GpuSnapshot {
     pub mig: Mig,
     /// The driver's recommended recovery action (recent drivers only).
     pub recovery_action: Reading<RecoveryAction>,
+    /// Processes with a CUDA or graphics context on the GPU (host pids).
+    pub processes: Reading<Vec<GpuProcess>>,
 }
 
 impl GpuSnapshot {
@@ -258,8 +260,34 @@ impl GpuSnapshot {
                 instances: err(reason),
             },
             recovery_action: err(reason),
+            processes: err(reason),
         }
     }
+}
+
+/// One process using a GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GpuProcess {
+    /// Process id (in the host's pid namespace).
+    pub pid: u32,
+    /// `compute` (CUDA) or `graphics`.
+    pub kind: ProcessKind,
+    /// GPU memory the process uses, in bytes, when the driver reports it.
+    pub used_memory_bytes: Option<u64>,
+    /// MIG GPU instance, when MIG is enabled.
+    pub gpu_instance: Option<u32>,
+    /// MIG compute instance, when MIG is enabled.
+    pub compute_instance: Option<u32>,
+}
+
+/// What kind of context a process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessKind {
+    /// A CUDA compute context.
+    Compute,
+    /// A graphics context.
+    Graphics,
 }
 
 /// Memory totals in bytes.

@@ -633,6 +633,7 @@ fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
             instances: reading(instances, l),
         },
         recovery_action: reading(recovery_action, l),
+        processes: reading(processes(&dev), l),
     };
     if lost {
         g.access = GpuAccess::Lost;
@@ -640,6 +641,31 @@ fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
             Some("the driver reports the GPU as lost (NVML_ERROR_GPU_IS_LOST)".to_owned());
     }
     g
+}
+
+/// Compute and graphics processes of a device (a process with both appears twice).
+fn processes(dev: &nvml_wrapper::Device<'_>) -> std::result::Result<Vec<GpuProcess>, NvmlError> {
+    let conv = |p: nvml_wrapper::struct_wrappers::device::ProcessInfo, kind| GpuProcess {
+        pid: p.pid,
+        kind,
+        used_memory_bytes: match p.used_gpu_memory {
+            nvml_wrapper::enums::device::UsedGpuMemory::Used(b) => Some(b),
+            nvml_wrapper::enums::device::UsedGpuMemory::Unavailable => None,
+        },
+        gpu_instance: p.gpu_instance_id,
+        compute_instance: p.compute_instance_id,
+    };
+    let mut out: Vec<GpuProcess> = dev
+        .running_compute_processes()?
+        .into_iter()
+        .map(|p| conv(p, ProcessKind::Compute))
+        .collect();
+    match dev.running_graphics_processes() {
+        Ok(g) => out.extend(g.into_iter().map(|p| conv(p, ProcessKind::Graphics))),
+        Err(NvmlError::NotSupported) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(out)
 }
 
 /// `NvmlError` is not `Clone`; keep the variants that matter for classification.

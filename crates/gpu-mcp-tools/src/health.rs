@@ -677,6 +677,24 @@ pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth
         gpu_access(g, &mut a);
     }
     recent_xid(xids, since, &mut a);
+    if a.verdict() >= Verdict::Degraded
+        && let Some(procs) = g.processes.value()
+        && !procs.is_empty()
+    {
+        let list: Vec<String> = procs
+            .iter()
+            .take(16)
+            .map(|p| match p.used_memory_bytes {
+                Some(b) => format!("pid {} ({:.1} GiB)", p.pid, b as f64 / (1u64 << 30) as f64),
+                None => format!("pid {}", p.pid),
+            })
+            .collect();
+        a.notes.push(format!(
+            "{} process(es) on this GPU must be stopped or drained before a reset: {}.",
+            procs.len(),
+            list.join(", ")
+        ));
+    }
     a.reasons.sort_by_key(|f| std::cmp::Reverse(f.severity));
     GpuHealth {
         index: g.index,

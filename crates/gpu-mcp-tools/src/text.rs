@@ -63,6 +63,9 @@ fn gpu_line(g: &GpuSnapshot) -> String {
     if let (Some(cg), Some(cw)) = (g.pcie.current_generation.get(), g.pcie.current_width.get()) {
         let _ = write!(s, ", PCIe Gen{cg} x{cw}");
     }
+    if let Some(p) = g.processes.value() {
+        let _ = write!(s, ", {} process(es)", p.len());
+    }
     if let Some(true) = g.mig.enabled.get() {
         let n = g.mig.instances.value().map_or(0, Vec::len);
         let _ = write!(s, ", MIG on ({n} instances)");

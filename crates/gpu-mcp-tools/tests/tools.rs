@@ -469,3 +469,25 @@ async fn mixed_models_report_model_specific_fields() {
     assert_eq!(hv["gpus"][2]["verdict"], "healthy");
     let _ = GpuModel::ALL;
 }
+
+#[tokio::test]
+async fn processes_are_listed_and_named_before_a_reset() {
+    let c = catalog(Scenario::RowRemapFailure);
+    let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 0})).await;
+    let procs = &ok(&inv)["gpus"][0]["processes"]["value"];
+    assert_eq!(procs.as_array().unwrap().len(), 1);
+    assert_eq!(procs[0]["kind"], "compute");
+    let pid = procs[0]["pid"].as_u64().unwrap();
+    let h = call(&c, "get_gpu_health", json!({})).await;
+    let v = ok(&h);
+    let notes = v["gpus"][0]["notes"].to_string();
+    assert!(notes.contains(&format!("pid {pid}")), "{notes}");
+    // Healthy GPUs get no drain note.
+    assert!(!v["gpus"][1]["notes"].to_string().contains("drained"));
+    // MIG processes carry their instance.
+    let c = catalog(Scenario::MigEnabled);
+    let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 0})).await;
+    let procs = &ok(&inv)["gpus"][0]["processes"]["value"];
+    assert_eq!(procs.as_array().unwrap().len(), 3);
+    assert!(procs[0]["gpu_instance"].is_u64());
+}
