@@ -35,6 +35,17 @@
 //! ```
 //!
 //! The crate does not pick a `k8s-openapi` version feature; the final binary does.
+//!
+//! # Tests
+//!
+//! Unit and integration tests need no cluster: discovery runs against a mocked API server
+//! (`tower_test::mock::pair` behind `kube::Client::new`), HTTP routing against loopback agents,
+//! exec routing against a loopback WebSocket stand-in of `pods/exec`.
+//! Two groups run only when pointed at real things:
+//! `GPU_MCP_TEST_AGENT_BIN=<gpu-mcp-agent binary>` (both transports against real agent
+//! processes) and `GPU_MCP_TEST_KUBECONFIG=<kubeconfig>` (discovery and HTTP routing against a
+//! real API server; add `GPU_MCP_TEST_EXEC_NODE` and `GPU_MCP_TEST_EXEC_COMMAND` for exec
+//! through it).
 
 mod config;
 mod discovery;
