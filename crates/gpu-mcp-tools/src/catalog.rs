@@ -40,7 +40,7 @@ pub fn gpu_tool_definitions() -> Vec<Tool> {
              the driver and CUDA versions, and current state: memory and BAR1 use, utilisation, temperatures with the \
              device's slowdown and shutdown thresholds, power draw and limits, clocks and clock-event (throttle) reasons, \
              ECC mode and error counts, retired pages, row remapping, PCIe link and replays, NVLink links and errors, \
-             persistence, compute and MIG mode. A field the GPU does not support reads \"not_supported\".",
+             persistence, compute and MIG mode, and the processes using each GPU. A field the GPU does not support reads \"not_supported\".",
         ),
         tool_definition::<HealthArgs, HealthReport>(
             GET_GPU_HEALTH,
