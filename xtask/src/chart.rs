@@ -11,7 +11,10 @@
 //! 4. the render is compared with its snapshot in `charts/k8s-gpu-mcp-server/tests/snapshots/`
 //!    (`--bless` rewrites them).
 //!
-//! Then the negative cases: each file in `tests/bad-values/` must be refused by
+//! Then the contract with the agent binary ([`contract`]): the rendered container starts a ready
+//! agent, and the gateway's exec command answers with the agent container's environment.
+//!
+//! And the negative cases: each file in `tests/bad-values/` must be refused by
 //! `values.schema.json` with a message naming the offending key, a manifest with an unknown field
 //! must be refused by the validator, and an opted-in privileged agent must be refused by the policy.
 
@@ -24,6 +27,7 @@ use std::process::{Command, Output};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+mod contract;
 mod policy;
 
 /// Chart directory, relative to the workspace root.
@@ -51,6 +55,10 @@ pub(crate) struct Args {
     /// Helm binary to use (default: $HELM, then the local-cluster build, then `helm` on PATH).
     #[arg(long, value_name = "PATH")]
     helm: Option<PathBuf>,
+    /// Agent binary for the contract check (default: `cargo build -p gpu-mcp-agent`, then
+    /// target/debug/gpu-mcp-agent).
+    #[arg(long, value_name = "PATH")]
+    agent_bin: Option<PathBuf>,
     /// Python 3 used to create the validator's virtual environment.
     #[arg(long, value_name = "PATH", default_value = "python3")]
     python: PathBuf,
@@ -163,6 +171,14 @@ pub(crate) fn run(args: Args) -> Result<()> {
     )?);
     failures.extend(check_policy_rejects_privileged(
         &helm, &chart, &validator, &work, &release,
+    )?);
+    failures.extend(check_agent_contract(
+        &helm,
+        &chart,
+        &validator,
+        &work,
+        args.agent_bin.as_deref(),
+        &root,
     )?);
 
     if failures.is_empty() {
@@ -486,6 +502,62 @@ fn check_policy_rejects_privileged(
             )]
         },
     )
+}
+
+/// The rendered agent configuration starts a working agent, over HTTP and as the one-shot
+/// process of exec routing (see [`contract`]).
+fn check_agent_contract(
+    helm: &Path,
+    chart: &Path,
+    validator: &Validator,
+    work: &Path,
+    agent_bin: Option<&Path>,
+    root: &Path,
+) -> Result<Vec<String>> {
+    let agent_bin = match agent_bin {
+        Some(path) => path.to_owned(),
+        None => {
+            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .current_dir(root)
+                .args(["build", "--quiet", "-p", "gpu-mcp-agent"])
+                .status()
+                .context("running cargo build -p gpu-mcp-agent")?;
+            ensure!(
+                status.success(),
+                "cargo build -p gpu-mcp-agent failed ({status})"
+            );
+            target_dir(root).join("debug").join("gpu-mcp-agent")
+        }
+    };
+    let set = "agent.nvmlMode=mock,gateway.enabled=true,gateway.routing=exec";
+    let out = helm_template(helm, chart, &[OsStr::new("--set"), OsStr::new(set)])?;
+    if !out.status.success() {
+        return Ok(vec![format!(
+            "contract: helm template --set {set} failed:\n{}",
+            output_text(&out)
+        )]);
+    }
+    let path = work.join("contract.yaml");
+    fs::write(&path, &out.stdout)?;
+    let docs = validator.to_json(&[&path])?;
+    let objects = docs
+        .get(path.to_string_lossy().as_ref())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut failures = Vec::new();
+    match contract::check_daemonset(objects, &agent_bin, &work.join("contract-agent.log")) {
+        Ok(()) => {
+            println!("chart: contract: the rendered agent container starts and becomes ready")
+        }
+        Err(e) => failures.push(format!("contract: {e:#}")),
+    }
+    match contract::check_exec_command(objects, &agent_bin) {
+        Ok(()) => println!(
+            "chart: contract: the gateway's exec command answers with the agent's environment"
+        ),
+        Err(e) => failures.push(format!("contract: {e:#}")),
+    }
+    Ok(failures)
 }
 
 /// `kubernetes-validate` in its own virtual environment, and the environment's Python (with
