@@ -224,3 +224,31 @@ impl std::fmt::Debug for Guard {
         write!(f, "Guard({})", self.0.id())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn environment_takes_literals_and_the_node_name() {
+        let c = json!({"env": [
+            {"name": "GPU_MCP_NVML_MODE", "value": "mock"},
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        ]});
+        let env = container_env(&c);
+        assert_eq!(env["GPU_MCP_NVML_MODE"], "mock");
+        assert_eq!(env["NODE_NAME"], NODE);
+        assert!(!env.contains_key("POD_IP"));
+        assert!(env.contains_key("PATH"));
+    }
+
+    #[test]
+    fn a_render_without_an_agent_is_refused() {
+        let err =
+            check_daemonset(&[], Path::new("/nonexistent"), Path::new("/nonexistent")).unwrap_err();
+        assert!(err.to_string().contains("no agent DaemonSet"), "{err}");
+    }
+}
