@@ -10,19 +10,20 @@ mod cluster;
 mod docs;
 mod e2e;
 mod kind;
+mod test;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
     about = "Project automation for k8s-gpu-mcp-server"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Render, lint and validate the Helm chart.
     Chart(chart::Args),
     /// Build and run a local Kubernetes control plane on loopback.
@@ -33,14 +34,22 @@ enum Command {
     E2e(e2e::Args),
     /// Benchmarks of the agent and the gateway.
     Bench(bench::Args),
+    /// Every test: cargo test, docs check, chart checks, local-cluster end-to-end.
+    Test(test::Args),
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    dispatch(Cli::parse().command)
+}
+
+/// Runs one subcommand (also used by `test` to run the others in-process).
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Chart(args) => chart::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Docs(args) => docs::run(args),
         Command::E2e(args) => e2e::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Test(args) => test::run(args),
     }
 }

@@ -1,0 +1,69 @@
+//! `cargo xtask test`: every test the project has, in the order CI runs them.
+//!
+//! 1. `cargo test --workspace --locked`: unit, integration and in-process end-to-end tests,
+//!    including the MCP-client tests against the real agent and gateway binaries;
+//! 2. `cargo xtask docs --check`: generated docs are current;
+//! 3. `cargo xtask chart`: Helm lint and render, strict schema and policy checks, snapshots;
+//! 4. `cargo xtask e2e --cluster local`: the chart installed into a real control plane on
+//!    loopback, the gateway routing over HTTP and over pods/exec.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+use crate::Cli;
+
+/// Arguments of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Leave out the stages that need the Go-built Kubernetes components (chart, e2e).
+    #[arg(long)]
+    skip_e2e: bool,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    stage("cargo test --workspace --locked", cargo_test)?;
+    stage("cargo xtask docs --check", || {
+        subcommand(&["docs", "--check"])
+    })?;
+    if !args.skip_e2e {
+        stage("cargo xtask chart", || subcommand(&["chart"]))?;
+        stage("cargo xtask e2e --cluster local", || {
+            subcommand(&["e2e", "--cluster", "local"])
+        })?;
+    }
+    eprintln!(
+        "xtask test: every stage passed in {:.0?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn cargo_test() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["test", "--workspace", "--locked"])
+        .status()
+        .context("could not run cargo test")?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
+
+fn subcommand(argv: &[&str]) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(argv.iter().copied()))?;
+    crate::dispatch(cli.command)
+}
+
+fn stage(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    eprintln!("\n==> {name}");
+    let started = Instant::now();
+    let result = f().with_context(|| format!("stage `{name}` failed"));
+    let outcome = if result.is_ok() { "ok" } else { "FAILED" };
+    eprintln!("<== {name}: {outcome} in {:.0?}", started.elapsed());
+    result
+}
