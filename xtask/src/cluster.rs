@@ -767,15 +767,20 @@ fn start(
     handle
         .kubectl_output(&["apply", "-f", &p(&nodes_file)])
         .context("registering the fake GPU nodes")?;
-    let mut wait_args = vec!["wait", "--for=condition=Ready", "--timeout=2s"];
-    let node_refs: Vec<String> = handle.nodes.iter().map(|n| format!("node/{n}")).collect();
-    wait_args.extend(node_refs.iter().map(String::as_str));
+    // One LIST per check: `kubectl wait` over many nodes spends its timeout one node at a time
+    // and never finishes for a few dozen nodes on a busy machine.
     wait_for(
         "the kwok nodes to be Ready",
         &kwok,
         state_dir,
         Duration::from_secs(120),
-        || handle.kubectl_output(&wait_args).is_ok(),
+        || {
+            handle
+                .kubectl_output(&["get", "nodes", "-o", "json"])
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .is_some_and(|list| all_nodes_ready(&list, &handle.nodes))
+        },
     )?;
     // The controller manager is working once it has created the default ServiceAccount.
     wait_for(
@@ -867,6 +872,23 @@ fn kwok_config_yaml(stages: &str, exec_dir: &Path) -> String {
          spec:\n  execs:\n  - local:\n      workDir: {}\n      envs:\n      - name: GPU_MCP_LOCAL_CLUSTER\n        value: \"1\"\n",
         quoted(&exec_dir.display().to_string())
     )
+}
+
+/// Whether every node named in `names` is in the node `list` with the Ready condition True.
+fn all_nodes_ready(list: &serde_json::Value, names: &[String]) -> bool {
+    let items = list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    names.iter().all(|name| {
+        items.iter().any(|node| {
+            node["metadata"]["name"] == name.as_str()
+                && node["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        })
+    })
 }
 
 /// Node objects of the fake GPU nodes, labelled like nodes with the NVIDIA device plugin and
@@ -1161,6 +1183,17 @@ mod tests {
             assert_eq!(node["status"]["capacity"]["nvidia.com/gpu"], "8");
         }
         assert_eq!(items[2]["metadata"]["name"], "kwok-gpu-node-2");
+    }
+
+    #[test]
+    fn node_readiness_needs_every_named_node_ready() {
+        let list = serde_json::json!({"items": [
+            {"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+            {"metadata": {"name": "b"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+        ]});
+        assert!(all_nodes_ready(&list, &["a".to_owned()]));
+        assert!(!all_nodes_ready(&list, &["a".to_owned(), "b".to_owned()]));
+        assert!(!all_nodes_ready(&list, &["c".to_owned()]));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! 5. runs `bins/gpu-mcp-gateway/tests/e2e_cluster.rs` (an `rmcp` client) against it.
 //!
 //! Every process started here is killed on exit, on success and on failure (logs are printed on
-//! failure); the release and the cluster are removed unless `--keep`.
+//! failure); the release is uninstalled and a cluster this run started is removed, unless `--keep`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -106,6 +106,9 @@ fn run_local(args: &Args) -> Result<()> {
         opts.state_dir.clone_from(dir);
     }
     opts.agent_bin = Some(ws.binary("gpu-mcp-agent"));
+    // A cluster that was already up (`cargo xtask cluster up`) is reused and left running.
+    let reused = ClusterHandle::load(&opts.state_dir)
+        .is_ok_and(|h| h.nodes.len() == opts.nodes as usize && h.is_healthy());
     let handle = cluster::ensure_up(&opts)?;
     eprintln!(
         "cluster: {} with nodes {}",
@@ -149,7 +152,14 @@ fn run_local(args: &Args) -> Result<()> {
                 "2m",
             ],
         );
-        cluster::down(&handle.state_dir)?;
+        if reused {
+            eprintln!(
+                "the cluster in {} was up before this run and stays up",
+                handle.state_dir.display()
+            );
+        } else {
+            cluster::down(&handle.state_dir)?;
+        }
     }
     if failures.is_empty() {
         eprintln!("e2e passed: {}", args.routing.list().join(", "));
