@@ -166,7 +166,10 @@ async fn stdio_stateless_2026_07_28() {
 async fn http_every_version() {
     let agent = common::HttpAgent::start(&[]).await;
     for version in HANDSHAKE_VERSIONS {
-        let transport = StreamableHttpClientTransport::from_uri(agent.url());
+        let transport = {
+            install_crypto();
+            StreamableHttpClientTransport::from_uri(agent.url())
+        };
         let client = ClientConfig::default()
             .with_protocol_version(version.clone())
             .serve(transport)
@@ -185,7 +188,10 @@ async fn http_every_version() {
         .await;
         client.cancel().await.unwrap();
     }
-    let transport = StreamableHttpClientTransport::from_uri(agent.url());
+    let transport = {
+        install_crypto();
+        StreamableHttpClientTransport::from_uri(agent.url())
+    };
     let client = ClientConfig::default()
         .serve_with_lifecycle(
             transport,
@@ -207,7 +213,10 @@ async fn http_every_version() {
 #[tokio::test]
 async fn http_with_required_sessions() {
     let agent = common::HttpAgent::start(&["--http-sessions", "required"]).await;
-    let transport = StreamableHttpClientTransport::from_uri(agent.url());
+    let transport = {
+        install_crypto();
+        StreamableHttpClientTransport::from_uri(agent.url())
+    };
     let client = ClientConfig::default()
         .with_protocol_version(ProtocolVersion::V_2025_11_25)
         .serve(transport)
@@ -215,4 +224,10 @@ async fn http_with_required_sessions() {
         .unwrap();
     exercise(&client, "http required sessions", true).await;
     client.cancel().await.unwrap();
+}
+
+/// The rmcp HTTP client builds a TLS stack even for `http://` URLs; the workspace carries one
+/// crypto provider (ring), installed here once.
+fn install_crypto() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }

@@ -73,6 +73,8 @@ fn env() -> Env {
 type Client = RunningService<RoleClient, ()>;
 
 async fn connect(url: &str) -> Client {
+    // rmcp's HTTP client builds a TLS stack even for http:// URLs; ring is the one provider.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
     ().serve(transport)
         .await

@@ -177,6 +177,8 @@ async fn connect(port: u16) -> Client {
 }
 
 async fn try_connect(port: u16, token: Option<&str>) -> Result<Client, String> {
+    // rmcp's HTTP client builds a TLS stack even for http:// URLs; ring is the one provider.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let mut config =
         StreamableHttpClientTransportConfig::with_uri(format!("http://127.0.0.1:{port}/mcp"));
     if let Some(token) = token {
