@@ -99,6 +99,7 @@ fn run_local(args: &Args) -> Result<()> {
     // Build the test binary before the cluster starts, so its compile time is not spent with the
     // control plane competing for the CPUs.
     cargo_test(&ws, &BTreeMap::new(), true)?;
+    k8s_layer_tests(&ws, None)?;
 
     let mut opts = UpOptions::new()?;
     opts.nodes = args.nodes;
@@ -117,6 +118,11 @@ fn run_local(args: &Args) -> Result<()> {
     );
 
     let mut failures = Vec::new();
+    eprintln!("\n=== e2e: Kubernetes layer against the real API server ===");
+    if let Err(e) = k8s_layer_tests(&ws, Some(&handle)) {
+        eprintln!("=== e2e Kubernetes layer: FAILED: {e:#} ===");
+        failures.push(format!("kubernetes layer: {e:#}"));
+    }
     for routing in args.routing.list() {
         eprintln!("\n=== e2e: --routing {routing} ===");
         let started = Instant::now();
@@ -167,6 +173,40 @@ fn run_local(args: &Args) -> Result<()> {
     } else {
         bail!("e2e failed:\n{}", failures.join("\n"))
     }
+}
+
+/// The Kubernetes layer's own integration tests (discovery watching pods appear, turn ready,
+/// move and disappear; HTTP and pods/exec transports reaching real agents) against this cluster.
+/// Without a cluster it only compiles them.
+fn k8s_layer_tests(ws: &Workspace, cluster: Option<&ClusterHandle>) -> Result<()> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(&ws.root).args([
+        "test",
+        "-p",
+        "gpu-mcp-k8s",
+        "--test",
+        "cluster",
+        "--test",
+        "real_agent",
+    ]);
+    if let Some(handle) = cluster {
+        let exec_node = handle.nodes.first().context("the cluster has no nodes")?;
+        cmd.env("GPU_MCP_TEST_KUBECONFIG", &handle.kubeconfig)
+            .env("GPU_MCP_TEST_EXEC_NODE", exec_node)
+            .env(
+                "GPU_MCP_TEST_EXEC_COMMAND",
+                "gpu-mcp-agent --transport stdio --nvml-mode mock",
+            )
+            .env("GPU_MCP_TEST_AGENT_BIN", ws.binary("gpu-mcp-agent"))
+            .args(["--", "--test-threads=1"]);
+    } else {
+        cmd.arg("--no-run");
+    }
+    let status = cmd.status().context("running cargo test")?;
+    if !status.success() {
+        bail!("cargo test -p gpu-mcp-k8s --test cluster --test real_agent: {status}");
+    }
+    Ok(())
 }
 
 /// Runs `cargo test` of the scenarios with `env`; `build_only` compiles without running.
