@@ -12,9 +12,6 @@ pub const NODE_ARGUMENT: &str = "node";
 /// Longest Kubernetes node name (DNS-1123 subdomain).
 pub const MAX_NODE_NAME_LEN: usize = 253;
 
-/// Longest label (dot-separated part) of a DNS-1123 subdomain.
-const MAX_LABEL_LEN: usize = 63;
-
 /// The DNS-1123 subdomain pattern, as written into the `node` property's JSON schema.
 pub const NODE_NAME_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -33,8 +30,8 @@ pub(crate) fn quote(value: &str) -> String {
 }
 
 /// Checks that `name` is a DNS-1123 subdomain: 1 to 253 characters, lowercase alphanumerics,
-/// `-` and `.`, every dot-separated label 1 to 63 characters that starts and ends with an
-/// alphanumeric.
+/// `-` and `.`, every dot-separated part non-empty and starting and ending with an alphanumeric
+/// (the API server's rule for node names; unlike DNS labels, parts are not limited to 63).
 ///
 /// This is stricter than needed to stop path traversal (`../`), shell metacharacters (`;`) and
 /// header or log injection (newlines): none of those characters can pass.
@@ -66,12 +63,6 @@ pub fn validate_node_name(name: &str) -> Result<()> {
     for label in name.split('.') {
         if label.is_empty() {
             return invalid(format!("{} has an empty part between dots", quote(name)));
-        }
-        if label.len() > MAX_LABEL_LEN {
-            return invalid(format!(
-                "{} has a part longer than {MAX_LABEL_LEN} characters",
-                quote(name)
-            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return invalid(format!(
@@ -217,13 +208,40 @@ mod tests {
                 .to_string()
                 .contains("254 bytes")
         );
+    }
+
+    /// The gateway refuses a `node` before routing with its own, more detailed messages; the
+    /// Kubernetes layer validates again before any request leaves. Both must follow the API
+    /// server's rule for node names (a DNS-1123 subdomain, with no per-label length limit), so a
+    /// name one accepts is never refused by the other.
+    #[test]
+    fn agrees_with_the_kubernetes_layer() {
         let long_label = "a".repeat(64);
-        assert!(
-            validate_node_name(&long_label)
-                .unwrap_err()
-                .to_string()
-                .contains("longer than 63")
-        );
+        let too_long = "a".repeat(254);
+        for name in [
+            "gpu-node-1",
+            "ip-10-0-1-5.ec2.internal",
+            long_label.as_str(),
+            too_long.as_str(),
+            "",
+            "Gpu",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            "a.",
+            "../x",
+            "a;b",
+            "a\nb",
+            "nöde",
+            "a_b",
+        ] {
+            assert_eq!(
+                validate_node_name(name).is_ok(),
+                gpu_mcp_k8s::validate_node_name(name).is_ok(),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]
