@@ -20,10 +20,12 @@
 //! [`encode`] writes compact JSON on one line: serde_json escapes control characters inside strings,
 //! so the output never contains a newline and can be framed by newline-delimited transports.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A request id: a string or an integer (never `null` in MCP).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -135,18 +137,54 @@ impl Notification {
 }
 
 /// A response: `result` or `error`, never both.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A success payload is either a [`Value`] (`result`) or, for large results built straight from
+/// Rust types, JSON already encoded ([`Response::success_encoded`]), which is written to the wire
+/// as is instead of going through a `Value` tree.
+/// Read the payload with [`Response::result_value`] to cover both.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Response {
     /// Always `"2.0"`.
     pub jsonrpc: String,
     /// The request's id; `null` only when the id could not be read (parse errors).
     pub id: Option<RequestId>,
-    /// Success payload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Success payload (`None` for an error, and for a success built with
+    /// [`Response::success_encoded`]).
+    #[serde(default)]
     pub result: Option<Value>,
     /// Failure payload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<ErrorObject>,
+    /// Success payload already encoded as JSON.
+    #[serde(skip)]
+    encoded_result: Option<Box<RawValue>>,
+}
+
+impl Serialize for Response {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Response", 3)?;
+        s.serialize_field("jsonrpc", &self.jsonrpc)?;
+        s.serialize_field("id", &self.id)?;
+        if let Some(raw) = &self.encoded_result {
+            s.serialize_field("result", raw)?;
+        } else if let Some(result) = &self.result {
+            s.serialize_field("result", result)?;
+        }
+        if let Some(error) = &self.error {
+            s.serialize_field("error", error)?;
+        }
+        s.end()
+    }
+}
+
+impl PartialEq for Response {
+    fn eq(&self, other: &Self) -> bool {
+        self.jsonrpc == other.jsonrpc
+            && self.id == other.id
+            && self.error == other.error
+            && self.result_value() == other.result_value()
+    }
 }
 
 impl Response {
@@ -157,6 +195,21 @@ impl Response {
             id: Some(id),
             result: Some(result),
             error: None,
+            encoded_result: None,
+        }
+    }
+    /// A success response whose result is JSON already encoded (for example with
+    /// [`serde_json::value::to_raw_value`]): it is written out byte for byte, so a large result
+    /// is serialized once, straight from its Rust types, with no [`Value`] in between.
+    /// It must be compact JSON (no newline), as `to_raw_value` writes it, since stdio frames
+    /// messages by line.
+    pub fn success_encoded(id: RequestId, result: Box<RawValue>) -> Self {
+        Self {
+            jsonrpc: JSONRPC_VERSION.into(),
+            id: Some(id),
+            result: None,
+            error: None,
+            encoded_result: Some(result),
         }
     }
     /// An error response.
@@ -166,11 +219,25 @@ impl Response {
             id,
             result: None,
             error: Some(error),
+            encoded_result: None,
         }
     }
     /// Whether this is an error response.
     pub fn is_error(&self) -> bool {
         self.error.is_some()
+    }
+    /// The success payload when it was built with [`Response::success_encoded`].
+    pub fn encoded_result(&self) -> Option<&RawValue> {
+        self.encoded_result.as_deref()
+    }
+    /// The success payload as a [`Value`], however it was built (an encoded payload is parsed,
+    /// so prefer [`Response::encoded_result`] on hot paths).
+    pub fn result_value(&self) -> Option<Cow<'_, Value>> {
+        if let Some(result) = &self.result {
+            return Some(Cow::Borrowed(result));
+        }
+        let raw = self.encoded_result.as_ref()?;
+        serde_json::from_str(raw.get()).ok().map(Cow::Owned)
     }
 }
 
@@ -514,7 +581,12 @@ fn invalid(id: Option<RequestId>, message: impl Into<String>) -> Response {
 pub trait Encode: Serialize + private::Sealed {}
 
 mod private {
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// Bytes to reserve before encoding, so a large message is not copied while it grows.
+        fn encoded_len_hint(&self) -> usize {
+            128
+        }
+    }
 }
 
 macro_rules! encodable {
@@ -523,7 +595,14 @@ macro_rules! encodable {
         impl Encode for $t {}
     )*};
 }
-encodable!(Message, Request, Notification, Response);
+encodable!(Message, Request, Notification);
+
+impl private::Sealed for Response {
+    fn encoded_len_hint(&self) -> usize {
+        128 + self.encoded_result.as_ref().map_or(0, |r| r.get().len())
+    }
+}
+impl Encode for Response {}
 
 /// Fallback written if a message cannot be serialized, which cannot happen for messages made of
 /// `serde_json::Value`s and strings.
@@ -532,12 +611,17 @@ const ENCODE_FAILURE: &[u8] =
 
 /// Encodes a message as compact JSON on one line (no trailing newline, no embedded newline).
 pub fn encode<T: Encode + ?Sized>(message: &T) -> Vec<u8> {
-    serde_json::to_vec(message).unwrap_or_else(|_| ENCODE_FAILURE.to_vec())
+    let mut out = Vec::with_capacity(message.encoded_len_hint());
+    if serde_json::to_writer(&mut out, message).is_err() {
+        out.clear();
+        out.extend_from_slice(ENCODE_FAILURE);
+    }
+    out
 }
 
 /// [`encode`] followed by a single `\n`, the framing of the stdio transport.
 pub fn encode_line<T: Encode + ?Sized>(message: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
+    let mut out = Vec::with_capacity(message.encoded_len_hint() + 1);
     if serde_json::to_writer(&mut out, message).is_err() {
         out.clear();
         out.extend_from_slice(ENCODE_FAILURE);
@@ -550,6 +634,23 @@ pub fn encode_line<T: Encode + ?Sized>(message: &T) -> Vec<u8> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn encoded_results_are_written_as_is() {
+        let raw = serde_json::value::to_raw_value(&json!({"b": [1, 2], "a": "x"})).unwrap();
+        let r = Response::success_encoded(RequestId::Number(7), raw);
+        assert!(r.result.is_none() && !r.is_error());
+        assert_eq!(
+            String::from_utf8(encode(&r)).unwrap(),
+            r#"{"jsonrpc":"2.0","id":7,"result":{"a":"x","b":[1,2]}}"#
+        );
+        let plain = Response::success(RequestId::Number(7), json!({"a": "x", "b": [1, 2]}));
+        assert_eq!(r, plain);
+        assert_eq!(encode(&r), encode(&plain));
+        let back: Response = serde_json::from_slice(&encode(&r)).unwrap();
+        assert_eq!(back.result, plain.result);
+        assert!(back.encoded_result().is_none());
+    }
 
     fn err_of(bytes: &[u8]) -> Response {
         match parse_message(bytes) {

@@ -5,8 +5,11 @@
 //! Optional members are skipped when absent, so what a type does not hold is not invented on
 //! the wire.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{Error, JsonObject, RequestId};
 
@@ -422,26 +425,141 @@ impl Content {
 }
 
 /// The result of `tools/call`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The structured result is either a [`Value`] (`structured_content`) or, for large results,
+/// JSON encoded once straight from the Rust type ([`CallToolResult::structured_encoded`]), which
+/// the server writes to the wire without building a `Value` tree.
+/// Read it with [`CallToolResult::structured_value`] to cover both.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallToolResult {
     /// Unstructured content (at least one text block).
     pub content: Vec<Content>,
-    /// Structured result conforming to the tool's `outputSchema`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Structured result conforming to the tool's `outputSchema` (`None` when it was given
+    /// already encoded; see [`CallToolResult::encoded_structured_content`]).
+    #[serde(default)]
     pub structured_content: Option<Value>,
     /// `true` when the tool failed (execution error, bad arguments).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub is_error: Option<bool>,
+    /// Structured result already encoded as JSON.
+    #[serde(skip)]
+    encoded_structured_content: Option<Box<RawValue>>,
+}
+
+impl Serialize for CallToolResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_with(serializer, None)
+    }
+}
+
+impl PartialEq for CallToolResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.content == other.content
+            && self.is_error == other.is_error
+            && self.structured_value() == other.structured_value()
+    }
 }
 
 impl CallToolResult {
+    /// A result from its parts, with a [`Value`] as structured content.
+    pub fn new(
+        content: Vec<Content>,
+        structured_content: Option<Value>,
+        is_error: Option<bool>,
+    ) -> Self {
+        Self {
+            content,
+            structured_content,
+            is_error,
+            encoded_structured_content: None,
+        }
+    }
+
+    /// A successful result whose structured content is `structured` encoded once, straight from
+    /// its type (no [`Value`] in between), plus a text block.
+    /// A type that cannot be encoded as JSON (a map with non-string keys, a failing `Serialize`)
+    /// yields an `isError` result saying so.
+    pub fn structured_encoded<T: Serialize + ?Sized>(
+        structured: &T,
+        text: impl Into<String>,
+    ) -> Self {
+        match serde_json::value::to_raw_value(structured) {
+            Ok(raw) => Self {
+                content: vec![Content::text(text)],
+                structured_content: None,
+                is_error: None,
+                encoded_structured_content: Some(raw),
+            },
+            Err(e) => Self::error(format!("The result could not be encoded as JSON: {e}")),
+        }
+    }
+
+    /// The structured content when it was given already encoded.
+    pub fn encoded_structured_content(&self) -> Option<&RawValue> {
+        self.encoded_structured_content.as_deref()
+    }
+
+    /// The structured content as a [`Value`], however it was given (encoded content is parsed,
+    /// so prefer [`CallToolResult::encoded_structured_content`] on hot paths).
+    pub fn structured_value(&self) -> Option<Cow<'_, Value>> {
+        if let Some(v) = &self.structured_content {
+            return Some(Cow::Borrowed(v));
+        }
+        let raw = self.encoded_structured_content.as_ref()?;
+        serde_json::from_str(raw.get()).ok().map(Cow::Owned)
+    }
+
+    /// Removes the structured content, returning its compact JSON text.
+    pub fn take_structured_json(&mut self) -> Option<String> {
+        if let Some(raw) = self.encoded_structured_content.take() {
+            self.structured_content = None;
+            return Some(String::from(Box::<str>::from(raw)));
+        }
+        self.structured_content.take().map(|v| v.to_string())
+    }
+
+    /// Encodes this result once, with `extra` members appended to the object (for example the
+    /// 2026-07-28 `resultType` and `_meta`), for [`crate::Response::success_encoded`].
+    /// Encoded structured content is copied as is, not parsed again.
+    pub fn to_raw_value(&self, extra: Option<&JsonObject>) -> serde_json::Result<Box<RawValue>> {
+        struct With<'a>(&'a CallToolResult, Option<&'a JsonObject>);
+        impl Serialize for With<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize_with(s, self.1)
+            }
+        }
+        serde_json::value::to_raw_value(&With(self, extra))
+    }
+
+    fn serialize_with<S: serde::Serializer>(
+        &self,
+        serializer: S,
+        extra: Option<&JsonObject>,
+    ) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("content", &self.content)?;
+        if let Some(raw) = &self.encoded_structured_content {
+            m.serialize_entry("structuredContent", raw)?;
+        } else if let Some(v) = &self.structured_content {
+            m.serialize_entry("structuredContent", v)?;
+        }
+        if let Some(is_error) = self.is_error {
+            m.serialize_entry("isError", &is_error)?;
+        }
+        for (k, v) in extra.into_iter().flatten() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
     /// A successful result with structured content and a text block.
     pub fn structured(structured: Value, text: impl Into<String>) -> Self {
         Self {
             content: vec![Content::text(text)],
             structured_content: Some(structured),
             is_error: None,
+            encoded_structured_content: None,
         }
     }
     /// A successful result whose text block is the compact JSON of `structured`, as the spec
@@ -456,6 +574,7 @@ impl CallToolResult {
             content: vec![Content::text(text)],
             structured_content: None,
             is_error: None,
+            encoded_structured_content: None,
         }
     }
     /// A tool execution error with an actionable message.
@@ -464,6 +583,7 @@ impl CallToolResult {
             content: vec![Content::text(message)],
             structured_content: None,
             is_error: Some(true),
+            encoded_structured_content: None,
         }
     }
     /// Whether this result reports a failure.
@@ -490,6 +610,9 @@ impl CallToolResult {
             .collect();
         obj.insert("content".into(), Value::Array(content));
         if let Some(structured) = self.structured_content {
+            obj.insert("structuredContent".into(), structured);
+        } else if let Some(raw) = self.encoded_structured_content {
+            let structured = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
             obj.insert("structuredContent".into(), structured);
         }
         if let Some(is_error) = self.is_error {
@@ -533,8 +656,8 @@ mod tests {
         let results = [
             CallToolResult::from_structured(json!({"gpus": [{"uuid": "GPU-1", "temp": 41.5}]})),
             CallToolResult::error("bad"),
-            CallToolResult {
-                content: vec![
+            CallToolResult::new(
+                vec![
                     Content::text("a"),
                     Content::Image {
                         data: "AA==".into(),
@@ -542,13 +665,69 @@ mod tests {
                         annotations: None,
                     },
                 ],
-                structured_content: None,
-                is_error: Some(false),
-            },
+                None,
+                Some(false),
+            ),
+            CallToolResult::structured_encoded(&json!({"gpus": [{"uuid": "GPU-1"}]}), "t"),
         ];
         for r in results {
             assert_eq!(serde_json::to_value(&r).unwrap(), r.clone().into_value());
         }
+    }
+
+    #[test]
+    fn encoded_structured_content_reads_and_writes_like_a_value() {
+        #[derive(Serialize)]
+        struct Out {
+            zeta: u32,
+            alpha: &'static str,
+        }
+        let encoded = CallToolResult::structured_encoded(
+            &Out {
+                zeta: 1,
+                alpha: "a\"b",
+            },
+            "text",
+        );
+        let plain = CallToolResult::structured(json!({"alpha": "a\"b", "zeta": 1}), "text");
+        assert!(encoded.structured_content.is_none());
+        assert_eq!(
+            encoded.encoded_structured_content().map(RawValue::get),
+            Some(r#"{"zeta":1,"alpha":"a\"b"}"#)
+        );
+        assert_eq!(encoded, plain);
+        assert_eq!(
+            serde_json::to_value(&encoded).unwrap(),
+            serde_json::to_value(&plain).unwrap()
+        );
+        let mut extra = JsonObject::new();
+        extra.insert("resultType".into(), json!("complete"));
+        let raw = encoded.to_raw_value(Some(&extra)).unwrap();
+        let back: Value = serde_json::from_str(raw.get()).unwrap();
+        assert_eq!(
+            back,
+            json!({"content": [{"type": "text", "text": "text"}], "structuredContent": {"alpha": "a\"b", "zeta": 1}, "resultType": "complete"})
+        );
+        let mut taken = encoded.clone();
+        assert_eq!(
+            taken.take_structured_json().as_deref(),
+            Some(r#"{"zeta":1,"alpha":"a\"b"}"#)
+        );
+        assert!(taken.structured_value().is_none());
+    }
+
+    #[test]
+    fn unencodable_structured_content_is_a_tool_error() {
+        let mut bad = std::collections::HashMap::new();
+        bad.insert(vec![1u8], 1);
+        let r = CallToolResult::structured_encoded(&bad, "t");
+        assert!(r.failed());
+        assert!(
+            r.content[0]
+                .as_text()
+                .unwrap()
+                .contains("could not be encoded")
+        );
     }
 
     #[test]

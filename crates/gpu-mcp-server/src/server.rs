@@ -452,8 +452,20 @@ impl Session {
             methods::DISCOVER => Ok(self.discover()),
             methods::TOOLS_LIST => self.list_tools(params, served.version),
             methods::TOOLS_CALL => match self.call_tool(&id, params, served.version).await {
-                Some(r) => r,
                 None => return None,
+                // Structured content encoded by the tool goes out as is: the whole result is
+                // serialized once, with no `Value` tree of it built and dropped per call.
+                // (Tool errors stay `Value`s, so transports can see `isError` in `result`.)
+                Some(Ok(result))
+                    if result.encoded_structured_content().is_some() && !result.failed() =>
+                {
+                    let extra = served.stateless.then(|| self.stateless_members());
+                    return Some(match result.to_raw_value(extra.as_ref()) {
+                        Ok(raw) => Response::success_encoded(id, raw),
+                        Err(e) => Response::error(Some(id), ErrorObject::internal(e.to_string())),
+                    });
+                }
+                Some(r) => r.map(CallToolResult::into_value),
             },
             methods::LOGGING_SET_LEVEL => self.set_level(params),
             _ => {
@@ -472,6 +484,19 @@ impl Session {
             }
             Err(error) => Response::error(Some(id), error),
         })
+    }
+
+    /// The 2026-07-28 result members of a result that has no `_meta` of its own.
+    fn stateless_members(&self) -> JsonObject {
+        let mut meta = JsonObject::new();
+        meta.insert(
+            META_SERVER_INFO.into(),
+            self.server.inner.server_info_meta.clone(),
+        );
+        let mut extra = JsonObject::new();
+        extra.insert("resultType".into(), RESULT_TYPE_COMPLETE.into());
+        extra.insert("_meta".into(), Value::Object(meta));
+        extra
     }
 
     /// Adds the 2026-07-28 result members: `resultType` and the server's identity in `_meta`.
@@ -608,7 +633,7 @@ impl Session {
         id: &RequestId,
         params: Option<Value>,
         version: ProtocolVersion,
-    ) -> Option<std::result::Result<Value, ErrorObject>> {
+    ) -> Option<std::result::Result<CallToolResult, ErrorObject>> {
         let Some(Value::Object(mut params)) = params else {
             return Some(Err(ErrorObject::invalid_params(
                 "tools/call needs params with the tool `name`",
@@ -665,7 +690,7 @@ impl Session {
             return None;
         }
         Some(match outcome {
-            Ok(result) => Ok(shape_call_result(result, version).into_value()),
+            Ok(result) => Ok(shape_call_result(result, version)),
             Err(CallError::UnknownTool(tool)) => {
                 Err(ErrorObject::invalid_params(format!("Unknown tool: {tool}")))
             }
@@ -702,13 +727,13 @@ fn shape_tool(mut tool: Tool, version: ProtocolVersion) -> Tool {
 /// Removes `structuredContent` for revisions before 2025-06-18, keeping its JSON in a text block.
 fn shape_call_result(mut result: CallToolResult, version: ProtocolVersion) -> CallToolResult {
     if !version.supports_structured_content()
-        && let Some(structured) = result.structured_content.take()
+        && let Some(structured) = result.take_structured_json()
         && !result
             .content
             .iter()
             .any(|c| matches!(c, Content::Text { .. }))
     {
-        result.content.push(Content::text(structured.to_string()));
+        result.content.push(Content::text(structured));
     }
     result
 }
@@ -786,16 +811,24 @@ mod tests {
 
     #[test]
     fn old_versions_get_structured_content_as_text() {
-        let r = CallToolResult {
-            content: vec![],
-            structured_content: Some(json!({"a": 1})),
-            is_error: None,
-        };
+        let r = CallToolResult::new(vec![], Some(json!({"a": 1})), None);
         let shaped = shape_call_result(r.clone(), ProtocolVersion::V2025_03_26);
         assert!(shaped.structured_content.is_none());
         assert_eq!(shaped.content[0].as_text(), Some(r#"{"a":1}"#));
         let kept = shape_call_result(r.clone(), ProtocolVersion::V2025_11_25);
         assert_eq!(kept, r);
+        let encoded = CallToolResult::structured_encoded(&json!({"a": 1}), "kept");
+        let shaped = shape_call_result(encoded.clone(), ProtocolVersion::V2025_03_26);
+        assert!(shaped.structured_value().is_none());
+        assert_eq!(shaped.content.len(), 1);
+        let mut bare = CallToolResult::structured_encoded(&json!({"a": 1}), "x");
+        bare.content.clear();
+        let shaped = shape_call_result(bare, ProtocolVersion::V2024_11_05);
+        assert_eq!(shaped.content[0].as_text(), Some(r#"{"a":1}"#));
+        assert_eq!(
+            shape_call_result(encoded.clone(), ProtocolVersion::V2025_06_18),
+            encoded
+        );
         let with_text = CallToolResult::structured(json!({"a": 1}), "already");
         let shaped = shape_call_result(with_text, ProtocolVersion::V2024_11_05);
         assert_eq!(shaped.content.len(), 1);

@@ -10,7 +10,6 @@ use gpu_mcp_gpu::xid::{KernelLogStatus, KmsgReader};
 use gpu_mcp_gpu::{GpuBackend, GpuSnapshot, NodeSnapshot, XidEvent};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use gpu_mcp_server::{CallContext, CallError, ToolCatalog, parse_arguments, tool_definition};
-use serde::Serialize;
 
 use crate::args::{HealthArgs, InventoryArgs, XidArgs};
 use crate::health::assess_gpu;
@@ -111,10 +110,6 @@ struct Evidence {
     snapshot_error: Option<String>,
     sources: EvidenceSources,
     events: Vec<Merged>,
-}
-
-fn json<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// Resolves a GPU filter against a snapshot; an `Err` is the `isError` result naming the argument.
@@ -240,20 +235,28 @@ impl AgentCatalog {
             Ok(s) => s,
             Err(e) => return CallToolResult::error(format!("Cannot read the GPUs: {e}")),
         };
-        let gpus = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref()) {
-            Ok(g) => g.into_iter().cloned().collect(),
+        let keep: Vec<u32> = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref())
+        {
+            Ok(g) => g.into_iter().map(|g| g.index).collect(),
             Err(e) => return e,
         };
+        let gpu_count = snap.gpus.len() as u32;
+        // The snapshot is ours: move the selected GPUs instead of copying them.
+        let gpus = snap
+            .gpus
+            .into_iter()
+            .filter(|g| keep.contains(&g.index))
+            .collect();
         let inv = Inventory {
             node: self.config.node_name.clone(),
             backend: snap.backend,
-            driver_version: snap.driver_version.clone(),
-            cuda_driver_version: snap.cuda_driver_version.clone(),
-            nvml_version: snap.nvml_version.clone(),
-            gpu_count: snap.gpus.len() as u32,
+            driver_version: snap.driver_version,
+            cuda_driver_version: snap.cuda_driver_version,
+            nvml_version: snap.nvml_version,
+            gpu_count,
             gpus,
         };
-        CallToolResult::structured(json(&inv), text::inventory(&inv))
+        CallToolResult::structured_encoded(&inv, text::inventory(&inv))
     }
 
     /// Builds the health report (also used by the docs generator and tests).
@@ -345,7 +348,7 @@ impl AgentCatalog {
 
     async fn health(&self, args: HealthArgs) -> CallToolResult {
         match self.health_report(args).await {
-            Ok(r) => CallToolResult::structured(json(&r), text::health(&r)),
+            Ok(r) => CallToolResult::structured_encoded(&r, text::health(&r)),
             Err(e) => e,
         }
     }
@@ -411,7 +414,7 @@ impl AgentCatalog {
 
     async fn xids(&self, args: XidArgs) -> CallToolResult {
         match self.xid_report(args).await {
-            Ok(r) => CallToolResult::structured(json(&r), text::xids(&r)),
+            Ok(r) => CallToolResult::structured_encoded(&r, text::xids(&r)),
             Err(e) => e,
         }
     }

@@ -147,7 +147,12 @@ pub async fn tools_markdown() -> Result<String> {
                 "### Example\n\nOn the mock fleet (`--mock-gpus 2 --mock-scenario {scenario}`: {}), arguments `{args}`.\n\nText block:\n\n```text\n{}\n```\n\n<details><summary>structuredContent</summary>\n\n```json\n{}\n```\n\n</details>\n",
                 scenario.description(),
                 text_of(&result),
-                pretty(result.structured_content.as_ref().unwrap_or(&json!(null)))?
+                pretty(
+                    &result
+                        .structured_value()
+                        .map(|v| v.into_owned())
+                        .unwrap_or(json!(null))
+                )?
             );
         }
     }

@@ -67,9 +67,9 @@ fn text(r: &CallToolResult) -> String {
         .join("\n")
 }
 
-fn ok(r: &CallToolResult) -> &Value {
+fn ok(r: &CallToolResult) -> Value {
     assert_ne!(r.is_error, Some(true), "tool failed: {}", text(r));
-    r.structured_content.as_ref().unwrap()
+    r.structured_value().unwrap().into_owned()
 }
 
 fn assert_matches_schema(tool: &str, v: &Value) {
@@ -115,13 +115,13 @@ async fn every_scenario_answers_all_tools_with_schema_valid_output() {
     for &(scenario, verdict) in EXPECTED {
         let c = catalog(scenario);
         let inv = call(&c, "get_gpu_inventory", json!({})).await;
-        let v = ok(&inv);
+        let v = &ok(&inv);
         assert_matches_schema("get_gpu_inventory", v);
         assert_eq!(v["gpu_count"], 8);
         assert!(text(&inv).contains("gpu-node-1"));
 
         let h = call(&c, "get_gpu_health", json!({})).await;
-        let hv = ok(&h);
+        let hv = &ok(&h);
         assert_matches_schema("get_gpu_health", hv);
         assert_eq!(hv["verdict"], verdict, "{scenario}: {}", text(&h));
         assert_eq!(hv["gpus"][0]["verdict"], verdict, "{scenario}");
@@ -140,7 +140,7 @@ async fn every_scenario_answers_all_tools_with_schema_valid_output() {
         }
 
         let x = call(&c, "analyze_xid_errors", json!({})).await;
-        let xv = ok(&x);
+        let xv = &ok(&x);
         assert_matches_schema("analyze_xid_errors", xv);
         assert!(!text(&x).is_empty());
     }
@@ -184,7 +184,7 @@ async fn scenarios_name_the_right_reasons() {
             json!({"gpu_index": 0}),
         )
         .await;
-        let got = reasons(ok(&h));
+        let got = reasons(&ok(&h));
         for w in *want {
             assert!(
                 got.iter().any(|g| g == w),
@@ -199,7 +199,8 @@ async fn scenarios_name_the_right_reasons() {
         json!({"gpu_index": 0}),
     )
     .await;
-    let t = &ok(&h)["gpus"][0]["reasons"];
+    let hv = &ok(&h);
+    let t = &hv["gpus"][0]["reasons"];
     let temp = t
         .as_array()
         .unwrap()
@@ -222,7 +223,7 @@ async fn scenarios_name_the_right_reasons() {
 async fn xid_analysis_groups_per_gpu_and_code_with_catalog_entries() {
     let c = catalog(Scenario::XidEccFamily);
     let x = call(&c, "analyze_xid_errors", json!({})).await;
-    let v = ok(&x);
+    let v = &ok(&x);
     assert_eq!(v["total_events"], 4);
     let groups = v["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 3, "{groups:#?}");
@@ -236,7 +237,7 @@ async fn xid_analysis_groups_per_gpu_and_code_with_catalog_entries() {
     assert_eq!(g94["severity"], "warning");
     // Newest first, limited.
     let x = call(&c, "analyze_xid_errors", json!({"limit": 1})).await;
-    let v = ok(&x);
+    let v = &ok(&x);
     assert_eq!(v["returned_events"], 1);
     assert_eq!(v["truncated"], true);
     assert_eq!(v["events"][0]["xid"], 95);
@@ -290,7 +291,7 @@ async fn kernel_log_events_are_mapped_to_gpus_merged_and_unknown_codes_kept() {
     let c = catalog_with(cfg, Some(path));
 
     let x = call(&c, "analyze_xid_errors", json!({})).await;
-    let v = ok(&x);
+    let v = &ok(&x);
     assert_matches_schema("analyze_xid_errors", v);
     assert_eq!(v["sources"]["kernel_log"]["status"], "ok");
     assert_eq!(v["sources"]["kernel_log"]["unparsed_xid_lines"], 1);
@@ -314,7 +315,7 @@ async fn kernel_log_events_are_mapped_to_gpus_merged_and_unknown_codes_kept() {
     assert_eq!(lost["gpu_index"], Value::Null);
 
     let h = call(&c, "get_gpu_health", json!({})).await;
-    let hv = ok(&h);
+    let hv = &ok(&h);
     assert_eq!(hv["verdict"], "critical");
     assert_eq!(
         hv["gpus"][2]["verdict"], "warning",
@@ -335,7 +336,7 @@ async fn kernel_log_problems_are_reported_not_fatal() {
         Some(PathBuf::from("/nonexistent/kmsg")),
     );
     let h = call(&c, "get_gpu_health", json!({})).await;
-    let v = ok(&h);
+    let v = &ok(&h);
     assert_eq!(v["sources"]["kernel_log"]["status"], "not_found");
     assert!(
         v["summary"]
@@ -349,7 +350,7 @@ async fn kernel_log_problems_are_reported_not_fatal() {
 async fn filters_select_one_gpu() {
     let c = catalog(Scenario::Healthy);
     let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 3})).await;
-    let v = ok(&inv);
+    let v = &ok(&inv);
     assert_eq!(v["gpus"].as_array().unwrap().len(), 1);
     let uuid = v["gpus"][0]["uuid"]["value"].as_str().unwrap().to_owned();
     let inv = call(
@@ -371,7 +372,7 @@ async fn error_text(c: &AgentCatalog, tool: &str, args: Value) -> String {
         "{tool} {}: expected an error",
         text(&r)
     );
-    assert!(r.structured_content.is_none());
+    assert!(r.structured_value().is_none());
     text(&r)
 }
 
@@ -450,14 +451,14 @@ async fn mixed_models_report_model_specific_fields() {
     .unwrap();
     let c = catalog_with(cfg, None);
     let inv = call(&c, "get_gpu_inventory", json!({})).await;
-    let v = ok(&inv);
+    let v = &ok(&inv);
     assert_matches_schema("get_gpu_inventory", v);
     assert_eq!(v["gpus"][0]["temperature"]["memory_c"], "not_supported");
     assert_eq!(v["gpus"][0]["nvlink"]["value"], json!([]));
     assert_eq!(v["gpus"][1]["row_remapping"], "not_supported");
     assert_eq!(v["gpus"][1]["retired_pages"]["value"]["pending"], true);
     let h = call(&c, "get_gpu_health", json!({})).await;
-    let hv = ok(&h);
+    let hv = &ok(&h);
     assert_eq!(hv["gpus"][0]["verdict"], "healthy");
     // Volta has no error containment: an uncorrectable error is critical on its own.
     let r = hv["gpus"][1]["reasons"].to_string();
@@ -474,12 +475,13 @@ async fn mixed_models_report_model_specific_fields() {
 async fn processes_are_listed_and_named_before_a_reset() {
     let c = catalog(Scenario::RowRemapFailure);
     let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 0})).await;
-    let procs = &ok(&inv)["gpus"][0]["processes"]["value"];
+    let iv = ok(&inv);
+    let procs = &iv["gpus"][0]["processes"]["value"];
     assert_eq!(procs.as_array().unwrap().len(), 1);
     assert_eq!(procs[0]["kind"], "compute");
     let pid = procs[0]["pid"].as_u64().unwrap();
     let h = call(&c, "get_gpu_health", json!({})).await;
-    let v = ok(&h);
+    let v = &ok(&h);
     let notes = v["gpus"][0]["notes"].to_string();
     assert!(notes.contains(&format!("pid {pid}")), "{notes}");
     // Healthy GPUs get no drain note.
@@ -487,7 +489,8 @@ async fn processes_are_listed_and_named_before_a_reset() {
     // MIG processes carry their instance.
     let c = catalog(Scenario::MigEnabled);
     let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 0})).await;
-    let procs = &ok(&inv)["gpus"][0]["processes"]["value"];
+    let iv = ok(&inv);
+    let procs = &iv["gpus"][0]["processes"]["value"];
     assert_eq!(procs.as_array().unwrap().len(), 3);
     assert!(procs[0]["gpu_instance"].is_u64());
 }

@@ -369,7 +369,7 @@ async fn post(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
     if modern && let Some(err) = &reply.error {
         status = StatusCode::from_u16(http_status_for_error(err.code)).unwrap_or(StatusCode::OK);
     }
-    let session_id = if issue_id && reply.result.is_some() {
+    let session_id = if issue_id && !reply.is_error() {
         shared.sessions.insert(session)
     } else {
         None
