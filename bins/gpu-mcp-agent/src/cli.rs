@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use gpu_mcp_agent::{Config, GpuSource, TransportMode};
@@ -118,6 +119,17 @@ pub(crate) struct Cli {
     /// Mcp-Session-Id handling over HTTP.
     #[arg(long, env = "GPU_MCP_HTTP_SESSIONS", value_enum, default_value_t = Sessions::Optional)]
     http_sessions: Sessions,
+    /// How long one read of the GPUs is reused by later calls (e.g. 500ms, 1s, 2s; 0 reads the
+    /// GPUs on every call). Concurrent calls always share one read while it is younger than this,
+    /// which keeps many polling clients from multiplying NVML calls.
+    #[arg(
+        long,
+        env = "GPU_MCP_SNAPSHOT_MAX_AGE",
+        default_value = "1s",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    snapshot_max_age: Duration,
     /// Refuse requests sent before `initialize` (by default one-shot calls are served).
     #[arg(long, env = "GPU_MCP_STRICT_LIFECYCLE")]
     strict_lifecycle: bool,
@@ -157,6 +169,26 @@ enum Sessions {
 pub(crate) enum LogFormat {
     Json,
     Text,
+}
+
+/// A duration as `<number><unit>` with unit `ms`, `s` or `m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
+        .ok_or_else(|| format!("`{text}` is not a duration like 500ms, 1s, 2m or 0"))
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
@@ -202,6 +234,7 @@ impl Cli {
         };
         config.kmsg_path = self.kmsg_path;
         config.strict_lifecycle = self.strict_lifecycle;
+        config.snapshot_max_age = self.snapshot_max_age;
         let http = &mut config.http;
         http.listen = self.listen;
         http.allowed_origins = self
@@ -239,5 +272,34 @@ impl Cli {
         }
         http.git_sha = option_env!("GPU_MCP_GIT_SHA").map(str::to_owned);
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        for bad in ["", "fast", "-1s", "1h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn snapshot_max_age_flag_reaches_the_config() {
+        let cli = Cli::try_parse_from(["gpu-mcp-agent", "--snapshot-max-age", "250ms"]).unwrap();
+        let config = cli.into_config().unwrap();
+        assert_eq!(config.snapshot_max_age, Duration::from_millis(250));
+        let cli = Cli::try_parse_from(["gpu-mcp-agent"]).unwrap();
+        assert_eq!(
+            cli.into_config().unwrap().snapshot_max_age,
+            gpu_mcp_agent::DEFAULT_SNAPSHOT_MAX_AGE
+        );
     }
 }

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_mcp_gpu::{GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions};
+use gpu_mcp_gpu::{
+    CoalescingBackend, GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions,
+};
 use gpu_mcp_server::{McpServer, ServerInfo, SessionPolicy};
 use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
 use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
@@ -21,6 +23,9 @@ pub use error::{Error, Result};
 
 /// Name reported in `serverInfo` and `/version`.
 pub const SERVER_NAME: &str = "k8s-gpu-mcp-agent";
+
+/// Default of [`Config::snapshot_max_age`].
+pub const DEFAULT_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// How the agent talks MCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +62,9 @@ pub struct Config {
     pub kmsg_path: Option<PathBuf>,
     /// Refuse requests before `initialize` (handshake-era clients only).
     pub strict_lifecycle: bool,
+    /// How long a GPU snapshot is shared by later calls (zero: read the GPUs on every call);
+    /// see [`CoalescingBackend`].
+    pub snapshot_max_age: Duration,
 }
 
 impl Config {
@@ -77,6 +85,7 @@ impl Config {
             node_name,
             kmsg_path: None,
             strict_lifecycle: false,
+            snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
         }
     }
 }
@@ -110,6 +119,16 @@ pub async fn backend(source: &GpuSource) -> Result<Arc<dyn GpuBackend>> {
     }
 }
 
+/// Wraps `backend` so concurrent calls share one GPU read and reuse it for `max_age`
+/// (unwrapped when `max_age` is zero).
+pub fn shared_snapshots(backend: Arc<dyn GpuBackend>, max_age: Duration) -> Arc<dyn GpuBackend> {
+    if max_age.is_zero() {
+        backend
+    } else {
+        Arc::new(CoalescingBackend::new(backend, max_age))
+    }
+}
+
 /// The MCP server over the agent's tool catalog.
 pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
     let catalog = AgentCatalog::new(
@@ -130,7 +149,7 @@ pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
 /// Runs the agent until its input ends (stdio) or `shutdown` is cancelled, then lets in-flight
 /// requests finish within the grace period.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
-    let backend = backend(&config.gpu).await?;
+    let backend = shared_snapshots(backend(&config.gpu).await?, config.snapshot_max_age);
     tracing::info!(
         node = %config.node_name,
         backend = ?backend.kind(),
@@ -176,6 +195,23 @@ mod tests {
             );
         }
         assert_eq!(server.info().name, SERVER_NAME);
+    }
+
+    #[tokio::test]
+    async fn snapshots_are_shared_unless_max_age_is_zero() {
+        let config = Config::new("node-c");
+        let mock = backend(&config.gpu).await.unwrap();
+        let shared = shared_snapshots(mock.clone(), Duration::from_secs(1));
+        assert!(format!("{:?}", mcp_server(&config, shared.clone())).contains("McpServer"));
+        assert_eq!(
+            shared.snapshot().await.unwrap(),
+            mock.snapshot().await.unwrap()
+        );
+        assert!(Arc::ptr_eq(
+            &shared_snapshots(mock.clone(), Duration::ZERO),
+            &mock
+        ));
+        assert!(!Arc::ptr_eq(&shared, &mock));
     }
 
     #[tokio::test]

@@ -38,6 +38,9 @@ pub enum Error {
     /// A blocking worker task failed.
     #[error("background task failed: {0}")]
     Task(String),
+    /// A read shared by several callers failed (see [`crate::CoalescingBackend`]).
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
     /// A mock configuration or profile is invalid.
     #[error("invalid mock configuration: {0}")]
     MockConfig(String),

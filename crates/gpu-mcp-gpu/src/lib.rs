@@ -6,6 +6,7 @@
 //! read is data in the snapshot, never a crash.
 
 mod backend;
+mod coalesce;
 mod error;
 pub mod mock;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod time;
 pub mod xid;
 
 pub use backend::{EventRecorderStatus, GpuBackend};
+pub use coalesce::CoalescingBackend;
 pub use error::{Error, Result};
 pub use mock::{GpuModel, MockBackend, MockConfig, MockGpu, Scenario};
 pub use model::*;
