@@ -151,8 +151,14 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                 continue;
             }
         };
+        // `initialize` changes what later requests may do, so it runs before the next line is
+        // read; under a strict lifecycle, so does everything until the session is initialized,
+        // otherwise a request sent before `initialize` could be judged after it.
         let in_order = match &message {
-            Message::Request(r) => r.method == "initialize",
+            Message::Request(r) => {
+                r.method == "initialize"
+                    || (session.server().policy().strict_lifecycle && !session.is_initialized())
+            }
             Message::Notification(_) | Message::Response(_) => true,
         };
         if in_order {
