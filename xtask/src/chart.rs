@@ -459,6 +459,28 @@ fn check_validator_rejects_unknown_fields(
     )
 }
 
+/// Renders the chart with `--set <set>` into `<work>/<name>.yaml` and returns its objects as
+/// JSON, or Helm's output when the render fails.
+fn render_with(
+    helm: &Path,
+    chart: &Path,
+    validator: &Validator,
+    work: &Path,
+    name: &str,
+    set: &str,
+) -> Result<std::result::Result<Vec<Value>, String>> {
+    let out = helm_template(helm, chart, &[OsStr::new("--set"), OsStr::new(set)])?;
+    if !out.status.success() {
+        return Ok(Err(output_text(&out)));
+    }
+    let path = work.join(format!("{name}.yaml"));
+    fs::write(&path, &out.stdout)?;
+    let mut docs = validator.to_json(&[&path])?;
+    Ok(Ok(docs
+        .remove(path.to_string_lossy().as_ref())
+        .unwrap_or_default()))
+}
+
 /// The policy must refuse the opt-in privileged agent (`agent.kmsg.privileged=true`).
 fn check_policy_rejects_privileged(
     helm: &Path,
@@ -467,28 +489,22 @@ fn check_policy_rejects_privileged(
     work: &Path,
     release: &policy::Release<'_>,
 ) -> Result<Vec<String>> {
-    let out = helm_template(
+    let objects = match render_with(
         helm,
         chart,
-        &[
-            OsStr::new("--set"),
-            OsStr::new("agent.kmsg.privileged=true"),
-        ],
-    )?;
-    if !out.status.success() {
-        return Ok(vec![format!(
-            "policy self-check: helm template failed:\n{}",
-            output_text(&out)
-        )]);
-    }
-    let path = work.join("privileged.yaml");
-    fs::write(&path, &out.stdout)?;
-    let docs = validator.to_json(&[&path])?;
-    let objects = docs
-        .get(path.to_string_lossy().as_ref())
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let violations = policy::check(objects, release);
+        validator,
+        work,
+        "privileged",
+        "agent.kmsg.privileged=true",
+    )? {
+        Ok(objects) => objects,
+        Err(helm_output) => {
+            return Ok(vec![format!(
+                "policy self-check: helm template failed:\n{helm_output}"
+            )]);
+        }
+    };
+    let violations = policy::check(&objects, release);
     Ok(
         if violations
             .iter()
@@ -530,20 +546,15 @@ fn check_agent_contract(
         }
     };
     let set = "agent.nvmlMode=mock,gateway.enabled=true,gateway.routing=exec";
-    let out = helm_template(helm, chart, &[OsStr::new("--set"), OsStr::new(set)])?;
-    if !out.status.success() {
-        return Ok(vec![format!(
-            "contract: helm template --set {set} failed:\n{}",
-            output_text(&out)
-        )]);
-    }
-    let path = work.join("contract.yaml");
-    fs::write(&path, &out.stdout)?;
-    let docs = validator.to_json(&[&path])?;
-    let objects = docs
-        .get(path.to_string_lossy().as_ref())
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let objects = match render_with(helm, chart, validator, work, "contract", set)? {
+        Ok(objects) => objects,
+        Err(helm_output) => {
+            return Ok(vec![format!(
+                "contract: helm template --set {set} failed:\n{helm_output}"
+            )]);
+        }
+    };
+    let objects = objects.as_slice();
     let mut failures = Vec::new();
     match contract::check_daemonset(objects, &agent_bin, &work.join("contract-agent.log")) {
         Ok(()) => {
