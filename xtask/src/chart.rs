@@ -732,7 +732,7 @@ mod tests {
             .filter_map(Value::as_str)
             .collect();
         let mut expected = vec![""];
-        expected.extend(gpu_mcp_gpu::Scenario::ALL.iter().map(|s| s.as_str()));
+        expected.extend(gpu_mcp_backend::Scenario::ALL.iter().map(|s| s.as_str()));
         assert_eq!(listed, expected);
     }
 

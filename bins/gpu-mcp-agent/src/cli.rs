@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use gpu_mcp_agent::{Config, GpuSource, TransportMode};
-use gpu_mcp_gpu::{MockConfig, NvmlOptions, Scenario};
+use gpu_mcp_backend::{MockConfig, NvmlOptions, Scenario};
 use gpu_mcp_transport::{SessionMode, TlsConfig};
 
 const EXAMPLES: &str = "\

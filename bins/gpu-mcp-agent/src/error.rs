@@ -8,7 +8,7 @@ pub enum Error {
     Config(String),
     /// The GPU backend could not start (for example NVML is missing in real mode).
     #[error(transparent)]
-    Gpu(#[from] gpu_mcp_gpu::Error),
+    Gpu(#[from] gpu_mcp_backend::Error),
     /// The transport failed (for example the listen address is taken).
     #[error(transparent)]
     Transport(#[from] gpu_mcp_transport::Error),

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_mcp_gpu::{
+use gpu_mcp_backend::{
     CoalescingBackend, GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions,
 };
-use gpu_mcp_server::{McpServer, ServerInfo, SessionPolicy};
+use gpu_mcp_service::{McpServer, ServerInfo, SessionPolicy};
 use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
 use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
 use tokio_util::sync::CancellationToken;

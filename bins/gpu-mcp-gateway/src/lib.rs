@@ -15,12 +15,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_mcp_cluster::{ClusterCatalog, ClusterMetrics, MetricSink, register_cache_size};
+use gpu_mcp_fleet::{ClusterCatalog, ClusterMetrics, MetricSink, register_cache_size};
 use gpu_mcp_k8s::{
     ClientOptions, Discovery, DiscoveryConfig, ExecTransport, ExecTransportConfig, HttpTransport,
     HttpTransportConfig, NodeDirectory, NodeTransport, Router, RouterConfig, StaticDirectory,
 };
-use gpu_mcp_server::{McpServer, ServerInfo};
+use gpu_mcp_service::{McpServer, ServerInfo};
 use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, TlsConfig};
 use prometheus_client::registry::Metric;
 use tokio_util::sync::CancellationToken;

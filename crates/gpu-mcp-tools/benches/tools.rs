@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gpu_mcp_gpu::{MockBackend, MockConfig, Scenario};
-use gpu_mcp_server::{CallContext, ToolCatalog};
+use gpu_mcp_backend::{MockBackend, MockConfig, Scenario};
+use gpu_mcp_service::{CallContext, ToolCatalog};
 use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
 
 fn bench(c: &mut Criterion) {

@@ -5,17 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use gpu_mcp_gpu::time::{format_rfc3339, parse_since};
-use gpu_mcp_gpu::xid::{KernelLogStatus, KmsgReader};
-use gpu_mcp_gpu::{GpuBackend, GpuSnapshot, NodeSnapshot, XidEvent};
+use gpu_mcp_backend::time::{format_rfc3339, parse_since};
+use gpu_mcp_backend::xid::{KernelLogStatus, KmsgReader};
+use gpu_mcp_backend::{GpuBackend, GpuSnapshot, NodeSnapshot, XidEvent};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
-use gpu_mcp_server::{CallContext, CallError, ToolCatalog, parse_arguments, tool_definition};
+use gpu_mcp_service::{CallContext, CallError, ToolCatalog, parse_arguments, tool_definition};
 
 use crate::args::{HealthArgs, InventoryArgs, XidArgs};
 use crate::health::assess_gpu;
 use crate::output::*;
 use crate::text;
-use crate::xids::{GpuKeys, Merged, group, merge, record};
+use crate::xid_analysis::{GpuKeys, Merged, group, merge, record};
 
 /// Name of the inventory tool.
 pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";

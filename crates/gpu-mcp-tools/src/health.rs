@@ -1,7 +1,9 @@
 //! Health rules: each a small function over one GPU's snapshot, documented in
 //! `docs/health-rules.md`. Thresholds come from the device where NVML reports them.
 
-use gpu_mcp_gpu::{ClockEventReason, ComputeMode, GpuAccess, GpuSnapshot, Reading, RecoveryAction};
+use gpu_mcp_backend::{
+    ClockEventReason, ComputeMode, GpuAccess, GpuSnapshot, Reading, RecoveryAction,
+};
 
 use crate::output::{Finding, GpuHealth, Verdict, XidGroup};
 

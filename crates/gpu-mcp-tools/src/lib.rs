@@ -1,4 +1,4 @@
-//! The agent's GPU tools over a [`gpu_mcp_gpu::GpuBackend`]: `get_gpu_inventory`,
+//! The agent's GPU tools over a [`gpu_mcp_backend::GpuBackend`]: `get_gpu_inventory`,
 //! `get_gpu_health` and `analyze_xid_errors`, with schemars-generated schemas, structured results
 //! and a readable text block.
 //!
@@ -13,7 +13,7 @@ pub mod health;
 pub mod output;
 pub mod reference;
 mod text;
-mod xids;
+mod xid_analysis;
 
 pub use catalog::{
     ANALYZE_XID_ERRORS, AgentCatalog, AgentCatalogConfig, DEFAULT_HEALTH_XID_WINDOW,

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_gpu::mock::MOCK_UPTIME;
-use gpu_mcp_gpu::xid::{catalog, lookup};
-use gpu_mcp_gpu::{MockBackend, MockConfig, Scenario};
+use gpu_mcp_backend::mock::MOCK_UPTIME;
+use gpu_mcp_backend::xid::{catalog, lookup};
+use gpu_mcp_backend::{MockBackend, MockConfig, Scenario};
 use gpu_mcp_protocol::{CallToolResult, Content};
 use serde_json::{Value, json};
 

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use gpu_mcp_gpu::xid::KernelLogStatus;
-use gpu_mcp_gpu::{GpuAccess, GpuSnapshot, Reading};
+use gpu_mcp_backend::xid::KernelLogStatus;
+use gpu_mcp_backend::{GpuAccess, GpuSnapshot, Reading};
 
 use crate::output::{HealthReport, Inventory, Verdict, XidReport};
 
@@ -202,7 +202,7 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
     let crit = x
         .groups
         .iter()
-        .filter(|g| g.severity == gpu_mcp_gpu::xid::XidSeverity::Critical)
+        .filter(|g| g.severity == gpu_mcp_backend::xid::XidSeverity::Critical)
         .count();
     let mut s = format!(
         "{} Xid event(s) on node {} {window} in {} group(s), {crit} of them critical.",

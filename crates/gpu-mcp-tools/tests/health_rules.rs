@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Each health rule on its own, against a healthy GPU changed in one respect.
 
-use gpu_mcp_gpu::{
+use gpu_mcp_backend::{
     ClockEventReason, ComputeMode, EccCounts, GpuAccess, GpuBackend, GpuModel, GpuSnapshot,
     MockBackend, MockConfig, NvLink, Reading, RecoveryAction, RetiredPages, RowRemapping,
     Utilization,
@@ -374,7 +374,7 @@ fn compute_mode() {
 }
 
 fn group(xid: u32) -> XidGroup {
-    let info = gpu_mcp_gpu::xid::lookup(xid);
+    let info = gpu_mcp_backend::xid::lookup(xid);
     XidGroup {
         gpu_index: Some(0),
         gpu_uuid: None,

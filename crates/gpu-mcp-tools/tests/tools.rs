@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_gpu::mock::MOCK_UPTIME;
-use gpu_mcp_gpu::{GpuModel, MockBackend, MockConfig, Scenario};
+use gpu_mcp_backend::mock::MOCK_UPTIME;
+use gpu_mcp_backend::{GpuModel, MockBackend, MockConfig, Scenario};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject};
-use gpu_mcp_server::{CallContext, CallError, ToolCatalog};
+use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
 use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig, gpu_tool_definitions};
 use serde_json::{Value, json};
 
@@ -422,7 +422,7 @@ async fn definitions_are_stable_and_usable_without_a_backend() {
         names,
         ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"]
     );
-    gpu_mcp_server::validate_tools(&defs).unwrap();
+    gpu_mcp_service::validate_tools(&defs).unwrap();
     let c = catalog(Scenario::Healthy);
     assert_eq!(c.tools(), defs);
     for t in &defs {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use gpu_mcp_protocol::{ErrorCode, Message, Response};
-use gpu_mcp_server::{McpServer, RequestContext, Session};
+use gpu_mcp_service::{McpServer, RequestContext, Session};
 use serde_json::Value;
 
 use crate::codec::error_response;

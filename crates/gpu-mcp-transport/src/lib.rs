@@ -2,8 +2,8 @@
 //! the operational endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`).
 //!
 //! The transports own bytes, limits, timeouts, security checks and shutdown; everything about MCP
-//! itself (lifecycle, versions, tools) is [`gpu_mcp_server`]'s. Both hand each decoded message to a
-//! [`gpu_mcp_server::Session`] and write back what it answers.
+//! itself (lifecycle, versions, tools) is [`gpu_mcp_service`]'s. Both hand each decoded message to a
+//! [`gpu_mcp_service::Session`] and write back what it answers.
 //!
 //! - [`serve_stdio`] / [`serve_stdio_with`]: one session over a reader/writer pair.
 //! - [`HttpServer`]: `POST /mcp` (JSON or one-event SSE replies), optional `Mcp-Session-Id`

@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use gpu_mcp_protocol::{ErrorCode, Message};
-use gpu_mcp_server::{McpServer, RequestContext, TransportKind};
+use gpu_mcp_service::{McpServer, RequestContext, TransportKind};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use gpu_mcp_protocol::{ErrorCode, ErrorObject, Message, ProtocolVersion, RequestId, Response};
-use gpu_mcp_server::{HttpHeaders, RequestContext, Session, TransportKind};
+use gpu_mcp_service::{HttpHeaders, RequestContext, Session, TransportKind};
 use http::header::{
     ACCEPT, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW,

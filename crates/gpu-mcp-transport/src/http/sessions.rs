@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use gpu_mcp_server::Session;
+use gpu_mcp_service::Session;
 use tokio::time::Instant;
 
 #[derive(Debug)]
@@ -108,7 +108,7 @@ mod tests {
     use std::sync::Arc;
 
     use gpu_mcp_protocol::Tool;
-    use gpu_mcp_server::{CallContext, CallError, McpServer, ServerInfo, ToolCatalog};
+    use gpu_mcp_service::{CallContext, CallError, McpServer, ServerInfo, ToolCatalog};
 
     use super::*;
 

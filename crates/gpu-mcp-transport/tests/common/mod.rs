@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
-use gpu_mcp_server::{CallContext, CallError, McpServer, ServerInfo, ToolCatalog};
+use gpu_mcp_service::{CallContext, CallError, McpServer, ServerInfo, ToolCatalog};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;

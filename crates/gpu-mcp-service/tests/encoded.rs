@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Message, Request, Response, Tool};
-use gpu_mcp_server::{
+use gpu_mcp_service::{
     CallContext, CallError, McpServer, RequestContext, ServerInfo, ToolCatalog, tool_definition,
 };
 use schemars::JsonSchema;

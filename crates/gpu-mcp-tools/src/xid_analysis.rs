@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_gpu::time::format_rfc3339;
-use gpu_mcp_gpu::xid::{XidInfo, assess, normalize_pci_bus_id};
-use gpu_mcp_gpu::{NodeSnapshot, XidEvent, XidSource};
+use gpu_mcp_backend::time::format_rfc3339;
+use gpu_mcp_backend::xid::{XidInfo, assess, normalize_pci_bus_id};
+use gpu_mcp_backend::{NodeSnapshot, XidEvent, XidSource};
 
 use crate::output::{XidGroup, XidRecord};
 

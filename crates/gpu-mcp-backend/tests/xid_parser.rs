@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_gpu::xid::{
+use gpu_mcp_backend::xid::{
     KernelLogParser, KernelLogStatus, KmsgReader, lookup, parse_kernel_log, parse_xid_line,
 };
 

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeResult, Router};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
-use gpu_mcp_server::{CallContext, CallError, ToolCatalog};
+use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;

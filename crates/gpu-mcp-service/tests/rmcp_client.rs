@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool, encode_line, parse_message};
-use gpu_mcp_server::{
+use gpu_mcp_service::{
     CallContext, CallError, McpServer, RequestContext, ServerInfo, ToolCatalog, parse_arguments,
     tool_definition,
 };

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use gpu_mcp_protocol::{
     CallToolResult, JsonObject, Message, Notification, Request, Response, Tool, parse_message,
 };
-use gpu_mcp_server::{
+use gpu_mcp_service::{
     CallContext, CallError, HttpHeaders, McpServer, RequestContext, ServerInfo, Session,
     SessionPolicy, ToolCatalog, parse_arguments, tool_definition,
 };
