@@ -1,9 +1,8 @@
 //! `cargo xtask docs`: writes `docs/tools.md` from the agent's tool catalog
 //! (`gpu_mcp_tools::reference`); `--check` fails when the committed file is stale.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
+use gpu_mcp_testbed::util::workspace;
 
 /// Arguments of `cargo xtask docs`.
 #[derive(Debug, clap::Args)]
@@ -13,19 +12,12 @@ pub(crate) struct Args {
     check: bool,
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
-
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let generated = rt.block_on(gpu_mcp_tools::reference::tools_markdown())?;
-    let path = repo_root().join("docs/tools.md");
+    let path = workspace::workspace_root().join("docs/tools.md");
     if args.check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != generated {

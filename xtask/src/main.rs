@@ -1,15 +1,14 @@
 //! Project automation: `cargo xtask <command>`.
 //!
-//! Each subcommand lives in its own module with an `Args` type and a `run` function.
+//! `test`, `docs` and `chart` live here, each in its own module with an `Args` type and a `run`
+//! function; `cluster`, `e2e` and `bench` are the test bed's (`gpu-mcp-testbed`), mounted here
+//! so that every task has one entry point.
 
 use clap::{Parser, Subcommand};
+use gpu_mcp_testbed::{bench, cluster, e2e};
 
-mod bench;
 mod chart;
-mod cluster;
 mod docs;
-mod e2e;
-mod kind;
 mod test;
 
 #[derive(Debug, Parser)]

@@ -1,17 +1,18 @@
 //! `cargo xtask test`: every test the project has, in the order CI runs them.
 //!
 //! 1. `cargo test --workspace --locked`: unit, integration and in-process end-to-end tests,
-//!    including the MCP-client tests against the real agent and gateway binaries;
+//!    including the MCP-client tests against the real agent and gateway binaries and the
+//!    `tidy` tests of the workspace's conventions;
 //! 2. `cargo xtask docs --check`: generated docs are current;
 //! 3. `cargo xtask chart`: Helm lint and render, strict schema and policy checks, snapshots;
 //! 4. `cargo xtask e2e --cluster local`: the chart installed into a real control plane on
 //!    loopback, the gateway routing over HTTP and over pods/exec.
 
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
+use gpu_mcp_testbed::util::cmd;
 
 use crate::Cli;
 
@@ -43,15 +44,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn cargo_test() -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["test", "--workspace", "--locked"])
-        .status()
-        .context("could not run cargo test")?;
-    if !status.success() {
-        bail!("cargo test failed ({status})");
-    }
-    Ok(())
+    cmd::status(cmd::cargo().args(["test", "--workspace", "--locked"]))
 }
 
 fn subcommand(argv: &[&str]) -> anyhow::Result<()> {

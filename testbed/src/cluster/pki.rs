@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
+use crate::util::cmd;
+
 /// A client identity: certificate subject `CN=<user>, O=<group>`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Identity {
@@ -49,10 +51,14 @@ pub(crate) const KWOK: Identity = Identity {
 /// Paths of the generated material.
 #[derive(Debug, Clone)]
 pub(crate) struct Pki {
+    /// The directory holding everything below.
     pub(crate) dir: PathBuf,
+    /// The CA certificate.
     pub(crate) ca_cert: PathBuf,
+    /// The loopback serving certificate and its key.
     pub(crate) serving_cert: PathBuf,
     pub(crate) serving_key: PathBuf,
+    /// The ServiceAccount token signing key and its public half.
     pub(crate) sa_key: PathBuf,
     pub(crate) sa_pub: PathBuf,
 }
@@ -67,28 +73,21 @@ impl Pki {
     }
 }
 
+/// Runs `openssl <args>` in `dir`.
 fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let output = match Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(output) => output,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+    match cmd::run(
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null()),
+    ) {
+        Ok(_) => Ok(()),
+        Err(err) if cmd::is_not_found(&err) => bail!(
             "the `openssl` command is needed to create the local cluster's certificates; \
              install it (Debian/Ubuntu: `apt-get install openssl`)"
         ),
-        Err(err) => return Err(err).context("running openssl"),
-    };
-    if !output.status.success() {
-        bail!(
-            "`openssl {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        Err(err) => Err(err),
     }
-    Ok(())
 }
 
 const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];

@@ -1,4 +1,4 @@
-//! Builds the control-plane binaries from the Go wrapper modules in `xtask/k8s-bins/`.
+//! Builds the control-plane binaries from the Go wrapper modules in `testbed/k8s-bins/`.
 //!
 //! Each wrapper module pins one upstream release and lists the upstream `main` packages as
 //! `tool` directives, so `go build` compiles exactly upstream's commands with the module graph
@@ -10,7 +10,7 @@
 //! bump reuses every unchanged package.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -18,6 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use super::procs::PidLock;
+use crate::util::{cmd, fs as files};
 
 /// One upstream command built from a wrapper module.
 #[derive(Debug, Clone, Copy)]
@@ -28,10 +29,10 @@ pub(crate) struct Tool {
     pub(crate) binary: &'static str,
 }
 
-/// A wrapper module under `xtask/k8s-bins/`.
+/// A wrapper module under `testbed/k8s-bins/`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GoModule {
-    /// Directory name under `xtask/k8s-bins/`, also the cache key prefix.
+    /// Directory name under `testbed/k8s-bins/`, also the cache key prefix.
     pub(crate) name: &'static str,
     /// Upstream release the module pins (must match its `go.mod`).
     pub(crate) version: &'static str,
@@ -41,7 +42,7 @@ pub(crate) struct GoModule {
     pub(crate) ldflags: &'static str,
     /// Upstream source files replaced at build time (`go build -overlay`): the upstream
     /// module (`path@version`) and the file's path in it; the replacement lives at
-    /// `xtask/k8s-bins/<name>/_overlay/<file>` (Go ignores `_`-prefixed directories).
+    /// `testbed/k8s-bins/<name>/_overlay/<file>` (Go ignores `_`-prefixed directories).
     pub(crate) overlays: &'static [(&'static str, &'static str)],
     /// Rough cold-build time on two shared cores, shown while building.
     pub(crate) cold_estimate: &'static str,
@@ -142,7 +143,7 @@ pub(crate) fn cache_root() -> anyhow::Result<PathBuf> {
 }
 
 /// Directory of the wrapper module in the source tree.
-fn module_dir(module: &GoModule) -> PathBuf {
+pub(super) fn module_dir(module: &GoModule) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("k8s-bins")
         .join(module.name)
@@ -309,18 +310,11 @@ pub(crate) fn check_go() -> anyhow::Result<String> {
             MIN_GO.0, MIN_GO.1
         )
     };
-    let output = match Command::new("go").args(["env", "GOVERSION"]).output() {
+    let output = match cmd::run(Command::new("go").args(["env", "GOVERSION"])) {
         Ok(output) => output,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!("{}", missing()),
-        Err(err) => return Err(err).context("running `go env GOVERSION`"),
+        Err(err) if cmd::is_not_found(&err) => bail!("{}", missing()),
+        Err(err) => bail!("{err:#}\n{}", missing()),
     };
-    if !output.status.success() {
-        bail!(
-            "`go env GOVERSION` failed: {}\n{}",
-            String::from_utf8_lossy(&output.stderr).trim(),
-            missing()
-        );
-    }
     let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     match parse_go_version(&version) {
         Some(found) if found >= MIN_GO => Ok(version),
@@ -411,7 +405,7 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
                 "preparing {} failed: {err:#}; see the build log: {}\n{}",
                 module.name,
                 log_path.display(),
-                tail(&log_path, 15)
+                files::quote_lines(&files::tail(&log_path, 15))
             );
         }
         (work, "-mod=vendor")
@@ -429,7 +423,7 @@ fn build(module: &GoModule, out: &Path) -> anyhow::Result<()> {
             module.name,
             module.version,
             log_path.display(),
-            tail(&log_path, 15)
+            files::quote_lines(&files::tail(&log_path, 15))
         );
     }
     for tool in module.tools {
@@ -477,24 +471,6 @@ fn prune_superseded(module: &GoModule, current: &Path) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
-}
-
-/// The last `lines` lines of a text file, for error messages.
-pub(crate) fn tail(path: &Path, lines: usize) -> String {
-    let mut text = String::new();
-    if File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .is_err()
-    {
-        return String::new();
-    }
-    let all: Vec<&str> = text.lines().collect();
-    let start = all.len().saturating_sub(lines);
-    all[start..]
-        .iter()
-        .map(|l| format!("  | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -89,18 +88,6 @@ pub(crate) fn find_by_marker(marker: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Resident set size of a process in KiB.
-pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -130,69 +117,6 @@ pub(crate) fn stop(pid: u32, marker: &str, grace: Duration) -> bool {
     true
 }
 
-/// Picks `n` distinct free TCP ports on 127.0.0.1 (held open together so they differ).
-pub(crate) fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .context("finding free ports on 127.0.0.1")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
-}
-
-/// Fails with a clear message when `port` on 127.0.0.1 is taken.
-pub(crate) fn check_port_free(port: u16, what: &str) -> anyhow::Result<()> {
-    match TcpListener::bind(("127.0.0.1", port)) {
-        Ok(_) => Ok(()),
-        Err(err) => bail!(
-            "127.0.0.1:{port} (asked for {what}) is not free: {err}; stop whatever listens there \
-             (`ss -ltnp 'sport = :{port}'`) or choose another port"
-        ),
-    }
-}
-
-/// A plain-HTTP GET on loopback, returning the status code and body (used for etcd's /health).
-pub(crate) fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    use std::net::TcpStream;
-    let mut stream = TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(2),
-    )?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("malformed HTTP response")?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-/// Creates (or replaces) a symbolic link.
-pub(crate) fn symlink(target: &Path, link: &Path) -> anyhow::Result<()> {
-    if link.symlink_metadata().is_ok() {
-        fs::remove_file(link).with_context(|| format!("removing {}", link.display()))?;
-    }
-    std::os::unix::fs::symlink(target, link)
-        .with_context(|| format!("linking {} -> {}", link.display(), target.display()))
-}
-
-/// Absolute form of a path (without resolving symbolic links).
-pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
-}
-
 /// A lock file holding its owner's pid, so concurrent `cargo xtask` runs take turns (one builds a
 /// module, one starts or stops a cluster); a lock whose owner died is taken over.
 #[derive(Debug)]
@@ -201,6 +125,7 @@ pub(crate) struct PidLock {
 }
 
 impl PidLock {
+    /// Takes the lock at `path`, waiting (and saying so once) while `holder_is` holds it.
     pub(crate) fn acquire(path: &Path, holder_is: &str) -> anyhow::Result<Self> {
         let mut announced = false;
         loop {
@@ -277,7 +202,7 @@ mod tests {
         .unwrap();
         assert!(is_ours(pid, &marker));
         assert!(find_by_marker(&marker).contains(&pid));
-        assert!(rss_kib(pid).is_some());
+        assert!(crate::util::process::rss_kib(pid).is_ok());
         assert!(!is_ours(pid, "/no/such/state/dir"));
         assert!(stop(pid, &marker, Duration::from_secs(5)));
         assert!(!is_ours(pid, &marker));
@@ -323,28 +248,5 @@ mod tests {
         let lock = PidLock::acquire(&path, "test").unwrap();
         drop(lock);
         assert!(!path.exists());
-    }
-
-    #[test]
-    fn free_ports_are_distinct_and_bindable() {
-        let ports = free_ports(4).unwrap();
-        let mut sorted = ports.clone();
-        sorted.dedup();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), 4);
-        for port in ports {
-            check_port_free(port, "test").unwrap();
-        }
-    }
-
-    #[test]
-    fn a_taken_port_is_reported() {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let err = check_port_free(port, "the API server")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     }
 }

@@ -11,19 +11,20 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::Workspace;
-use super::agent::{command_line, start_http_agent};
+use super::agent::command_line;
+use super::exec_target::ExecBenchTarget;
 use super::load::{Summary, fmt_dur};
 use super::mcp_client::McpConn;
 use super::report;
 use super::stand_in::StandInApi;
-use super::supervise::{self, Supervised};
+use crate::programs::{start_gateway, start_http_agent};
+use crate::util::net;
+use crate::util::workspace::Workspace;
 
 /// Options of `cargo xtask bench gateway`.
 #[derive(Debug, clap::Args)]
@@ -68,22 +69,6 @@ pub(crate) struct SizeResult {
     pub(crate) rss_kib: u64,
 }
 
-/// Starts the gateway with `args` on `addr` and waits for `/readyz`.
-pub(crate) fn start_gateway(
-    ws: &Workspace,
-    name: &str,
-    addr: SocketAddr,
-    args: &[String],
-    log_dir: &Path,
-    ready_timeout: Duration,
-) -> Result<Supervised> {
-    let mut cmd = Command::new(ws.binary("gpu-mcp-gateway"));
-    cmd.arg("--listen").arg(addr.to_string()).args(args);
-    let mut gw = Supervised::spawn(name, &mut cmd, log_dir)?;
-    supervise::wait_http_ok(addr, "/readyz", ready_timeout, Some(&mut gw))?;
-    Ok(gw)
-}
-
 fn node_name(i: usize) -> String {
     format!("gpu-node-{i:04}")
 }
@@ -95,7 +80,7 @@ pub(crate) async fn run(ws: &Workspace, args: &GatewayArgs) -> Result<String> {
     let mut urls = Vec::with_capacity(procs);
     for i in 0..procs {
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, u8::try_from(2 + i).unwrap_or(250)));
-        let port = supervise::free_port(ip)?;
+        let port = net::free_port(ip)?;
         let addr = SocketAddr::new(ip, port);
         let name = format!("agent-{i}");
         agents.push(start_http_agent(
@@ -172,7 +157,7 @@ async fn measure(
     gw_args: &[String],
     log_dir: &Path,
 ) -> Result<SizeResult> {
-    let port = supervise::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+    let port = net::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut gw = start_gateway(
         ws,
@@ -253,7 +238,7 @@ async fn exec_results(
     for &n in &args.exec_sizes {
         eprintln!("gateway exec: {n} nodes (local cluster)");
         let measured = async {
-            let target = crate::e2e::ExecBenchTarget::prepare(n, &state_dir)?;
+            let target = ExecBenchTarget::prepare(n, &state_dir)?;
             let names = target.nodes();
             let mut gw_args = target.gateway_args();
             gw_args.extend([
@@ -290,7 +275,7 @@ async fn discovery_rss(ws: &Workspace, pods: usize, log_dir: &Path) -> Result<(u
     let kubeconfig = log_dir.join(format!("stand-in-{pods}.kubeconfig"));
     std::fs::create_dir_all(log_dir)?;
     std::fs::write(&kubeconfig, api.kubeconfig())?;
-    let port = supervise::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+    let port = net::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let gw_args = vec![
         "--kubeconfig".to_owned(),

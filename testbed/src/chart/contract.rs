@@ -8,14 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
+
+use crate::util::process::KillOnDrop;
+use crate::util::{http, net};
 
 /// Path of the agent binary inside the image, as the chart names it.
 const IMAGE_AGENT: &str = "/gpu-mcp-agent";
@@ -25,12 +28,10 @@ const NODE: &str = "contract-node";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Starts the agent as the rendered DaemonSet would, and waits until it is ready.
-pub(crate) fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> Result<()> {
+pub fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> Result<()> {
     let container = agent_container(docs)?;
     let args = container_args(container)?;
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port();
+    let port = net::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let mut saw_listen = false;
     let args: Vec<String> = args
         .into_iter()
@@ -57,7 +58,7 @@ pub(crate) fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> R
         .stderr(log_file)
         .spawn()
         .with_context(|| format!("starting {}", agent_bin.display()))?;
-    let mut child = Guard(child);
+    let mut child = KillOnDrop(child);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + WAIT;
     loop {
@@ -67,7 +68,7 @@ pub(crate) fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> R
                 log.display()
             );
         }
-        if http_status(addr, "/readyz").ok() == Some(200) {
+        if http::get(addr, "/readyz", Duration::from_secs(2)).is_ok_and(|(code, _)| code == 200) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -82,7 +83,7 @@ pub(crate) fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> R
 
 /// Runs the gateway's `--exec-command` with the agent container's environment and sends one
 /// `tools/call` on stdin, as exec routing does.
-pub(crate) fn check_exec_command(docs: &[Value], agent_bin: &Path) -> Result<()> {
+pub fn check_exec_command(docs: &[Value], agent_bin: &Path) -> Result<()> {
     let agent = agent_container(docs)?;
     let gateway = docs
         .iter()
@@ -98,7 +99,7 @@ pub(crate) fn check_exec_command(docs: &[Value], agent_bin: &Path) -> Result<()>
         words.next() == Some(IMAGE_AGENT),
         "--exec-command {command:?} does not start {IMAGE_AGENT}"
     );
-    let mut child = Guard(
+    let mut child = KillOnDrop(
         Command::new(agent_bin)
             .args(words)
             .env_clear()
@@ -191,38 +192,6 @@ fn container_env(container: &Value) -> BTreeMap<String, String> {
         .collect();
     env.insert("PATH".into(), "/usr/bin:/bin".into());
     env
-}
-
-/// Status code of a plain HTTP/1.1 GET on a loopback address.
-fn http_status(addr: SocketAddr, path: &str) -> Result<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut head = String::new();
-    BufReader::new(stream).read_line(&mut head)?;
-    head.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no HTTP status line")
-}
-
-/// Kills and reaps the child process it holds (one this module started) when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Guard({})", self.0.id())
-    }
 }
 
 #[cfg(test)]

@@ -16,11 +16,12 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 
-use super::Workspace;
 use super::floor::FloorServer;
 use super::load::{self, LoadConfig, Summary, fmt_dur};
 use super::report;
-use super::supervise::{self, Supervised};
+use crate::programs::start_http_agent;
+use crate::util::net;
+use crate::util::workspace::Workspace;
 
 /// Options of `cargo xtask bench agent`.
 #[derive(Debug, clap::Args)]
@@ -56,39 +57,6 @@ pub(crate) fn mcp_headers() -> Vec<(hyper::header::HeaderName, HeaderValue)> {
     ]
 }
 
-/// Starts an HTTP agent on `addr` and waits for `/healthz`.
-pub(crate) fn start_http_agent(
-    ws: &Workspace,
-    name: &str,
-    addr: SocketAddr,
-    node_name: &str,
-    gpus: usize,
-    scenario: Option<&str>,
-    log_dir: &std::path::Path,
-) -> Result<Supervised> {
-    let mut cmd = Command::new(ws.binary("gpu-mcp-agent"));
-    cmd.args([
-        "--transport",
-        "http",
-        "--nvml-mode",
-        "mock",
-        "--log-level",
-        "warn",
-    ])
-    .arg("--listen")
-    .arg(addr.to_string())
-    .arg("--mock-gpus")
-    .arg(gpus.to_string())
-    .arg("--node-name")
-    .arg(node_name);
-    if let Some(s) = scenario {
-        cmd.arg("--mock-scenario").arg(s);
-    }
-    let mut agent = Supervised::spawn(name, &mut cmd, log_dir)?;
-    supervise::wait_http_ok(addr, "/healthz", Duration::from_secs(20), Some(&mut agent))?;
-    Ok(agent)
-}
-
 /// The command line as typed (with `nice` when the process runs niced).
 pub(crate) fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -106,7 +74,7 @@ pub(crate) fn command_line() -> String {
 
 pub(crate) async fn run(ws: &Workspace, args: &AgentArgs) -> Result<String> {
     let log_dir = ws.scratch("bench-agent");
-    let port = supervise::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+    let port = net::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut agent = start_http_agent(
         ws,

@@ -1,0 +1,259 @@
+//! The chart installed on the local cluster with one routing, and what the gateway needs
+//! from the render: its arguments, its ServiceAccount, its Role, the agent pods and port.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::chart::CHART_DIR;
+use crate::cluster::ClusterHandle;
+use crate::util::{fs, workspace};
+
+/// Namespace the chart is installed into (the gateway's default).
+pub(crate) const NAMESPACE: &str = "gpu-diagnostics";
+/// Helm release name.
+pub(crate) const RELEASE: &str = "gpu-mcp";
+
+/// One agent pod of the release.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentPod {
+    pub(crate) name: String,
+    pub(crate) node: String,
+    pub(crate) ip: IpAddr,
+}
+
+/// The chart installed on the local cluster with one routing, and what the gateway needs.
+#[derive(Debug)]
+pub(crate) struct Deployment {
+    pub(crate) handle: ClusterHandle,
+    pub(crate) routing: String,
+    pub(crate) agent_port: u16,
+    pub(crate) gateway_role: String,
+    /// The chart's gateway container arguments, less `--listen`, `--log-format` and
+    /// `--exec-command`.
+    pub(crate) gateway_chart_args: Vec<String>,
+    /// Kubeconfig authenticating as the chart's gateway ServiceAccount.
+    pub(crate) gateway_kubeconfig: PathBuf,
+    pub(crate) pods: Vec<AgentPod>,
+    /// Whether kwok serves per-pod `Exec` objects (exec routing with per-node scenarios).
+    pub(crate) exec_objects: bool,
+}
+
+impl Deployment {
+    /// `helm upgrade --install` with `routing`, then waits for one ready agent pod per node.
+    pub(crate) fn install(handle: &ClusterHandle, routing: &str, log_dir: &Path) -> Result<Self> {
+        let chart = workspace::workspace_root().join(CHART_DIR);
+        let set = format!(
+            "agent.nvmlMode=mock,agent.kmsg.enabled=false,gateway.enabled=true,\
+             gpu.runtimeClass.enabled=false,gateway.routing={routing},gateway.replicas=1"
+        );
+        eprintln!("helm upgrade --install {RELEASE} ({set})");
+        handle
+            .helm_output(&[
+                "upgrade",
+                "--install",
+                RELEASE,
+                &chart.display().to_string(),
+                "--namespace",
+                NAMESPACE,
+                "--create-namespace",
+                "--set",
+                &set,
+                "--wait",
+                "--timeout",
+                "5m",
+            ])
+            .context("installing the chart into the local cluster")?;
+
+        let pods = wait_agent_pods(handle, handle.nodes.len())?;
+        let ds: Value = serde_json::from_str(&handle.kubectl_output(&[
+            "-n",
+            NAMESPACE,
+            "get",
+            "daemonset",
+            "-l",
+            "app.kubernetes.io/component=agent",
+            "-o",
+            "json",
+        ])?)?;
+        let agent_port = ds
+            .pointer("/items/0/spec/template/spec/containers/0/ports/0/containerPort")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok())
+            .context("the agent DaemonSet declares no container port")?;
+        let deploy: Value = serde_json::from_str(&handle.kubectl_output(&[
+            "-n",
+            NAMESPACE,
+            "get",
+            "deployment",
+            "-l",
+            "app.kubernetes.io/component=gateway",
+            "-o",
+            "json",
+        ])?)?;
+        let spec = deploy
+            .pointer("/items/0/spec/template/spec")
+            .context("the chart installed no gateway Deployment")?;
+        let service_account = spec["serviceAccountName"]
+            .as_str()
+            .context("the gateway Deployment names no ServiceAccount")?
+            .to_owned();
+        let gateway_chart_args: Vec<String> = spec
+            .pointer("/containers/0/args")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    // The chart's exec command names the image's path; kwok runs this machine's.
+                    .filter(|s| {
+                        !s.starts_with("--listen")
+                            && !s.starts_with("--log-format")
+                            && !s.starts_with("--exec-command")
+                    })
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let roles: Value = serde_json::from_str(&handle.kubectl_output(&[
+            "-n",
+            NAMESPACE,
+            "get",
+            "role",
+            "-l",
+            "app.kubernetes.io/component=gateway",
+            "-o",
+            "json",
+        ])?)?;
+        let gateway_role = roles
+            .pointer("/items/0/metadata/name")
+            .and_then(Value::as_str)
+            .context("the chart installed no gateway Role")?
+            .to_owned();
+        fs::create_dir(log_dir)?;
+        let gateway_kubeconfig = handle.token_kubeconfig(
+            NAMESPACE,
+            &service_account,
+            "2h",
+            Some(&log_dir.join("gateway-sa.kubeconfig")),
+        )?;
+        let exec_objects = handle
+            .kubectl_output(&["get", "crd", "execs.kwok.x-k8s.io"])
+            .is_ok();
+        Ok(Self {
+            handle: handle.clone(),
+            routing: routing.to_owned(),
+            agent_port,
+            gateway_role,
+            gateway_chart_args,
+            gateway_kubeconfig,
+            pods,
+            exec_objects,
+        })
+    }
+
+    /// Gateway arguments (besides `--listen`): the chart's, the ServiceAccount kubeconfig, the
+    /// node timeout and, for exec routing, the agent command kwok runs on this machine.
+    pub(crate) fn gateway_args(&self, node_timeout_secs: u64) -> Vec<String> {
+        let mut args = self.gateway_chart_args.clone();
+        args.push(format!(
+            "--kubeconfig={}",
+            self.gateway_kubeconfig.display()
+        ));
+        args.push(format!("--node-timeout={node_timeout_secs}s"));
+        args.push("--log-format=text".to_owned());
+        if self.routing == "exec" {
+            // kwok runs exec commands on this machine with the cluster's bin directory first on
+            // PATH, where `gpu-mcp-agent` is the agent built for this run.
+            args.push("--exec-command=gpu-mcp-agent --transport stdio --nvml-mode mock".to_owned());
+        }
+        args
+    }
+
+    /// Gives the pod on `node` its scenario for exec routing: a kwok `Exec` object for that pod
+    /// whose environment configures the agent kwok starts (node name, mock mode, scenario).
+    pub(crate) fn set_exec_env(&self, pod: &AgentPod, scenario: Option<&str>) -> Result<()> {
+        let mut envs = vec![
+            json!({"name": "GPU_MCP_NODE_NAME", "value": pod.node}),
+            json!({"name": "GPU_MCP_NVML_MODE", "value": "mock"}),
+        ];
+        if let Some(s) = scenario {
+            envs.push(json!({"name": "GPU_MCP_MOCK_SCENARIO", "value": s}));
+        }
+        let exec = json!({
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "Exec",
+            "metadata": {"name": pod.name, "namespace": NAMESPACE},
+            "spec": {"execs": [{"local": {"workDir": self.handle.state_dir.join("exec"), "envs": envs}}]}
+        });
+        let path = self
+            .handle
+            .state_dir
+            .join(format!("exec-{}.json", pod.name));
+        fs::write(&path, exec.to_string())?;
+        self.handle
+            .kubectl_output(&["apply", "-f", &path.display().to_string()])
+            .with_context(|| format!("configuring exec for pod {}", pod.name))?;
+        Ok(())
+    }
+}
+
+/// Polls until `count` agent pods run with a pod IP and the Ready condition.
+fn wait_agent_pods(handle: &ClusterHandle, count: usize) -> Result<Vec<AgentPod>> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let list: Value = serde_json::from_str(&handle.kubectl_output(&[
+            "-n",
+            NAMESPACE,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=agent",
+            "-o",
+            "json",
+        ])?)?;
+        let mut pods = Vec::new();
+        for p in list["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let ready = p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            let ip = p["status"]["podIP"]
+                .as_str()
+                .and_then(|s| s.parse::<IpAddr>().ok());
+            if p["metadata"]["deletionTimestamp"].is_null()
+                && ready
+                && let (Some(ip), Some(node), Some(name)) = (
+                    ip,
+                    p["spec"]["nodeName"].as_str(),
+                    p["metadata"]["name"].as_str(),
+                )
+            {
+                if !ip.is_loopback() {
+                    bail!(
+                        "pod {name} got the non-loopback IP {ip}; the local cluster must hand out 127.x addresses"
+                    );
+                }
+                pods.push(AgentPod {
+                    name: name.to_owned(),
+                    node: node.to_owned(),
+                    ip,
+                });
+            }
+        }
+        if pods.len() >= count {
+            pods.sort_by(|a, b| a.node.cmp(&b.node));
+            return Ok(pods);
+        }
+        last = format!("{} of {count} agent pods ready", pods.len());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    bail!("timed out waiting for the agent pods: {last}")
+}

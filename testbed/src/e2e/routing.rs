@@ -1,0 +1,193 @@
+//! One routing of the local e2e: the agents played (real agent processes on the pod IPs for
+//! http, kwok `Exec` objects for exec), the gateway started as the chart runs it, the
+//! scenarios run against it.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::deployment::{Deployment, NAMESPACE};
+use crate::cluster::ClusterHandle;
+use crate::programs;
+use crate::util::net;
+use crate::util::process::Supervised;
+use crate::util::workspace::Workspace;
+
+/// Mock scenario of the first node; the others run the healthy default.
+const XID_SCENARIO: &str = "xid-79";
+/// Gateway node timeout during the scenarios.
+const NODE_TIMEOUT_SECS: u64 = 5;
+
+/// Everything started for one routing; killed on drop.
+struct Run {
+    agents: BTreeMap<String, Supervised>,
+    gateway: Option<Supervised>,
+}
+
+/// Installs the chart with `routing`, plays its agents, starts the gateway and runs the scenarios.
+pub(super) fn run(ws: &Workspace, handle: &ClusterHandle, routing: &str) -> Result<()> {
+    let log_dir = ws.scratch(&format!("e2e-{routing}"));
+    let deployment = Deployment::install(handle, routing, &log_dir)?;
+    let nodes: Vec<String> = deployment.pods.iter().map(|p| p.node.clone()).collect();
+    let scenario_of = |node: &str| (node == nodes[0]).then_some(XID_SCENARIO);
+    let victim = nodes[nodes.len() - 1].clone();
+
+    let mut run = Run {
+        agents: BTreeMap::new(),
+        gateway: None,
+    };
+    let mut env = BTreeMap::new();
+    match routing {
+        "http" => {
+            for pod in &deployment.pods {
+                let addr = SocketAddr::new(pod.ip, deployment.agent_port);
+                let agent = programs::start_http_agent(
+                    ws,
+                    &format!("agent-{}", pod.node),
+                    addr,
+                    &pod.node,
+                    8,
+                    scenario_of(&pod.node),
+                    &log_dir,
+                )?;
+                run.agents.insert(pod.node.clone(), agent);
+            }
+            let pid = run.agents[&victim].pid();
+            env.insert("GPU_MCP_E2E_KILL_CMD".to_owned(), format!("kill -9 {pid}"));
+        }
+        _ => {
+            if deployment.exec_objects {
+                for pod in &deployment.pods {
+                    deployment.set_exec_env(pod, scenario_of(&pod.node))?;
+                }
+                // "Killing" an exec-routed agent: its next start fails (an unknown scenario makes
+                // the agent exit non-zero before answering).
+                let pod = deployment
+                    .pods
+                    .iter()
+                    .find(|p| p.node == victim)
+                    .context("victim pod")?;
+                let path = handle.state_dir.join(format!("exec-{}.json", pod.name));
+                let text = std::fs::read_to_string(&path)?;
+                let broken = text.replace(
+                    r#"{"name":"GPU_MCP_NVML_MODE","value":"mock"}"#,
+                    r#"{"name":"GPU_MCP_NVML_MODE","value":"mock"},{"name":"GPU_MCP_MOCK_SCENARIO","value":"no-such-scenario"}"#,
+                );
+                let broken_path = handle
+                    .state_dir
+                    .join(format!("exec-{}-broken.json", pod.name));
+                std::fs::write(&broken_path, broken)?;
+                env.insert(
+                    "GPU_MCP_E2E_KILL_CMD".to_owned(),
+                    format!(
+                        "'{}' --kubeconfig '{}' apply -f '{}' >/dev/null",
+                        handle.kubectl.display(),
+                        handle.kubeconfig.display(),
+                        broken_path.display()
+                    ),
+                );
+            } else {
+                bail!(
+                    "exec routing needs per-pod kwok Exec objects (CRD execs.kwok.x-k8s.io, kwok \
+                     started with --enable-crds=Exec) to give each exec'd agent its node name and \
+                     scenario; this local cluster does not serve them"
+                );
+            }
+        }
+    }
+
+    let port = net::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
+    let gw_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let gateway = programs::start_gateway(
+        ws,
+        &format!("gateway-{routing}"),
+        gw_addr,
+        &deployment.gateway_args(NODE_TIMEOUT_SECS),
+        &log_dir,
+        Duration::from_secs(90),
+    );
+    let gateway = match gateway {
+        Ok(g) => g,
+        Err(e) => {
+            dump_logs(&run, handle);
+            return Err(e);
+        }
+    };
+    run.gateway = Some(gateway);
+
+    let scenarios: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| scenario_of(n).map(|s| format!("{n}={s}")))
+        .collect();
+    env.extend([
+        (
+            "GPU_MCP_E2E_GATEWAY_URL".to_owned(),
+            format!("http://{gw_addr}/mcp"),
+        ),
+        ("GPU_MCP_E2E_NODES".to_owned(), nodes.join(",")),
+        ("GPU_MCP_E2E_SCENARIOS".to_owned(), scenarios.join(",")),
+        ("GPU_MCP_E2E_ROUTING".to_owned(), routing.to_owned()),
+        (
+            "GPU_MCP_E2E_NODE_TIMEOUT_SECS".to_owned(),
+            NODE_TIMEOUT_SECS.to_string(),
+        ),
+        (
+            "GPU_MCP_E2E_KUBECTL".to_owned(),
+            handle.kubectl.display().to_string(),
+        ),
+        (
+            "GPU_MCP_E2E_KUBECONFIG".to_owned(),
+            handle.kubeconfig.display().to_string(),
+        ),
+        ("GPU_MCP_E2E_NAMESPACE".to_owned(), NAMESPACE.to_owned()),
+        (
+            "GPU_MCP_E2E_GATEWAY_ROLE".to_owned(),
+            deployment.gateway_role.clone(),
+        ),
+        (
+            "GPU_MCP_E2E_AGENT_BIN".to_owned(),
+            ws.binary("gpu-mcp-agent").display().to_string(),
+        ),
+        (
+            "GPU_MCP_E2E_AGENT_PORT".to_owned(),
+            deployment.agent_port.to_string(),
+        ),
+        ("GPU_MCP_E2E_KILL_NODE".to_owned(), victim),
+    ]);
+    let result = programs::run_scenarios(&env, false, &[]);
+    if result.is_err() {
+        dump_logs(&run, handle);
+    }
+    // Exec objects of this run would outlive the pods otherwise.
+    if routing == "exec" {
+        let _ = handle.kubectl_output(&["-n", NAMESPACE, "delete", "execs.kwok.x-k8s.io", "--all"]);
+    }
+    drop(run);
+    result
+}
+
+fn dump_logs(run: &Run, handle: &ClusterHandle) {
+    if let Some(g) = &run.gateway {
+        eprintln!(
+            "--- gateway log ({}) ---\n{}",
+            g.log_path().display(),
+            g.log_tail(60)
+        );
+    }
+    for (node, a) in &run.agents {
+        eprintln!(
+            "--- agent {node} log ({}) ---\n{}",
+            a.log_path().display(),
+            a.log_tail(20)
+        );
+    }
+    if let Ok(pods) = handle.kubectl_output(&["-n", NAMESPACE, "get", "pods", "-o", "wide"]) {
+        eprintln!("--- pods ---\n{pods}");
+    }
+    eprintln!(
+        "--- cluster logs: {} ---",
+        handle.state_dir.join("logs").display()
+    );
+}

@@ -1,0 +1,97 @@
+//! The project's programs as the harness runs them: the agent and the gateway started as
+//! supervised processes (each waited on until its health endpoint answers), and the gateway's
+//! end-to-end scenario runner.
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::util::process::Supervised;
+use crate::util::workspace::Workspace;
+use crate::util::{cmd, http, workspace};
+
+/// Starts an HTTP agent (mock backend, `gpus` GPUs, optional scenario) on `addr` as node
+/// `node_name`, and waits for `/healthz`.
+pub(crate) fn start_http_agent(
+    ws: &Workspace,
+    name: &str,
+    addr: SocketAddr,
+    node_name: &str,
+    gpus: usize,
+    scenario: Option<&str>,
+    log_dir: &Path,
+) -> Result<Supervised> {
+    let mut cmd = Command::new(ws.binary("gpu-mcp-agent"));
+    cmd.args([
+        "--transport",
+        "http",
+        "--nvml-mode",
+        "mock",
+        "--log-level",
+        "warn",
+    ])
+    .arg("--listen")
+    .arg(addr.to_string())
+    .arg("--mock-gpus")
+    .arg(gpus.to_string())
+    .arg("--node-name")
+    .arg(node_name);
+    if let Some(s) = scenario {
+        cmd.arg("--mock-scenario").arg(s);
+    }
+    let mut agent = Supervised::spawn(name, &mut cmd, log_dir)?;
+    http::wait_ok(addr, "/healthz", Duration::from_secs(20), Some(&mut agent))?;
+    Ok(agent)
+}
+
+/// Starts the gateway with `args` on `addr` and waits for `/readyz`.
+pub(crate) fn start_gateway(
+    ws: &Workspace,
+    name: &str,
+    addr: SocketAddr,
+    args: &[String],
+    log_dir: &Path,
+    ready_timeout: Duration,
+) -> Result<Supervised> {
+    let mut cmd = Command::new(ws.binary("gpu-mcp-gateway"));
+    cmd.arg("--listen").arg(addr.to_string()).args(args);
+    let mut gw = Supervised::spawn(name, &mut cmd, log_dir)?;
+    http::wait_ok(addr, "/readyz", ready_timeout, Some(&mut gw))?;
+    Ok(gw)
+}
+
+/// Runs the gateway's MCP scenarios (`bins/gpu-mcp-gateway/tests/e2e_cluster.rs`, an `rmcp`
+/// client), given the gateway URL and the cluster through the `GPU_MCP_E2E_*` variables in
+/// `env`; `build_only` compiles them without running, `skip` names scenarios to leave out.
+pub(crate) fn run_scenarios<K, V>(
+    env: impl IntoIterator<Item = (K, V)>,
+    build_only: bool,
+    skip: &[&str],
+) -> Result<()>
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
+    let mut cargo = cmd::cargo();
+    cargo.current_dir(workspace::workspace_root()).args([
+        "test",
+        "-p",
+        "gpu-mcp-gateway",
+        "--test",
+        "e2e_cluster",
+    ]);
+    if build_only {
+        cargo.arg("--no-run");
+    } else {
+        cargo.args(["--", "--ignored", "--test-threads=1"]);
+        for scenario in skip {
+            cargo.args(["--skip", scenario]);
+        }
+    }
+    cargo.envs(env);
+    cmd::status(&mut cargo)
+}

@@ -1,0 +1,12 @@
+//! What every part of the test bed shares: running commands, workspace paths and files,
+//! blocking HTTP, free ports and child processes that die with the run.
+//!
+//! Each job is done once, here; the other modules never spawn a program, bind a probe
+//! socket or speak HTTP by hand.
+
+pub mod cmd;
+pub mod fs;
+pub mod http;
+pub mod net;
+pub mod process;
+pub mod workspace;
