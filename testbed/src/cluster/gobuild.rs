@@ -162,13 +162,7 @@ fn vendor_with_overlays(module: &GoModule, work: &Path, log: &File) -> anyhow::R
         fs::copy(module_dir(module).join(name), work.join(name))
             .with_context(|| format!("copying {name} to {}", work.display()))?;
     }
-    let status = go_command(work, "-mod=readonly", log)?
-        .args(["mod", "vendor"])
-        .status()
-        .context("running `go mod vendor`")?;
-    if !status.success() {
-        bail!("`go mod vendor` failed ({status})");
-    }
+    cmd::status(go_command(work, "-mod=readonly", log)?.args(["mod", "vendor"]))?;
     for (upstream, file) in module.overlays {
         let path = upstream.split('@').next().unwrap_or(upstream);
         let target = work.join("vendor").join(path).join(file);
