@@ -3,6 +3,7 @@
 //! `test`, `docs` and `chart` live here, each in its own module with an `Args` type and a `run`
 //! function; `cluster`, `e2e` and `bench` are the test bed's (`gpu-mcp-testbed`), mounted here
 //! so that every task has one entry point.
+//! The `tidy` tests check the workspace's conventions.
 
 use clap::{Parser, Subcommand};
 use gpu_mcp_testbed::{bench, cluster, e2e};
@@ -10,6 +11,8 @@ use gpu_mcp_testbed::{bench, cluster, e2e};
 mod chart;
 mod docs;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 #[derive(Debug, Parser)]
 #[command(
