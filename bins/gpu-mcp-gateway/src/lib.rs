@@ -345,7 +345,7 @@ impl Gateway {
                 (nodes.len(), nodes.iter().filter(|n| n.ready).count())
             }),
         );
-        let catalog = ClusterCatalog::new(router, gpu_mcp_tools::gpu_tool_definitions())
+        let catalog = ClusterCatalog::new(router, gpu_mcp_model::gpu_tool_definitions())
             .with_metrics(cluster_metrics);
         let server = McpServer::new(
             ServerInfo {

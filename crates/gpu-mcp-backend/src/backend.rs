@@ -1,21 +1,9 @@
 //! The seam between the tools and the GPUs.
 
 use futures::future::BoxFuture;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, XidEvent};
 
 use crate::Result;
-use crate::model::{BackendKind, NodeSnapshot};
-use crate::xid::XidEvent;
-
-/// Whether the backend records Xid events while it runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct EventRecorderStatus {
-    /// Events are being recorded.
-    pub active: bool,
-    /// One sentence: what is recorded since when, or why nothing is.
-    pub detail: String,
-}
 
 /// A source of GPU facts: real hardware through NVML, or the simulated fleet.
 ///

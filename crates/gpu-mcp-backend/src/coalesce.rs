@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, XidEvent};
 use tokio::time::Instant;
 
-use crate::backend::{EventRecorderStatus, GpuBackend};
-use crate::model::{BackendKind, NodeSnapshot};
-use crate::xid::XidEvent;
+use crate::backend::GpuBackend;
 use crate::{Error, Result};
 
 type Fetch = Shared<BoxFuture<'static, std::result::Result<Arc<NodeSnapshot>, Arc<Error>>>>;

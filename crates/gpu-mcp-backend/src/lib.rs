@@ -1,5 +1,6 @@
 //! GPU facts for the diagnostics tools: the [`GpuBackend`] trait, the NVML backend (real GPUs),
-//! the mock fleet with failure scenarios, the Xid catalog, and the kernel-log parser and reader.
+//! the mock fleet with failure scenarios, and the kernel-log reader. The data they report is
+//! `gpu-mcp-model`'s.
 //!
 //! Architecture invariant: nothing here prints, exits or reads the environment; every blocking
 //! driver call and file read runs off the async runtime with a deadline, and a GPU that cannot be
@@ -8,16 +9,13 @@
 mod backend;
 mod coalesce;
 mod error;
-pub mod mock;
-pub mod model;
+mod kmsg;
+mod mock;
 pub mod nvml;
-pub mod time;
-pub mod xid;
 
-pub use backend::{EventRecorderStatus, GpuBackend};
+pub use backend::GpuBackend;
 pub use coalesce::CoalescingBackend;
 pub use error::{Error, Result};
-pub use mock::{GpuModel, MockBackend, MockConfig, MockGpu, Scenario};
-pub use model::*;
+pub use kmsg::{KernelLogRead, KmsgReader};
+pub use mock::{GpuModel, MAX_MOCK_GPUS, MOCK_UPTIME, MockBackend, MockConfig, MockGpu, Scenario};
 pub use nvml::{NvmlBackend, NvmlOptions};
-pub use xid::{XidEvent, XidSource};

@@ -10,11 +10,10 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
+use gpu_mcp_model::*;
 use serde::Deserialize;
 
-use crate::backend::{EventRecorderStatus, GpuBackend};
-use crate::model::*;
-use crate::xid::{XidEvent, XidSource};
+use crate::backend::GpuBackend;
 use crate::{Error, Result};
 
 /// A GPU model the mock can simulate.
@@ -1163,7 +1162,7 @@ mod tests {
             ..MockConfig::default()
         })
         .unwrap();
-        let parsed = crate::xid::parse_kernel_log(m.kernel_log().as_bytes(), None);
+        let parsed = gpu_mcp_model::xid::parse_kernel_log(m.kernel_log().as_bytes(), None);
         let codes: Vec<u32> = parsed.events.iter().map(|e| e.xid).collect();
         assert_eq!(codes, vec![48, 94, 48, 95]);
         assert_eq!(parsed.events[0].pci_bus_id.as_deref(), Some("0000:18:00"));

@@ -27,9 +27,10 @@ use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::structs::device::FieldId;
 
-use crate::backend::{EventRecorderStatus, GpuBackend};
-use crate::model::*;
-use crate::xid::{XidEvent, XidSource, normalize_pci_bus_id};
+use gpu_mcp_model::xid::normalize_pci_bus_id;
+use gpu_mcp_model::*;
+
+use crate::backend::GpuBackend;
 use crate::{Error, Result};
 
 /// The library name `nvml-wrapper` loads by default.
@@ -773,7 +774,7 @@ fn record_events(nvml: &Nvml, ring: &EventRing, stop: &AtomicBool) {
         );
         return;
     }
-    let since = crate::time::format_rfc3339(SystemTime::now());
+    let since = gpu_mcp_model::time::format_rfc3339(SystemTime::now());
     let mut detail = format!(
         "recording critical Xid events of {} GPU(s) since {since}",
         registered.len()

@@ -4,15 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_INVENTORY};
 use gpu_mcp_protocol::{CallToolResult, Content};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Tool names whose results feed the optional parts of the summary.
-pub(crate) const INVENTORY_TOOL: &str = "get_gpu_inventory";
-/// The XID analysis tool: its results feed `summary.top_xids`.
-pub(crate) const XID_TOOL: &str = "analyze_xid_errors";
 
 /// How many XIDs `summary.top_xids` lists at most.
 const TOP_XIDS: usize = 10;
@@ -273,7 +269,7 @@ impl Summary {
             }
         }
         summary.failed_nodes.sort();
-        if tool == XID_TOOL {
+        if tool == ANALYZE_XID_ERRORS {
             let mut top: Vec<XidCount> = xids
                 .into_iter()
                 .map(|(xid, (count, nodes))| XidCount {
@@ -286,7 +282,7 @@ impl Summary {
             top.truncate(TOP_XIDS);
             summary.top_xids = Some(top);
         }
-        if tool == INVENTORY_TOOL {
+        if tool == GET_GPU_INVENTORY {
             let mut list: Vec<ModelCount> = models
                 .into_iter()
                 .map(|(model, count)| ModelCount { model, count })
@@ -445,7 +441,7 @@ mod tests {
     #[test]
     fn inventory_fan_out_lists_models_most_common_first() {
         let answer = FanOutAnswer::build(
-            INVENTORY_TOOL,
+            GET_GPU_INVENTORY,
             vec![
                 ok(
                     "a",
@@ -477,7 +473,7 @@ mod tests {
     #[test]
     fn xid_fan_out_ranks_xids_across_nodes() {
         let answer = FanOutAnswer::build(
-            XID_TOOL,
+            ANALYZE_XID_ERRORS,
             vec![
                 ok(
                     "a",

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeResult, Router};
+use gpu_mcp_model::GET_GPU_HEALTH;
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
 use serde::Serialize;
@@ -23,9 +24,6 @@ use crate::forward::{parse_agent_response, tools_call_request};
 use crate::listing::{KnownNode, LIST_GPU_NODES, NodeList};
 use crate::metrics::ClusterMetrics;
 use crate::node_arg::{closest_match, quote, take_node_argument};
-
-/// The agent tool `list_gpu_nodes` asks every node for GPU count, models and verdict.
-const HEALTH_TOOL: &str = "get_gpu_health";
 
 /// How many node names an error message lists before it says "and N more".
 const LISTED_NODES: usize = 20;
@@ -53,7 +51,7 @@ impl std::fmt::Debug for ClusterCatalog {
 
 impl ClusterCatalog {
     /// A catalog serving `agent_tools` (the agent's definitions, e.g.
-    /// `gpu_mcp_tools::gpu_tool_definitions()`) through `router`.
+    /// `gpu_mcp_model::gpu_tool_definitions()`) through `router`.
     pub fn new(router: Arc<Router>, agent_tools: Vec<Tool>) -> Self {
         let names = agent_tools
             .iter()
@@ -230,20 +228,20 @@ or pick another node.{}",
                 ready: e.ready,
             })
             .collect();
-        let health: Vec<NodeEntry> = if self.agent_tools.contains(HEALTH_TOOL) && !known.is_empty()
-        {
-            let request = self.request(HEALTH_TOOL, None);
-            let routed = self.router.route_to_all(&request).await;
-            if let Some(m) = &self.metrics {
-                m.fan_out(routed.len());
-            }
-            routed
-                .into_iter()
-                .map(|r| NodeEntry::from_outcome(self.outcome(HEALTH_TOOL, r)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let health: Vec<NodeEntry> =
+            if self.agent_tools.contains(GET_GPU_HEALTH) && !known.is_empty() {
+                let request = self.request(GET_GPU_HEALTH, None);
+                let routed = self.router.route_to_all(&request).await;
+                if let Some(m) = &self.metrics {
+                    m.fan_out(routed.len());
+                }
+                routed
+                    .into_iter()
+                    .map(|r| NodeEntry::from_outcome(self.outcome(GET_GPU_HEALTH, r)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         structured_result(&NodeList::build(known, &health))
     }
 }

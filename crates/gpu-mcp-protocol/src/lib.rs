@@ -10,11 +10,13 @@
 //! - [`mcp`]: MCP payloads (lifecycle, tools, cancellation, logging, discovery).
 //! - [`version`]: the revisions we speak and how `initialize` negotiates between them.
 //! - [`envelope`]: the 2026-07-28 per-request `_meta` envelope.
+//! - [`tool_definition`]: a tool's definition with schemas derived from Rust types.
 
 pub mod envelope;
 mod error;
 pub mod jsonrpc;
 pub mod mcp;
+mod tool_schema;
 pub mod version;
 
 pub use envelope::RequestEnvelope;
@@ -28,6 +30,7 @@ pub use mcp::{
     Content, DiscoverResult, Implementation, InitializeRequestParams, InitializeResult,
     ListToolsResult, LoggingLevel, ServerCapabilities, Tool, ToolAnnotations, ToolsCapability,
 };
+pub use tool_schema::tool_definition;
 pub use version::ProtocolVersion;
 
 /// A JSON object, as used for tool arguments, schemas and `_meta`.

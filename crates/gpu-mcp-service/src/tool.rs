@@ -1,18 +1,16 @@
 //! Building and checking tool definitions, and reading tool arguments.
 //!
-//! - [`tool_definition`] derives `inputSchema` and `outputSchema` from Rust types with schemars
-//!   (JSON Schema draft 2020-12, subschemas inlined so there is no `$ref`, no `$schema`, root
-//!   `type: object`, the root's `title`/`description` removed because the tool carries its own).
-//!   The input schema follows the deserialize contract, the output schema the serialize contract.
+//! - [`tool_definition`] (from `gpu_mcp_protocol`, re-exported here) derives `inputSchema` and
+//!   `outputSchema` from Rust types with schemars; [`try_tool_definition`] also validates it.
 //! - [`parse_arguments`] reads `tools/call` arguments into a type; a failure is an `isError`
 //!   result naming the argument, which lets a model correct itself (the 2025-11-25 guidance for
 //!   input validation). Argument types should use `#[serde(deny_unknown_fields)]` so an unexpected
 //!   argument is reported rather than ignored.
 //! - [`validate_tool`] / [`validate_tools`] check what MCP requires of a definition.
 
-use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+pub use gpu_mcp_protocol::tool_definition;
+use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use schemars::JsonSchema;
-use schemars::generate::SchemaSettings;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -21,25 +19,6 @@ use crate::error::{Error, Result};
 /// Longest tool name MCP allows.
 pub const MAX_TOOL_NAME_LEN: usize = 128;
 
-fn object_schema<T: JsonSchema>(for_serialize: bool) -> Value {
-    let mut settings = SchemaSettings::draft2020_12().with(|s| {
-        s.inline_subschemas = true;
-        s.meta_schema = None;
-    });
-    if for_serialize {
-        settings = settings.for_serialize();
-    }
-    let mut schema = settings
-        .into_generator()
-        .into_root_schema_for::<T>()
-        .to_value();
-    if let Some(root) = schema.as_object_mut() {
-        root.remove("title");
-        root.remove("description");
-    }
-    schema
-}
-
 /// Like [`tool_definition`], but fails when a generated schema is not an object schema or the
 /// name is not a valid tool name.
 pub fn try_tool_definition<I: JsonSchema, O: JsonSchema>(
@@ -47,72 +26,9 @@ pub fn try_tool_definition<I: JsonSchema, O: JsonSchema>(
     title: impl Into<String>,
     description: impl Into<String>,
 ) -> Result<Tool> {
-    let name = name.into();
-    let input = match object_schema::<I>(false) {
-        Value::Object(o) => o,
-        other => {
-            return Err(Error::InvalidTool {
-                name,
-                reason: format!("input schema is not a JSON object: {other}"),
-            });
-        }
-    };
-    let output = match object_schema::<O>(true) {
-        Value::Object(o) => o,
-        other => {
-            return Err(Error::InvalidTool {
-                name,
-                reason: format!("output schema is not a JSON object: {other}"),
-            });
-        }
-    };
-    let tool = Tool {
-        name,
-        title: Some(title.into()),
-        description: description.into(),
-        input_schema: input,
-        output_schema: Some(output),
-        annotations: Some(ToolAnnotations::read_only()),
-    };
+    let tool = tool_definition::<I, O>(name, title, description);
     validate_tool(&tool)?;
     Ok(tool)
-}
-
-/// A read-only tool's definition, with schemas generated from its argument type `I` and its
-/// structured result type `O` (both must be structs, i.e. JSON objects).
-///
-/// Annotations are `readOnlyHint: true, destructiveHint: false, idempotentHint: true,
-/// openWorldHint: false`; change them on the returned value for a tool that is not.
-/// A type whose schema is not an object yields a definition that [`validate_tool`] (and so
-/// [`crate::McpServer::try_new`]) rejects; use [`try_tool_definition`] to fail at once.
-pub fn tool_definition<I: JsonSchema, O: JsonSchema>(
-    name: impl Into<String>,
-    title: impl Into<String>,
-    description: impl Into<String>,
-) -> Tool {
-    let name = name.into();
-    let input = object_schema::<I>(false);
-    let output = object_schema::<O>(true);
-    Tool {
-        name,
-        title: Some(title.into()),
-        description: description.into(),
-        input_schema: into_object(input),
-        output_schema: Some(into_object(output)),
-        annotations: Some(ToolAnnotations::read_only()),
-    }
-}
-
-/// A non-object schema is kept visible (under `not-an-object`) so validation reports it.
-fn into_object(schema: Value) -> JsonObject {
-    match schema {
-        Value::Object(o) => o,
-        other => {
-            let mut o = JsonObject::new();
-            o.insert("not-an-object".into(), other);
-            o
-        }
-    }
 }
 
 /// Reads `tools/call` arguments (absent arguments read as `{}`) into `T`.

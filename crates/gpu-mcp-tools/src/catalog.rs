@@ -5,60 +5,23 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use gpu_mcp_backend::time::{format_rfc3339, parse_since};
-use gpu_mcp_backend::xid::{KernelLogStatus, KmsgReader};
-use gpu_mcp_backend::{GpuBackend, GpuSnapshot, NodeSnapshot, XidEvent};
+use gpu_mcp_backend::{GpuBackend, KmsgReader};
+use gpu_mcp_model::args::{DEFAULT_HEALTH_XID_WINDOW, HealthArgs, InventoryArgs, XidArgs};
+use gpu_mcp_model::output::*;
+use gpu_mcp_model::time::{format_rfc3339, parse_since};
+use gpu_mcp_model::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GpuSnapshot, KernelLogStatus,
+    NodeSnapshot, XidEvent, gpu_tool_definitions,
+};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
-use gpu_mcp_service::{CallContext, CallError, ToolCatalog, parse_arguments, tool_definition};
+use gpu_mcp_service::{CallContext, CallError, ToolCatalog, parse_arguments};
 
-use crate::args::{HealthArgs, InventoryArgs, XidArgs};
 use crate::health::assess_gpu;
-use crate::output::*;
 use crate::text;
 use crate::xid_analysis::{GpuKeys, Merged, group, merge, record};
 
-/// Name of the inventory tool.
-pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
-/// Name of the health tool.
-pub const GET_GPU_HEALTH: &str = "get_gpu_health";
-/// Name of the Xid analysis tool.
-pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
-
-/// Default Xid window of the health verdict.
-pub const DEFAULT_HEALTH_XID_WINDOW: &str = "24h";
 const DEFAULT_XID_LIMIT: u32 = 50;
 const MAX_XID_LIMIT: u32 = 1000;
-
-/// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
-pub fn gpu_tool_definitions() -> Vec<Tool> {
-    vec![
-        tool_definition::<InventoryArgs, Inventory>(
-            GET_GPU_INVENTORY,
-            "GPU inventory",
-            "Lists the node's NVIDIA GPUs with their identity (name, UUID, serial, PCI bus id, architecture, VBIOS), \
-             the driver and CUDA versions, and current state: memory and BAR1 use, utilisation, temperatures with the \
-             device's slowdown and shutdown thresholds, power draw and limits, clocks and clock-event (throttle) reasons, \
-             ECC mode and error counts, retired pages, row remapping, PCIe link and replays, NVLink links and errors, \
-             persistence, compute and MIG mode, and the processes using each GPU. A field the GPU does not support reads \"not_supported\".",
-        ),
-        tool_definition::<HealthArgs, HealthReport>(
-            GET_GPU_HEALTH,
-            "GPU health verdict",
-            "Judges every GPU on the node healthy, warning, degraded or critical, with every reason: the check, \
-             the observed value, the threshold (from the device where it reports one) and what to do. Recent Xid \
-             errors from the kernel log and from events recorded since the agent started count toward the verdict. \
-             Use it to answer \"is this node's GPU healthy, and if not, what do I do?\".",
-        ),
-        tool_definition::<XidArgs, XidReport>(
-            ANALYZE_XID_ERRORS,
-            "Xid error analysis",
-            "Finds NVIDIA Xid errors in the kernel log (/dev/kmsg) and among events recorded since the agent \
-             started, maps each to its GPU, explains it from the Xid catalog (name, category, severity, recommended \
-             action) and groups them per GPU and code with counts and first/last seen. Unknown codes are reported as \
-             unknown. Filter by time window (since), GPU, and limit the listed events.",
-        ),
-    ]
-}
 
 /// Configuration of the agent's catalog.
 #[derive(Debug, Clone)]
@@ -169,11 +132,9 @@ impl AgentCatalog {
     ) -> Result<Option<SystemTime>, CallToolResult> {
         match value {
             None => Ok(None),
-            Some(s) => parse_since(s, self.now()).map(Some).ok_or_else(|| {
-                CallToolResult::error(format!(
-                    "Invalid argument `{arg}`: {s:?} is neither a window like 30m, 6h, 7d nor an RFC 3339 time like 2026-01-31T12:00:00Z."
-                ))
-            }),
+            Some(s) => parse_since(s, self.now())
+                .map(Some)
+                .map_err(|e| CallToolResult::error(format!("Invalid argument `{arg}`: {e}."))),
         }
     }
 

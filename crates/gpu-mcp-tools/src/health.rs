@@ -1,11 +1,10 @@
 //! Health rules: each a small function over one GPU's snapshot, documented in
 //! `docs/health-rules.md`. Thresholds come from the device where NVML reports them.
 
-use gpu_mcp_backend::{
+use gpu_mcp_model::output::{Finding, GpuHealth, Verdict, XidGroup};
+use gpu_mcp_model::{
     ClockEventReason, ComputeMode, GpuAccess, GpuSnapshot, Reading, RecoveryAction,
 };
-
-use crate::output::{Finding, GpuHealth, Verdict, XidGroup};
 
 /// What the rules found for one GPU.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_backend::mock::MOCK_UPTIME;
-use gpu_mcp_backend::xid::{catalog, lookup};
-use gpu_mcp_backend::{MockBackend, MockConfig, Scenario};
+use gpu_mcp_backend::{MOCK_UPTIME, MockBackend, MockConfig, Scenario};
+use gpu_mcp_model::gpu_tool_definitions;
+use gpu_mcp_model::xid::{catalog, lookup};
 use gpu_mcp_protocol::{CallToolResult, Content};
 use serde_json::{Value, json};
 
-use crate::{AgentCatalog, AgentCatalogConfig, Error, Result, gpu_tool_definitions};
+use crate::{AgentCatalog, AgentCatalogConfig, Error, Result};
 
 fn pretty(v: &Value) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Definition(e.to_string()))

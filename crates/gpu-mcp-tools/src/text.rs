@@ -2,10 +2,8 @@
 
 use std::fmt::Write as _;
 
-use gpu_mcp_backend::xid::KernelLogStatus;
-use gpu_mcp_backend::{GpuAccess, GpuSnapshot, Reading};
-
-use crate::output::{HealthReport, Inventory, Verdict, XidReport};
+use gpu_mcp_model::output::{HealthReport, Inventory, Verdict, XidReport};
+use gpu_mcp_model::{GpuAccess, GpuSnapshot, KernelLogStatus, Reading};
 
 fn r<T: std::fmt::Display>(x: &Reading<T>) -> String {
     match x {
@@ -202,7 +200,7 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
     let crit = x
         .groups
         .iter()
-        .filter(|g| g.severity == gpu_mcp_backend::xid::XidSeverity::Critical)
+        .filter(|g| g.severity == gpu_mcp_model::xid::XidSeverity::Critical)
         .count();
     let mut s = format!(
         "{} Xid event(s) on node {} {window} in {} group(s), {crit} of them critical.",

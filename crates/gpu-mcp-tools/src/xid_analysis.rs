@@ -4,11 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_backend::time::format_rfc3339;
-use gpu_mcp_backend::xid::{XidInfo, assess, normalize_pci_bus_id};
-use gpu_mcp_backend::{NodeSnapshot, XidEvent, XidSource};
-
-use crate::output::{XidGroup, XidRecord};
+use gpu_mcp_model::output::{XidGroup, XidRecord};
+use gpu_mcp_model::time::format_rfc3339;
+use gpu_mcp_model::xid::{XidInfo, assess, normalize_pci_bus_id};
+use gpu_mcp_model::{NodeSnapshot, XidEvent, XidSource};
 
 /// How close in time a recorded event and a kernel-log line must be to count as one event.
 const SAME_EVENT: Duration = Duration::from_secs(5);

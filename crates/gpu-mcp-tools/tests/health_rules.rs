@@ -1,13 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Each health rule on its own, against a healthy GPU changed in one respect.
 
-use gpu_mcp_backend::{
-    ClockEventReason, ComputeMode, EccCounts, GpuAccess, GpuBackend, GpuModel, GpuSnapshot,
-    MockBackend, MockConfig, NvLink, Reading, RecoveryAction, RetiredPages, RowRemapping,
-    Utilization,
+use gpu_mcp_backend::{GpuBackend, GpuModel, MockBackend, MockConfig};
+use gpu_mcp_model::output::{Verdict, XidGroup};
+use gpu_mcp_model::{
+    ClockEventReason, ComputeMode, EccCounts, GpuAccess, GpuSnapshot, NvLink, Reading,
+    RecoveryAction, RetiredPages, RowRemapping, Utilization,
 };
 use gpu_mcp_tools::health::{self, Assessment};
-use gpu_mcp_tools::output::{Verdict, XidGroup};
 
 fn healthy(model: GpuModel) -> GpuSnapshot {
     let m = MockBackend::new(MockConfig {
@@ -374,7 +374,7 @@ fn compute_mode() {
 }
 
 fn group(xid: u32) -> XidGroup {
-    let info = gpu_mcp_backend::xid::lookup(xid);
+    let info = gpu_mcp_model::xid::lookup(xid);
     XidGroup {
         gpu_index: Some(0),
         gpu_uuid: None,

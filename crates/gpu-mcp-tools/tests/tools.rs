@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use gpu_mcp_backend::mock::MOCK_UPTIME;
-use gpu_mcp_backend::{GpuModel, MockBackend, MockConfig, Scenario};
+use gpu_mcp_backend::{GpuModel, MOCK_UPTIME, MockBackend, MockConfig, Scenario};
+use gpu_mcp_model::gpu_tool_definitions;
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject};
 use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
-use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig, gpu_tool_definitions};
+use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
 use serde_json::{Value, json};
 
 fn now() -> SystemTime {

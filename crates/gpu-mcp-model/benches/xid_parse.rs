@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gpu_mcp_backend::xid::parse_kernel_log;
+use gpu_mcp_model::xid::parse_kernel_log;
 
 const LINES: usize = 100_000;
 

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::{Error, Result};
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -150,11 +152,14 @@ pub fn parse_window(s: &str) -> Option<Duration> {
 
 /// Parses `since`: either a relative window (`30m`, `1h`, `7d`) counted back from `now`, or an
 /// RFC 3339 timestamp.
-pub fn parse_since(s: &str, now: SystemTime) -> Option<SystemTime> {
-    if let Some(w) = parse_window(s) {
-        return now.checked_sub(w);
-    }
-    parse_rfc3339(s)
+pub fn parse_since(s: &str, now: SystemTime) -> Result<SystemTime> {
+    let parsed = match parse_window(s) {
+        Some(w) => now.checked_sub(w),
+        None => parse_rfc3339(s),
+    };
+    parsed.ok_or_else(|| Error::InvalidSince {
+        value: s.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -205,9 +210,9 @@ mod tests {
         }
         let now = UNIX_EPOCH + Duration::from_secs(10_000);
         assert_eq!(
-            parse_since("1h", now),
+            parse_since("1h", now).ok(),
             Some(UNIX_EPOCH + Duration::from_secs(6400))
         );
-        assert_eq!(parse_since("soon", now), None);
+        assert_eq!(parse_since("soon", now).ok(), None);
     }
 }

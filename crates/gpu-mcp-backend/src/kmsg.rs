@@ -7,28 +7,8 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::parse::{KernelLogParse, KernelLogParser};
-
-/// The outcome of reading the kernel log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KernelLogStatus {
-    /// Read completely.
-    Ok,
-    /// No kernel-log path is configured.
-    NotConfigured,
-    /// The log exists but may not be read (missing CAP_SYSLOG).
-    PermissionDenied,
-    /// The path does not exist (for example `/dev/kmsg` is not mounted into the container).
-    NotFound,
-    /// Reading took longer than the deadline; the events read so far are kept.
-    TimedOut,
-    /// Another I/O error.
-    Error,
-}
+use gpu_mcp_model::KernelLogStatus;
+use gpu_mcp_model::xid::{KernelLogParse, KernelLogParser};
 
 /// What a kernel-log read produced.
 #[derive(Debug, Clone, PartialEq)]

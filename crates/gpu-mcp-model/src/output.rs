@@ -1,7 +1,7 @@
 //! Structured results of the GPU tools (their `outputSchema` is generated from these types).
 
-use gpu_mcp_backend::xid::{KernelLogStatus, XidSeverity};
-use gpu_mcp_backend::{BackendKind, EventRecorderStatus, GpuSnapshot, Reading, XidSource};
+use crate::snapshot::{BackendKind, GpuSnapshot, Reading};
+use crate::xid::{EventRecorderStatus, KernelLogStatus, XidSeverity, XidSource};
 use schemars::JsonSchema;
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
-//! Xid errors: the catalog of codes, the kernel-log parser, and the `/dev/kmsg` reader.
+//! Xid errors: the catalog of codes, the kernel-log parser, one Xid occurrence, and the status
+//! words of the two places Xid evidence comes from (the kernel log and the backend's recorder).
 
 pub mod catalog;
-mod kmsg;
 pub mod parse;
 
 use std::time::SystemTime;
@@ -10,7 +10,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use catalog::{XidInfo, XidSeverity, assess, lookup};
-pub use kmsg::{KernelLogRead, KernelLogStatus, KmsgReader};
 pub use parse::{
     KernelLogParse, KernelLogParser, XidLine, normalize_pci_bus_id, parse_kernel_log,
     parse_xid_line,
@@ -59,4 +58,31 @@ pub struct XidEvent {
     pub uptime_us: Option<u64>,
     /// Inferred from a "fallen off the bus" line that had no Xid line.
     pub implied: bool,
+}
+
+/// The outcome of reading the kernel log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelLogStatus {
+    /// Read completely.
+    Ok,
+    /// No kernel-log path is configured.
+    NotConfigured,
+    /// The log exists but may not be read (missing CAP_SYSLOG).
+    PermissionDenied,
+    /// The path does not exist (for example `/dev/kmsg` is not mounted into the container).
+    NotFound,
+    /// Reading took longer than the deadline; the events read so far are kept.
+    TimedOut,
+    /// Another I/O error.
+    Error,
+}
+
+/// Whether the backend records Xid events while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventRecorderStatus {
+    /// Events are being recorded.
+    pub active: bool,
+    /// One sentence: what is recorded since when, or why nothing is.
+    pub detail: String,
 }

@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// Default Xid window of the health verdict ([`HealthArgs::xid_since`]).
+pub const DEFAULT_HEALTH_XID_WINDOW: &str = "24h";
+
 /// Arguments of `get_gpu_inventory`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,45 @@
+//! The GPU tools' names and MCP definitions, shared by the agent (which runs them) and the
+//! gateway (which serves them with an extra `node` argument).
+
+use gpu_mcp_protocol::{Tool, tool_definition};
+
+use crate::args::{HealthArgs, InventoryArgs, XidArgs};
+use crate::output::{HealthReport, Inventory, XidReport};
+
+/// Name of the inventory tool.
+pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
+/// Name of the health tool.
+pub const GET_GPU_HEALTH: &str = "get_gpu_health";
+/// Name of the Xid analysis tool.
+pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
+
+/// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
+pub fn gpu_tool_definitions() -> Vec<Tool> {
+    vec![
+        tool_definition::<InventoryArgs, Inventory>(
+            GET_GPU_INVENTORY,
+            "GPU inventory",
+            "Lists the node's NVIDIA GPUs with their identity (name, UUID, serial, PCI bus id, architecture, VBIOS), \
+             the driver and CUDA versions, and current state: memory and BAR1 use, utilisation, temperatures with the \
+             device's slowdown and shutdown thresholds, power draw and limits, clocks and clock-event (throttle) reasons, \
+             ECC mode and error counts, retired pages, row remapping, PCIe link and replays, NVLink links and errors, \
+             persistence, compute and MIG mode, and the processes using each GPU. A field the GPU does not support reads \"not_supported\".",
+        ),
+        tool_definition::<HealthArgs, HealthReport>(
+            GET_GPU_HEALTH,
+            "GPU health verdict",
+            "Judges every GPU on the node healthy, warning, degraded or critical, with every reason: the check, \
+             the observed value, the threshold (from the device where it reports one) and what to do. Recent Xid \
+             errors from the kernel log and from events recorded since the agent started count toward the verdict. \
+             Use it to answer \"is this node's GPU healthy, and if not, what do I do?\".",
+        ),
+        tool_definition::<XidArgs, XidReport>(
+            ANALYZE_XID_ERRORS,
+            "Xid error analysis",
+            "Finds NVIDIA Xid errors in the kernel log (/dev/kmsg) and among events recorded since the agent \
+             started, maps each to its GPU, explains it from the Xid catalog (name, category, severity, recommended \
+             action) and groups them per GPU and code with counts and first/last seen. Unknown codes are reported as \
+             unknown. Filter by time window (since), GPU, and limit the listed events.",
+        ),
+    ]
+}

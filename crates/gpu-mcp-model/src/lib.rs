@@ -1,0 +1,31 @@
+//! The GPU diagnostics data model, shared by every crate that speaks about GPUs: what a backend
+//! reports ([`NodeSnapshot`], [`GpuSnapshot`], [`Reading`]), Xid errors (the catalog, the
+//! kernel-log parser, [`XidEvent`]), time helpers, and the GPU tools' arguments, structured
+//! results and MCP definitions ([`gpu_tool_definitions`]).
+//!
+//! The agent's tools (`gpu-mcp-tools`) judge and render these types over a backend
+//! (`gpu-mcp-backend`); the gateway's fleet catalog (`gpu-mcp-fleet`) takes the tool definitions
+//! from here without linking either, so the gateway never links the NVIDIA driver bindings.
+//!
+//! Architecture invariant: pure. No I/O, no async, no driver bindings: only data types and
+//! functions of their arguments (the parser reads bytes it is handed; "now" is always a
+//! parameter).
+
+pub mod args;
+mod definitions;
+mod error;
+pub mod output;
+mod snapshot;
+pub mod time;
+pub mod xid;
+
+pub use definitions::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, gpu_tool_definitions,
+};
+pub use error::{Error, Result};
+pub use snapshot::{
+    BackendKind, ClockEventReason, Clocks, ComputeMode, Ecc, EccCounts, GpuAccess, GpuProcess,
+    GpuSnapshot, MemoryUsage, Mig, MigInstance, NodeSnapshot, NvLink, Pcie, Power, ProcessKind,
+    Reading, RecoveryAction, RetiredPages, RowRemapping, Temperature, Utilization,
+};
+pub use xid::{EventRecorderStatus, KernelLogStatus, XidEvent, XidSource};
