@@ -1,0 +1,171 @@
+//! [`MockBackend`]: the simulated fleet behind the [`GpuBackend`] trait.
+
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, XidEvent};
+
+use super::fleet::{build_gpu, v};
+use super::profile::MockConfig;
+use crate::Result;
+use crate::backend::GpuBackend;
+
+/// The simulated backend.
+#[derive(Debug, Clone)]
+pub struct MockBackend {
+    node: NodeSnapshot,
+    events: Vec<XidEvent>,
+    config: MockConfig,
+}
+
+/// How long the simulated node has been up when the mock starts (its kernel-log times count
+/// from `now - MOCK_UPTIME`).
+pub const MOCK_UPTIME: Duration = Duration::from_secs(3 * 86_400 + 7_213);
+
+impl MockBackend {
+    /// Builds the fleet; fails on an invalid configuration.
+    pub fn new(config: MockConfig) -> Result<MockBackend> {
+        let layout = config.resolved_layout()?;
+        let now = config.now.unwrap_or_else(SystemTime::now);
+        let boot = now - MOCK_UPTIME;
+        let mut gpus = Vec::with_capacity(layout.len());
+        let mut events = Vec::new();
+        for (i, g) in layout.iter().enumerate() {
+            let (gpu, mut evs) = build_gpu(&config.node_name, i as u32, *g, now, boot);
+            gpus.push(gpu);
+            events.append(&mut evs);
+        }
+        events.sort_by_key(|e| e.time);
+        let node = NodeSnapshot {
+            backend: BackendKind::Mock,
+            driver_version: v(config.driver_version.clone()),
+            cuda_driver_version: v(config.cuda_version.clone()),
+            nvml_version: v(format!("12.{}", config.driver_version)),
+            gpus,
+        };
+        Ok(MockBackend {
+            node,
+            events,
+            config,
+        })
+    }
+
+    /// The configuration the fleet was built from.
+    pub fn config(&self) -> &MockConfig {
+        &self.config
+    }
+
+    /// The scenario events as `/dev/kmsg` records (one per line), for feeding the kernel-log path.
+    pub fn kernel_log(&self) -> String {
+        let mut out = String::new();
+        for (seq, e) in self.events.iter().enumerate() {
+            let pci = e.pci_bus_id.as_deref().unwrap_or("0000:00:00");
+            let who = match (e.pid, &e.process_name) {
+                (Some(p), Some(n)) => format!("pid={p}, name={n}, "),
+                (Some(p), None) => format!("pid={p}, "),
+                _ => "pid='<unknown>', name=<unknown>, ".to_owned(),
+            };
+            out.push_str(&format!(
+                "3,{},{},-;NVRM: Xid (PCI:{pci}): {}, {who}{}\n",
+                1000 + seq,
+                e.uptime_us.unwrap_or(0),
+                e.xid,
+                e.message
+            ));
+        }
+        out
+    }
+}
+
+impl GpuBackend for MockBackend {
+    fn snapshot(&self) -> BoxFuture<'_, Result<NodeSnapshot>> {
+        Box::pin(async move { Ok(self.node.clone()) })
+    }
+
+    fn xid_events(&self) -> Vec<XidEvent> {
+        self.events.clone()
+    }
+
+    fn xid_recorder_status(&self) -> EventRecorderStatus {
+        EventRecorderStatus {
+            active: true,
+            detail: "mock backend: Xid events are simulated by the scenario".to_owned(),
+        }
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::Scenario;
+
+    #[test]
+    fn uuids_differ_between_nodes_and_are_stable() {
+        let a = MockBackend::new(MockConfig {
+            node_name: "node-a".into(),
+            ..MockConfig::default()
+        })
+        .unwrap();
+        let a2 = MockBackend::new(MockConfig {
+            node_name: "node-a".into(),
+            ..MockConfig::default()
+        })
+        .unwrap();
+        let b = MockBackend::new(MockConfig {
+            node_name: "node-b".into(),
+            ..MockConfig::default()
+        })
+        .unwrap();
+        let ids = |m: &MockBackend| -> Vec<String> {
+            m.node
+                .gpus
+                .iter()
+                .map(|g| g.uuid.value().unwrap().clone())
+                .collect()
+        };
+        assert_eq!(ids(&a), ids(&a2));
+        let mut all = ids(&a);
+        all.extend(ids(&b));
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "UUIDs must be unique across nodes");
+        assert!(
+            all[0].starts_with("GPU-") && all[0].len() == 40,
+            "{}",
+            all[0]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let too_many = MockConfig {
+            gpus: 65,
+            ..MockConfig::default()
+        };
+        assert!(MockBackend::new(too_many).is_err());
+        let bad_target = MockConfig {
+            gpus: 2,
+            affected_gpu: 2,
+            ..MockConfig::default()
+        };
+        assert!(MockBackend::new(bad_target).is_err());
+    }
+
+    #[test]
+    fn kernel_log_round_trips_through_the_parser() {
+        let m = MockBackend::new(MockConfig {
+            scenario: Scenario::XidEccFamily,
+            ..MockConfig::default()
+        })
+        .unwrap();
+        let parsed = gpu_mcp_model::xid::parse_kernel_log(m.kernel_log().as_bytes(), None);
+        let codes: Vec<u32> = parsed.events.iter().map(|e| e.xid).collect();
+        assert_eq!(codes, vec![48, 94, 48, 95]);
+        assert_eq!(parsed.events[0].pci_bus_id.as_deref(), Some("0000:18:00"));
+    }
+}
