@@ -1,0 +1,82 @@
+//! One GPU's blocking read: open the device, read every field group, mark the GPU lost when any
+//! call said so.
+
+use gpu_mcp_model::{GpuAccess, GpuSnapshot, RecoveryAction};
+use nvml_wrapper::Nvml;
+use nvml_wrapper::error::NvmlError;
+
+use super::clocks::{
+    read_clock_event_reasons, read_clocks, read_performance_state, read_utilization,
+};
+use super::convert::reading;
+use super::fields::{Field, FieldValues};
+use super::identity::{read_identity, read_modes};
+use super::memory::read_memory;
+use super::mig::read_mig;
+use super::nvlink::read_nvlink;
+use super::pcie::read_pcie;
+use super::processes::read_processes;
+use super::thermal::{read_power, read_temperature};
+
+const LOST: &str = "the driver reports the GPU as lost (NVML_ERROR_GPU_IS_LOST)";
+
+/// Every field of GPU `index`; a field the driver refuses is data, never a failure.
+pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
+    let dev = match nvml.device_by_index(index) {
+        Ok(d) => d,
+        Err(NvmlError::GpuLost) => {
+            return GpuSnapshot::unreadable(index, GpuAccess::Lost, LOST);
+        }
+        Err(e) => {
+            return GpuSnapshot::unreadable(
+                index,
+                GpuAccess::Error,
+                &format!("cannot open the GPU: {e}"),
+            );
+        }
+    };
+    let mut lost = false;
+    let l = &mut lost;
+    let fields = FieldValues::read(&dev);
+    let id = read_identity(&dev, l);
+    let mem = read_memory(&dev, &fields, l);
+    let (persistence_mode, compute_mode) = read_modes(&dev, l);
+    let recovery_action = fields
+        .get(Field::RecoveryAction)
+        .and_then(|v| RecoveryAction::from_nvml(v).ok_or(NvmlError::UnexpectedVariant(v as u32)));
+    let mut g = GpuSnapshot {
+        index,
+        access: GpuAccess::Ok,
+        access_detail: None,
+        name: id.name,
+        uuid: id.uuid,
+        serial: id.serial,
+        pci_bus_id: id.pci_bus_id,
+        architecture: id.architecture,
+        compute_capability: id.compute_capability,
+        vbios_version: id.vbios_version,
+        memory: mem.memory,
+        bar1: mem.bar1,
+        utilization: read_utilization(&dev, l),
+        performance_state: read_performance_state(&dev, l),
+        temperature: read_temperature(&dev, &fields, l),
+        power: read_power(&dev, l),
+        clocks: read_clocks(&dev, l),
+        clock_event_reasons: read_clock_event_reasons(&dev, l),
+        ecc: mem.ecc,
+        retired_pages: mem.retired_pages,
+        row_remapping: mem.row_remapping,
+        pcie: read_pcie(&dev, l),
+        nvlink: read_nvlink(&dev, l),
+        persistence_mode,
+        compute_mode,
+        mig: read_mig(&dev, l),
+        recovery_action: reading(recovery_action, l),
+        processes: read_processes(&dev, l),
+    };
+    if lost {
+        g.access = GpuAccess::Lost;
+        g.access_detail = Some(LOST.to_owned());
+    }
+    g
+}
