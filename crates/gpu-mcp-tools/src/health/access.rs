@@ -1,0 +1,132 @@
+//! Access and driver state: whether the GPU answers, persistence, the driver's recovery action,
+//! MIG and compute mode.
+
+use gpu_mcp_model::output::Verdict;
+use gpu_mcp_model::{ComputeMode, GpuAccess, GpuSnapshot, Reading, RecoveryAction};
+
+use super::Assessment;
+
+/// Rule `gpu_access`: the driver must be able to talk to the GPU.
+pub fn gpu_access(g: &GpuSnapshot, a: &mut Assessment) {
+    let detail = g.access_detail.clone().unwrap_or_default();
+    match g.access {
+        GpuAccess::Ok => {}
+        GpuAccess::Lost => a.find(
+            "gpu_access",
+            Verdict::Critical,
+            "The GPU is lost: the driver reports it has fallen off the bus.",
+            detail,
+            "the driver answers for the GPU",
+            "Drain the node and reboot it; check the GPU's power and cooling; replace the board if it recurs.",
+        ),
+        GpuAccess::Unresponsive => a.find(
+            "gpu_access",
+            Verdict::Critical,
+            "The driver does not answer for this GPU (hung driver or GPU).",
+            detail,
+            "the driver answers within the deadline",
+            "Drain the node; look for Xid 119/120 (GSP) or 79 in the kernel log; a GPU reset or node reboot is usually needed.",
+        ),
+        GpuAccess::Error => a.find(
+            "gpu_access",
+            Verdict::Critical,
+            "The GPU cannot be opened through the driver.",
+            detail,
+            "the GPU can be opened",
+            "Check `nvidia-smi` on the node and the kernel log; reload the driver or reboot the node.",
+        ),
+    }
+}
+
+/// Rule `persistence_mode`: the driver should stay loaded between jobs.
+pub fn persistence_mode(g: &GpuSnapshot, a: &mut Assessment) {
+    if let Reading::Value(false) = g.persistence_mode {
+        a.find(
+            "persistence_mode",
+            Verdict::Warning,
+            "Persistence mode is off: the driver tears the GPU down between jobs, making start-up slow and monitoring calls expensive.",
+            "off",
+            "on",
+            "Run nvidia-persistenced on the node (the GPU operator does this by default).",
+        );
+    }
+}
+
+/// Rule `recovery_action`: the driver's own recommendation.
+pub fn recovery_action(g: &GpuSnapshot, a: &mut Assessment) {
+    let Reading::Value(r) = g.recovery_action else {
+        return;
+    };
+    let (severity, what, action) = match r {
+        RecoveryAction::None => return,
+        RecoveryAction::GpuReset => (
+            Verdict::Critical,
+            "gpu_reset",
+            "Stop the GPU's workloads and reset it (nvidia-smi -r).",
+        ),
+        RecoveryAction::NodeReboot => (
+            Verdict::Critical,
+            "node_reboot",
+            "Drain and reboot the node.",
+        ),
+        RecoveryAction::DrainAndReset => (
+            Verdict::Critical,
+            "drain_and_reset",
+            "Drain the GPU, then reset it (nvidia-smi -r).",
+        ),
+        RecoveryAction::DrainP2p => (
+            Verdict::Warning,
+            "drain_p2p",
+            "Drain peer-to-peer traffic to this GPU.",
+        ),
+    };
+    a.find(
+        "recovery_action",
+        severity,
+        format!("The driver recommends a recovery action: {what}."),
+        what,
+        "none",
+        action,
+    );
+}
+
+/// Rule `mig`: MIG mode change pending, and MIG context.
+pub fn mig(g: &GpuSnapshot, a: &mut Assessment) {
+    let (Reading::Value(cur), Reading::Value(pend)) = (&g.mig.enabled, &g.mig.pending_enabled)
+    else {
+        return;
+    };
+    if cur != pend {
+        a.find(
+            "mig_pending",
+            Verdict::Warning,
+            format!(
+                "MIG mode changes to {} at the next GPU reset.",
+                if *pend { "enabled" } else { "disabled" }
+            ),
+            format!("current {cur}, pending {pend}"),
+            "no change pending",
+            "Drain and reset the GPU to apply the MIG mode, or revert the change.",
+        );
+    }
+    if *cur {
+        let n = g.mig.instances.value().map_or(0, Vec::len);
+        a.notes.push(format!(
+            "MIG enabled with {n} instance(s); utilisation and row remapping are not readable for the whole GPU while instances exist."
+        ));
+    }
+}
+
+/// Rule `compute_mode`: a prohibited GPU accepts no work.
+pub fn compute_mode(g: &GpuSnapshot, a: &mut Assessment) {
+    if let Reading::Value(ComputeMode::Prohibited) = g.compute_mode {
+        a.find(
+            "compute_mode",
+            Verdict::Warning,
+            "Compute mode is Prohibited: no CUDA work can run on this GPU.",
+            "prohibited",
+            "default or exclusive_process",
+            "Set the compute mode back (nvidia-smi -c 0) unless the GPU was fenced on purpose.",
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! Health rules: each a small function over one GPU's snapshot, documented in
+//! `docs/health-rules.md`. Thresholds come from the device where NVML reports them.
+//!
+//! The rules are grouped by what they judge: `access` (whether the GPU answers and the driver's
+//! state), `thermal` (heat and power), `memory` (ECC, row remapping, retired pages), `links`
+//! (PCIe and NVLink) and `xid` (recent Xid errors).
+
+mod access;
+mod links;
+mod memory;
+mod thermal;
+mod xid;
+
+pub use access::{compute_mode, gpu_access, mig, persistence_mode, recovery_action};
+pub use links::{nvlink, pcie_link, pcie_replays};
+pub use memory::{ecc_mode, ecc_uncorrectable, retired_pages, row_remapping};
+pub use thermal::{clock_events, memory_temperature, power, temperature};
+pub use xid::recent_xid;
+
+use gpu_mcp_model::output::{Finding, GpuHealth, Verdict, XidGroup};
+use gpu_mcp_model::{GpuAccess, GpuSnapshot, Reading};
+
+/// What the rules found for one GPU.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assessment {
+    /// Reasons behind the verdict.
+    pub reasons: Vec<Finding>,
+    /// Context that does not change the verdict.
+    pub notes: Vec<String>,
+    /// Checks that could not run.
+    pub not_checked: Vec<String>,
+}
+
+impl Assessment {
+    fn find(
+        &mut self,
+        check: &str,
+        severity: Verdict,
+        summary: impl Into<String>,
+        observed: impl Into<String>,
+        threshold: impl Into<String>,
+        action: impl Into<String>,
+    ) {
+        self.reasons.push(Finding {
+            check: check.to_owned(),
+            severity,
+            summary: summary.into(),
+            observed: observed.into(),
+            threshold: threshold.into(),
+            action: action.into(),
+        });
+    }
+
+    /// The worst severity, `healthy` when nothing was found.
+    pub fn verdict(&self) -> Verdict {
+        self.reasons
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Verdict::Healthy)
+    }
+
+    /// The value of a reading, noting why a check was skipped otherwise.
+    fn read<'a, T>(&mut self, r: &'a Reading<T>, what: &str) -> Option<&'a T> {
+        match r {
+            Reading::Value(v) => Some(v),
+            Reading::NotSupported => {
+                self.not_checked
+                    .push(format!("{what}: not supported on this GPU"));
+                None
+            }
+            Reading::Error(e) => {
+                self.not_checked.push(format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// A per-GPU rule: adds findings, notes and skipped checks to the assessment.
+pub type Rule = fn(&GpuSnapshot, &mut Assessment);
+
+/// Every per-GPU rule, in the order they run.
+pub const RULES: &[(&str, Rule)] = &[
+    ("gpu_access", gpu_access),
+    ("temperature", temperature),
+    ("memory_temperature", memory_temperature),
+    ("clock_events", clock_events),
+    ("power", power),
+    ("ecc_mode", ecc_mode),
+    ("ecc_uncorrectable", ecc_uncorrectable),
+    ("row_remapping", row_remapping),
+    ("retired_pages", retired_pages),
+    ("pcie_link", pcie_link),
+    ("pcie_replays", pcie_replays),
+    ("nvlink", nvlink),
+    ("persistence_mode", persistence_mode),
+    ("recovery_action", recovery_action),
+    ("mig", mig),
+    ("compute_mode", compute_mode),
+];
+
+/// Runs every rule on one GPU plus its recent Xid groups.
+pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth {
+    let mut a = Assessment::default();
+    if g.access == GpuAccess::Ok {
+        for (_, rule) in RULES {
+            rule(g, &mut a);
+        }
+    } else {
+        // Nothing else is readable; every other check would only repeat the access failure.
+        gpu_access(g, &mut a);
+    }
+    recent_xid(xids, since, &mut a);
+    if a.verdict() >= Verdict::Degraded
+        && let Some(procs) = g.processes.value()
+        && !procs.is_empty()
+    {
+        let list: Vec<String> = procs
+            .iter()
+            .take(16)
+            .map(|p| match p.used_memory_bytes {
+                Some(b) => format!("pid {} ({:.1} GiB)", p.pid, b as f64 / (1u64 << 30) as f64),
+                None => format!("pid {}", p.pid),
+            })
+            .collect();
+        a.notes.push(format!(
+            "{} process(es) on this GPU must be stopped or drained before a reset: {}.",
+            procs.len(),
+            list.join(", ")
+        ));
+    }
+    a.reasons.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    GpuHealth {
+        index: g.index,
+        uuid: g.uuid.value().cloned(),
+        name: g.name.value().cloned(),
+        pci_bus_id: g.pci_bus_id.value().cloned(),
+        verdict: a.verdict(),
+        reasons: a.reasons,
+        notes: a.notes,
+        not_checked: a.not_checked,
+    }
+}
