@@ -1,0 +1,387 @@
+//! The real NVML backend (`nvml-wrapper` loading a driver library at run time, and this crate's
+//! reads of it) against the project's fake `libnvidia-ml.so.1`, driven by the scenario files in
+//! `crates/gpu-mcp-fake-nvml/tests/scenarios/`.
+//!
+//! Tests marked `#[ignore]` assert what the backend should report where today's code is known
+//! to be wrong; each names the finding in its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use gpu_mcp_backend::{
+    Error, GpuAccess, GpuBackend, GpuSnapshot, NodeSnapshot, NvmlBackend, NvmlOptions, Reading,
+    RecoveryAction, XidEvent,
+};
+use gpu_mcp_fake_nvml::{FakeNvml, fixture, fixture_names};
+use serde_json::Value;
+
+fn options(fake: &FakeNvml, timeout: Duration, events: bool) -> NvmlOptions {
+    NvmlOptions {
+        library_path: Some(fake.library_path().to_owned()),
+        call_timeout: timeout,
+        record_xid_events: events,
+        event_buffer: 64,
+    }
+}
+
+fn init(fake: &FakeNvml, timeout: Duration, events: bool) -> NvmlBackend {
+    NvmlBackend::init(options(fake, timeout, events)).unwrap()
+}
+
+async fn snapshot(name: &str) -> NodeSnapshot {
+    let fake = FakeNvml::install_fixture(name).unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), false);
+    nvml.snapshot().await.unwrap()
+}
+
+fn expect(name: &str) -> Value {
+    let v: Value = serde_json::from_str(&fixture(name).unwrap()).unwrap();
+    v.get("expect").cloned().unwrap_or(Value::Null)
+}
+
+/// Waits (a generous hang guard, not a timing assertion) until the recorder holds an event.
+async fn first_event(nvml: &NvmlBackend) -> XidEvent {
+    let start = Instant::now();
+    loop {
+        if let Some(e) = nvml.xid_events().into_iter().next() {
+            return e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no event recorded; recorder: {:?}",
+            nvml.xid_recorder_status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_h100_server_reads_every_field() {
+    let s = snapshot("healthy").await;
+    assert_eq!(s.driver_version, Reading::Value("570.124.06".to_owned()));
+    assert_eq!(s.cuda_driver_version, Reading::Value("12.8".to_owned()));
+    assert_eq!(s.nvml_version, Reading::Value("12.570.124.06".to_owned()));
+    assert_eq!(s.gpus.len(), 8);
+    let mut uuids = std::collections::HashSet::new();
+    let mut buses = std::collections::HashSet::new();
+    for (i, g) in s.gpus.iter().enumerate() {
+        assert_eq!(g.index as usize, i);
+        assert_eq!(g.access, GpuAccess::Ok, "GPU {i}: {:?}", g.access_detail);
+        assert_eq!(g.name, Reading::Value("NVIDIA H100 80GB HBM3".to_owned()));
+        assert_eq!(g.architecture, Reading::Value("Hopper".to_owned()));
+        assert_eq!(g.compute_capability, Reading::Value("9.0".to_owned()));
+        uuids.insert(g.uuid.value().cloned().unwrap());
+        buses.insert(g.pci_bus_id.value().cloned().unwrap());
+        let mem = g.memory.value().unwrap();
+        assert_eq!(mem.total_bytes, 85_520_809_984);
+        assert_eq!(mem.used_bytes, 4_718_592);
+        assert_eq!(g.temperature.gpu_c, Reading::Value(33));
+        assert_eq!(g.temperature.memory_c, Reading::Value(41));
+        assert_eq!(g.temperature.shutdown_c, Reading::Value(92));
+        assert_eq!(g.power.enforced_limit_w, Reading::Value(700.0));
+        assert_eq!(g.clocks.max_sm_mhz, Reading::Value(1980));
+        assert_eq!(g.clock_event_reasons.value().map(Vec::len), Some(1));
+        assert_eq!(g.ecc.enabled, Reading::Value(true));
+        assert_eq!(g.ecc.volatile.value().map(|c| c.uncorrected), Some(0));
+        assert_eq!(g.retired_pages, Reading::NotSupported);
+        let rr = g.row_remapping.value().unwrap();
+        assert!(!rr.pending && !rr.failed && rr.uncorrectable == 0);
+        assert_eq!(g.pcie.max_generation, Reading::Value(5));
+        assert_eq!(g.pcie.current_width, Reading::Value(16));
+        let links = g.nvlink.value().unwrap();
+        assert_eq!(links.len(), 18);
+        assert!(
+            links
+                .iter()
+                .all(|l| l.active && l.replay_errors == Reading::Value(0))
+        );
+        assert_eq!(g.persistence_mode, Reading::Value(true));
+        assert_eq!(g.mig.enabled, Reading::Value(false));
+        assert_eq!(g.mig.instances, Reading::Value(Vec::new()));
+        assert_eq!(g.recovery_action, Reading::Value(RecoveryAction::None));
+        assert_eq!(g.processes, Reading::Value(Vec::new()));
+    }
+    assert_eq!(uuids.len(), 8);
+    assert_eq!(buses.len(), 8);
+    assert_eq!(
+        s.gpus[3].pci_bus_id,
+        Reading::Value("00000000:5D:00.0".to_owned())
+    );
+}
+
+/// Every fault fixture changes the snapshot of its own GPU and leaves the other seven exactly
+/// as in the healthy server.
+#[tokio::test]
+async fn each_fault_shows_on_its_gpu_and_nowhere_else() {
+    let healthy = snapshot("healthy").await;
+    let mut checked = 0;
+    for name in fixture_names().unwrap() {
+        let e = expect(&name);
+        let Some(target) = e.get("gpu").and_then(Value::as_u64) else {
+            continue;
+        };
+        let s = snapshot(&name).await;
+        assert_eq!(s.gpus.len(), 8, "{name}");
+        for (g, base) in s.gpus.iter().zip(&healthy.gpus) {
+            if u64::from(g.index) != target {
+                assert_eq!(g, base, "{name}: GPU {} changed", g.index);
+            }
+        }
+        let text: Value = serde_json::from_str(&fixture(&name).unwrap()).unwrap();
+        // Events change what the recorder sees, not the snapshot (the recorder is off here).
+        if text.get("events").is_none() {
+            assert_ne!(
+                &s.gpus[target as usize], &healthy.gpus[target as usize],
+                "{name}: the fault does not show on GPU {target}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} fault fixtures");
+}
+
+#[tokio::test]
+async fn lost_gpus_read_as_lost() {
+    for name in ["gpu-lost-handle", "gpu-lost-calls"] {
+        let s = snapshot(name).await;
+        assert_eq!(s.gpus[3].access, GpuAccess::Lost, "{name}");
+        assert!(
+            s.gpus[3]
+                .access_detail
+                .as_deref()
+                .unwrap()
+                .contains("GPU_IS_LOST")
+        );
+    }
+    let s = snapshot("handle-unknown").await;
+    assert_eq!(s.gpus[3].access, GpuAccess::Error);
+}
+
+#[tokio::test]
+async fn nvlink_states_reach_the_snapshot() {
+    let s = snapshot("nvlink-link-down").await;
+    let links = s.gpus[3].nvlink.value().unwrap();
+    assert_eq!(links.len(), 18);
+    let down: Vec<u32> = links.iter().filter(|l| !l.active).map(|l| l.link).collect();
+    assert_eq!(down, vec![5]);
+    // Links that are not wired answer NOT_SUPPORTED; the backend stops at the first one.
+    let s = snapshot("nvlink-not-wired").await;
+    assert_eq!(s.gpus[3].nvlink.value().unwrap().len(), 4);
+    let s = snapshot("nvlink-lifetime-counters").await;
+    let l2 = &s.gpus[3].nvlink.value().unwrap()[2];
+    assert_eq!(l2.replay_errors, Reading::Value(150));
+}
+
+#[tokio::test]
+async fn a_hung_gpu_is_unresponsive_and_not_read_again_until_it_returns() {
+    let fake = FakeNvml::install_fixture("unresponsive-gpu").unwrap();
+    let nvml = init(&fake, Duration::from_millis(300), false);
+    let first = nvml.snapshot().await.unwrap();
+    assert_eq!(first.gpus[3].access, GpuAccess::Unresponsive);
+    assert!(
+        first.gpus[3]
+            .access_detail
+            .as_deref()
+            .unwrap()
+            .contains("did not answer")
+    );
+    let second = nvml.snapshot().await.unwrap();
+    assert_eq!(second.gpus[3].access, GpuAccess::Unresponsive);
+    assert!(
+        second.gpus[3]
+            .access_detail
+            .as_deref()
+            .unwrap()
+            .contains("earlier read")
+    );
+    for g in second.gpus.iter().filter(|g| g.index != 3) {
+        assert_eq!(g.access, GpuAccess::Ok, "GPU {}", g.index);
+    }
+}
+
+#[tokio::test]
+#[ignore = "finding to fix: the first read's handle lookup (GPU initialisation with persistence off) counts against the read deadline and reads unresponsive"]
+async fn a_slow_first_handle_lookup_is_not_unresponsive() {
+    let fake = FakeNvml::install_fixture("first-read-slow-handle").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), false);
+    let s = nvml.snapshot().await.unwrap();
+    assert_eq!(
+        s.gpus[3].access,
+        GpuAccess::Ok,
+        "{:?}",
+        s.gpus[3].access_detail
+    );
+}
+
+#[tokio::test]
+async fn node_level_failures_fail_the_snapshot() {
+    let fake = FakeNvml::install_fixture("device-count-error").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), false);
+    let err = nvml.snapshot().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Nvml {
+                call: "nvmlDeviceGetCount",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let fake = FakeNvml::install_fixture("device-count-hang").unwrap();
+    let nvml = init(&fake, Duration::from_millis(300), false);
+    let err = nvml.snapshot().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+}
+
+#[test]
+fn init_failures_are_one_clear_error() {
+    let fake = FakeNvml::install_fixture("init-driver-not-loaded").unwrap();
+    let err = NvmlBackend::init(options(&fake, Duration::from_secs(2), true)).unwrap_err();
+    assert!(matches!(err, Error::NvmlInit(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.to_lowercase().contains("driver"), "{msg}");
+    assert!(!msg.contains('\n'));
+}
+
+#[test]
+#[ignore = "finding to fix: a driver upgraded without a reboot (LIB_RM_VERSION_MISMATCH) gets a generic message"]
+fn a_version_mismatch_says_to_reboot_or_reload_the_driver() {
+    let fake = FakeNvml::install_fixture("init-version-mismatch").unwrap();
+    let err = NvmlBackend::init(options(&fake, Duration::from_secs(2), true)).unwrap_err();
+    let msg = err.to_string().to_lowercase();
+    assert!(msg.contains("reboot") || msg.contains("reload"), "{msg}");
+}
+
+#[test]
+#[ignore = "finding to fix: nvmlInit has no deadline"]
+fn a_hung_init_fails_within_its_deadline() {
+    let fake = FakeNvml::install_fixture("init-hang").unwrap();
+    let start = Instant::now();
+    let r = NvmlBackend::init(options(&fake, Duration::from_millis(500), true));
+    assert!(
+        r.is_err(),
+        "init returned a backend although the driver hung"
+    );
+    assert!(start.elapsed() < Duration::from_millis(2500));
+}
+
+#[tokio::test]
+async fn an_old_driver_without_field_values_leaves_those_fields_unread() {
+    let s = snapshot("old-driver-no-field-values").await;
+    for g in &s.gpus {
+        assert_eq!(g.access, GpuAccess::Ok);
+        assert!(g.row_remapping.value().is_none(), "GPU {}", g.index);
+        assert!(g.recovery_action.value().is_none(), "GPU {}", g.index);
+        assert!(g.temperature.memory_c.value().is_none(), "GPU {}", g.index);
+        // Everything else still reads.
+        assert_eq!(g.temperature.gpu_c, Reading::Value(33));
+        assert_eq!(g.nvlink.value().map(Vec::len), Some(18));
+    }
+}
+
+#[tokio::test]
+async fn a_changed_scenario_shows_in_the_next_snapshot() {
+    let fake = FakeNvml::install_fixture("healthy").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), false);
+    let before = nvml.snapshot().await.unwrap();
+    fake.update(&fixture("temperature-near-shutdown").unwrap())
+        .unwrap();
+    let after = nvml.snapshot().await.unwrap();
+    assert_eq!(before.gpus[3].temperature.gpu_c, Reading::Value(33));
+    assert_eq!(after.gpus[3].temperature.gpu_c, Reading::Value(91));
+}
+
+#[tokio::test]
+async fn recorded_xid_events_name_their_gpu() {
+    let fake = FakeNvml::install_fixture("xid-48-event").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    let ev = first_event(&nvml).await;
+    assert_eq!(ev.xid, 48);
+    assert_eq!(ev.gpu_index, Some(3));
+    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:5d:00"));
+    assert_eq!(
+        ev.gpu_uuid.as_deref(),
+        Some("GPU-5a1c0e7d-0000-4000-8000-00000000005d")
+    );
+    assert!(nvml.xid_recorder_status().active);
+}
+
+#[tokio::test]
+#[ignore = "finding to fix: the recorder asks the lost GPU for its identity at event time"]
+async fn an_xid_79_event_is_attributed_to_the_gpu_that_was_lost() {
+    let fake = FakeNvml::install_fixture("xid-79-event-lost").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    let ev = first_event(&nvml).await;
+    assert_eq!(ev.xid, 79);
+    assert_eq!(ev.gpu_index, Some(3));
+    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:5d:00"));
+}
+
+#[tokio::test]
+#[ignore = "finding to fix: the recorder drops the event's GPU and compute instance ids"]
+async fn a_mig_xid_event_keeps_its_instance_ids() {
+    let fake = FakeNvml::install_fixture("xid-94-mig-instance").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    let ev = first_event(&nvml).await;
+    assert_eq!(ev.xid, 94);
+    assert_eq!(ev.gpu_instance, Some(5));
+    assert_eq!(ev.compute_instance, Some(0));
+}
+
+#[tokio::test]
+async fn a_gpu_that_refuses_registration_is_named_and_the_others_are_recorded() {
+    let fake = FakeNvml::install_fixture("events-registration-refused").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    let ev = first_event(&nvml).await;
+    assert_eq!((ev.xid, ev.gpu_index), (48, Some(2)));
+    let status = nvml.xid_recorder_status();
+    assert!(status.active, "{status:?}");
+    assert!(status.detail.contains("7 GPU(s)"), "{}", status.detail);
+    assert!(status.detail.contains("GPU 5"), "{}", status.detail);
+}
+
+async fn wait_until_status(nvml: &NvmlBackend, active: bool) -> String {
+    let start = Instant::now();
+    loop {
+        let s = nvml.xid_recorder_status();
+        if s.active == active {
+            return s.detail;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "recorder never became active={active}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_recorder_whose_wait_keeps_failing_says_so() {
+    let fake = FakeNvml::install_fixture("events-wait-lost").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    let detail = wait_until_status(&nvml, false).await;
+    assert!(detail.contains("keeps failing"), "{detail}");
+}
+
+#[tokio::test]
+#[ignore = "finding to fix: the recorder's status never recovers after 10 failed waits"]
+async fn a_recorder_recovers_when_its_wait_works_again() {
+    let fake = FakeNvml::install_fixture("events-wait-lost").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    wait_until_status(&nvml, false).await;
+    let ev = first_event(&nvml).await;
+    assert_eq!((ev.xid, ev.gpu_index), (48, Some(2)));
+    wait_until_status(&nvml, true).await;
+}
+
+#[tokio::test]
+#[ignore = "finding to fix: nvmlDeviceGetMaxMigDeviceCount is used as the instance count, so empty slots show as instances"]
+async fn mig_instances_are_the_ones_that_exist_with_their_ids() {
+    let s = snapshot("mig-instances").await;
+    let g: &GpuSnapshot = &s.gpus[3];
+    assert_eq!(g.mig.enabled, Reading::Value(true));
+    let instances = g.mig.instances.value().unwrap();
+    assert_eq!(instances.len(), 3, "{instances:?}");
+    assert!(instances.iter().all(|m| m.uuid.value().is_some()));
+}
