@@ -360,6 +360,8 @@ async fn wait_until_status(nvml: &NvmlBackend, active: bool) -> String {
 async fn a_recorder_whose_wait_keeps_failing_says_so() {
     let fake = FakeNvml::install_fixture("events-wait-lost").unwrap();
     let nvml = init(&fake, Duration::from_secs(2), true);
+    // Inactive until the recorder has registered, active once it waits, inactive after 10 errors.
+    wait_until_status(&nvml, true).await;
     let detail = wait_until_status(&nvml, false).await;
     assert!(detail.contains("keeps failing"), "{detail}");
 }
@@ -369,6 +371,7 @@ async fn a_recorder_whose_wait_keeps_failing_says_so() {
 async fn a_recorder_recovers_when_its_wait_works_again() {
     let fake = FakeNvml::install_fixture("events-wait-lost").unwrap();
     let nvml = init(&fake, Duration::from_secs(2), true);
+    wait_until_status(&nvml, true).await;
     wait_until_status(&nvml, false).await;
     let ev = first_event(&nvml).await;
     assert_eq!((ev.xid, ev.gpu_index), (48, Some(2)));
