@@ -8,11 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use gpu_mcp_backend::{
-    Error, GpuAccess, GpuBackend, GpuSnapshot, NodeSnapshot, NvmlBackend, NvmlOptions, Reading,
-    RecoveryAction, XidEvent,
-};
+use gpu_mcp_backend::{Error, GpuBackend, NvmlBackend, NvmlOptions};
 use gpu_mcp_fake_nvml::{FakeNvml, fixture, fixture_names};
+use gpu_mcp_model::{GpuAccess, GpuSnapshot, NodeSnapshot, Reading, RecoveryAction, XidEvent};
 use serde_json::Value;
 
 fn options(fake: &FakeNvml, timeout: Duration, events: bool) -> NvmlOptions {
