@@ -11,9 +11,12 @@
 //! - [`version`]: the revisions we speak and how `initialize` negotiates between them.
 //! - [`envelope`]: the 2026-07-28 per-request `_meta` envelope.
 //! - [`tool_definition`]: a tool's definition with schemas derived from Rust types.
+//! - [`http`]: Streamable HTTP header names, the headers that mirror the body, their value
+//!   encoding and the HTTP status of error replies.
 
 pub mod envelope;
 mod error;
+pub mod http;
 pub mod jsonrpc;
 pub mod mcp;
 mod tool_schema;

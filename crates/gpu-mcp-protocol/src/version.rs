@@ -84,6 +84,18 @@ impl ProtocolVersion {
         self < Self::V2026_07_28
     }
 
+    /// Whether requests over HTTP carry the standard headers `Mcp-Method` and `Mcp-Name`, which
+    /// a server must check against the body (2026-07-28+).
+    pub fn uses_standard_headers(self) -> bool {
+        self >= Self::V2026_07_28
+    }
+
+    /// Whether list results (`tools/list`) carry the cache hints `ttlMs` and `cacheScope`
+    /// (2026-07-28+).
+    pub fn supports_cache_hints(self) -> bool {
+        self >= Self::V2026_07_28
+    }
+
     /// Whether tools and server info may carry `title` (2025-06-18+).
     pub fn supports_title(self) -> bool {
         self >= Self::V2025_06_18
