@@ -44,10 +44,9 @@ pub fn name_member(method: &str) -> Option<&'static str> {
 /// The value a standard header carries for `value`: the value itself when it is visible ASCII
 /// without surrounding blanks, otherwise `=?base64?<standard base64 of the UTF-8>?=`.
 pub fn encode_header_value(value: &str) -> Cow<'_, str> {
-    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && !value.starts_with([' ', '\t'])
-        && !value.ends_with([' ', '\t'])
-        && !(value.starts_with(BASE64_PREFIX) && value.ends_with(BASE64_SUFFIX));
+    let wrapped = value.starts_with(BASE64_PREFIX) && value.ends_with(BASE64_SUFFIX);
+    let blank_edge = value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']);
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b)) && !blank_edge && !wrapped;
     if plain {
         Cow::Borrowed(value)
     } else {

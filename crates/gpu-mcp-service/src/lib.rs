@@ -1,31 +1,95 @@
 //! Transport-agnostic MCP server core: connection lifecycle (`initialize`, `ping`, `server/discover`),
 //! version negotiation, and dispatch of `tools/list` / `tools/call` to a [`ToolCatalog`].
 //!
-//! Transports (stdio, Streamable HTTP) own the bytes; they parse with [`gpu_mcp_protocol`], keep one
-//! [`Session`] per connection or HTTP session, and hand each message to [`Session::handle`].
-//! The policy decisions (versions, lifecycle strictness, per-revision fields, header/body
-//! agreement, cancellation) are documented on the `server` module and in `docs/protocol.md`;
-//! in short:
+//! Transports (stdio, Streamable HTTP) own sockets, limits and framing.
+//! They hand the bytes of each message (and, over HTTP, its MCP headers) to
+//! [`Incoming::from_line`] / [`Incoming::from_http`], keep one [`Session`] per connection or HTTP
+//! session as [`Incoming::session_use`] says, serve it with [`Session::answer`], and frame the
+//! [`Reply`]: its bytes, HTTP status, whether it opens a session, and its [`Outcome`] for
+//! metrics.
+//! [`Session::handle`] serves an already-decoded [`gpu_mcp_protocol::Message`] (tests, embedders).
 //!
-//! - `initialize` answers 2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05 with themselves and
-//!   anything else with 2025-11-25; it is never refused for its version.
-//! - Requests carrying the 2026-07-28 `_meta` envelope are served statelessly on any transport.
-//! - By default requests before `initialize` are served ([`SessionPolicy::strict_lifecycle`]).
-//! - Fields a negotiated revision does not define are stripped.
+//! # Policy
+//!
+//! **Versions.**
+//! `initialize` negotiates one of the handshake revisions 2025-11-25, 2025-06-18, 2025-03-26 and
+//! 2024-11-05: a requested one is answered with itself, anything else (unknown, newer, or
+//! 2026-07-28, which rmcp 3.11's default client sends in `initialize`) with 2025-11-25.
+//! `initialize` is never refused for its version.
+//! Over HTTP, an `MCP-Protocol-Version` header naming a revision we do not speak is refused
+//! (HTTP 400) before the message is served.
+//!
+//! **Stateless requests.**
+//! A request whose `params._meta` carries `io.modelcontextprotocol/protocolVersion` (the
+//! 2026-07-28 envelope) is served on its own, in the revision it names, on any transport, before
+//! or after `initialize`, without touching the session's negotiated state.
+//! Its result carries `resultType: "complete"` and `_meta["io.modelcontextprotocol/serverInfo"]`.
+//! An envelope naming a revision we do not speak gets `-32022` with
+//! `data: {supported, requested}`; one without `io.modelcontextprotocol/clientCapabilities` gets
+//! `-32602`.
+//! `server/discover` is answered at any time, with or without the envelope.
+//! Over HTTP the errors of stateless requests go out with the 2026-07-28 status map
+//! ([`gpu_mcp_protocol::http_status_for_error`]).
+//!
+//! **Lifecycle.**
+//! With [`SessionPolicy::strict_lifecycle`] off (the default), requests before `initialize` are
+//! served as the latest handshake revision, or as the revision of the HTTP
+//! `MCP-Protocol-Version` header when it names one: a one-shot stdio run (a bare `tools/call`,
+//! then EOF) and a bare HTTP POST work.
+//! With it on, anything but `initialize`, `ping`, `server/discover` and envelope requests gets
+//! `-32600` "Server not initialized" until `initialize` succeeded.
+//! A second `initialize` on a session is `-32600`.
+//! An unknown method is `-32601`, whatever the state: the connection is never dropped.
+//!
+//! **Fields per revision.**
+//! `title` (tools, server info), `outputSchema` and `structuredContent` exist from 2025-06-18,
+//! tool `annotations` from 2025-03-26.
+//! For older revisions they are stripped; a result that loses `structuredContent` keeps (or gets)
+//! a text block with its JSON, so the data still reaches the client.
+//!
+//! **Header/body agreement.**
+//! When the transport passes HTTP headers, `Mcp-Method` must equal the method, `Mcp-Name` the
+//! `params.name` of `tools/call`/`prompts/get` (`params.uri` of `resources/read`), and
+//! `MCP-Protocol-Version` the envelope's version; a header claiming a stateless revision on a
+//! request without the envelope is also a mismatch.
+//! Any disagreement is `-32020`.
+//! Absent headers are not checked.
+//!
+//! **Cancellation.**
+//! Each `tools/call` in flight is tracked by request id with its own `CancellationToken`;
+//! `notifications/cancelled` cancels it, the tool's future is dropped, and no response is sent
+//! ([`Session::handle`] returns `None`), as the spec asks.
+//! Calls on one session run concurrently; reusing the id of a call still in flight is `-32600`.
+//!
+//! The same policy, for users, is in `docs/protocol.md`.
+//!
+//! # Modules
+//!
+//! `exchange` (the seam with transports), `headers` (MCP headers over HTTP), `session` (state
+//! and cancellation), `lifecycle` (revision and lifecycle decisions, `initialize`,
+//! `server/discover`), `dispatch` (methods to handlers), `shaping` (per-revision fields),
+//! `server` (identity and policy), `tool` (definitions from Rust types, argument parsing).
 //!
 //! Tool authors use [`tool_definition`] to derive definitions from Rust types and
 //! [`parse_arguments`] to read arguments, and implement [`ToolCatalog`].
 
 mod catalog;
+mod dispatch;
 mod error;
+mod exchange;
+mod headers;
+mod lifecycle;
 mod server;
+mod session;
+mod shaping;
 mod tool;
 
 pub use catalog::{CallContext, CallError, ToolCatalog};
 pub use error::{Error, Result};
-pub use server::{
-    HttpHeaders, McpServer, RequestContext, ServerInfo, Session, SessionPolicy, TransportKind,
-};
+pub use exchange::{Incoming, Label, Outcome, Reply, RequestContext, SessionUse, TransportKind};
+pub use headers::HttpHeaders;
+pub use server::{McpServer, ServerInfo, SessionPolicy};
+pub use session::Session;
 pub use tool::{
     MAX_TOOL_NAME_LEN, is_valid_tool_name, parse_arguments, tool_definition, try_tool_definition,
     validate_tool, validate_tools,

@@ -1,18 +1,14 @@
-//! Bytes ⇄ JSON-RPC messages for the transports: thin adapters over [`gpu_mcp_protocol`]'s codec.
+//! The replies the transports write themselves, for limits the server core never sees (an
+//! over-long line, a body too large, a refused `Origin`): thin adapters over
+//! [`gpu_mcp_protocol`]'s codec. Decoding is the server core's
+//! ([`gpu_mcp_service::Incoming`]).
 
-use gpu_mcp_protocol::{ErrorCode, ErrorObject, Message, RequestId, Response};
-
-/// Decodes one JSON-RPC message; the error is the ready reply (`-32700` / `-32600`).
-pub(crate) fn parse_message(bytes: &[u8]) -> Result<Message, Box<Response>> {
-    gpu_mcp_protocol::parse_message(bytes).map_err(Box::new)
-}
+use gpu_mcp_protocol::{ErrorCode, ErrorObject, RequestId, Response};
 
 /// Encodes a response as one line of JSON (no embedded newline, no trailing newline).
 pub(crate) fn encode_response(response: &Response) -> Vec<u8> {
     gpu_mcp_protocol::encode(response)
 }
-
-pub(crate) use gpu_mcp_protocol::http_status_for_error;
 
 /// A JSON-RPC error reply with a standard code.
 pub(crate) fn error_response(
@@ -26,11 +22,17 @@ pub(crate) fn error_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gpu_mcp_protocol::Message;
+    use gpu_mcp_service::Incoming;
     use serde_json::Value;
 
     fn err_code(bytes: &[u8]) -> (i64, Option<RequestId>) {
-        let r = parse_message(bytes).unwrap_err();
-        (r.error.unwrap().code, r.id)
+        let r = Incoming::from_line(bytes).unwrap_err();
+        let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+        (
+            v["error"]["code"].as_i64().unwrap(),
+            RequestId::from_value(&v["id"]),
+        )
     }
 
     #[test]
@@ -48,7 +50,8 @@ mod tests {
             -32600
         );
         assert!(matches!(
-            parse_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Incoming::from_line(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+                .map(|i| i.message().clone()),
             Ok(Message::Notification(_))
         ));
     }

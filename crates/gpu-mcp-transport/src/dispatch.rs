@@ -1,17 +1,12 @@
 //! The part both transports share: hand one decoded message to a session, bound its time and
-//! count it in the metrics.
+//! count it in the metrics with the label and outcome the server core reports.
 
-use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use gpu_mcp_protocol::{ErrorCode, Message, Response};
-use gpu_mcp_service::{McpServer, RequestContext, Session};
-use serde_json::Value;
+use gpu_mcp_service::{Incoming, McpServer, Reply, Session};
 
-use crate::codec::error_response;
 use crate::metrics::{Metrics, Outcome};
 
 /// Shared per-transport dispatch state; cheap to clone.
@@ -19,8 +14,6 @@ use crate::metrics::{Metrics, Outcome};
 pub(crate) struct Dispatcher {
     server: McpServer,
     metrics: Option<Metrics>,
-    /// Names reported as the `tool` label; other (client-chosen) names are `other`.
-    tool_names: Arc<HashSet<String>>,
     request_timeout: Option<Duration>,
 }
 
@@ -30,16 +23,9 @@ impl Dispatcher {
         metrics: Option<Metrics>,
         request_timeout: Option<Duration>,
     ) -> Self {
-        let tool_names = server
-            .catalog()
-            .tools()
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
         Self {
             server,
             metrics,
-            tool_names: Arc::new(tool_names),
             request_timeout,
         }
     }
@@ -48,79 +34,41 @@ impl Dispatcher {
         &self.server
     }
 
-    /// Handles one message. Requests always get a reply (an error reply on timeout).
-    pub(crate) async fn dispatch(
-        &self,
-        session: &Session,
-        message: Message,
-        ctx: RequestContext,
-    ) -> Option<Response> {
-        let Message::Request(request) = message else {
-            return session.handle(message, ctx).await;
+    /// Serves one message. Requests always get a reply (an error reply on timeout or panic).
+    pub(crate) async fn dispatch(&self, session: &Session, incoming: Incoming) -> Reply {
+        let Some(label) = self.server.label(&incoming) else {
+            return session.answer(incoming).await;
         };
-        let method = request.method.clone();
-        let tool = if method == "tools/call" {
-            let name = request
-                .params
-                .as_ref()
-                .and_then(|p| p.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if self.tool_names.contains(name) {
-                name
-            } else {
-                "other"
-            }
-            .to_owned()
-        } else {
-            String::new()
-        };
-        let id = request.id.clone();
+        let id = incoming.request_id().cloned();
         let guard = self.metrics.as_ref().map(Metrics::request_started);
-        let handled = AssertUnwindSafe(session.handle(Message::Request(request), ctx))
+        let handled = AssertUnwindSafe(session.answer(incoming))
             .catch_unwind()
-            .map(|r| match r {
-                Ok(response) => response,
-                Err(_) => Some(error_response(
-                    Some(id.clone()),
-                    ErrorCode::InternalError,
-                    "internal error while handling the request",
-                )),
+            .map(|r| {
+                r.unwrap_or_else(|_| {
+                    Reply::internal_error(id.clone(), "internal error while handling the request")
+                })
             });
-        let (response, outcome) = match self.request_timeout {
+        let (reply, timed_out) = match self.request_timeout {
             Some(limit) => match tokio::time::timeout(limit, handled).await {
-                Ok(r) => (r, None),
+                Ok(reply) => (reply, false),
                 Err(_) => (
-                    Some(error_response(
-                        Some(id),
-                        ErrorCode::InternalError,
+                    Reply::internal_error(
+                        id,
                         format!("request timed out after {} s", limit.as_secs_f64()),
-                    )),
-                    Some(Outcome::Timeout),
+                    ),
+                    true,
                 ),
             },
-            None => (handled.await, None),
+            None => (handled.await, false),
         };
         if let Some(guard) = guard {
-            let outcome = outcome.unwrap_or_else(|| classify(response.as_ref()));
-            guard.finish(&method, &tool, outcome);
+            let outcome = if timed_out {
+                Outcome::Timeout
+            } else {
+                Outcome::from(reply.outcome())
+            };
+            guard.finish(label.method, &label.tool, outcome);
         }
-        response
-    }
-}
-
-fn classify(response: Option<&Response>) -> Outcome {
-    match response {
-        Some(r) if r.error.is_some() => Outcome::Error,
-        Some(r)
-            if r.result
-                .as_ref()
-                .and_then(|v| v.get("isError"))
-                .and_then(Value::as_bool)
-                == Some(true) =>
-        {
-            Outcome::ToolError
-        }
-        _ => Outcome::Ok,
+        reply
     }
 }

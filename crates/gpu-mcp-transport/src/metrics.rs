@@ -14,20 +14,6 @@ use prometheus_client::registry::{Metric, Registry};
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Methods reported with their own label value; anything else is `other` (bounded cardinality).
-const KNOWN_METHODS: &[&str] = &[
-    "initialize",
-    "ping",
-    "server/discover",
-    "tools/list",
-    "tools/call",
-    "logging/setLevel",
-    "resources/list",
-    "resources/templates/list",
-    "prompts/list",
-    "completion/complete",
-];
-
 /// Labels of `mcp_requests_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -59,6 +45,17 @@ pub(crate) enum Outcome {
     Error,
     /// No reply within the per-request timeout.
     Timeout,
+}
+
+impl From<gpu_mcp_service::Outcome> for Outcome {
+    fn from(outcome: gpu_mcp_service::Outcome) -> Self {
+        use gpu_mcp_service::Outcome as O;
+        match outcome {
+            O::Ok | O::NoReply => Self::Ok,
+            O::ToolError => Self::ToolError,
+            O::Error => Self::Error,
+        }
+    }
 }
 
 impl Outcome {
@@ -195,12 +192,9 @@ impl Metrics {
     }
 }
 
-fn label_method(method: &str) -> &str {
-    if KNOWN_METHODS.contains(&method) {
-        method
-    } else {
-        "other"
-    }
+/// Methods MCP defines keep their name; anything else is `other` (bounded cardinality).
+fn label_method(method: &str) -> &'static str {
+    gpu_mcp_protocol::mcp::methods::request(method).unwrap_or("other")
 }
 
 /// A request being handled: decrements the in-flight gauge when dropped.

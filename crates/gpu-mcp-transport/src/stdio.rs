@@ -10,14 +10,14 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use gpu_mcp_protocol::{ErrorCode, Message};
-use gpu_mcp_service::{McpServer, RequestContext, TransportKind};
+use gpu_mcp_protocol::ErrorCode;
+use gpu_mcp_service::{Incoming, McpServer};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{encode_response, error_response, parse_message};
+use crate::codec::{encode_response, error_response};
 use crate::dispatch::Dispatcher;
 use crate::error::Result;
 use crate::metrics::Metrics;
@@ -105,10 +105,6 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
     writer_gone: CancellationToken,
 ) -> Result<()> {
     let session = dispatcher.server().session();
-    let ctx = RequestContext {
-        transport: TransportKind::Stdio,
-        http: None,
-    };
     let mut tasks = JoinSet::new();
     let mut buf = Vec::new();
     let result = loop {
@@ -143,34 +139,25 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let message = match parse_message(line) {
+        let incoming = match Incoming::from_line(line) {
             Ok(m) => m,
             Err(reply) => {
-                tracing::debug!(code = ?reply.error.as_ref().map(|e| e.code), "rejected a stdin line");
-                let _ = tx.send(encode_response(&reply)).await;
+                tracing::debug!("rejected a stdin line that is not JSON-RPC");
+                if let Some(body) = reply.into_body() {
+                    let _ = tx.send(body).await;
+                }
                 continue;
             }
         };
-        // `initialize` changes what later requests may do, so it runs before the next line is
-        // read; under a strict lifecycle, so does everything until the session is initialized,
-        // otherwise a request sent before `initialize` could be judged after it.
-        let in_order = match &message {
-            Message::Request(r) => {
-                r.method == "initialize"
-                    || (session.server().policy().strict_lifecycle && !session.is_initialized())
-            }
-            Message::Notification(_) | Message::Response(_) => true,
-        };
-        if in_order {
-            if let Some(reply) = dispatcher.dispatch(&session, message, ctx.clone()).await {
-                let _ = tx.send(encode_response(&reply)).await;
+        if session.runs_in_order(&incoming) {
+            if let Some(body) = dispatcher.dispatch(&session, incoming).await.into_body() {
+                let _ = tx.send(body).await;
             }
         } else {
-            let (dispatcher, session, ctx, tx) =
-                (dispatcher.clone(), session.clone(), ctx.clone(), tx.clone());
+            let (dispatcher, session, tx) = (dispatcher.clone(), session.clone(), tx.clone());
             tasks.spawn(async move {
-                if let Some(reply) = dispatcher.dispatch(&session, message, ctx).await {
-                    let _ = tx.send(encode_response(&reply)).await;
+                if let Some(body) = dispatcher.dispatch(&session, incoming).await.into_body() {
+                    let _ = tx.send(body).await;
                 }
             });
         }

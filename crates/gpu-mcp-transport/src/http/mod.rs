@@ -2,6 +2,7 @@
 //! endpoints `/healthz`, `/readyz`, `/version` and `/metrics`.
 
 mod handler;
+mod post;
 mod security;
 mod sessions;
 mod tls;

@@ -1,0 +1,204 @@
+//! Dispatch: one request to its handler (`initialize`, `ping`, `server/discover`, `tools/list`,
+//! `tools/call`, `logging/setLevel`), and the handlers that are not lifecycle.
+
+use std::pin::pin;
+
+use futures::future::{Either, select};
+use gpu_mcp_protocol::mcp::{ListToolsResult, LoggingLevel, methods};
+use gpu_mcp_protocol::{CallToolResult, ErrorObject, JsonObject, Request, RequestId, Response};
+use serde_json::Value;
+
+use crate::catalog::{CallContext, CallError};
+use crate::exchange::RequestContext;
+use crate::headers::check_headers;
+use crate::lifecycle::Served;
+use crate::session::{Answer, Session};
+use crate::shaping::{shape_call_result, shape_tools};
+
+const CURSOR_PREFIX: &str = "tools:";
+
+impl Session {
+    /// `None`: the request was a call cancelled by the client, which gets no response.
+    pub(crate) async fn handle_request(
+        &self,
+        req: Request,
+        ctx: &RequestContext,
+    ) -> Option<Answer> {
+        let Request {
+            id, method, params, ..
+        } = req;
+        let error = |e: ErrorObject| Some(Answer::of(Response::error(Some(id.clone()), e)));
+
+        if let Some(headers) = &ctx.http
+            && let Err(e) = check_headers(headers, &method, params.as_ref())
+        {
+            return error(e);
+        }
+        if params.as_ref().is_some_and(|p| !p.is_object()) {
+            return error(ErrorObject::invalid_params("`params` must be an object"));
+        }
+        let served = match self.serving(&method, params.as_ref(), ctx) {
+            Ok(served) => served,
+            Err(e) => return error(e),
+        };
+
+        let outcome = match method.as_str() {
+            methods::INITIALIZE => self.initialize(params),
+            methods::PING => Ok(Value::Object(JsonObject::new())),
+            methods::DISCOVER => Ok(self.discover()),
+            methods::TOOLS_LIST => self.list_tools(params, served),
+            methods::TOOLS_CALL => return self.tools_call(id, params, served).await,
+            methods::LOGGING_SET_LEVEL => self.set_level(params),
+            _ => return error(ErrorObject::method_not_found(&method)),
+        };
+        Some(Answer::of(match outcome {
+            Ok(mut result) => {
+                if served.stateless || method == methods::DISCOVER {
+                    self.decorate_stateless(&mut result);
+                }
+                Response::success(id, result)
+            }
+            Err(error) => Response::error(Some(id), error),
+        }))
+    }
+
+    async fn tools_call(
+        &self,
+        id: RequestId,
+        params: Option<Value>,
+        served: Served,
+    ) -> Option<Answer> {
+        let result = match self.call_tool(&id, params, served).await? {
+            Ok(result) => result,
+            Err(e) => return Some(Answer::of(Response::error(Some(id), e))),
+        };
+        let tool_failed = result.failed();
+        // Structured content encoded by the tool goes out as is: the whole result is
+        // serialized once, with no `Value` tree of it built and dropped per call.
+        let response = if result.encoded_structured_content().is_some() && !tool_failed {
+            let extra = served.stateless.then(|| self.stateless_members());
+            match result.to_raw_value(extra.as_ref()) {
+                Ok(raw) => Response::success_encoded(id, raw),
+                Err(e) => Response::error(Some(id), ErrorObject::internal(e.to_string())),
+            }
+        } else {
+            let mut value = result.into_value();
+            if served.stateless {
+                self.decorate_stateless(&mut value);
+            }
+            Response::success(id, value)
+        };
+        Some(Answer {
+            response,
+            tool_failed,
+        })
+    }
+
+    fn list_tools(&self, params: Option<Value>, served: Served) -> Result<Value, ErrorObject> {
+        let cursor = match params.as_ref().and_then(|p| p.get("cursor")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => return Err(ErrorObject::invalid_params("`cursor` must be a string")),
+        };
+        let mut tools = self.server.inner.catalog.tools();
+        let start = match cursor {
+            None => 0,
+            Some(c) => match c
+                .strip_prefix(CURSOR_PREFIX)
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                Some(n) if n > 0 && n <= tools.len() => n,
+                _ => {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "Invalid cursor: {c:?}"
+                    )));
+                }
+            },
+        };
+        let page_size = self.server.inner.policy.page_size.max(1);
+        let end = start.saturating_add(page_size).min(tools.len());
+        let next_cursor = (end < tools.len()).then(|| format!("{CURSOR_PREFIX}{end}"));
+        tools.truncate(end);
+        tools.drain(..start);
+        let result = ListToolsResult {
+            tools: shape_tools(tools, served.version),
+            next_cursor,
+            meta: None,
+        };
+        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+    }
+
+    fn set_level(&self, params: Option<Value>) -> Result<Value, ErrorObject> {
+        let level = params
+            .and_then(|mut p| p.as_object_mut().and_then(|o| o.remove("level")))
+            .ok_or_else(|| ErrorObject::invalid_params("logging/setLevel needs a `level`"))?;
+        let level: LoggingLevel = serde_json::from_value(level).map_err(|e| {
+            ErrorObject::invalid_params(format!(
+                    "Invalid `level`: {e} (expected debug, info, notice, warning, error, critical, alert or emergency)"
+                ),
+            )
+        })?;
+        self.lock().log_level = Some(level);
+        Ok(Value::Object(JsonObject::new()))
+    }
+
+    /// `None`: the call was cancelled and gets no response.
+    async fn call_tool(
+        &self,
+        id: &RequestId,
+        params: Option<Value>,
+        served: Served,
+    ) -> Option<Result<CallToolResult, ErrorObject>> {
+        let Some(Value::Object(mut params)) = params else {
+            return Some(Err(ErrorObject::invalid_params(
+                "tools/call needs params with the tool `name`",
+            )));
+        };
+        let name = match params.remove("name") {
+            Some(Value::String(name)) if !name.is_empty() => name,
+            _ => {
+                return Some(Err(ErrorObject::invalid_params(
+                    "tools/call: `name` must be a non-empty string",
+                )));
+            }
+        };
+        let arguments = match params.remove("arguments") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(o),
+            Some(_) => {
+                return Some(Err(ErrorObject::invalid_params(
+                    "tools/call: `arguments` must be an object",
+                )));
+            }
+        };
+        let meta = match params.remove("_meta") {
+            Some(Value::Object(o)) => Some(o),
+            _ => None,
+        };
+
+        let Some((cancel, _in_flight)) = self.start_call(id) else {
+            return Some(Err(ErrorObject::invalid_request(format!(
+                "Request id {id} is already in use by a call in flight"
+            ))));
+        };
+        let ctx = CallContext {
+            cancel: cancel.clone(),
+            meta,
+        };
+        let call = pin!(self.server.inner.catalog.call(&name, arguments, ctx));
+        let cancelled = pin!(cancel.cancelled());
+        let outcome = match select(call, cancelled).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(((), _)) => return None,
+        };
+        if cancel.is_cancelled() {
+            return None;
+        }
+        Some(match outcome {
+            Ok(result) => Ok(shape_call_result(result, served.version)),
+            Err(CallError::UnknownTool(tool)) => {
+                Err(ErrorObject::invalid_params(format!("Unknown tool: {tool}")))
+            }
+        })
+    }
+}

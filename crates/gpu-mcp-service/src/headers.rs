@@ -1,0 +1,160 @@
+//! The MCP headers of an HTTP POST: how they are read, whether the version they name is one we
+//! speak, and whether they agree with the body.
+//!
+//! Header names, the body member `Mcp-Name` mirrors and the value encoding are the protocol
+//! crate's ([`gpu_mcp_protocol::http`]); this module applies them.
+
+use gpu_mcp_protocol::envelope::envelope_version;
+use gpu_mcp_protocol::http::{
+    METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, decode_header_value, name_member,
+};
+use gpu_mcp_protocol::mcp::methods;
+use gpu_mcp_protocol::{ErrorCode, ErrorObject, ProtocolVersion};
+use serde_json::{Value, json};
+
+/// MCP-relevant HTTP headers of one POST, for header/body agreement checks.
+#[derive(Debug, Clone, Default)]
+pub struct HttpHeaders {
+    /// `MCP-Protocol-Version`.
+    pub protocol_version: Option<String>,
+    /// `Mcp-Method` (2026-07-28).
+    pub method: Option<String>,
+    /// `Mcp-Name` (2026-07-28).
+    pub name: Option<String>,
+}
+
+impl HttpHeaders {
+    /// Reads the MCP headers through `lookup`, which returns the raw value of a header by its
+    /// lower-case name (as [`http::HeaderMap::get`](https://docs.rs/http) does).
+    /// Values that are not UTF-8 are kept with replacement characters, so that they are judged
+    /// (and refused) rather than silently dropped.
+    pub fn from_lookup<'a>(lookup: impl Fn(&str) -> Option<&'a [u8]>) -> Self {
+        let read = |name: &str| lookup(name).map(|v| String::from_utf8_lossy(v).into_owned());
+        Self {
+            protocol_version: read(PROTOCOL_VERSION_HEADER),
+            method: read(METHOD_HEADER),
+            name: read(NAME_HEADER),
+        }
+    }
+
+    /// The revision `MCP-Protocol-Version` names, `None` without the header; an error (HTTP
+    /// 400) for a value that is not a revision we speak, listing those we do.
+    pub(crate) fn version(&self) -> Result<Option<ProtocolVersion>, ErrorObject> {
+        let Some(raw) = self.protocol_version.as_deref() else {
+            return Ok(None);
+        };
+        if let Some(v) = ProtocolVersion::parse(raw) {
+            return Ok(Some(v));
+        }
+        let supported: Vec<&str> = ProtocolVersion::ALL.iter().map(|v| v.as_str()).collect();
+        Err(ErrorObject::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "Bad Request: unsupported MCP-Protocol-Version `{raw}` (supported: {})",
+                supported.join(", ")
+            ),
+        )
+        .with_data(json!({"supported": supported, "requested": raw})))
+    }
+}
+
+/// Header/body agreement (`-32020` on disagreement); absent headers are not checked.
+pub(crate) fn check_headers(
+    headers: &HttpHeaders,
+    method: &str,
+    params: Option<&Value>,
+) -> Result<(), ErrorObject> {
+    if let Some(header) = headers.method.as_deref()
+        && header != method
+    {
+        return Err(ErrorObject::header_mismatch(format!(
+            "Mcp-Method header {header:?} does not match the request method {method:?}"
+        )));
+    }
+    if let Some(header) = headers.name.as_deref()
+        && let Some(member) = name_member(method)
+    {
+        let body = params.and_then(|p| p.get(member)).and_then(Value::as_str);
+        if decode_header_value(header).as_deref() != body {
+            return Err(ErrorObject::header_mismatch(format!(
+                "Mcp-Name header {header:?} does not match `params.{member}`"
+            )));
+        }
+    }
+    if let Some(header) = headers.protocol_version.as_deref()
+        && method != methods::INITIALIZE
+    {
+        match envelope_version(params) {
+            Some(body) if body != header => {
+                return Err(ErrorObject::header_mismatch(format!(
+                    "MCP-Protocol-Version header {header:?} does not match the request's _meta protocol version {body:?}"
+                )));
+            }
+            None if ProtocolVersion::parse(header).is_some_and(|v| !v.uses_handshake()) => {
+                return Err(ErrorObject::header_mismatch(format!(
+                    "MCP-Protocol-Version header {header:?} needs the request's _meta to carry io.modelcontextprotocol/protocolVersion"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn header_checks() {
+        let h = HttpHeaders {
+            protocol_version: None,
+            method: Some("tools/call".into()),
+            name: Some("a".into()),
+        };
+        let p = json!({"name": "a"});
+        assert!(check_headers(&h, "tools/call", Some(&p)).is_ok());
+        assert_eq!(
+            check_headers(&h, "tools/list", Some(&p)).unwrap_err().code,
+            -32020
+        );
+        let p = json!({"name": "b"});
+        assert_eq!(
+            check_headers(&h, "tools/call", Some(&p)).unwrap_err().code,
+            -32020
+        );
+        assert!(check_headers(&HttpHeaders::default(), "x", None).is_ok());
+        let h = HttpHeaders {
+            protocol_version: Some("2026-07-28".into()),
+            ..Default::default()
+        };
+        assert_eq!(check_headers(&h, "ping", None).unwrap_err().code, -32020);
+        assert!(check_headers(&h, "initialize", None).is_ok());
+        let h = HttpHeaders {
+            protocol_version: Some("2025-06-18".into()),
+            ..Default::default()
+        };
+        assert!(check_headers(&h, "ping", None).is_ok());
+    }
+
+    #[test]
+    fn headers_are_read_by_their_protocol_names() {
+        let h = HttpHeaders::from_lookup(|name| match name {
+            "mcp-protocol-version" => Some(b"2025-06-18".as_slice()),
+            "mcp-name" => Some(b"\xff".as_slice()),
+            _ => None,
+        });
+        assert_eq!(h.protocol_version.as_deref(), Some("2025-06-18"));
+        assert_eq!(h.method, None);
+        assert_eq!(h.name.as_deref(), Some("\u{fffd}"));
+        assert_eq!(h.version(), Ok(Some(ProtocolVersion::V2025_06_18)));
+        let bad = HttpHeaders {
+            protocol_version: Some("1999-01-01".into()),
+            ..HttpHeaders::default()
+        };
+        let e = bad.version().unwrap_err();
+        assert_eq!(e.code, -32600);
+        assert_eq!(e.data.unwrap()["requested"], "1999-01-01");
+    }
+}

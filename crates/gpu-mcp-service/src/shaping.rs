@@ -1,0 +1,97 @@
+//! Per-revision shaping: what a revision does not define is removed before it goes out.
+//!
+//! `title` (tools, server info), `outputSchema` and `structuredContent` exist from 2025-06-18,
+//! tool `annotations` from 2025-03-26.
+//! A result that loses `structuredContent` keeps (or gets) a text block with its JSON, so the
+//! data still reaches the client.
+
+use gpu_mcp_protocol::{CallToolResult, Content, ProtocolVersion, Tool};
+
+/// Tool definitions as `version` defines them.
+pub(crate) fn shape_tools(tools: Vec<Tool>, version: ProtocolVersion) -> Vec<Tool> {
+    tools.into_iter().map(|t| shape_tool(t, version)).collect()
+}
+
+/// Removes what `version` does not define from a tool definition.
+fn shape_tool(mut tool: Tool, version: ProtocolVersion) -> Tool {
+    if !version.supports_title() {
+        tool.title = None;
+    }
+    if !version.supports_structured_content() {
+        tool.output_schema = None;
+    }
+    if !version.supports_tool_annotations() {
+        tool.annotations = None;
+    }
+    tool
+}
+
+/// Removes `structuredContent` for revisions before 2025-06-18, keeping its JSON in a text block.
+pub(crate) fn shape_call_result(
+    mut result: CallToolResult,
+    version: ProtocolVersion,
+) -> CallToolResult {
+    if !version.supports_structured_content()
+        && let Some(structured) = result.take_structured_json()
+        && !result
+            .content
+            .iter()
+            .any(|c| matches!(c, Content::Text { .. }))
+    {
+        result.content.push(Content::text(structured));
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool(name: &str) -> Tool {
+        Tool {
+            name: name.into(),
+            title: Some("T".into()),
+            description: "d".into(),
+            input_schema: json!({"type": "object"}).as_object().cloned().unwrap(),
+            output_schema: Some(json!({"type": "object"}).as_object().cloned().unwrap()),
+            annotations: Some(gpu_mcp_protocol::ToolAnnotations::read_only()),
+        }
+    }
+
+    #[test]
+    fn tools_are_shaped_per_version() {
+        let t = shape_tool(tool("a"), ProtocolVersion::V2024_11_05);
+        assert!(t.title.is_none() && t.output_schema.is_none() && t.annotations.is_none());
+        let t = shape_tool(tool("a"), ProtocolVersion::V2025_03_26);
+        assert!(t.title.is_none() && t.output_schema.is_none() && t.annotations.is_some());
+        let t = shape_tool(tool("a"), ProtocolVersion::V2025_06_18);
+        assert!(t.title.is_some() && t.output_schema.is_some() && t.annotations.is_some());
+    }
+
+    #[test]
+    fn old_versions_get_structured_content_as_text() {
+        let r = CallToolResult::new(vec![], Some(json!({"a": 1})), None);
+        let shaped = shape_call_result(r.clone(), ProtocolVersion::V2025_03_26);
+        assert!(shaped.structured_content.is_none());
+        assert_eq!(shaped.content[0].as_text(), Some(r#"{"a":1}"#));
+        let kept = shape_call_result(r.clone(), ProtocolVersion::V2025_11_25);
+        assert_eq!(kept, r);
+        let encoded = CallToolResult::structured_encoded(&json!({"a": 1}), "kept");
+        let shaped = shape_call_result(encoded.clone(), ProtocolVersion::V2025_03_26);
+        assert!(shaped.structured_value().is_none());
+        assert_eq!(shaped.content.len(), 1);
+        let mut bare = CallToolResult::structured_encoded(&json!({"a": 1}), "x");
+        bare.content.clear();
+        let shaped = shape_call_result(bare, ProtocolVersion::V2024_11_05);
+        assert_eq!(shaped.content[0].as_text(), Some(r#"{"a":1}"#));
+        assert_eq!(
+            shape_call_result(encoded.clone(), ProtocolVersion::V2025_06_18),
+            encoded
+        );
+        let with_text = CallToolResult::structured(json!({"a": 1}), "already");
+        let shaped = shape_call_result(with_text, ProtocolVersion::V2024_11_05);
+        assert_eq!(shaped.content.len(), 1);
+        assert_eq!(shaped.content[0].as_text(), Some("already"));
+    }
+}
