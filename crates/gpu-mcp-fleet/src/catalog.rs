@@ -20,7 +20,7 @@ use crate::aggregate::{
 };
 use crate::definitions::gateway_tools;
 use crate::error::Error;
-use crate::forward::{parse_agent_response, tools_call_request};
+use crate::forward::{parse_agent_response, to_router, tools_call_request};
 use crate::listing::{KnownNode, LIST_GPU_NODES, NodeList};
 use crate::metrics::ClusterMetrics;
 use crate::node_arg::{closest_match, quote, take_node_argument};
@@ -79,7 +79,7 @@ impl ClusterCatalog {
 
     fn request(&self, tool: &str, arguments: Option<JsonObject>) -> Value {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        tools_call_request(id, tool, arguments)
+        to_router(&tools_call_request(id, tool, arguments))
     }
 
     /// Turns a routed node result into an outcome, and records it.

@@ -1,43 +1,73 @@
-//! Forwarding to agents: the JSON-RPC `tools/call` request the gateway sends, and the reading of
+//! Forwarding to agents: the typed `tools/call` request the gateway sends, and the reading of
 //! an agent's JSON-RPC response into a tool result or a per-node failure.
+//!
+//! The router carries messages as JSON ([`to_router`] is the one conversion); everything else
+//! is the protocol crate's types.
 
-use gpu_mcp_protocol::{CallToolResult, JsonObject};
-use serde_json::{Value, json};
+use gpu_mcp_protocol::mcp::methods;
+use gpu_mcp_protocol::{
+    CallToolRequestParams, CallToolResult, JsonObject, Message, Request, RequestId, Response,
+    message_from_value,
+};
+use serde_json::Value;
 
 use crate::aggregate::{FailureKind, NodeFailure};
 
-/// The JSON-RPC request that runs `tool` on an agent. Agents answer a bare `tools/call` without
-/// a prior `initialize`, so every forwarded call is self-contained.
-pub fn tools_call_request(id: u64, tool: &str, arguments: Option<JsonObject>) -> Value {
-    let mut params = json!({ "name": tool });
-    if let (Some(arguments), Some(p)) = (arguments, params.as_object_mut()) {
-        p.insert("arguments".into(), Value::Object(arguments));
-    }
-    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params })
+/// The request that runs `tool` on an agent. Agents answer a bare `tools/call` without a prior
+/// `initialize`, so every forwarded call is self-contained.
+pub fn tools_call_request(id: u64, tool: &str, arguments: Option<JsonObject>) -> Request {
+    let id =
+        i64::try_from(id).map_or_else(|_| RequestId::String(id.to_string()), RequestId::Number);
+    let params = CallToolRequestParams {
+        name: tool.to_owned(),
+        arguments,
+        meta: None,
+    };
+    Request::new(id, methods::TOOLS_CALL, serde_json::to_value(params).ok())
+}
+
+/// The JSON form of a request that the router forwards.
+pub(crate) fn to_router(request: &Request) -> Value {
+    serde_json::to_value(request).unwrap_or(Value::Null)
 }
 
 /// Reads an agent's JSON-RPC response: the tool result (which may itself be `isError`), or a
 /// failure for a JSON-RPC error or an answer that is not a tool result.
 pub fn parse_agent_response(response: Value) -> Result<CallToolResult, NodeFailure> {
-    let Value::Object(mut response) = response else {
+    if !response.is_object() {
         return Err(NodeFailure::new(
             FailureKind::InvalidResponse,
             "the agent's answer is not a JSON object",
         ));
-    };
-    if let Some(error) = response.remove("error").filter(|e| !e.is_null()) {
-        let code = error.get("code").and_then(Value::as_i64);
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("no message");
-        let code = code.map_or_else(|| "without a code".to_owned(), |c| c.to_string());
+    }
+    match message_from_value(response) {
+        Ok(Message::Response(response)) => agent_result(response),
+        Ok(_) => Err(NodeFailure::new(
+            FailureKind::InvalidResponse,
+            "the agent's answer is not a JSON-RPC response",
+        )),
+        Err(reply) => Err(NodeFailure::new(
+            FailureKind::InvalidResponse,
+            format!(
+                "the agent's answer is not a JSON-RPC response: {}",
+                reply.error.map(|e| e.message).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// The tool result of a typed response.
+fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
+    if let Some(error) = response.error {
         return Err(NodeFailure::new(
             FailureKind::AgentError,
-            format!("the agent answered with JSON-RPC error {code}: {message}"),
+            format!(
+                "the agent answered with JSON-RPC error {}: {}",
+                error.code, error.message
+            ),
         ));
     }
-    let Some(result) = response.remove("result") else {
+    let Some(result) = response.result else {
         return Err(NodeFailure::new(
             FailureKind::InvalidResponse,
             "the agent's answer has neither `result` nor `error`",
@@ -54,18 +84,19 @@ pub fn parse_agent_response(response: Value) -> Result<CallToolResult, NodeFailu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn request_is_a_bare_tools_call() {
         let args = json!({"include_processes": true}).as_object().cloned();
         assert_eq!(
-            tools_call_request(7, "get_gpu_health", args),
+            to_router(&tools_call_request(7, "get_gpu_health", args)),
             json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                    "params": {"name": "get_gpu_health", "arguments": {"include_processes": true}}})
         );
         assert_eq!(
-            tools_call_request(1, "x", None)["params"],
-            json!({"name": "x"})
+            tools_call_request(1, "x", None).params,
+            Some(json!({"name": "x"}))
         );
     }
 

@@ -47,7 +47,7 @@ impl ProtocolVersion {
     pub const LATEST: ProtocolVersion = Self::V2026_07_28;
 
     /// The wire string, e.g. `"2025-11-25"`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::V2024_11_05 => "2024-11-05",
             Self::V2025_03_26 => "2025-03-26",

@@ -3,14 +3,19 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use gpu_mcp_protocol::mcp::{ClientCapabilities, Implementation, InitializeRequestParams, methods};
+use gpu_mcp_protocol::{Notification, Request, RequestId, Response, encode_line};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
 use kube::api::AttachParams;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::{DEFAULT_PROTOCOL_VERSION, NodeTransport, is_response_to, request_id};
+use super::{
+    DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to, response_value,
+    typed_request,
+};
 use crate::endpoint::AgentEndpoint;
 use crate::error::{Error, NodeError, Result, SNIPPET_LIMIT, truncate};
 
@@ -81,49 +86,43 @@ impl ExecTransport {
         Ok(ExecTransport { client, config })
     }
 
-    fn stdin_payload(&self, request: &Value, id: &Value) -> Result<Vec<u8>, NodeError> {
-        let encode = |v: &Value| {
-            serde_json::to_vec(v).map_err(|e| NodeError::Protocol {
-                message: format!("cannot encode the request: {e}"),
-            })
-        };
+    fn stdin_payload(&self, request: &Request) -> Result<Vec<u8>, NodeError> {
         let mut payload = Vec::new();
-        if self.config.initialize && id != &json!(INIT_ID) {
-            let init = json!({
-                "jsonrpc": "2.0",
-                "id": INIT_ID,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": self.config.protocol_version,
-                    "capabilities": {},
-                    "clientInfo": {"name": "gpu-mcp-gateway", "version": env!("CARGO_PKG_VERSION")}
-                }
-            });
-            payload.extend(encode(&init)?);
-            payload.push(b'\n');
-            payload.extend(encode(
-                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-            )?);
-            payload.push(b'\n');
+        if self.config.initialize && request.id != RequestId::from(INIT_ID) {
+            let params = InitializeRequestParams {
+                protocol_version: self.config.protocol_version.clone(),
+                capabilities: ClientCapabilities::default(),
+                client_info: Some(Implementation {
+                    name: "gpu-mcp-gateway".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Implementation::default()
+                }),
+                meta: None,
+            };
+            let params = serde_json::to_value(params).map_err(|e| NodeError::Protocol {
+                message: format!("cannot encode the initialize request: {e}"),
+            })?;
+            let init = Request::new(INIT_ID, methods::INITIALIZE, Some(params));
+            payload.extend(encode_line(&init));
+            payload.extend(encode_line(&Notification::new(methods::INITIALIZED, None)));
         }
-        payload.extend(encode(request)?);
-        payload.push(b'\n');
+        payload.extend(encode_line(request));
         Ok(payload)
     }
 
     async fn exchange(
         &self,
         target: &AgentEndpoint,
-        request: &Value,
-        id: &Value,
-    ) -> Result<Value, NodeError> {
+        request: &Request,
+    ) -> Result<Response, NodeError> {
+        let id = &request.id;
         let pod = target.pod().ok_or_else(|| NodeError::Protocol {
             message: format!(
                 "node {:?} has no agent pod; exec routing needs one (static agents use HTTP)",
                 target.node_name
             ),
         })?;
-        let payload = self.stdin_payload(request, id)?;
+        let payload = self.stdin_payload(request)?;
         let mut params = AttachParams::default()
             .stdin(true)
             .stdout(true)
@@ -227,9 +226,9 @@ impl NodeTransport for ExecTransport {
         deadline: Duration,
     ) -> BoxFuture<'a, Result<Value, NodeError>> {
         Box::pin(async move {
-            let id = request_id(request)?;
-            match tokio::time::timeout(deadline, self.exchange(target, request, id)).await {
-                Ok(result) => result,
+            let request = typed_request(request)?;
+            match tokio::time::timeout(deadline, self.exchange(target, &request)).await {
+                Ok(result) => result.map(response_value),
                 Err(_) => Err(NodeError::Timeout { after: deadline }),
             }
         })
@@ -237,13 +236,13 @@ impl NodeTransport for ExecTransport {
 }
 
 enum StdoutOutcome {
-    Response(Value),
+    Response(Response),
     Eof { garbage: Option<String> },
     TooLarge,
 }
 
 /// Read newline-delimited JSON from stdout until the response with `id`.
-async fn read_response<R>(stdout: R, id: &Value, limit: usize) -> StdoutOutcome
+async fn read_response<R>(stdout: R, id: &RequestId, limit: usize) -> StdoutOutcome
 where
     R: tokio::io::AsyncRead + Unpin,
 {
@@ -267,7 +266,12 @@ where
             continue;
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(message) if is_response_to(&message, id) => return StdoutOutcome::Response(message),
+            Ok(message) if is_response_to(&message, id) => match check_response(message, id) {
+                Ok(response) => return StdoutOutcome::Response(response),
+                Err(_) => {
+                    garbage.get_or_insert_with(|| truncate(text));
+                }
+            },
             Ok(_) => {}
             Err(_) => {
                 garbage.get_or_insert_with(|| truncate(text));
@@ -313,6 +317,7 @@ fn describe_status(status: Option<&Status>) -> (Option<i32>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn status_description() {
@@ -333,10 +338,10 @@ mod tests {
 
     #[tokio::test]
     async fn reads_until_matching_response() {
-        let id = json!(5);
+        let id = RequestId::Number(5);
         let out = b"not json\n{\"jsonrpc\":\"2.0\",\"id\":\"gpu-mcp-k8s-initialize\",\"result\":{}}\n{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"x\":1}}\n".to_vec();
         match read_response(&out[..], &id, 1 << 20).await {
-            StdoutOutcome::Response(v) => assert_eq!(v["result"]["x"], 1),
+            StdoutOutcome::Response(v) => assert_eq!(v.result.unwrap()["x"], 1),
             _ => panic!("expected a response"),
         }
         match read_response(&b"garbage\n"[..], &id, 1 << 20).await {

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use gpu_mcp_protocol::envelope::envelope_version;
+use gpu_mcp_protocol::http::{PROTOCOL_VERSION_HEADER, mirrored_headers};
+use gpu_mcp_protocol::{Request, RequestId, Response, encode};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
@@ -11,7 +14,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use super::{DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to, request_id};
+use super::{
+    DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to, response_value,
+    typed_request,
+};
 use crate::endpoint::AgentEndpoint;
 use crate::error::{Error, NodeError, Result, truncate};
 
@@ -116,48 +122,38 @@ impl HttpTransport {
     fn build_request(
         &self,
         url: &str,
-        request: &Value,
+        request: &Request,
     ) -> Result<http::Request<Full<Bytes>>, NodeError> {
-        let body = serde_json::to_vec(request).map_err(|e| NodeError::Protocol {
-            message: format!("cannot encode the request: {e}"),
-        })?;
         let mut builder = http::Request::post(url)
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json, text/event-stream");
         // A request in the per-request (2026-07-28) form carries its version in `_meta`;
         // the headers must then mirror the body.
-        let meta_version = request
-            .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
-            .and_then(Value::as_str)
-            .and_then(|v| HeaderValue::try_from(v).ok());
+        let meta_version =
+            envelope_version(request.params.as_ref()).and_then(|v| HeaderValue::try_from(v).ok());
         if let Some(version) = meta_version {
-            builder = builder.header("MCP-Protocol-Version", version);
-            if let Some(method) = request.get("method").and_then(Value::as_str) {
-                builder = builder.header("Mcp-Method", method);
-            }
-            let name = request
-                .pointer("/params/name")
-                .or_else(|| request.pointer("/params/uri"))
-                .and_then(Value::as_str)
-                .and_then(|n| HeaderValue::try_from(n).ok());
-            if let Some(name) = name {
-                builder = builder.header("Mcp-Name", name);
+            builder = builder.header(PROTOCOL_VERSION_HEADER, version);
+            for (name, value) in mirrored_headers(request) {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    builder = builder.header(name, value);
+                }
             }
         } else {
-            builder = builder.header("MCP-Protocol-Version", self.protocol_version.clone());
+            builder = builder.header(PROTOCOL_VERSION_HEADER, self.protocol_version.clone());
         }
         if let Some(auth) = &self.authorization {
             builder = builder.header(AUTHORIZATION, auth.clone());
         }
         builder
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(Bytes::from(encode(request))))
             .map_err(|e| NodeError::Connect {
                 url: url.to_owned(),
                 message: format!("invalid request URL: {e}"),
             })
     }
 
-    async fn exchange(&self, url: &str, request: &Value, id: &Value) -> Result<Value, NodeError> {
+    async fn exchange(&self, url: &str, request: &Request) -> Result<Response, NodeError> {
+        let id = &request.id;
         let http_request = self.build_request(url, request)?;
         let response = self.client.request(http_request).await.map_err(|e| {
             if e.is_connect() {
@@ -236,9 +232,9 @@ impl NodeTransport for HttpTransport {
     ) -> BoxFuture<'a, Result<Value, NodeError>> {
         Box::pin(async move {
             let url = self.url_for(target)?;
-            let id = request_id(request)?;
-            match tokio::time::timeout(deadline, self.exchange(&url, request, id)).await {
-                Ok(result) => result,
+            let request = typed_request(request)?;
+            match tokio::time::timeout(deadline, self.exchange(&url, &request)).await {
+                Ok(result) => result.map(response_value),
                 Err(_) => Err(NodeError::Timeout { after: deadline }),
             }
         })
@@ -246,18 +242,19 @@ impl NodeTransport for HttpTransport {
 }
 
 /// Find the JSON-RPC response with `id` among the events of an SSE body.
-fn response_from_sse(body: &[u8], id: &Value) -> Result<Value, NodeError> {
+fn response_from_sse(body: &[u8], id: &RequestId) -> Result<Response, NodeError> {
     let text = String::from_utf8_lossy(body);
     let mut data = String::new();
     let mut events = 0usize;
-    let mut check = |data: &mut String| -> Option<Value> {
+    let mut check = |data: &mut String| -> Option<Response> {
         if data.is_empty() {
             return None;
         }
         events += 1;
         let found = serde_json::from_str::<Value>(data)
             .ok()
-            .filter(|m| is_response_to(m, id));
+            .filter(|m| is_response_to(m, id))
+            .and_then(|m| check_response(m, id).ok());
         data.clear();
         found
     };
@@ -302,21 +299,20 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn sse_extraction() {
-        let id = json!(3);
+        let id = RequestId::Number(3);
         let body = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n\
 id: 2\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":3,\"result\":{\"ok\":true}}\r\n\r\n";
         let v = response_from_sse(body, &id).unwrap();
-        assert_eq!(v["result"]["ok"], true);
+        assert_eq!(v.result.unwrap()["ok"], true);
         let err = response_from_sse(b"data: {}\n\n", &id).unwrap_err();
         assert!(err.to_string().contains("1 events"), "{err}");
         // Last event without a trailing blank line still counts.
         let v =
             response_from_sse(b"data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":1}", &id).unwrap();
-        assert_eq!(v["result"], 1);
+        assert_eq!(v.result.unwrap(), 1);
     }
 
     #[test]

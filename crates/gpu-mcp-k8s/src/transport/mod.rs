@@ -3,6 +3,10 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use gpu_mcp_protocol::{
+    Message, ProtocolVersion, Request, RequestId, Response, message_from_value,
+};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::endpoint::AgentEndpoint;
@@ -11,8 +15,8 @@ use crate::error::NodeError;
 pub mod exec;
 pub mod http;
 
-/// MCP protocol version announced to agents by default.
-pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-11-25";
+/// MCP protocol version announced to agents by default: the newest handshake revision.
+pub const DEFAULT_PROTOCOL_VERSION: &str = ProtocolVersion::LATEST_HANDSHAKE.as_str();
 
 /// Sends one MCP request to one node's agent and returns its JSON-RPC response.
 ///
@@ -28,36 +32,69 @@ pub trait NodeTransport: Send + Sync {
     ) -> BoxFuture<'a, Result<Value, NodeError>>;
 }
 
-/// The `id` of a JSON-RPC request, if it has a usable one.
-pub(crate) fn request_id(request: &Value) -> Result<&Value, NodeError> {
-    match request.get("id") {
-        Some(id @ (Value::String(_) | Value::Number(_))) => Ok(id),
-        _ => Err(NodeError::Protocol {
+/// The request to forward as a typed JSON-RPC request; `Err` when it has no usable id or is
+/// not a request.
+pub(crate) fn typed_request(request: &Value) -> Result<Request, NodeError> {
+    if !matches!(request.get("id"), Some(Value::String(_) | Value::Number(_))) {
+        return Err(NodeError::Protocol {
             message: "the request to forward has no string or number id".to_owned(),
-        }),
+        });
     }
+    Request::deserialize(request).map_err(|e| NodeError::Protocol {
+        message: format!("the message to forward is not a JSON-RPC request: {e}"),
+    })
 }
 
 /// Whether `message` is a JSON-RPC response (result or error) carrying `id`.
-pub(crate) fn is_response_to(message: &Value, id: &Value) -> bool {
-    message.get("id") == Some(id)
+pub(crate) fn is_response_to(message: &Value, id: &RequestId) -> bool {
+    message.get("id").and_then(RequestId::from_value).as_ref() == Some(id)
         && message.get("method").is_none()
         && (message.get("result").is_some() || message.get("error").is_some())
 }
 
-/// Validate that `message` is the response to the request with `id`.
-pub(crate) fn check_response(message: Value, id: &Value) -> Result<Value, NodeError> {
+/// Validate that `message` is the response to the request with `id`, and read it.
+pub(crate) fn check_response(message: Value, id: &RequestId) -> Result<Response, NodeError> {
     if is_response_to(&message, id) {
-        return Ok(message);
+        let found = match message_from_value(message) {
+            Ok(Message::Response(response)) => return Ok(response),
+            Ok(_) => "a message that is not a response".to_owned(),
+            Err(reply) => reply
+                .error
+                .map_or_else(|| "an invalid response".to_owned(), |e| e.message),
+        };
+        return Err(NodeError::Protocol {
+            message: format!("expected the JSON-RPC response to request {id}, got {found}"),
+        });
     }
-    let found = match message.get("id") {
-        Some(other) if other != id => format!("a message with id {other} instead of {id}"),
+    let found = match message.get("id").and_then(RequestId::from_value) {
+        Some(other) if &other != id => format!("a message with id {other} instead of {id}"),
         _ if !message.is_object() => "a JSON value that is not an object".to_owned(),
         _ => "a JSON object that is not a JSON-RPC response".to_owned(),
     };
     Err(NodeError::Protocol {
         message: format!("expected the JSON-RPC response to request {id}, got {found}"),
     })
+}
+
+/// The response in the JSON form the router hands on, moving its members.
+pub(crate) fn response_value(response: Response) -> Value {
+    let mut obj = serde_json::Map::new();
+    obj.insert("jsonrpc".into(), Value::String(response.jsonrpc));
+    let id = response.id.map_or(Value::Null, |id| match id {
+        RequestId::Number(n) => Value::from(n),
+        RequestId::String(s) => Value::String(s),
+    });
+    obj.insert("id".into(), id);
+    if let Some(result) = response.result {
+        obj.insert("result".into(), result);
+    }
+    if let Some(error) = response.error {
+        obj.insert(
+            "error".into(),
+            serde_json::to_value(error).unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(obj)
 }
 
 #[cfg(test)]
@@ -67,7 +104,7 @@ mod tests {
 
     #[test]
     fn response_matching() {
-        let id = json!(7);
+        let id = RequestId::Number(7);
         assert!(check_response(json!({"jsonrpc":"2.0","id":7,"result":{}}), &id).is_ok());
         assert!(
             check_response(
@@ -80,7 +117,12 @@ mod tests {
         assert!(err.to_string().contains("id 8 instead of 7"), "{err}");
         assert!(check_response(json!([1, 2]), &id).is_err());
         assert!(check_response(json!({"jsonrpc":"2.0","id":7,"method":"x"}), &id).is_err());
-        assert!(request_id(&json!({"method":"x"})).is_err());
-        assert!(request_id(&json!({"id":"a"})).is_ok());
+        assert!(typed_request(&json!({"method":"x"})).is_err());
+        assert!(typed_request(&json!({"jsonrpc":"2.0","id":"a","method":"x"})).is_ok());
+        let r = check_response(json!({"jsonrpc":"2.0","id":7,"result":{"a":1}}), &id).unwrap();
+        assert_eq!(
+            response_value(r),
+            json!({"jsonrpc":"2.0","id":7,"result":{"a":1}})
+        );
     }
 }
