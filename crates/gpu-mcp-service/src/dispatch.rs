@@ -13,7 +13,7 @@ use crate::exchange::RequestContext;
 use crate::headers::check_headers;
 use crate::lifecycle::Served;
 use crate::session::{Answer, Session};
-use crate::shaping::{shape_call_result, shape_tools};
+use crate::shaping::{cache_hints, shape_call_result, shape_tools};
 
 const CURSOR_PREFIX: &str = "tools:";
 
@@ -120,9 +120,12 @@ impl Session {
         let next_cursor = (end < tools.len()).then(|| format!("{CURSOR_PREFIX}{end}"));
         tools.truncate(end);
         tools.drain(..start);
+        let (ttl_ms, cache_scope) = cache_hints(served.version, &self.server.inner.policy);
         let result = ListToolsResult {
             tools: shape_tools(tools, served.version),
             next_cursor,
+            ttl_ms,
+            cache_scope,
             meta: None,
         };
         serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))

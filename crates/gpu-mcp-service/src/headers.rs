@@ -58,27 +58,43 @@ impl HttpHeaders {
     }
 }
 
-/// Header/body agreement (`-32020` on disagreement); absent headers are not checked.
+/// Header/body agreement (`-32020` on disagreement or a missing standard header).
+/// A 2026-07-28 request (see [`uses_standard_headers`]) must carry `Mcp-Method`, and `Mcp-Name`
+/// where its body has the member that header mirrors; `initialize` is exempt.
+/// For older revisions absent headers are not checked.
 pub(crate) fn check_headers(
     headers: &HttpHeaders,
     method: &str,
     params: Option<&Value>,
 ) -> Result<(), ErrorObject> {
-    if let Some(header) = headers.method.as_deref()
-        && header != method
-    {
-        return Err(ErrorObject::header_mismatch(format!(
-            "Mcp-Method header {header:?} does not match the request method {method:?}"
-        )));
-    }
-    if let Some(header) = headers.name.as_deref()
-        && let Some(member) = name_member(method)
-    {
-        let body = params.and_then(|p| p.get(member)).and_then(Value::as_str);
-        if decode_header_value(header).as_deref() != body {
+    let required = method != methods::INITIALIZE && uses_standard_headers(headers, params);
+    match headers.method.as_deref() {
+        Some(header) if header != method => {
             return Err(ErrorObject::header_mismatch(format!(
-                "Mcp-Name header {header:?} does not match `params.{member}`"
+                "Mcp-Method header {header:?} does not match the request method {method:?}"
             )));
+        }
+        None if required => {
+            return Err(ErrorObject::header_mismatch(format!(
+                "missing required Mcp-Method header (a 2026-07-28 request mirrors its method {method:?} in it)"
+            )));
+        }
+        _ => {}
+    }
+    if let Some(member) = name_member(method) {
+        let body = params.and_then(|p| p.get(member)).and_then(Value::as_str);
+        match headers.name.as_deref() {
+            Some(header) if decode_header_value(header).as_deref() != body => {
+                return Err(ErrorObject::header_mismatch(format!(
+                    "Mcp-Name header {header:?} does not match `params.{member}`"
+                )));
+            }
+            None if required && body.is_some() => {
+                return Err(ErrorObject::header_mismatch(format!(
+                    "missing required Mcp-Name header (a 2026-07-28 {method} mirrors `params.{member}` in it)"
+                )));
+            }
+            _ => {}
         }
     }
     if let Some(header) = headers.protocol_version.as_deref()
@@ -99,6 +115,21 @@ pub(crate) fn check_headers(
         }
     }
     Ok(())
+}
+
+/// Whether the request is written in a revision with standard headers: the envelope's revision,
+/// else the `MCP-Protocol-Version` header's.
+fn uses_standard_headers(headers: &HttpHeaders, params: Option<&Value>) -> bool {
+    let envelope = envelope_version(params).and_then(ProtocolVersion::parse);
+    let header = || {
+        headers
+            .protocol_version
+            .as_deref()
+            .and_then(ProtocolVersion::parse)
+    };
+    envelope
+        .or_else(header)
+        .is_some_and(ProtocolVersion::uses_standard_headers)
 }
 
 #[cfg(test)]
@@ -136,6 +167,52 @@ mod tests {
             ..Default::default()
         };
         assert!(check_headers(&h, "ping", None).is_ok());
+    }
+
+    #[test]
+    fn standard_headers_are_required_from_2026_07_28() {
+        let envelope = json!({"name": "echo", "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
+        let full = HttpHeaders {
+            protocol_version: Some("2026-07-28".into()),
+            method: Some("tools/call".into()),
+            name: Some("echo".into()),
+        };
+        assert!(check_headers(&full, "tools/call", Some(&envelope)).is_ok());
+        let no_method = HttpHeaders {
+            method: None,
+            ..full.clone()
+        };
+        let e = check_headers(&no_method, "tools/call", Some(&envelope)).unwrap_err();
+        assert_eq!(e.code, -32020);
+        assert!(e.message.contains("Mcp-Method"), "{}", e.message);
+        let no_name = HttpHeaders {
+            name: None,
+            ..full.clone()
+        };
+        let e = check_headers(&no_name, "tools/call", Some(&envelope)).unwrap_err();
+        assert_eq!(e.code, -32020);
+        assert!(e.message.contains("Mcp-Name"), "{}", e.message);
+        // The envelope alone makes the request 2026-07-28, header or not.
+        let bare = HttpHeaders::default();
+        assert_eq!(
+            check_headers(&bare, "tools/call", Some(&envelope))
+                .unwrap_err()
+                .code,
+            -32020
+        );
+        // Names that are not plain ASCII travel Base64-wrapped.
+        let wrapped = HttpHeaders {
+            name: Some("=?base64?ZWNobw==?=".into()),
+            ..full.clone()
+        };
+        assert!(check_headers(&wrapped, "tools/call", Some(&envelope)).is_ok());
+        // Older revisions: absent headers are fine, present ones must still agree.
+        let old = HttpHeaders {
+            protocol_version: Some("2025-11-25".into()),
+            ..HttpHeaders::default()
+        };
+        assert!(check_headers(&old, "tools/call", Some(&json!({"name": "echo"}))).is_ok());
+        assert!(check_headers(&HttpHeaders::default(), "initialize", None).is_ok());
     }
 
     #[test]

@@ -47,13 +47,24 @@
 //! For older revisions they are stripped; a result that loses `structuredContent` keeps (or gets)
 //! a text block with its JSON, so the data still reaches the client.
 //!
+//! **Cache hints.**
+//! In 2026-07-28, `tools/list` results carry `ttlMs` ([`SessionPolicy::tools_ttl_ms`], an hour by
+//! default) and `cacheScope: "public"`: the list is the same for every caller and changes only
+//! when the server restarts.
+//! `server/discover` carries `ttlMs` ([`SessionPolicy::discover_ttl_ms`]) and
+//! `cacheScope: "private"`.
+//! Handshake revisions get neither.
+//!
 //! **Header/body agreement.**
 //! When the transport passes HTTP headers, `Mcp-Method` must equal the method, `Mcp-Name` the
 //! `params.name` of `tools/call`/`prompts/get` (`params.uri` of `resources/read`), and
 //! `MCP-Protocol-Version` the envelope's version; a header claiming a stateless revision on a
 //! request without the envelope is also a mismatch.
-//! Any disagreement is `-32020`.
-//! Absent headers are not checked.
+//! A 2026-07-28 request over HTTP (one with the envelope, or whose `MCP-Protocol-Version` names
+//! 2026-07-28) must carry `Mcp-Method`, and `Mcp-Name` where the body has the member it
+//! mirrors; `initialize` is exempt.
+//! Any disagreement or missing header is `-32020` (HTTP 400).
+//! For older revisions absent headers are not checked.
 //!
 //! **Cancellation.**
 //! Each `tools/call` in flight is tracked by request id with its own `CancellationToken`;
@@ -88,7 +99,7 @@ pub use catalog::{CallContext, CallError, ToolCatalog};
 pub use error::{Error, Result};
 pub use exchange::{Incoming, Label, Outcome, Reply, RequestContext, SessionUse, TransportKind};
 pub use headers::HttpHeaders;
-pub use server::{McpServer, ServerInfo, SessionPolicy};
+pub use server::{DEFAULT_TOOLS_TTL_MS, McpServer, ServerInfo, SessionPolicy};
 pub use session::Session;
 pub use tool::{
     MAX_TOOL_NAME_LEN, is_valid_tool_name, parse_arguments, tool_definition, try_tool_definition,

@@ -34,7 +34,17 @@ pub struct SessionPolicy {
     pub page_size: usize,
     /// `ttlMs` of `server/discover` results. Default 0 (always revalidate).
     pub discover_ttl_ms: u64,
+    /// `ttlMs` of `tools/list` results in revisions with cache hints (2026-07-28).
+    /// Default [`DEFAULT_TOOLS_TTL_MS`]: the tool list changes only when the server restarts.
+    pub tools_ttl_ms: u64,
 }
+
+/// Default `ttlMs` of `tools/list` results: one hour.
+///
+/// A catalog's tools are fixed for the life of the process (`listChanged` is `false`), so the
+/// only change a client can miss is a new version of the server after a restart; an hour bounds
+/// how long a client keeps using the old list after a rolling upgrade.
+pub const DEFAULT_TOOLS_TTL_MS: u64 = 60 * 60 * 1000;
 
 impl Default for SessionPolicy {
     fn default() -> Self {
@@ -42,6 +52,7 @@ impl Default for SessionPolicy {
             strict_lifecycle: false,
             page_size: 1000,
             discover_ttl_ms: 0,
+            tools_ttl_ms: DEFAULT_TOOLS_TTL_MS,
         }
     }
 }
