@@ -1,9 +1,12 @@
 //! MCP transports: newline-delimited JSON-RPC over stdio, and Streamable HTTP on hyper 1.x with
 //! the operational endpoints (`/healthz`, `/readyz`, `/version`, `/metrics`).
 //!
-//! The transports own bytes, limits, timeouts, security checks and shutdown; everything about MCP
-//! itself (lifecycle, versions, tools) is [`gpu_mcp_service`]'s. Both hand each decoded message to a
-//! [`gpu_mcp_service::Session`] and write back what it answers.
+//! The transports own sockets, limits, timeouts, security checks, the HTTP session table, framing
+//! and shutdown; everything about MCP itself (decoding, versions, header checks, lifecycle, tools,
+//! reply statuses) is [`gpu_mcp_service`]'s. Both hand the bytes of each message (and, over HTTP,
+//! its MCP headers) to [`gpu_mcp_service::Incoming`], serve it on a [`gpu_mcp_service::Session`]
+//! and write back the [`gpu_mcp_service::Reply`]; metrics take their labels and outcomes from the
+//! server core.
 //!
 //! - [`serve_stdio`] / [`serve_stdio_with`]: one session over a reader/writer pair.
 //! - [`HttpServer`]: `POST /mcp` (JSON or one-event SSE replies), optional `Mcp-Session-Id`
@@ -19,6 +22,7 @@
 //! | a 2026-07-28 request whose reply is an error | the status of [`gpu_mcp_protocol::http_status_for_error`] |
 //! | body that is not JSON / not JSON-RPC | 400 with `-32700` / `-32600` |
 //! | unsupported or malformed `MCP-Protocol-Version` | 400, the supported versions in `error.data` |
+//! | a 2026-07-28 request without `Mcp-Method` (or `Mcp-Name`), or with headers that disagree with the body | 400 with `-32020` |
 //! | `Mcp-Session-Id` required but missing ([`SessionMode::Required`]) | 400 |
 //! | missing or wrong bearer token | 401 with `WWW-Authenticate: Bearer` |
 //! | `Origin` (or `Host`) not allowed | 403 |
