@@ -57,7 +57,7 @@ pub(super) struct MockIdentity<'a> {
     pub(super) spec: &'static ModelSpec,
     /// `GPU-...`.
     pub(super) uuid: String,
-    /// PCI bus id as NVML prints it.
+    /// PCI bus id in the one form every tool reports (`dddd:bb:dd`, as the kernel log prints it).
     pub(super) pci: String,
     /// PCI address as the kernel log prints it.
     pub(super) pci_kernel: String,
@@ -79,7 +79,7 @@ impl<'a> MockIdentity<'a> {
             idx,
             spec,
             uuid,
-            pci: format!("{domain:08X}:{bus:02X}:00.0"),
+            pci: format!("{domain:04x}:{bus:02x}:00"),
             pci_kernel: format!("{domain:04x}:{bus:02x}:00"),
             load,
         }

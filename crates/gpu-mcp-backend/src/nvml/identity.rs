@@ -1,6 +1,7 @@
 //! Identity and modes: name, UUID, serial, PCI bus id, architecture, compute capability, VBIOS,
 //! persistence and compute mode.
 
+use gpu_mcp_model::xid::normalize_pci_bus_id;
 use gpu_mcp_model::{ComputeMode, Reading};
 use nvml_wrapper::Device;
 
@@ -22,7 +23,12 @@ pub(super) fn read_identity(dev: &Device<'_>, l: &mut bool) -> Identity {
         name: reading(dev.name(), l),
         uuid: reading(dev.uuid(), l),
         serial: reading(dev.serial(), l),
-        pci_bus_id: reading(dev.pci_info().map(|p| p.bus_id), l),
+        // One form everywhere: the kernel log's `dddd:bb:dd` (NVML prints `00000000:3B:00.0`).
+        pci_bus_id: reading(
+            dev.pci_info()
+                .map(|p| normalize_pci_bus_id(&p.bus_id).unwrap_or(p.bus_id)),
+            l,
+        ),
         architecture: reading(dev.architecture().map(|a| a.to_string()), l),
         compute_capability: reading(
             dev.cuda_compute_capability()
