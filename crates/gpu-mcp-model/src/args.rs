@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::output::InventorySection;
+
 /// Default Xid window of the health verdict ([`HealthArgs::xid_since`]).
 pub const DEFAULT_HEALTH_XID_WINDOW: &str = "24h";
 
@@ -16,6 +18,14 @@ pub struct InventoryArgs {
     /// Only the GPU with this UUID (`GPU-...`).
     #[serde(default)]
     pub gpu_uuid: Option<String>,
+    /// The sections listed per GPU; default identity, memory, thermal, power, ecc, pcie and
+    /// nvlink (every section with `full`).
+    #[serde(default)]
+    pub sections: Option<Vec<InventorySection>>,
+    /// Every section, and every NVLink link with its counters rather than only the links that
+    /// are down or have errors.
+    #[serde(default)]
+    pub full: bool,
 }
 
 /// Arguments of `get_gpu_health`.

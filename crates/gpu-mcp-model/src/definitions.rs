@@ -5,6 +5,7 @@ use gpu_mcp_protocol::{Tool, tool_definition};
 
 use crate::args::{HealthArgs, InventoryArgs, XidArgs};
 use crate::output::{HealthReport, Inventory, XidReport};
+use crate::portable::{strip_nonstandard_formats, strip_nullable};
 
 /// Name of the inventory tool.
 pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
@@ -14,8 +15,11 @@ pub const GET_GPU_HEALTH: &str = "get_gpu_health";
 pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
 
 /// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
+///
+/// Their schemas are portable (see [`crate::portable`]): no nullable input properties and no
+/// non-standard `format` values.
 pub fn gpu_tool_definitions() -> Vec<Tool> {
-    vec![
+    let mut tools = vec![
         tool_definition::<InventoryArgs, Inventory>(
             GET_GPU_INVENTORY,
             "GPU inventory",
@@ -41,5 +45,26 @@ pub fn gpu_tool_definitions() -> Vec<Tool> {
              action) and groups them per GPU and code with counts and first/last seen. Unknown codes are reported as \
              unknown. Filter by time window (since), GPU, and limit the listed events.",
         ),
-    ]
+    ];
+    for t in &mut tools {
+        make_portable(t);
+    }
+    tools
+}
+
+/// Applies [`crate::portable`] to a tool's schemas.
+fn make_portable(tool: &mut Tool) {
+    let mut input = serde_json::Value::Object(std::mem::take(&mut tool.input_schema));
+    strip_nullable(&mut input);
+    strip_nonstandard_formats(&mut input);
+    if let serde_json::Value::Object(o) = input {
+        tool.input_schema = o;
+    }
+    if let Some(out) = tool.output_schema.take() {
+        let mut out = serde_json::Value::Object(out);
+        strip_nonstandard_formats(&mut out);
+        if let serde_json::Value::Object(o) = out {
+            tool.output_schema = Some(o);
+        }
+    }
 }

@@ -14,7 +14,9 @@
 pub mod args;
 mod definitions;
 mod error;
+mod inventory;
 pub mod output;
+pub mod portable;
 mod snapshot;
 pub mod time;
 pub mod xid;

@@ -1,28 +1,10 @@
 //! Structured results of the GPU tools (their `outputSchema` is generated from these types).
 
-use crate::snapshot::{BackendKind, GpuSnapshot, Reading};
+pub use crate::inventory::*;
+use crate::snapshot::BackendKind;
 use crate::xid::{EventRecorderStatus, KernelLogStatus, XidSeverity, XidSource};
 use schemars::JsonSchema;
 use serde::Serialize;
-
-/// Result of `get_gpu_inventory`.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Inventory {
-    /// Kubernetes node name.
-    pub node: String,
-    /// Backend that read the GPUs (`nvml` or `mock`).
-    pub backend: BackendKind,
-    /// Kernel driver version.
-    pub driver_version: Reading<String>,
-    /// Highest CUDA version the driver supports.
-    pub cuda_driver_version: Reading<String>,
-    /// NVML library version.
-    pub nvml_version: Reading<String>,
-    /// GPUs on the node (all of them, whatever the filter).
-    pub gpu_count: u32,
-    /// The GPUs selected, with every field.
-    pub gpus: Vec<GpuSnapshot>,
-}
 
 /// A health verdict, from best to worst.
 #[derive(

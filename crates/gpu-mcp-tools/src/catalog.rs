@@ -202,22 +202,79 @@ impl AgentCatalog {
             Err(e) => return e,
         };
         let gpu_count = snap.gpus.len() as u32;
+        let sections: Vec<InventorySection> = match (&args.sections, args.full) {
+            (Some(list), _) => {
+                let mut l = list.clone();
+                l.sort_unstable();
+                l.dedup();
+                l
+            }
+            (None, true) => InventorySection::ALL.to_vec(),
+            (None, false) => InventorySection::DEFAULT.to_vec(),
+        };
+        // The text is written from the snapshot before its GPUs move into the compact form.
+        let text = text::inventory(&self.config.node_name, &snap, &keep);
+        let mut unavailable = std::collections::BTreeMap::new();
+        let node_field =
+            |r: gpu_mcp_model::Reading<String>,
+             key: &str,
+             u: &mut std::collections::BTreeMap<String, String>| match r {
+                gpu_mcp_model::Reading::Value(v) => Some(v),
+                gpu_mcp_model::Reading::NotSupported => {
+                    u.insert(key.to_owned(), "not_supported".to_owned());
+                    None
+                }
+                gpu_mcp_model::Reading::Error(e) => {
+                    u.insert(key.to_owned(), e);
+                    None
+                }
+            };
+        let driver_version = node_field(snap.driver_version, "driver_version", &mut unavailable);
+        let cuda_driver_version = node_field(
+            snap.cuda_driver_version,
+            "cuda_driver_version",
+            &mut unavailable,
+        );
+        let nvml_version = node_field(snap.nvml_version, "nvml_version", &mut unavailable);
         // The snapshot is ours: move the selected GPUs instead of copying them.
         let gpus = snap
             .gpus
             .into_iter()
             .filter(|g| keep.contains(&g.index))
+            .map(|g| GpuInventory::from_snapshot(g, &sections, args.full))
             .collect();
+        let left_out: Vec<&str> = InventorySection::ALL
+            .iter()
+            .filter(|s| !sections.contains(s))
+            .map(|s| s.as_str())
+            .collect();
+        let more = (!left_out.is_empty() || !args.full).then(|| {
+            let mut m = String::new();
+            if !left_out.is_empty() {
+                m = format!(
+                    "Sections left out: {}; ask for them with `sections`. ",
+                    left_out.join(", ")
+                );
+            }
+            if !args.full {
+                m.push_str("Clean NVLink links are counted, not listed; `full: true` lists every link and section.");
+            }
+            m.trim_end().to_owned()
+        });
         let inv = Inventory {
             node: self.config.node_name.clone(),
             backend: snap.backend,
-            driver_version: snap.driver_version,
-            cuda_driver_version: snap.cuda_driver_version,
-            nvml_version: snap.nvml_version,
+            driver_version,
+            cuda_driver_version,
+            nvml_version,
+            unavailable,
             gpu_count,
+            sections,
+            full: args.full,
             gpus,
+            more,
         };
-        CallToolResult::structured_encoded(&inv, text::inventory(&inv))
+        CallToolResult::structured_encoded(&inv, text)
     }
 
     /// Builds the health report (also used by the docs generator and tests).

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use gpu_mcp_model::output::{HealthReport, Inventory, Verdict, XidReport};
-use gpu_mcp_model::{GpuAccess, GpuSnapshot, KernelLogStatus, Reading};
+use gpu_mcp_model::output::{HealthReport, Verdict, XidReport};
+use gpu_mcp_model::{GpuAccess, GpuSnapshot, KernelLogStatus, NodeSnapshot, Reading};
 
 fn r<T: std::fmt::Display>(x: &Reading<T>) -> String {
     match x {
@@ -71,17 +71,16 @@ fn gpu_line(g: &GpuSnapshot) -> String {
     s
 }
 
-/// Text of `get_gpu_inventory`.
-pub(crate) fn inventory(inv: &Inventory) -> String {
+/// Text of `get_gpu_inventory`: a line per selected GPU (those with an index in `keep`).
+pub(crate) fn inventory(node: &str, snap: &NodeSnapshot, keep: &[u32]) -> String {
     let mut s = format!(
-        "Node {} ({} backend): {} GPU(s), driver {}, CUDA {}.",
-        inv.node,
-        inv.backend,
-        inv.gpu_count,
-        r(&inv.driver_version),
-        r(&inv.cuda_driver_version)
+        "Node {node} ({} backend): {} GPU(s), driver {}, CUDA {}.",
+        snap.backend,
+        snap.gpus.len(),
+        r(&snap.driver_version),
+        r(&snap.cuda_driver_version)
     );
-    for g in &inv.gpus {
+    for g in snap.gpus.iter().filter(|g| keep.contains(&g.index)) {
         s.push('\n');
         s.push_str(&gpu_line(g));
     }

@@ -352,7 +352,7 @@ async fn filters_select_one_gpu() {
     let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 3})).await;
     let v = &ok(&inv);
     assert_eq!(v["gpus"].as_array().unwrap().len(), 1);
-    let uuid = v["gpus"][0]["uuid"]["value"].as_str().unwrap().to_owned();
+    let uuid = v["gpus"][0]["uuid"].as_str().unwrap().to_owned();
     let inv = call(
         &c,
         "get_gpu_inventory",
@@ -453,10 +453,24 @@ async fn mixed_models_report_model_specific_fields() {
     let inv = call(&c, "get_gpu_inventory", json!({})).await;
     let v = &ok(&inv);
     assert_matches_schema("get_gpu_inventory", v);
-    assert_eq!(v["gpus"][0]["temperature"]["memory_c"], "not_supported");
-    assert_eq!(v["gpus"][0]["nvlink"]["value"], json!([]));
-    assert_eq!(v["gpus"][1]["row_remapping"], "not_supported");
-    assert_eq!(v["gpus"][1]["retired_pages"]["value"]["pending"], true);
+    assert_eq!(
+        v["gpus"][0]["unavailable"]["temperature_c.memory"],
+        "not_supported"
+    );
+    assert_eq!(
+        v["gpus"][0]["nvlink"],
+        json!({"links": 0, "active": 0, "all_clean": true})
+    );
+    // Volta retires pages instead of remapping rows; a pending retirement unfolds the ECC block.
+    assert!(v["gpus"][1]["unavailable"]["ecc.row_remapping"].is_null());
+    assert_eq!(v["gpus"][1]["ecc"]["all_clean"], false);
+    assert_eq!(v["gpus"][1]["ecc"]["retired_pages"]["pending"], true);
+    let full = ok(&call(&c, "get_gpu_inventory", json!({"full": true})).await);
+    assert_matches_schema("get_gpu_inventory", &full);
+    assert_eq!(
+        full["gpus"][1]["unavailable"]["ecc.row_remapping"],
+        "not_supported"
+    );
     let h = call(&c, "get_gpu_health", json!({})).await;
     let hv = &ok(&h);
     assert_eq!(hv["gpus"][0]["verdict"], "healthy");
@@ -474,9 +488,14 @@ async fn mixed_models_report_model_specific_fields() {
 #[tokio::test]
 async fn processes_are_listed_and_named_before_a_reset() {
     let c = catalog(Scenario::RowRemapFailure);
-    let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 0})).await;
+    let inv = call(
+        &c,
+        "get_gpu_inventory",
+        json!({"gpu_index": 0, "sections": ["processes"]}),
+    )
+    .await;
     let iv = ok(&inv);
-    let procs = &iv["gpus"][0]["processes"]["value"];
+    let procs = &iv["gpus"][0]["processes"];
     assert_eq!(procs.as_array().unwrap().len(), 1);
     assert_eq!(procs[0]["kind"], "compute");
     let pid = procs[0]["pid"].as_u64().unwrap();
@@ -488,9 +507,109 @@ async fn processes_are_listed_and_named_before_a_reset() {
     assert!(!v["gpus"][1]["notes"].to_string().contains("drained"));
     // MIG processes carry their instance.
     let c = catalog(Scenario::MigEnabled);
-    let inv = call(&c, "get_gpu_inventory", json!({"gpu_index": 0})).await;
+    let inv = call(
+        &c,
+        "get_gpu_inventory",
+        json!({"gpu_index": 0, "sections": ["processes"]}),
+    )
+    .await;
     let iv = ok(&inv);
-    let procs = &iv["gpus"][0]["processes"]["value"];
+    let procs = &iv["gpus"][0]["processes"];
     assert_eq!(procs.as_array().unwrap().len(), 3);
     assert!(procs[0]["gpu_instance"].is_u64());
+}
+
+/// Walks a schema; `path` names where a value sits, for the failure message.
+fn walk(v: &Value, path: &str, input: bool, problems: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(f) = o.get("format").and_then(Value::as_str)
+                && !gpu_mcp_model::portable::is_standard_format(f)
+            {
+                problems.push(format!("{path}: non-standard format {f:?}"));
+            }
+            if input {
+                if let Some(Value::Array(types)) = o.get("type")
+                    && types.iter().any(|t| t == "null")
+                {
+                    problems.push(format!("{path}: nullable type array {types:?}"));
+                }
+                if let Some(Value::Array(branches)) = o.get("anyOf")
+                    && branches.iter().any(|b| b["type"] == "null")
+                {
+                    problems.push(format!("{path}: anyOf with a null branch"));
+                }
+            }
+            for (k, x) in o {
+                walk(x, &format!("{path}/{k}"), input, problems);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                walk(x, &format!("{path}/{i}"), input, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn schemas_are_portable_no_nullable_inputs_no_nonstandard_formats() {
+    let mut problems = Vec::new();
+    for t in gpu_tool_definitions() {
+        walk(
+            &Value::Object(t.input_schema.clone()),
+            &format!("{} input", t.name),
+            true,
+            &mut problems,
+        );
+        walk(
+            &Value::Object(t.output_schema.clone().unwrap()),
+            &format!("{} output", t.name),
+            false,
+            &mut problems,
+        );
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test]
+async fn inventory_default_is_compact_and_names_what_it_left_out() {
+    let c = catalog(Scenario::Healthy);
+    let v = ok(&call(&c, "get_gpu_inventory", json!({})).await);
+    let bytes = serde_json::to_string(&v).unwrap().len();
+    assert!(
+        bytes < 8 * 1024,
+        "default inventory of 8 GPUs is {bytes} bytes"
+    );
+    assert!(!serde_json::to_string(&v).unwrap().contains("\"value\""));
+    assert_eq!(
+        v["gpus"][0]["nvlink"],
+        json!({"links": 18, "active": 18, "all_clean": true})
+    );
+    assert!(v["more"].as_str().unwrap().contains("full"));
+    let full = ok(&call(&c, "get_gpu_inventory", json!({"full": true})).await);
+    assert_matches_schema("get_gpu_inventory", &full);
+    assert_eq!(
+        full["gpus"][0]["nvlink"]["detail"]
+            .as_array()
+            .unwrap()
+            .len(),
+        18
+    );
+    assert!(full.get("more").is_none());
+    // A link with errors is listed even in the default answer.
+    let c = catalog(Scenario::NvlinkCrcErrors);
+    let v = ok(&call(&c, "get_gpu_inventory", json!({})).await);
+    let dirty: Vec<&Value> = v["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["nvlink"]["all_clean"] == false)
+        .collect();
+    assert!(!dirty.is_empty());
+    assert!(!dirty[0]["nvlink"]["detail"].as_array().unwrap().is_empty());
+    let only = ok(&call(&c, "get_gpu_inventory", json!({"sections": ["thermal"]})).await);
+    assert!(only["gpus"][0].get("name").is_none());
+    assert!(only["gpus"][0]["temperature_c"]["gpu"].is_u64());
 }
