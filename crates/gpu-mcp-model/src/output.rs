@@ -115,14 +115,14 @@ pub struct KernelLogSource {
 pub struct GpuHealth {
     /// GPU index.
     pub index: u32,
+    /// The worst severity among the reasons (`healthy` when there are none).
+    pub verdict: Verdict,
     /// GPU UUID, when readable.
     pub uuid: Option<String>,
     /// Product name, when readable.
     pub name: Option<String>,
     /// PCI bus id, when readable.
     pub pci_bus_id: Option<String>,
-    /// The worst severity among the reasons (`healthy` when there are none).
-    pub verdict: Verdict,
     /// Every reason, worst first.
     pub reasons: Vec<Finding>,
     /// Context that does not change the verdict.
@@ -134,14 +134,14 @@ pub struct GpuHealth {
 /// Result of `get_gpu_health`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HealthReport {
+    /// The node's verdict: the worst of its GPUs and node-level findings.
+    pub verdict: Verdict,
+    /// One-paragraph summary: the verdict and the reason of every GPU that is not healthy.
+    pub summary: String,
     /// Kubernetes node name.
     pub node: String,
     /// Backend that read the GPUs.
     pub backend: BackendKind,
-    /// The node's verdict: the worst of its GPUs and node-level findings.
-    pub verdict: Verdict,
-    /// One-paragraph summary.
-    pub summary: String,
     /// GPUs per verdict.
     pub counts: VerdictCounts,
     /// Xid events at or after this time counted (RFC 3339).
@@ -230,12 +230,12 @@ pub struct XidRecord {
 /// Result of `analyze_xid_errors`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct XidReport {
+    /// One-paragraph summary: how many events, and the worst group with its action.
+    pub summary: String,
     /// Kubernetes node name.
     pub node: String,
     /// Events at or after this time were considered (RFC 3339); everything when absent.
     pub since: Option<String>,
-    /// One-paragraph summary.
-    pub summary: String,
     /// Evidence sources.
     pub sources: EvidenceSources,
     /// Events matching the filters.
