@@ -338,13 +338,13 @@ async fn inventory_lists_the_fake_gpus_with_driver_facts() {
     let inv = s.tool("get_gpu_inventory").await;
     assert_eq!(inv["backend"], "nvml");
     assert_eq!(inv["gpu_count"], 8);
-    assert_eq!(inv["driver_version"], json!({"value": "570.124.06"}));
-    assert_eq!(inv["cuda_driver_version"], json!({"value": "12.8"}));
+    assert_eq!(inv["driver_version"], "570.124.06");
+    assert_eq!(inv["cuda_driver_version"], "12.8");
     let uuids: std::collections::HashSet<&str> = inv["gpus"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| g["uuid"]["value"].as_str().unwrap())
+        .map(|g| g["uuid"].as_str().unwrap())
         .collect();
     assert_eq!(uuids.len(), 8);
 }
