@@ -27,7 +27,10 @@ pub fn gpu_tool_definitions() -> Vec<Tool> {
              the driver and CUDA versions, and current state: memory and BAR1 use, utilisation, temperatures with the \
              device's slowdown and shutdown thresholds, power draw and limits, clocks and clock-event (throttle) reasons, \
              ECC mode and error counts, retired pages, row remapping, PCIe link and replays, NVLink links and errors, \
-             persistence, compute and MIG mode, and the processes using each GPU. A field the GPU does not support reads \"not_supported\".",
+             persistence, compute and MIG mode, and the processes using each GPU. Values are plain; what a GPU could not report \
+             is listed once per GPU under `unavailable` with the reason. The default answer is compact: identity, memory, \
+             thermal, power, ECC, PCIe and NVLink, with clean NVLink links and ECC counters folded into counts; ask for \
+             `sections` (clocks, processes, mig, ...) or `full: true` for every section and link.",
         ),
         tool_definition::<HealthArgs, HealthReport>(
             GET_GPU_HEALTH,
