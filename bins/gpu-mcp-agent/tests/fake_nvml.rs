@@ -291,13 +291,9 @@ fixtures! {
     gpu_lost_handle => "gpu-lost-handle";
     gpu_lost_calls => "gpu-lost-calls";
     handle_unknown => "handle-unknown";
-    #[ignore = "finding to fix: NO_PERMISSION (a container without /dev/nvidiaN) reads as a critical GPU fault"]
     no_permission => "no-permission";
-    #[ignore = "finding to fix: a GPU that answers every query with RESET_REQUIRED is judged healthy"]
     reset_required => "reset-required";
-    #[ignore = "finding to fix: a GPU that answers every query with UNKNOWN is judged healthy"]
     unknown_every_call => "unknown-every-call";
-    #[ignore = "finding to fix: a GPU that answers every query with INSUFFICIENT_POWER is judged healthy"]
     insufficient_power => "insufficient-power";
     unresponsive_gpu => "unresponsive-gpu";
     xid_48_event => "xid-48-event";

@@ -128,6 +128,15 @@ pub enum GpuAccess {
     Unresponsive,
     /// The GPU handle could not be obtained.
     Error,
+    /// The driver says the GPU must be reset before it can be used (`RESET_REQUIRED`).
+    ResetRequired,
+    /// The GPU's external power cables are not properly attached (`INSUFFICIENT_POWER`).
+    InsufficientPower,
+    /// The driver saw an interrupt problem with the GPU (`IRQ_ISSUE`).
+    IrqIssue,
+    /// The agent is not allowed to open the GPU (`NO_PERMISSION`): a deployment problem, not a
+    /// GPU fault.
+    NoPermission,
 }
 
 /// Every field of one GPU.

@@ -1,21 +1,69 @@
 //! From `nvml-wrapper` values to the model: results to [`Reading`]s, bit sets and enums to names.
 
-use gpu_mcp_model::{ClockEventReason, ComputeMode, Reading};
+use gpu_mcp_model::{ClockEventReason, ComputeMode, GpuAccess, Reading};
 use nvml_wrapper::bitmasks::device::ThrottleReasons;
 use nvml_wrapper::enum_wrappers::device::{ComputeMode as NvComputeMode, PerformanceState};
 use nvml_wrapper::enums::device::SampleValue;
 use nvml_wrapper::error::NvmlError;
 
-/// Converts one NVML result into a [`Reading`], noting a lost GPU in `lost`.
-pub fn reading<T>(r: std::result::Result<T, NvmlError>, lost: &mut bool) -> Reading<T> {
+/// How bad a GPU-wide state is, to keep the worst one a read saw.
+fn rank(a: GpuAccess) -> u8 {
+    match a {
+        GpuAccess::Ok => 0,
+        GpuAccess::NoPermission => 1,
+        GpuAccess::Error => 2,
+        GpuAccess::IrqIssue => 3,
+        GpuAccess::InsufficientPower => 4,
+        GpuAccess::ResetRequired => 5,
+        GpuAccess::Unresponsive => 6,
+        GpuAccess::Lost => 7,
+    }
+}
+
+/// Keeps the worse of `worst` and `seen`.
+pub(super) fn note(worst: &mut GpuAccess, seen: GpuAccess) {
+    if rank(seen) > rank(*worst) {
+        *worst = seen;
+    }
+}
+
+/// The GPU-wide state an NVML error says the GPU is in, with its explanation; `None` for errors
+/// that concern one query only.
+pub(super) fn gpu_state(e: &NvmlError) -> Option<(GpuAccess, &'static str)> {
+    Some(match e {
+        NvmlError::GpuLost => (
+            GpuAccess::Lost,
+            "the driver reports the GPU as lost (NVML_ERROR_GPU_IS_LOST)",
+        ),
+        NvmlError::ResetRequired => (
+            GpuAccess::ResetRequired,
+            "the driver says the GPU requires a reset before it can be used again (NVML_ERROR_RESET_REQUIRED)",
+        ),
+        NvmlError::InsufficientPower => (
+            GpuAccess::InsufficientPower,
+            "the driver says the GPU's external power cables are not properly attached (NVML_ERROR_INSUFFICIENT_POWER)",
+        ),
+        NvmlError::IrqIssue => (
+            GpuAccess::IrqIssue,
+            "the driver detected an interrupt issue with the GPU (NVML_ERROR_IRQ_ISSUE)",
+        ),
+        _ => return None,
+    })
+}
+
+/// Converts one NVML result into a [`Reading`], keeping in `worst` the worst GPU-wide state an
+/// error reported (lost, reset required, insufficient power, interrupt issue).
+pub fn reading<T>(r: std::result::Result<T, NvmlError>, worst: &mut GpuAccess) -> Reading<T> {
     match r {
         Ok(v) => Reading::Value(v),
         Err(NvmlError::NotSupported) => Reading::NotSupported,
-        Err(NvmlError::GpuLost) => {
-            *lost = true;
-            Reading::Error("the GPU is lost (fallen off the bus)".to_owned())
-        }
-        Err(e) => Reading::Error(e.to_string()),
+        Err(e) => match gpu_state(&e) {
+            Some((state, why)) => {
+                note(worst, state);
+                Reading::Error(why.to_owned())
+            }
+            None => Reading::Error(e.to_string()),
+        },
     }
 }
 
@@ -101,15 +149,30 @@ pub(super) fn milliwatts(
     r.map(|mw| f64::from(mw) / 1000.0)
 }
 
-/// `NvmlError` is not `Clone`; keep the variants that matter for classification.
+/// `NvmlError` is not `Clone`; keep every unit variant, so that no error kind reads as another.
 pub(super) fn clone_err(e: &NvmlError) -> NvmlError {
     match e {
-        NvmlError::NotSupported => NvmlError::NotSupported,
-        NvmlError::GpuLost => NvmlError::GpuLost,
-        NvmlError::NoPermission => NvmlError::NoPermission,
-        NvmlError::Timeout => NvmlError::Timeout,
+        NvmlError::Uninitialized => NvmlError::Uninitialized,
         NvmlError::InvalidArg => NvmlError::InvalidArg,
+        NvmlError::NotSupported => NvmlError::NotSupported,
+        NvmlError::NoPermission => NvmlError::NoPermission,
         NvmlError::NotFound => NvmlError::NotFound,
+        NvmlError::InsufficientSize(n) => NvmlError::InsufficientSize(*n),
+        NvmlError::InsufficientPower => NvmlError::InsufficientPower,
+        NvmlError::DriverNotLoaded => NvmlError::DriverNotLoaded,
+        NvmlError::Timeout => NvmlError::Timeout,
+        NvmlError::IrqIssue => NvmlError::IrqIssue,
+        NvmlError::LibraryNotFound => NvmlError::LibraryNotFound,
+        NvmlError::FunctionNotFound => NvmlError::FunctionNotFound,
+        NvmlError::CorruptedInfoROM => NvmlError::CorruptedInfoROM,
+        NvmlError::GpuLost => NvmlError::GpuLost,
+        NvmlError::ResetRequired => NvmlError::ResetRequired,
+        NvmlError::OperatingSystem => NvmlError::OperatingSystem,
+        NvmlError::LibRmVersionMismatch => NvmlError::LibRmVersionMismatch,
+        NvmlError::InUse => NvmlError::InUse,
+        NvmlError::InsufficientMemory => NvmlError::InsufficientMemory,
+        NvmlError::NoData => NvmlError::NoData,
+        NvmlError::VgpuEccNotSupported => NvmlError::VgpuEccNotSupported,
         NvmlError::FailedToLoadSymbol(s) => NvmlError::FailedToLoadSymbol(s.clone()),
         NvmlError::UnexpectedVariant(v) => NvmlError::UnexpectedVariant(*v),
         _ => NvmlError::Unknown,
@@ -122,22 +185,45 @@ mod tests {
 
     #[test]
     fn readings_classify_nvml_errors() {
-        let mut lost = false;
+        let mut lost = GpuAccess::Ok;
         assert_eq!(reading(Ok(3), &mut lost), Reading::Value(3));
         assert_eq!(
             reading::<u32>(Err(NvmlError::NotSupported), &mut lost),
             Reading::NotSupported
         );
-        assert!(!lost);
+        assert_eq!(lost, GpuAccess::Ok);
+        assert!(matches!(
+            reading::<u32>(Err(NvmlError::ResetRequired), &mut lost),
+            Reading::Error(_)
+        ));
+        assert_eq!(lost, GpuAccess::ResetRequired);
         assert!(matches!(
             reading::<u32>(Err(NvmlError::GpuLost), &mut lost),
             Reading::Error(_)
         ));
-        assert!(lost);
+        assert_eq!(lost, GpuAccess::Lost);
+        reading::<u32>(Err(NvmlError::IrqIssue), &mut lost);
+        assert_eq!(lost, GpuAccess::Lost, "a worse state stays");
         assert!(matches!(
-            reading::<u32>(Err(NvmlError::NoPermission), &mut false),
+            reading::<u32>(Err(NvmlError::NoPermission), &mut GpuAccess::Ok),
             Reading::Error(e) if e.contains("permission") || !e.is_empty()
         ));
+    }
+
+    #[test]
+    fn cloned_errors_keep_their_kind() {
+        for e in [
+            NvmlError::ResetRequired,
+            NvmlError::InsufficientPower,
+            NvmlError::IrqIssue,
+            NvmlError::LibRmVersionMismatch,
+            NvmlError::DriverNotLoaded,
+            NvmlError::CorruptedInfoROM,
+            NvmlError::InUse,
+            NvmlError::NoData,
+        ] {
+            assert_eq!(clone_err(&e).to_string(), e.to_string());
+        }
     }
 
     #[test]

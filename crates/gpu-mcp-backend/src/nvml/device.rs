@@ -1,5 +1,5 @@
-//! One GPU's blocking read: open the device, read every field group, mark the GPU lost when any
-//! call said so.
+//! One GPU's blocking read: open the device, read every field group, keep the worst GPU-wide state any
+//! call reported (lost, reset required, insufficient power, interrupt issue).
 
 use gpu_mcp_model::{GpuAccess, GpuSnapshot, RecoveryAction};
 use nvml_wrapper::Nvml;
@@ -8,7 +8,7 @@ use nvml_wrapper::error::NvmlError;
 use super::clocks::{
     read_clock_event_reasons, read_clocks, read_performance_state, read_utilization,
 };
-use super::convert::reading;
+use super::convert::{gpu_state, reading};
 use super::fields::{Field, FieldValues};
 use super::identity::{read_identity, read_modes};
 use super::memory::read_memory;
@@ -18,16 +18,21 @@ use super::pcie::read_pcie;
 use super::processes::read_processes;
 use super::thermal::{read_power, read_temperature};
 
-const LOST: &str = "the driver reports the GPU as lost (NVML_ERROR_GPU_IS_LOST)";
-
 /// Every field of GPU `index`; a field the driver refuses is data, never a failure.
 pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
     let dev = match nvml.device_by_index(index) {
         Ok(d) => d,
-        Err(NvmlError::GpuLost) => {
-            return GpuSnapshot::unreadable(index, GpuAccess::Lost, LOST);
-        }
         Err(e) => {
+            if let Some((state, why)) = gpu_state(&e) {
+                return GpuSnapshot::unreadable(index, state, why);
+            }
+            if matches!(e, NvmlError::NoPermission) {
+                return GpuSnapshot::unreadable(
+                    index,
+                    GpuAccess::NoPermission,
+                    "permission denied opening the GPU (NVML_ERROR_NO_PERMISSION)",
+                );
+            }
             return GpuSnapshot::unreadable(
                 index,
                 GpuAccess::Error,
@@ -35,8 +40,8 @@ pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
             );
         }
     };
-    let mut lost = false;
-    let l = &mut lost;
+    let mut worst = GpuAccess::Ok;
+    let l = &mut worst;
     let fields = FieldValues::read(&dev);
     let id = read_identity(&dev, l);
     let mem = read_memory(&dev, &fields, l);
@@ -74,9 +79,21 @@ pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
         recovery_action: reading(recovery_action, l),
         processes: read_processes(&dev, l),
     };
-    if lost {
-        g.access = GpuAccess::Lost;
-        g.access_detail = Some(LOST.to_owned());
+    if worst != GpuAccess::Ok {
+        g.access = worst;
+        g.access_detail = gpu_state_detail(worst);
     }
     g
+}
+
+/// The explanation of a GPU-wide state one of the GPU's calls reported.
+fn gpu_state_detail(state: GpuAccess) -> Option<String> {
+    let e = match state {
+        GpuAccess::Lost => NvmlError::GpuLost,
+        GpuAccess::ResetRequired => NvmlError::ResetRequired,
+        GpuAccess::InsufficientPower => NvmlError::InsufficientPower,
+        GpuAccess::IrqIssue => NvmlError::IrqIssue,
+        _ => return None,
+    };
+    gpu_state(&e).map(|(_, why)| why.to_owned())
 }

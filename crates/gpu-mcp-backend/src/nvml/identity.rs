@@ -2,7 +2,7 @@
 //! persistence and compute mode.
 
 use gpu_mcp_model::xid::normalize_pci_bus_id;
-use gpu_mcp_model::{ComputeMode, Reading};
+use gpu_mcp_model::{ComputeMode, GpuAccess, Reading};
 use nvml_wrapper::Device;
 
 use super::convert::{compute_mode, reading};
@@ -18,7 +18,7 @@ pub(super) struct Identity {
     pub(super) vbios_version: Reading<String>,
 }
 
-pub(super) fn read_identity(dev: &Device<'_>, l: &mut bool) -> Identity {
+pub(super) fn read_identity(dev: &Device<'_>, l: &mut GpuAccess) -> Identity {
     Identity {
         name: reading(dev.name(), l),
         uuid: reading(dev.uuid(), l),
@@ -40,7 +40,10 @@ pub(super) fn read_identity(dev: &Device<'_>, l: &mut bool) -> Identity {
 }
 
 /// Persistence mode and compute mode.
-pub(super) fn read_modes(dev: &Device<'_>, l: &mut bool) -> (Reading<bool>, Reading<ComputeMode>) {
+pub(super) fn read_modes(
+    dev: &Device<'_>,
+    l: &mut GpuAccess,
+) -> (Reading<bool>, Reading<ComputeMode>) {
     (
         reading(dev.is_in_persistent_mode(), l),
         reading(dev.compute_mode().map(compute_mode), l),

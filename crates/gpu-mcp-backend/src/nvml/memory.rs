@@ -1,7 +1,7 @@
 //! Memory and its health: frame-buffer and BAR1 use, ECC mode and counts, retired pages, row
 //! remapping.
 
-use gpu_mcp_model::{Ecc, EccCounts, MemoryUsage, Reading, RetiredPages, RowRemapping};
+use gpu_mcp_model::{Ecc, EccCounts, GpuAccess, MemoryUsage, Reading, RetiredPages, RowRemapping};
 use nvml_wrapper::Device;
 use nvml_wrapper::enum_wrappers::device::{EccCounter, MemoryError, RetirementCause};
 use nvml_wrapper::error::NvmlError;
@@ -18,7 +18,11 @@ pub(super) struct MemoryGroup {
     pub(super) row_remapping: Reading<RowRemapping>,
 }
 
-pub(super) fn read_memory(dev: &Device<'_>, fields: &FieldValues, l: &mut bool) -> MemoryGroup {
+pub(super) fn read_memory(
+    dev: &Device<'_>,
+    fields: &FieldValues,
+    l: &mut GpuAccess,
+) -> MemoryGroup {
     MemoryGroup {
         memory: reading(
             dev.memory_info().map(|m| MemoryUsage {
@@ -42,7 +46,7 @@ pub(super) fn read_memory(dev: &Device<'_>, fields: &FieldValues, l: &mut bool) 
     }
 }
 
-fn read_ecc(dev: &Device<'_>, l: &mut bool) -> Ecc {
+fn read_ecc(dev: &Device<'_>, l: &mut GpuAccess) -> Ecc {
     let ecc_counts = |c: EccCounter| -> Result<EccCounts, NvmlError> {
         Ok(EccCounts {
             corrected: dev.total_ecc_errors(MemoryError::Corrected, c)?,

@@ -1,12 +1,12 @@
 //! Multi-Instance GPU: the mode now and after reset, and the MIG devices.
 
-use gpu_mcp_model::{Mig, MigInstance, Reading};
+use gpu_mcp_model::{GpuAccess, Mig, MigInstance, Reading};
 use nvml_wrapper::Device;
 use nvml_wrapper::error::NvmlError;
 
 use super::convert::{clone_err, reading};
 
-pub(super) fn read_mig(dev: &Device<'_>, l: &mut bool) -> Mig {
+pub(super) fn read_mig(dev: &Device<'_>, l: &mut GpuAccess) -> Mig {
     let mig_mode = dev.mig_mode();
     let mig_enabled = mig_mode.as_ref().map(|m| m.current == 1).unwrap_or(false);
     let instances = match &mig_mode {
@@ -33,7 +33,7 @@ pub(super) fn read_mig(dev: &Device<'_>, l: &mut bool) -> Mig {
 fn instance(dev: &Device<'_>, i: u32) -> MigInstance {
     match dev.mig_device_by_index(i) {
         Ok(m) => {
-            let mut x = false;
+            let mut x = GpuAccess::Ok;
             MigInstance {
                 index: i,
                 uuid: reading(m.uuid(), &mut x),

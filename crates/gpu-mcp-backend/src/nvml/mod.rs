@@ -34,7 +34,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use gpu_mcp_model::{BackendKind, EventRecorderStatus, GpuSnapshot, NodeSnapshot, XidEvent};
+use gpu_mcp_model::{
+    BackendKind, EventRecorderStatus, GpuAccess, GpuSnapshot, NodeSnapshot, XidEvent,
+};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
 
@@ -146,7 +148,7 @@ impl NvmlBackend {
         let task = tokio::task::spawn_blocking(move || {
             (
                 nvml.device_count(),
-                reading(nvml.sys_driver_version(), &mut false),
+                reading(nvml.sys_driver_version(), &mut GpuAccess::Ok),
                 reading(
                     nvml.sys_cuda_driver_version().map(|v| {
                         format!(
@@ -155,9 +157,9 @@ impl NvmlBackend {
                             nvml_wrapper::cuda_driver_version_minor(v)
                         )
                     }),
-                    &mut false,
+                    &mut GpuAccess::Ok,
                 ),
-                reading(nvml.sys_nvml_version(), &mut false),
+                reading(nvml.sys_nvml_version(), &mut GpuAccess::Ok),
             )
         });
         let (count, driver_version, cuda_driver_version, nvml_version) =

@@ -1,6 +1,6 @@
 //! NVLink links and their error counters.
 
-use gpu_mcp_model::{NvLink, Reading};
+use gpu_mcp_model::{GpuAccess, NvLink, Reading};
 use nvml_wrapper::Device;
 use nvml_wrapper::enum_wrappers::nv_link::ErrorCounter;
 use nvml_wrapper::error::NvmlError;
@@ -10,7 +10,7 @@ use super::convert::reading;
 /// Upper bound of NVLink links per GPU in NVML.
 const MAX_NVLINKS: u32 = 18;
 
-pub(super) fn read_nvlink(dev: &Device<'_>, l: &mut bool) -> Reading<Vec<NvLink>> {
+pub(super) fn read_nvlink(dev: &Device<'_>, l: &mut GpuAccess) -> Reading<Vec<NvLink>> {
     reading(links(dev), l)
 }
 
@@ -24,7 +24,7 @@ fn links(dev: &Device<'_>) -> Result<Vec<NvLink>, NvmlError> {
             Err(e) if link == 0 => return Err(e),
             Err(_) => break,
         };
-        let mut lost_here = false;
+        let mut lost_here = GpuAccess::Ok;
         links.push(NvLink {
             link,
             active,
@@ -33,7 +33,7 @@ fn links(dev: &Device<'_>) -> Result<Vec<NvLink>, NvmlError> {
             crc_flit_errors: reading(w.error_counter(ErrorCounter::DlCrcFlit), &mut lost_here),
             crc_data_errors: reading(w.error_counter(ErrorCounter::DlCrcData), &mut lost_here),
         });
-        if lost_here {
+        if lost_here == GpuAccess::Lost {
             return Err(NvmlError::GpuLost);
         }
     }

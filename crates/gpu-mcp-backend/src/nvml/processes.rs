@@ -1,12 +1,12 @@
 //! The processes with a compute or graphics context on a GPU.
 
-use gpu_mcp_model::{GpuProcess, ProcessKind, Reading};
+use gpu_mcp_model::{GpuAccess, GpuProcess, ProcessKind, Reading};
 use nvml_wrapper::Device;
 use nvml_wrapper::error::NvmlError;
 
 use super::convert::reading;
 
-pub(super) fn read_processes(dev: &Device<'_>, l: &mut bool) -> Reading<Vec<GpuProcess>> {
+pub(super) fn read_processes(dev: &Device<'_>, l: &mut GpuAccess) -> Reading<Vec<GpuProcess>> {
     reading(processes(dev), l)
 }
 

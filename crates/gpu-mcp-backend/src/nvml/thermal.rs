@@ -1,6 +1,6 @@
 //! Temperatures with the device's thresholds, and power draw with its limits.
 
-use gpu_mcp_model::{Power, Temperature};
+use gpu_mcp_model::{GpuAccess, Power, Temperature};
 use nvml_wrapper::Device;
 use nvml_wrapper::enum_wrappers::device::{TemperatureSensor, TemperatureThreshold};
 
@@ -10,7 +10,7 @@ use super::fields::{Field, FieldValues};
 pub(super) fn read_temperature(
     dev: &Device<'_>,
     fields: &FieldValues,
-    l: &mut bool,
+    l: &mut GpuAccess,
 ) -> Temperature {
     Temperature {
         gpu_c: reading(dev.temperature(TemperatureSensor::Gpu), l),
@@ -25,7 +25,7 @@ pub(super) fn read_temperature(
     }
 }
 
-pub(super) fn read_power(dev: &Device<'_>, l: &mut bool) -> Power {
+pub(super) fn read_power(dev: &Device<'_>, l: &mut GpuAccess) -> Power {
     Power {
         draw_w: reading(milliwatts(dev.power_usage()), l),
         limit_w: reading(milliwatts(dev.power_management_limit()), l),

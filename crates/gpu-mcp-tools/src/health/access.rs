@@ -35,7 +35,101 @@ pub fn gpu_access(g: &GpuSnapshot, a: &mut Assessment) {
             "the GPU can be opened",
             "Check `nvidia-smi` on the node and the kernel log; reload the driver or reboot the node.",
         ),
+        GpuAccess::ResetRequired => a.find(
+            "gpu_access",
+            Verdict::Critical,
+            "The driver says this GPU must be reset before it can be used again.",
+            detail,
+            "the GPU answers without asking for a reset",
+            "Drain the GPU's workloads, then reset it (nvidia-smi -r -i <index>); a reset needs every process, MIG instance and NVML client (nvidia-persistenced, DCGM) off the GPU; reboot the node if the reset fails.",
+        ),
+        GpuAccess::InsufficientPower => a.find(
+            "gpu_access",
+            Verdict::Critical,
+            "The driver says this GPU's external power cables are not properly attached.",
+            detail,
+            "the GPU is fully powered",
+            "Drain the node and check the GPU's auxiliary power cables and the power supplies.",
+        ),
+        GpuAccess::IrqIssue => a.find(
+            "gpu_access",
+            Verdict::Critical,
+            "The driver detected an interrupt issue with this GPU.",
+            detail,
+            "the GPU's interrupts are delivered",
+            "Drain the node; check the kernel log for PCIe and interrupt errors; reboot the node, and check the slot or riser if it recurs.",
+        ),
+        GpuAccess::NoPermission => a.find(
+            "gpu_access",
+            Verdict::Warning,
+            "The agent cannot read this GPU: permission denied. This is a deployment problem, not a GPU fault; the GPU's own health is unknown.",
+            detail,
+            "the agent can open the GPU",
+            "Check that the agent's pod gets the GPU's device node (/dev/nvidiaN): the device plugin's allocation, the runtime class (nvidia), and NVIDIA_VISIBLE_DEVICES.",
+        ),
     }
+}
+
+/// Rule `gpu_access`, floor: a GPU whose driver answered none of the basic queries is never
+/// healthy, since nothing about it could be verified.
+pub fn unverified(g: &GpuSnapshot, a: &mut Assessment) {
+    if g.access != GpuAccess::Ok {
+        return;
+    }
+    let basics = [
+        state(&g.name),
+        state(&g.uuid),
+        state(&g.memory),
+        state(&g.temperature.gpu_c),
+        state(&g.power.draw_w),
+        state(&g.utilization),
+        state(&g.performance_state),
+        state(&g.clock_event_reasons),
+    ];
+    if basics.contains(&Some(true)) {
+        return;
+    }
+    let Some(error) = first_error(g) else {
+        return;
+    };
+    a.find(
+        "gpu_access",
+        Verdict::Warning,
+        "Could not verify this GPU: the driver answered none of the basic queries (name, UUID, memory, temperature, power, utilisation, clocks).",
+        error,
+        "the driver answers for the GPU",
+        "Run `nvidia-smi -q -i <index>` on the node and check the kernel log for Xid errors; reload the driver or reboot the node if the GPU stays unreadable.",
+    );
+}
+
+/// `Some(true)` for a value, `Some(false)` for an error, `None` when not supported.
+fn state<T>(r: &Reading<T>) -> Option<bool> {
+    match r {
+        Reading::Value(_) => Some(true),
+        Reading::Error(_) => Some(false),
+        Reading::NotSupported => None,
+    }
+}
+
+/// The first basic query's error, as the observed value.
+fn first_error(g: &GpuSnapshot) -> Option<String> {
+    fn error<T>(r: &Reading<T>) -> Option<&str> {
+        match r {
+            Reading::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+    [
+        error(&g.name),
+        error(&g.uuid),
+        error(&g.temperature.gpu_c),
+        error(&g.power.draw_w),
+        error(&g.memory),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .map(str::to_owned)
 }
 
 /// Rule `persistence_mode`: the driver should stay loaded between jobs.

@@ -11,7 +11,7 @@ mod memory;
 mod thermal;
 mod xid;
 
-pub use access::{compute_mode, gpu_access, mig, persistence_mode, recovery_action};
+pub use access::{compute_mode, gpu_access, mig, persistence_mode, recovery_action, unverified};
 pub use links::{nvlink, pcie_link, pcie_replays};
 pub use memory::{ecc_mode, ecc_uncorrectable, retired_pages, row_remapping};
 pub use thermal::{clock_events, memory_temperature, power, temperature};
@@ -103,13 +103,22 @@ pub const RULES: &[(&str, Rule)] = &[
 /// Runs every rule on one GPU plus its recent Xid groups.
 pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth {
     let mut a = Assessment::default();
-    if g.access == GpuAccess::Ok {
-        for (_, rule) in RULES {
-            rule(g, &mut a);
+    match g.access {
+        // The handle was opened: every reading is worth judging, next to the GPU-wide state one
+        // of them reported.
+        GpuAccess::Ok
+        | GpuAccess::ResetRequired
+        | GpuAccess::InsufficientPower
+        | GpuAccess::IrqIssue => {
+            for (_, rule) in RULES {
+                rule(g, &mut a);
+            }
+            unverified(g, &mut a);
         }
-    } else {
         // Nothing else is readable; every other check would only repeat the access failure.
-        gpu_access(g, &mut a);
+        GpuAccess::Lost | GpuAccess::Unresponsive | GpuAccess::Error | GpuAccess::NoPermission => {
+            gpu_access(g, &mut a);
+        }
     }
     recent_xid(xids, since, &mut a);
     if a.verdict() >= Verdict::Degraded
