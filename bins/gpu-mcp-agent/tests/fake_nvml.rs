@@ -274,11 +274,8 @@ fixtures! {
     recovery_node_reboot => "recovery-node-reboot";
     recovery_drain_p2p => "recovery-drain-p2p";
     recovery_drain_and_reset => "recovery-drain-and-reset";
-    #[ignore = "finding to fix: recovery actions 5-7 are decode errors, silently dropped by the rule"]
     recovery_recover_imex_domain => "recovery-recover-imex-domain";
-    #[ignore = "finding to fix: recovery actions 5-7 are decode errors, silently dropped by the rule"]
     recovery_bus_reset => "recovery-bus-reset";
-    #[ignore = "finding to fix: recovery actions 5-7 are decode errors, silently dropped by the rule"]
     recovery_system_reboot => "recovery-system-reboot";
     mig_pending => "mig-pending";
     #[ignore = "finding to fix: the maximum MIG device count is used as the instance count"]

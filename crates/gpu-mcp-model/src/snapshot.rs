@@ -548,19 +548,30 @@ pub enum RecoveryAction {
     DrainP2p,
     /// Drain the GPU, then reset it.
     DrainAndReset,
+    /// Recover the GPU's IMEX domain (multi-node NVLink).
+    RecoverImexDomain,
+    /// Reset the GPU's PCIe bus.
+    BusReset,
+    /// Reboot the whole system (a cold reboot, not only the node's OS).
+    SystemReboot,
+    /// A value this version does not know, kept as the driver gave it.
+    Unknown(u64),
 }
 
 impl RecoveryAction {
-    /// Decodes the NVML value.
-    pub fn from_nvml(v: u64) -> Option<Self> {
-        Some(match v {
+    /// Decodes NVML's `nvmlDeviceGpuRecoveryAction_t` (field 230); an unknown value is kept raw.
+    pub fn from_nvml(v: u64) -> Self {
+        match v {
             0 => Self::None,
             1 => Self::GpuReset,
             2 => Self::NodeReboot,
             3 => Self::DrainP2p,
             4 => Self::DrainAndReset,
-            _ => return None,
-        })
+            5 => Self::RecoverImexDomain,
+            6 => Self::BusReset,
+            7 => Self::SystemReboot,
+            v => Self::Unknown(v),
+        }
     }
 }
 
@@ -581,11 +592,14 @@ mod tests {
     }
 
     #[test]
-    fn recovery_action_decodes_known_values_only() {
+    fn recovery_action_decodes_every_value_and_keeps_unknown_ones_raw() {
+        assert_eq!(RecoveryAction::from_nvml(4), RecoveryAction::DrainAndReset);
         assert_eq!(
-            RecoveryAction::from_nvml(4),
-            Some(RecoveryAction::DrainAndReset)
+            RecoveryAction::from_nvml(5),
+            RecoveryAction::RecoverImexDomain
         );
-        assert_eq!(RecoveryAction::from_nvml(9), None);
+        assert_eq!(RecoveryAction::from_nvml(6), RecoveryAction::BusReset);
+        assert_eq!(RecoveryAction::from_nvml(7), RecoveryAction::SystemReboot);
+        assert_eq!(RecoveryAction::from_nvml(9), RecoveryAction::Unknown(9));
     }
 }

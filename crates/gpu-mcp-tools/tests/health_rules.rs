@@ -338,6 +338,10 @@ fn recovery_action() {
         (RecoveryAction::NodeReboot, Some(Verdict::Critical)),
         (RecoveryAction::DrainAndReset, Some(Verdict::Critical)),
         (RecoveryAction::DrainP2p, Some(Verdict::Warning)),
+        (RecoveryAction::RecoverImexDomain, Some(Verdict::Degraded)),
+        (RecoveryAction::BusReset, Some(Verdict::Critical)),
+        (RecoveryAction::SystemReboot, Some(Verdict::Critical)),
+        (RecoveryAction::Unknown(9), Some(Verdict::Warning)),
         (RecoveryAction::None, None),
     ] {
         let mut g = h100();

@@ -48,7 +48,7 @@ pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
     let (persistence_mode, compute_mode) = read_modes(&dev, l);
     let recovery_action = fields
         .get(Field::RecoveryAction)
-        .and_then(|v| RecoveryAction::from_nvml(v).ok_or(NvmlError::UnexpectedVariant(v as u32)));
+        .map(RecoveryAction::from_nvml);
     let mut g = GpuSnapshot {
         index,
         access: GpuAccess::Ok,

@@ -151,6 +151,7 @@ pub fn recovery_action(g: &GpuSnapshot, a: &mut Assessment) {
     let Reading::Value(r) = g.recovery_action else {
         return;
     };
+    let unknown;
     let (severity, what, action) = match r {
         RecoveryAction::None => return,
         RecoveryAction::GpuReset => (
@@ -173,6 +174,29 @@ pub fn recovery_action(g: &GpuSnapshot, a: &mut Assessment) {
             "drain_p2p",
             "Drain peer-to-peer traffic to this GPU.",
         ),
+        RecoveryAction::RecoverImexDomain => (
+            Verdict::Degraded,
+            "recover_imex_domain",
+            "Recover the GPU's IMEX domain: restart the IMEX daemon on the domain's nodes and check the fabric manager; drain multi-node jobs first.",
+        ),
+        RecoveryAction::BusReset => (
+            Verdict::Critical,
+            "bus_reset",
+            "Drain the GPU, then reset its PCIe bus (a GPU reset is not enough); reboot the node if that is not possible.",
+        ),
+        RecoveryAction::SystemReboot => (
+            Verdict::Critical,
+            "system_reboot",
+            "Drain the node and power-cycle it (a cold reboot, not only the OS).",
+        ),
+        RecoveryAction::Unknown(v) => {
+            unknown = format!("unknown ({v})");
+            (
+                Verdict::Warning,
+                unknown.as_str(),
+                "The driver recommends a recovery action this agent does not know: read it with `nvidia-smi -q` and check NVIDIA's documentation for the driver version.",
+            )
+        }
     };
     a.find(
         "recovery_action",
