@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use super::procs::PidLock;
+use crate::util::cache::{PidLock, cache_root, fnv1a};
 use crate::util::{cmd, fs as files};
 
 /// One upstream command built from a wrapper module.
@@ -125,23 +125,6 @@ pub(crate) const ALL: [GoModule; 4] = [ETCD, KUBERNETES, KWOK, HELM];
 /// Minimum Go release the wrapper modules declare (`go 1.26.0`).
 const MIN_GO: (u32, u32) = (1, 26);
 
-/// Root of this project's user cache: `$GPU_MCP_CACHE_DIR`, `$XDG_CACHE_HOME/gpu-mcp` or
-/// `$HOME/.cache/gpu-mcp`.
-pub(crate) fn cache_root() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("GPU_MCP_CACHE_DIR").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(dir).join("gpu-mcp"));
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".cache").join("gpu-mcp")),
-        None => {
-            bail!("cannot find a cache directory: set GPU_MCP_CACHE_DIR, XDG_CACHE_HOME or HOME")
-        }
-    }
-}
-
 /// Directory of the wrapper module in the source tree.
 pub(super) fn module_dir(module: &GoModule) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -213,21 +196,6 @@ fn ldflags(module: &GoModule) -> String {
     } else {
         format!("-s -w {extra}")
     }
-}
-
-/// 64-bit FNV-1a: a stable content hash for cache keys (not for security).
-fn fnv1a(chunks: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for chunk in chunks {
-        for byte in *chunk {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        // Separate chunks so that ("ab", "c") and ("a", "bc") differ.
-        hash ^= 0xff;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 /// The cache directory that holds (or will hold) a module's binaries.
@@ -484,13 +452,6 @@ mod tests {
         assert_eq!(parse_go_version("go1.26.8"), Some((1, 26)));
         assert_eq!(parse_go_version("go1.27rc1"), Some((1, 27)));
         assert_eq!(parse_go_version("devel +abc"), None);
-    }
-
-    #[test]
-    fn hash_depends_on_every_chunk_and_its_boundaries() {
-        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
-        assert_ne!(fnv1a(&[b"go.mod"]), fnv1a(&[b"go.mod", b""]));
-        assert_eq!(fnv1a(&[b"x"]), fnv1a(&[b"x"]));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! A process counts as ours only while its command line mentions the cluster's state directory
 //! (every component gets flags with paths inside it), so a recycled pid is never signalled.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::fs;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -117,67 +117,6 @@ pub(crate) fn stop(pid: u32, marker: &str, grace: Duration) -> bool {
     true
 }
 
-/// A lock file holding its owner's pid, so concurrent `cargo xtask` runs take turns (one builds a
-/// module, one starts or stops a cluster); a lock whose owner died is taken over.
-#[derive(Debug)]
-pub(crate) struct PidLock {
-    path: PathBuf,
-}
-
-impl PidLock {
-    /// Takes the lock at `path`, waiting (and saying so once) while `holder_is` holds it.
-    pub(crate) fn acquire(path: &Path, holder_is: &str) -> anyhow::Result<Self> {
-        let mut announced = false;
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    write!(file, "{}", std::process::id())
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    return Ok(Self {
-                        path: path.to_path_buf(),
-                    });
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    match holder {
-                        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {
-                            if !announced {
-                                eprintln!("waiting for {holder_is} (pid {pid}) to finish");
-                                announced = true;
-                            }
-                            std::thread::sleep(Duration::from_secs(2));
-                        }
-                        // The holder died (or the file is half-written and old): take over.
-                        _ => {
-                            let fresh = fs::metadata(path)
-                                .and_then(|m| m.modified())
-                                .ok()
-                                .and_then(|t| t.elapsed().ok())
-                                .is_some_and(|age| age < Duration::from_secs(2));
-                            if fresh {
-                                std::thread::sleep(Duration::from_millis(200));
-                            } else {
-                                let _ = fs::remove_file(path);
-                            }
-                        }
-                    }
-                }
-                Err(err) => {
-                    return Err(err).with_context(|| format!("creating {}", path.display()));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for PidLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,31 +161,5 @@ mod tests {
         assert!(stop(pid, &format!("{marker}/"), Duration::from_secs(5)));
         child.wait().unwrap();
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_lock_is_released_on_drop_and_taken_over_from_a_dead_owner() {
-        let path = std::env::temp_dir().join(format!("gpu-mcp-lock-test-{}", std::process::id()));
-        let _ = fs::remove_file(&path);
-        let lock = PidLock::acquire(&path, "test").unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            std::process::id().to_string()
-        );
-        drop(lock);
-        assert!(!path.exists());
-
-        // A lock file left by a process that no longer exists (pid beyond pid_max).
-        fs::write(&path, "4294967295").unwrap();
-        let old = std::time::SystemTime::now() - Duration::from_secs(60);
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let lock = PidLock::acquire(&path, "test").unwrap();
-        drop(lock);
-        assert!(!path.exists());
     }
 }

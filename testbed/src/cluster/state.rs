@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handle::ClusterHandle;
 use super::procs;
+use crate::util::cache::PidLock;
 use crate::util::{fs as files, workspace};
 
 /// What `up` records in `<state>/state.json`.
@@ -92,14 +93,14 @@ pub(super) fn stop_all(state_dir: &Path) -> anyhow::Result<usize> {
 }
 
 /// Serialises `up`, `ensure_up` and `down` on one state directory across processes.
-pub(super) fn lock(state_dir: &Path) -> anyhow::Result<procs::PidLock> {
+pub(super) fn lock(state_dir: &Path) -> anyhow::Result<PidLock> {
     let mut name = state_dir.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     let path = state_dir.with_file_name(name);
     if let Some(parent) = path.parent() {
         files::create_dir(parent)?;
     }
-    procs::PidLock::acquire(
+    PidLock::acquire(
         &path,
         &format!(
             "another start or stop of the cluster in {}",

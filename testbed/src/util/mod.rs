@@ -1,9 +1,10 @@
-//! What every part of the test bed shares: running commands, workspace paths and files,
-//! blocking HTTP, free ports and child processes that die with the run.
+//! What every part of the test bed shares: the user cache and its locks, running commands,
+//! workspace paths and files, blocking HTTP, free ports and child processes that die with the run.
 //!
 //! Each job is done once, here; the other modules never spawn a program, bind a probe
 //! socket or speak HTTP by hand.
 
+pub mod cache;
 pub mod cmd;
 pub mod fs;
 pub mod http;
