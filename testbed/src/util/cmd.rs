@@ -8,9 +8,29 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, Result, bail};
 
-/// `cargo` as the running cargo names itself (`$CARGO`), else `cargo` from `PATH`.
+/// `cargo` as the running cargo names itself (`$CARGO`), else `cargo` from `PATH`, without the
+/// variables `cargo run` gave this process (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, ...): build scripts
+/// such as ring's rerun when those change, so a nested build that inherited xtask's would
+/// rebuild what a plain `cargo build` had built, and the other way round.
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+    let mut cargo =
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            cargo.env_remove(name);
+        }
+    }
+    cargo
+}
+
+/// Whether `cargo run` sets this variable for the program it runs (a package's metadata).
+fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+        )
 }
 
 /// Runs `cmd` with the caller's stdio; fails unless it exits successfully.
@@ -92,6 +112,21 @@ mod tests {
             output(Command::new("sh").args(["-c", "echo fine"])).unwrap(),
             "fine\n"
         );
+    }
+
+    #[test]
+    fn nested_cargo_leaves_out_the_package_of_cargo_run() {
+        for name in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR", "CARGO_CRATE_NAME"] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
     }
 
     #[test]
