@@ -1,9 +1,11 @@
 //! The project's test bed: everything the end-to-end tests and the benchmarks run against,
-//! driven by `cargo xtask cluster | e2e | bench | chart`.
+//! driven by `cargo xtask cluster | e2e | sdk-clients | bench | chart`.
 //!
 //! - [`cluster`]: a real Kubernetes control plane on loopback (etcd, kube-apiserver with RBAC,
 //!   controllers, scheduler, kwok GPU nodes), built from the pinned Go modules in `k8s-bins/`;
 //! - [`e2e`]: the gateway's end-to-end scenarios on that cluster or on kind;
+//! - [`sdk_clients`]: the agent and the gateway checked by the official Python and TypeScript
+//!   MCP SDKs in their default modes, each installed at pinned versions into the user cache;
 //! - [`bench`]: the load generator, floor server, MCP client and stand-in API server behind
 //!   `docs/benchmarks.md`;
 //! - [`chart`]: what a render of the Helm chart must satisfy (policy, the contract with the
@@ -19,4 +21,5 @@ pub mod cluster;
 pub mod e2e;
 mod kind;
 mod programs;
+pub mod sdk_clients;
 pub mod util;

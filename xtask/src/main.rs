@@ -1,12 +1,12 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! `test`, `docs` and `chart` live here, each in its own module with an `Args` type and a `run`
-//! function; `cluster`, `e2e` and `bench` are the test bed's (`gpu-mcp-testbed`), mounted here
-//! so that every task has one entry point.
+//! function; `cluster`, `e2e`, `sdk-clients` and `bench` are the test bed's (`gpu-mcp-testbed`),
+//! mounted here so that every task has one entry point.
 //! The `tidy` tests check the workspace's conventions.
 
 use clap::{Parser, Subcommand};
-use gpu_mcp_testbed::{bench, cluster, e2e};
+use gpu_mcp_testbed::{bench, cluster, e2e, sdk_clients};
 
 mod chart;
 mod docs;
@@ -34,9 +34,11 @@ pub(crate) enum Command {
     Docs(docs::Args),
     /// End-to-end tests against a local cluster or kind.
     E2e(e2e::Args),
+    /// The agent and the gateway checked by the official Python and TypeScript MCP SDKs.
+    SdkClients(sdk_clients::Args),
     /// Benchmarks of the agent and the gateway.
     Bench(bench::Args),
-    /// Every test: cargo test, docs check, chart checks, local-cluster end-to-end.
+    /// Every test: cargo test, docs check, SDK clients, chart checks, local-cluster end-to-end.
     Test(test::Args),
 }
 
@@ -51,6 +53,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Cluster(args) => cluster::run(args),
         Command::Docs(args) => docs::run(args),
         Command::E2e(args) => e2e::run(args),
+        Command::SdkClients(args) => sdk_clients::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Test(args) => test::run(args),
     }

@@ -6,7 +6,10 @@
 //! 2. `cargo xtask docs --check`: generated docs are current;
 //! 3. `cargo xtask chart`: Helm lint and render, strict schema and policy checks, snapshots;
 //! 4. `cargo xtask e2e --cluster local`: the chart installed into a real control plane on
-//!    loopback, the gateway routing over HTTP and over pods/exec.
+//!    loopback, the gateway routing over HTTP and over pods/exec;
+//! 5. `cargo xtask sdk-clients`: the official Python and TypeScript MCP SDKs, in their default
+//!    modes, against the agent and the gateway over stdio and HTTP (after e2e, whose build of the
+//!    agent and the gateway it reuses).
 
 use std::time::Instant;
 
@@ -36,6 +39,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             subcommand(&["e2e", "--cluster", "local"])
         })?;
     }
+    stage("cargo xtask sdk-clients", || subcommand(&["sdk-clients"]))?;
     eprintln!(
         "xtask test: every stage passed in {:.0?}",
         started.elapsed()

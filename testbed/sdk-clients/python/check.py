@@ -1,0 +1,249 @@
+"""Checks an MCP server with the official Python SDK (`mcp`) in its default mode.
+
+    check.py --name NAME --url http://127.0.0.1:PORT/mcp
+    check.py --name NAME --stdio -- COMMAND [ARG...]
+
+Connects with `Client(url)` or `Client(StdioServerParameters(...))` and no other argument, so the
+SDK negotiates as it does for every user (`mode="auto"`: `server/discover`, falling back to
+`initialize`), lists the tools (every page), calls every tool with its default arguments,
+validates every `structuredContent` against the tool's `outputSchema` (the SDK does this inside
+`call_tool`; this program checks again with `jsonschema` and lists every error), and lists
+prompts and resources only when the server advertises them.
+Prints one JSON report on stdout; the server's and the SDK's logs go to stderr.
+Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import traceback
+from importlib.metadata import version
+from typing import Any
+
+import jsonschema
+from mcp import Client, StdioServerParameters
+from pydantic import ValidationError
+
+# Hang guard of one request; no request here should take more than a few seconds.
+REQUEST_TIMEOUT_S = 60.0
+# Most pages of one list walked before giving up (a cursor that never ends).
+MAX_PAGES = 100
+# When the imports above were done; each check records when it ended, relative to this.
+STARTED = time.monotonic()
+
+
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or `exc` itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves: list[BaseException] = []
+        for inner in exc.exceptions:
+            leaves.extend(leaf_exceptions(inner))
+        return leaves
+    return [exc]
+
+
+def describe(exc: BaseException) -> str:
+    """One line per cause: pydantic's errors field by field, anything else by type and text."""
+    lines = []
+    for leaf in leaf_exceptions(exc):
+        if isinstance(leaf, ValidationError):
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']} [{err['type']}]"
+                for err in leaf.errors()
+            )
+            lines.append(f"the SDK rejected the server's {leaf.title}: {fields}")
+        elif isinstance(leaf, TimeoutError):
+            lines.append(f"no answer within {REQUEST_TIMEOUT_S:.0f} s")
+        else:
+            lines.append(f"{type(leaf).__name__}: {leaf}")
+    return "\n".join(lines)
+
+
+def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
+    """Every error of `instance` against `schema` (dialect from `$schema`), or the schema's own."""
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as err:
+        return [f"the outputSchema itself is invalid: {err.message}"]
+    return [
+        f"{err.json_path}: {err.message}"
+        for err in sorted(cls(schema).iter_errors(instance), key=lambda e: list(e.path))
+    ]
+
+
+def default_arguments(input_schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments of a call with defaults: each required property's `default`."""
+    props = input_schema.get("properties") or {}
+    args = {}
+    for name in input_schema.get("required") or []:
+        if "default" not in props.get(name, {}):
+            raise ValueError(f"required argument `{name}` has no default")
+        args[name] = props[name]["default"]
+    return args
+
+
+class Report:
+    """The checks run so far and their outcomes."""
+
+    def __init__(self, name: str, target: dict[str, Any]) -> None:
+        self.data: dict[str, Any] = {
+            "client": "python",
+            "sdk": {"package": "mcp", "version": version("mcp")},
+            "mode": "default (Client(server) with no other argument)",
+            "target": {"name": name, **target},
+            "checks": [],
+        }
+
+    def at(self) -> float:
+        """Seconds since the imports were done."""
+        return round(time.monotonic() - STARTED, 3)
+
+    def add(self, check: str, ok: bool, detail: Any = None) -> None:
+        entry: dict[str, Any] = {"check": check, "ok": ok, "at_s": self.at()}
+        if detail is not None:
+            entry["detail" if ok else "error"] = detail
+        self.data["checks"].append(entry)
+        mark = "ok" if ok else "FAILED"
+        note = "" if ok or detail is None else f": {detail}"
+        print(f"  {mark:6} {check}{note}", file=sys.stderr)
+
+    def skip(self, check: str, why: str) -> None:
+        self.data["checks"].append({"check": check, "skipped": why, "at_s": self.at()})
+        print(f"  {'skip':6} {check}: {why}", file=sys.stderr)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.get("ok", True) for c in self.data["checks"]) and any(
+            c.get("ok") for c in self.data["checks"]
+        )
+
+
+async def guarded(awaitable: Any) -> Any:
+    return await asyncio.wait_for(awaitable, REQUEST_TIMEOUT_S)
+
+
+async def list_all(report: Report, method: str, fetch: Any, items: str) -> list[Any] | None:
+    """Walks every page of a list method; records the check; returns the items or None."""
+    collected: list[Any] = []
+    cursor = None
+    try:
+        for _ in range(MAX_PAGES):
+            page = await guarded(fetch(cursor=cursor))
+            collected.extend(getattr(page, items))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        else:
+            report.add(method, False, f"still a next cursor after {MAX_PAGES} pages")
+            return None
+    except Exception as exc:  # every failure is a finding, reported with its cause
+        report.add(method, False, describe(exc))
+        return None
+    report.add(method, True, f"{len(collected)} {items}")
+    return collected
+
+
+async def call_tool(report: Report, client: Client, tool: Any) -> None:
+    check = f"tools/call {tool.name}"
+    try:
+        args = default_arguments(tool.input_schema)
+    except ValueError as exc:
+        report.add(check, False, f"cannot call with default arguments: {exc}")
+        return
+    try:
+        result = await guarded(client.call_tool(tool.name, args))
+    except Exception as exc:
+        report.add(check, False, describe(exc))
+        return
+    if result.is_error:
+        text = " ".join(getattr(c, "text", "") for c in result.content)
+        report.add(check, False, f"isError with default arguments: {text[:500]}")
+        return
+    if tool.output_schema is None:
+        report.add(check, True, "no outputSchema declared")
+        return
+    if result.structured_content is None:
+        report.add(check, False, "outputSchema declared but no structuredContent returned")
+        return
+    errors = schema_errors(tool.output_schema, result.structured_content)
+    if errors:
+        report.add(check, False, "structuredContent does not match outputSchema: " + "; ".join(errors[:20]))
+        return
+    report.add(check, True, "structuredContent matches outputSchema")
+
+
+async def run(report: Report, server: Any) -> None:
+    started = time.monotonic()
+    # The SDK's defaults: no mode, no timeouts, no cache settings, no callbacks.
+    async with Client(server) as client:
+        caps = client.server_capabilities
+        info = client.server_info
+        report.data["protocol_version"] = client.protocol_version
+        report.data["server_info"] = info.model_dump(mode="json", exclude_none=True) if info else None
+        report.data["capabilities"] = caps.model_dump(mode="json", by_alias=True, exclude_none=True)
+        report.add("connect", True, f"protocol {client.protocol_version}")
+
+        if caps.tools is None:
+            report.add("tools capability", False, "the server does not advertise tools")
+        else:
+            tools = await list_all(report, "tools/list", client.list_tools, "tools")
+            if tools is not None:
+                if not tools:
+                    report.add("tools/list non-empty", False, "the server lists no tools")
+                for tool in tools:
+                    await call_tool(report, client, tool)
+            else:
+                report.skip("tools/call", "tools/list failed, so there is no tool to call")
+
+        if caps.prompts is None:
+            report.skip("prompts/list", "capability not advertised")
+        else:
+            await list_all(report, "prompts/list", client.list_prompts, "prompts")
+        if caps.resources is None:
+            report.skip("resources/list", "capability not advertised")
+        else:
+            await list_all(report, "resources/list", client.list_resources, "resources")
+    report.data["elapsed_s"] = round(time.monotonic() - started, 3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, help="name of the server in the report")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--url", help="Streamable HTTP endpoint")
+    group.add_argument("--stdio", action="store_true", help="spawn the command after `--`")
+    parser.add_argument("command", nargs="*", help="stdio server command line")
+    opts = parser.parse_args()
+    if opts.stdio and not opts.command:
+        parser.error("--stdio needs a command after `--`")
+    if opts.url and opts.command:
+        parser.error("--url takes no command")
+
+    if opts.url:
+        server: Any = opts.url
+        report = Report(opts.name, {"transport": "streamable-http", "url": opts.url})
+    else:
+        server = StdioServerParameters(command=opts.command[0], args=opts.command[1:])
+        report = Report(opts.name, {"transport": "stdio", "command": opts.command})
+    print(f"python mcp {version('mcp')} -> {opts.name}", file=sys.stderr)
+    try:
+        asyncio.run(run(report, server))
+    except BaseException as exc:  # a failed connect or teardown is a finding too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        traceback.print_exception(exc, file=sys.stderr)
+        connected = any(c.get("check") == "connect" for c in report.data["checks"])
+        report.add("session" if connected else "connect", False, describe(exc))
+    report.data["ok"] = report.ok
+    json.dump(report.data, sys.stdout, indent=2)
+    print()
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+// Checks an MCP server with the official TypeScript SDK (@modelcontextprotocol/sdk) in its
+// default mode.
+//
+//     node check.mjs --name NAME --url http://127.0.0.1:PORT/mcp
+//     node check.mjs --name NAME --stdio -- COMMAND [ARG...]
+//
+// Connects with `new Client(info)` and `StreamableHTTPClientTransport(url)` or
+// `StdioClientTransport({ command, args })`, all with their defaults; lists the tools (every
+// page), calls every tool with its default arguments (the SDK validates each `structuredContent`
+// against the tool's `outputSchema` with Ajv inside `callTool`, and refuses a missing one), and
+// lists prompts and resources only when the server advertises them.
+// Prints one JSON report on stdout; the server's logs go to stderr.
+// Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
+//
+// It runs from a copy beside the pinned `node_modules` (Node resolves packages from the
+// importing file's directory), which the test bed installs with `npm ci`.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+// Hang guard of one request; no request here should take more than a few seconds.
+const REQUEST_TIMEOUT_MS = 60_000;
+// Most pages of one list walked before giving up (a cursor that never ends).
+const MAX_PAGES = 100;
+
+function usage(message) {
+  process.stderr.write(`check.mjs: ${message}\nusage: check.mjs --name NAME (--url URL | --stdio -- COMMAND [ARG...])\n`);
+  process.exit(2);
+}
+
+// The SDK's own package.json, found upwards from its entry point (its `exports` map sends
+// `@modelcontextprotocol/sdk/package.json` to a nested one).
+function sdkVersion() {
+  const require = createRequire(import.meta.url);
+  let dir = dirname(require.resolve('@modelcontextprotocol/sdk/client/index.js'));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8'));
+      if (pkg.name === '@modelcontextprotocol/sdk') return pkg.version;
+    }
+    if (dirname(dir) === dir) return 'unknown';
+    dir = dirname(dir);
+  }
+}
+
+// An error and its causes (undici's `fetch failed` names the socket error only in `cause`).
+function describe(err) {
+  const parts = [];
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause, depth++) {
+    if (typeof e !== 'object') {
+      parts.push(String(e));
+      break;
+    }
+    const code = e.code !== undefined ? ` (code ${e.code})` : '';
+    parts.push(`${e.name ?? 'Error'}${code}: ${e.message ?? String(e)}`);
+  }
+  return parts.join(', caused by ');
+}
+
+function defaultArguments(inputSchema) {
+  const props = inputSchema?.properties ?? {};
+  const args = {};
+  for (const name of inputSchema?.required ?? []) {
+    if (!props[name] || !('default' in props[name])) {
+      throw new Error(`required argument \`${name}\` has no default`);
+    }
+    args[name] = props[name].default;
+  }
+  return args;
+}
+
+class Report {
+  constructor(name, target) {
+    this.data = {
+      client: 'typescript',
+      sdk: { package: '@modelcontextprotocol/sdk', version: sdkVersion() },
+      node: process.version,
+      mode: 'default (new Client(info) and a transport with no options)',
+      target: { name, ...target },
+      checks: [],
+    };
+  }
+
+  add(check, ok, detail) {
+    const entry = { check, ok, at_s: Math.round(performance.now()) / 1000 };
+    if (detail !== undefined) entry[ok ? 'detail' : 'error'] = detail;
+    this.data.checks.push(entry);
+    const note = ok || detail === undefined ? '' : `: ${detail}`;
+    process.stderr.write(`  ${(ok ? 'ok' : 'FAILED').padEnd(6)} ${check}${note}\n`);
+  }
+
+  skip(check, why) {
+    this.data.checks.push({ check, skipped: why, at_s: Math.round(performance.now()) / 1000 });
+    process.stderr.write(`  ${'skip'.padEnd(6)} ${check}: ${why}\n`);
+  }
+
+  get ok() {
+    const checks = this.data.checks;
+    return checks.every((c) => c.ok !== false) && checks.some((c) => c.ok === true);
+  }
+}
+
+async function listAll(report, method, fetch, items) {
+  const collected = [];
+  let cursor;
+  try {
+    for (let page = 0; ; page++) {
+      if (page === MAX_PAGES) {
+        report.add(method, false, `still a next cursor after ${MAX_PAGES} pages`);
+        return undefined;
+      }
+      const result = await fetch(cursor === undefined ? undefined : { cursor }, { timeout: REQUEST_TIMEOUT_MS });
+      collected.push(...result[items]);
+      cursor = result.nextCursor;
+      if (cursor === undefined) break;
+    }
+  } catch (err) {
+    report.add(method, false, describe(err));
+    return undefined;
+  }
+  report.add(method, true, `${collected.length} ${items}`);
+  return collected;
+}
+
+async function callTool(report, client, tool) {
+  const check = `tools/call ${tool.name}`;
+  let args;
+  try {
+    args = defaultArguments(tool.inputSchema);
+  } catch (err) {
+    report.add(check, false, `cannot call with default arguments: ${err.message}`);
+    return;
+  }
+  let result;
+  try {
+    result = await client.callTool({ name: tool.name, arguments: args }, undefined, { timeout: REQUEST_TIMEOUT_MS });
+  } catch (err) {
+    report.add(check, false, describe(err));
+    return;
+  }
+  if (result.isError) {
+    const text = (result.content ?? []).map((c) => c.text ?? '').join(' ');
+    report.add(check, false, `isError with default arguments: ${text.slice(0, 500)}`);
+    return;
+  }
+  if (!tool.outputSchema) {
+    report.add(check, true, 'no outputSchema declared');
+    return;
+  }
+  if (result.structuredContent === undefined) {
+    report.add(check, false, 'outputSchema declared but no structuredContent returned');
+    return;
+  }
+  report.add(check, true, 'structuredContent matches outputSchema (validated by the SDK)');
+}
+
+async function run(report, transport) {
+  const started = performance.now();
+  // Ajv (inside the SDK) logs schema keywords it does not know, such as `format: uint32`, with
+  // console.warn; they are kept in the report rather than mixed into the server's log.
+  const warnings = new Set();
+  const warn = console.warn;
+  console.warn = (...args) => warnings.add(args.map(String).join(' '));
+  // The Protocol calls a handler set before `connect` first, so the initialize answer can be
+  // read without changing what the client does.
+  let negotiated;
+  transport.onmessage = (message) => {
+    negotiated ??= message?.result?.protocolVersion;
+  };
+  const client = new Client({ name: 'gpu-mcp-sdk-check', version: '0.1.0' });
+  try {
+    try {
+      await client.connect(transport, { timeout: REQUEST_TIMEOUT_MS });
+    } catch (err) {
+      report.add('connect', false, describe(err));
+      return;
+    }
+    const caps = client.getServerCapabilities() ?? {};
+    report.data.protocol_version = negotiated ?? null;
+    report.data.server_info = client.getServerVersion() ?? null;
+    report.data.capabilities = caps;
+    report.add('connect', true, `protocol ${negotiated}`);
+
+    if (!caps.tools) {
+      report.add('tools capability', false, 'the server does not advertise tools');
+    } else {
+      const tools = await listAll(report, 'tools/list', (p, o) => client.listTools(p, o), 'tools');
+      if (tools === undefined) {
+        report.skip('tools/call', 'tools/list failed, so there is no tool to call');
+      } else {
+        if (tools.length === 0) report.add('tools/list non-empty', false, 'the server lists no tools');
+        for (const tool of tools) await callTool(report, client, tool);
+      }
+    }
+    if (!caps.prompts) {
+      report.skip('prompts/list', 'capability not advertised');
+    } else {
+      await listAll(report, 'prompts/list', (p, o) => client.listPrompts(p, o), 'prompts');
+    }
+    if (!caps.resources) {
+      report.skip('resources/list', 'capability not advertised');
+    } else {
+      await listAll(report, 'resources/list', (p, o) => client.listResources(p, o), 'resources');
+    }
+  } finally {
+    try {
+      await client.close();
+    } catch (err) {
+      report.add('close', false, describe(err));
+    }
+    console.warn = warn;
+    report.data.sdk_warnings = [...warnings].sort();
+    report.data.elapsed_s = Math.round(performance.now() - started) / 1000;
+  }
+}
+
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      options: { name: { type: 'string' }, url: { type: 'string' }, stdio: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+  } catch (err) {
+    return usage(err.message);
+  }
+})();
+if (!values.name) usage('--name is required');
+if (!values.url === !values.stdio) usage('give exactly one of --url and --stdio');
+if (values.stdio && positionals.length === 0) usage('--stdio needs a command after `--`');
+if (values.url && positionals.length > 0) usage('--url takes no command');
+
+let report;
+let transport;
+if (values.url) {
+  report = new Report(values.name, { transport: 'streamable-http', url: values.url });
+  transport = new StreamableHTTPClientTransport(new URL(values.url));
+} else {
+  const [command, ...args] = positionals;
+  report = new Report(values.name, { transport: 'stdio', command: positionals });
+  transport = new StdioClientTransport({ command, args });
+}
+process.stderr.write(`typescript ${report.data.sdk.package} ${report.data.sdk.version} -> ${values.name}\n`);
+try {
+  await run(report, transport);
+} catch (err) {
+  report.add('session', false, describe(err));
+}
+report.data.ok = report.ok;
+process.stdout.write(`${JSON.stringify(report.data, null, 2)}\n`);
+process.exitCode = report.ok ? 0 : 1;

@@ -1,0 +1,481 @@
+//! `cargo xtask sdk-clients`: the agent and the gateway checked by MCP clients not written here,
+//! the official Python SDK (`mcp` 2.x) and TypeScript SDK (`@modelcontextprotocol/sdk` 1.x), each
+//! connecting in its default mode.
+//!
+//! 1. checks the prerequisites (python3 with venv, Node.js) and installs each SDK at its pinned
+//!    versions into the user cache when missing (`install`);
+//! 2. builds the agent and the gateway (debug, as the e2e stage does);
+//! 3. starts two HTTP agents on free loopback ports (node `sdk-node-a` with the `xid-79`
+//!    scenario, `sdk-node-b` healthy) and the gateway over HTTP with `--agents` naming both;
+//! 4. runs `testbed/sdk-clients/python/check.py` and `testbed/sdk-clients/ts/check.mjs` against
+//!    four servers: the agent over stdio (the client spawns `gpu-mcp-agent --mock-scenario
+//!    xid-79`), the agent over HTTP, the gateway over HTTP, and the gateway over stdio (the client
+//!    spawns `gpu-mcp-gateway --transport stdio --agents …`);
+//! 5. prints a table, keeps each client's JSON report and log under
+//!    `target/xtask/sdk-clients/`, and fails naming every failed check with its message.
+//!
+//! Each check lists the tools, calls every tool with its default arguments, validates every
+//! `structuredContent` against the tool's `outputSchema`, and lists prompts and resources only
+//! when the server advertises them. Everything listens on 127.0.0.1 and stops when the run ends.
+
+mod install;
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::programs;
+use crate::util::process::{KillOnDrop, Supervised};
+use crate::util::workspace::Workspace;
+use crate::util::{fs as files, net};
+
+/// Hang guard of one client run (a run takes a few seconds).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
+/// Mock scenario of the first agent (also the stdio agent's).
+const SCENARIO: &str = "xid-79";
+
+/// Arguments of `cargo xtask sdk-clients`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which SDK clients to run.
+    #[arg(long, value_enum, default_value_t = ClientChoice::Both)]
+    client: ClientChoice,
+    /// Use the agent and gateway binaries already built (skip `cargo build`).
+    #[arg(long)]
+    no_build: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClientChoice {
+    Python,
+    Typescript,
+    Both,
+}
+
+/// One SDK client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Python,
+    Typescript,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Python => "python",
+            Self::Typescript => "typescript",
+        }
+    }
+}
+
+impl ClientChoice {
+    fn clients(self) -> &'static [Client] {
+        match self {
+            Self::Python => &[Client::Python],
+            Self::Typescript => &[Client::Typescript],
+            Self::Both => &[Client::Python, Client::Typescript],
+        }
+    }
+}
+
+/// How a client reaches one server.
+#[derive(Debug)]
+enum Server {
+    /// The client spawns this command line and speaks MCP over its stdin and stdout.
+    Stdio(Vec<String>),
+    /// Streamable HTTP at this URL.
+    Http(String),
+}
+
+/// One server the clients are run against.
+#[derive(Debug)]
+struct Target {
+    name: &'static str,
+    server: Server,
+}
+
+/// The outcome of one client against one target.
+#[derive(Debug)]
+struct Outcome {
+    client: Client,
+    target: &'static str,
+    /// The protocol revision the client and the server agreed on, when they did.
+    protocol: Option<String>,
+    passed: usize,
+    skipped: usize,
+    /// `check: message` of each failed check.
+    failures: Vec<String>,
+    report: PathBuf,
+    log: PathBuf,
+}
+
+/// Runs the chosen SDK clients against the agent and the gateway.
+pub fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    let clients = args.client.clients();
+    install::check_prerequisites(clients)?;
+    let installed: Vec<(Client, install::Installed)> = clients
+        .iter()
+        .map(|&c| {
+            let i = match c {
+                Client::Python => install::python(),
+                Client::Typescript => install::typescript(),
+            };
+            i.map(|i| (c, i))
+        })
+        .collect::<Result<_>>()?;
+
+    let ws = Workspace::new(false);
+    if !args.no_build {
+        ws.build(&["gpu-mcp-agent", "gpu-mcp-gateway"])?;
+    }
+    for bin in ["gpu-mcp-agent", "gpu-mcp-gateway"] {
+        if !ws.binary(bin).is_file() {
+            bail!(
+                "{} is missing; run without --no-build",
+                ws.binary(bin).display()
+            );
+        }
+    }
+    let out_dir = ws.scratch("sdk-clients");
+    if out_dir.exists() {
+        std::fs::remove_dir_all(&out_dir)
+            .with_context(|| format!("removing {}", out_dir.display()))?;
+    }
+    files::create_dir(&out_dir)?;
+
+    let (_servers, targets) = start_servers(&ws, &out_dir)?;
+    // One client at a time: together they would keep both cores of a CI machine busy, and a
+    // client whose event loop is busy for long gaps between requests tests the machine's load
+    // rather than the server.
+    let mut outcomes = Vec::new();
+    for target in &targets {
+        for (client, inst) in &installed {
+            outcomes.push(start_client(*client, inst, target, &out_dir)?.finish());
+        }
+    }
+
+    print_summary(&installed, &targets, &outcomes);
+    let failed: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.failures.iter().map(move |f| {
+                let protocol = o
+                    .protocol
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!(" (protocol {p})"));
+                format!(
+                    "{} -> {}{protocol}: {f}\n    report {}, log {}",
+                    o.client.name(),
+                    o.target,
+                    o.report.display(),
+                    o.log.display()
+                )
+            })
+        })
+        .collect();
+    if failed.is_empty() {
+        eprintln!(
+            "sdk-clients: every check passed in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    } else {
+        bail!(
+            "{} SDK client check(s) failed:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        )
+    }
+}
+
+/// Starts the HTTP agents and the HTTP gateway; returns them (killed on drop) and the four
+/// targets.
+fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec<Target>)> {
+    let ports = net::free_ports(3)?;
+    let addr = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
+    let mut servers = Vec::new();
+    let nodes = [("sdk-node-a", Some(SCENARIO)), ("sdk-node-b", None)];
+    for ((node, scenario), port) in nodes.iter().zip(&ports) {
+        servers.push(programs::start_http_agent(
+            ws,
+            &format!("agent-{node}"),
+            addr(*port),
+            node,
+            8,
+            *scenario,
+            log_dir,
+        )?);
+    }
+    let agents = nodes
+        .iter()
+        .zip(&ports)
+        .map(|((node, _), port)| format!("{node}={}", url(*port)))
+        .collect::<Vec<_>>()
+        .join(",");
+    servers.push(programs::start_gateway(
+        ws,
+        "gateway-http",
+        addr(ports[2]),
+        &[
+            "--agents".to_owned(),
+            agents.clone(),
+            "--log-level".to_owned(),
+            "warn".to_owned(),
+        ],
+        log_dir,
+        Duration::from_secs(30),
+    )?);
+    let bin = |name: &str| ws.binary(name).display().to_string();
+    let targets = vec![
+        Target {
+            name: "agent-stdio",
+            server: Server::Stdio(vec![
+                bin("gpu-mcp-agent"),
+                "--mock-scenario".to_owned(),
+                SCENARIO.to_owned(),
+            ]),
+        },
+        Target {
+            name: "agent-http",
+            server: Server::Http(url(ports[0])),
+        },
+        Target {
+            name: "gateway-http",
+            server: Server::Http(url(ports[2])),
+        },
+        Target {
+            name: "gateway-stdio",
+            server: Server::Stdio(vec![
+                bin("gpu-mcp-gateway"),
+                "--transport".to_owned(),
+                "stdio".to_owned(),
+                "--agents".to_owned(),
+                agents,
+            ]),
+        },
+    ];
+    Ok((servers, targets))
+}
+
+/// One client process running against one target.
+#[derive(Debug)]
+struct Run {
+    client: Client,
+    target: &'static str,
+    child: KillOnDrop,
+    started: Instant,
+    report: PathBuf,
+    log: PathBuf,
+}
+
+/// Starts one client against one target, its report going to `<client>-<target>.json` and its
+/// log (with a stdio server's log) to `<client>-<target>.log`.
+fn start_client(
+    client: Client,
+    inst: &install::Installed,
+    target: &Target,
+    out_dir: &Path,
+) -> Result<Run> {
+    let stem = format!("{}-{}", client.name(), target.name);
+    let report = out_dir.join(format!("{stem}.json"));
+    let log = out_dir.join(format!("{stem}.log"));
+    let mut cmd = Command::new(&inst.program);
+    cmd.arg(&inst.script).args(["--name", target.name]);
+    match &target.server {
+        Server::Http(url) => {
+            cmd.args(["--url", url]);
+        }
+        Server::Stdio(argv) => {
+            cmd.args(["--stdio", "--"]).args(argv);
+        }
+    }
+    let stdout = File::create(&report).with_context(|| format!("creating {}", report.display()))?;
+    let stderr = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let child: Child = cmd
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting the {} client: {cmd:?}", client.name()))?;
+    Ok(Run {
+        client,
+        target: target.name,
+        child: KillOnDrop(child),
+        started: Instant::now(),
+        report,
+        log,
+    })
+}
+
+impl Run {
+    /// Waits for the client (killing it after [`CLIENT_TIMEOUT`]) and reads its report.
+    fn finish(mut self) -> Outcome {
+        let status = loop {
+            match self.child.0.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if self.started.elapsed() > CLIENT_TIMEOUT => {
+                    break Err(format!(
+                        "still running after {} s; killed",
+                        CLIENT_TIMEOUT.as_secs()
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+                Err(err) => break Err(format!("waiting for it failed: {err}")),
+            }
+        };
+        let mut outcome = Outcome {
+            client: self.client,
+            target: self.target,
+            protocol: None,
+            passed: 0,
+            skipped: 0,
+            failures: Vec::new(),
+            report: self.report.clone(),
+            log: self.log.clone(),
+        };
+        let report = std::fs::read_to_string(&self.report)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        match (&status, report) {
+            (Ok(status), Some(report)) => read_report(&report, *status, &mut outcome),
+            (Ok(status), None) => outcome.failures.push(format!(
+                "client: exited ({status}) without a JSON report; log tail:\n{}",
+                files::quote_lines(&files::tail(&self.log, 15))
+            )),
+            (Err(why), _) => outcome.failures.push(format!(
+                "client: {why}; log tail:\n{}",
+                files::quote_lines(&files::tail(&self.log, 15))
+            )),
+        }
+        outcome
+    }
+}
+
+/// Counts a client's checks into `outcome`; a failed check or a failing exit is a failure.
+fn read_report(report: &Value, status: ExitStatus, outcome: &mut Outcome) {
+    outcome.protocol = report["protocol_version"].as_str().map(str::to_owned);
+    let checks = report["checks"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for check in checks {
+        let name = check["check"].as_str().unwrap_or("(unnamed check)");
+        match check["ok"].as_bool() {
+            Some(true) => outcome.passed += 1,
+            Some(false) => outcome.failures.push(format!(
+                "{name}: {}",
+                check["error"].as_str().unwrap_or("(no message)")
+            )),
+            None => outcome.skipped += 1,
+        }
+    }
+    let reported_ok = report["ok"].as_bool() == Some(true);
+    if reported_ok != status.success() || (status.success() && !outcome.failures.is_empty()) {
+        outcome.failures.push(format!(
+            "client: exit {status} disagrees with its report (ok: {})",
+            report["ok"]
+        ));
+    } else if !status.success() && outcome.failures.is_empty() {
+        outcome
+            .failures
+            .push(format!("client: exit {status} with no failed check"));
+    }
+}
+
+/// The table of outcomes, one row per target, one column per client.
+fn print_summary(
+    installed: &[(Client, install::Installed)],
+    targets: &[Target],
+    outcomes: &[Outcome],
+) {
+    let sdks: Vec<String> = installed
+        .iter()
+        .map(|(c, i)| format!("{} ({})", c.name(), i.sdk))
+        .collect();
+    eprintln!("\nSDK clients in their default modes: {}", sdks.join(", "));
+    let mut header = format!("  {:<15}", "server");
+    for (client, _) in installed {
+        header.push_str(&format!(" {:<34}", client.name()));
+    }
+    eprintln!("{}", header.trim_end());
+    for target in targets {
+        let mut row = format!("  {:<15}", target.name);
+        for (client, _) in installed {
+            let cell = outcomes
+                .iter()
+                .find(|o| o.client == *client && o.target == target.name)
+                .map_or_else(String::new, |o| {
+                    let verdict = if o.failures.is_empty() {
+                        "passed"
+                    } else {
+                        "FAILED"
+                    };
+                    format!(
+                        "{verdict}: {} ok, {} failed, {} skipped",
+                        o.passed,
+                        o.failures.len(),
+                        o.skipped
+                    )
+                });
+            row.push_str(&format!(" {cell:<34}"));
+        }
+        eprintln!("{}", row.trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn outcome() -> Outcome {
+        Outcome {
+            client: Client::Python,
+            target: "agent-stdio",
+            protocol: None,
+            passed: 0,
+            skipped: 0,
+            failures: Vec::new(),
+            report: PathBuf::new(),
+            log: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_report_is_counted_and_its_failures_named() {
+        let report = serde_json::json!({
+            "ok": false,
+            "protocol_version": "2026-07-28",
+            "checks": [
+                {"check": "connect", "ok": true},
+                {"check": "tools/list", "ok": false, "error": "ttlMs: Field required"},
+                {"check": "prompts/list", "skipped": "capability not advertised"},
+            ],
+        });
+        let mut o = outcome();
+        read_report(&report, ExitStatus::from_raw(1 << 8), &mut o);
+        assert_eq!((o.passed, o.skipped), (1, 1));
+        assert_eq!(o.protocol.as_deref(), Some("2026-07-28"));
+        assert_eq!(o.failures, ["tools/list: ttlMs: Field required"]);
+    }
+
+    #[test]
+    fn an_exit_status_that_contradicts_the_report_fails() {
+        let report = serde_json::json!({"ok": true, "checks": [{"check": "connect", "ok": true}]});
+        let mut o = outcome();
+        read_report(&report, ExitStatus::from_raw(1 << 8), &mut o);
+        assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
+        let mut o = outcome();
+        read_report(&report, ExitStatus::from_raw(0), &mut o);
+        assert!(o.failures.is_empty(), "{:?}", o.failures);
+    }
+}
