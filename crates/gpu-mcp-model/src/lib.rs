@@ -17,6 +17,7 @@ mod error;
 mod inventory;
 pub mod output;
 pub mod portable;
+mod reading;
 mod snapshot;
 pub mod time;
 pub mod xid;
