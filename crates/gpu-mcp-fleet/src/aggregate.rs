@@ -16,7 +16,7 @@ const TOP_XIDS: usize = 10;
 /// The answer of a GPU tool called with `node`: the agent's structured result as it is, tagged with
 /// the node and the pod that answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct NodeAnswer {
+pub(crate) struct NodeAnswer {
     /// The Kubernetes node that answered.
     pub node: String,
     /// The agent pod on that node.
@@ -28,7 +28,7 @@ pub struct NodeAnswer {
 
 /// The answer of a GPU tool called without `node`: every node's result or error, and a summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct FanOutAnswer {
+pub(crate) struct FanOutAnswer {
     /// One entry per known node, sorted by node name.
     pub nodes: Vec<NodeEntry>,
     /// Totals over all nodes.
@@ -37,7 +37,7 @@ pub struct FanOutAnswer {
 
 /// One node's part of a fan-out answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct NodeEntry {
+pub(crate) struct NodeEntry {
     /// The Kubernetes node.
     pub name: String,
     /// The agent pod on that node, when one is known.
@@ -57,7 +57,7 @@ pub struct NodeEntry {
 
 /// Why a node did not produce a result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct NodeFailure {
+pub(crate) struct NodeFailure {
     /// The class of failure.
     pub kind: FailureKind,
     /// What happened, in words.
@@ -66,7 +66,7 @@ pub struct NodeFailure {
 
 impl NodeFailure {
     /// A failure of the given kind.
-    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
@@ -77,7 +77,7 @@ impl NodeFailure {
 /// Classes of per-node failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// The agent pod is not ready (or has no address yet); nothing was sent.
     NotReady,
     /// The agent could not be reached (connection refused, reset, exec failed).
@@ -94,7 +94,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// The `snake_case` name, as serialized and as used in metric labels.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::NotReady => "not_ready",
             Self::Unreachable => "unreachable",
@@ -108,7 +108,7 @@ impl FailureKind {
 
 /// Totals over a fan-out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Nodes asked (every known node).
     pub nodes_total: usize,
     /// Nodes that answered with a successful result.
@@ -137,7 +137,7 @@ pub struct Summary {
 
 /// One XID code across the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct XidCount {
+pub(crate) struct XidCount {
     /// The XID code.
     pub xid: u64,
     /// Occurrences over all nodes.
@@ -148,7 +148,7 @@ pub struct XidCount {
 
 /// One GPU model across the fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ModelCount {
+pub(crate) struct ModelCount {
     /// The model name as the driver reports it.
     pub model: String,
     /// How many GPUs of that model.
@@ -157,7 +157,7 @@ pub struct ModelCount {
 
 /// One node's outcome before it is shaped into a [`NodeEntry`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct NodeOutcome {
+pub(crate) struct NodeOutcome {
     /// The Kubernetes node.
     pub node: String,
     /// The agent pod, if known.
@@ -181,7 +181,7 @@ pub(crate) fn result_text(result: &CallToolResult) -> String {
 impl NodeEntry {
     /// Shapes one outcome. A tool result with `isError: true` counts as a failure of kind
     /// [`FailureKind::ToolError`] carrying the agent's message.
-    pub fn from_outcome(outcome: NodeOutcome) -> Self {
+    pub(crate) fn from_outcome(outcome: NodeOutcome) -> Self {
         let duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
         let (ok, result, error) = match outcome.reply {
             Ok(r) if r.failed() => (
@@ -210,7 +210,7 @@ impl NodeEntry {
 impl FanOutAnswer {
     /// Builds the answer of `tool` from every node's outcome: entries sorted by node name and the
     /// summary over them.
-    pub fn build(tool: &str, outcomes: Vec<NodeOutcome>) -> Self {
+    pub(crate) fn build(tool: &str, outcomes: Vec<NodeOutcome>) -> Self {
         let mut nodes: Vec<NodeEntry> = outcomes.into_iter().map(NodeEntry::from_outcome).collect();
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         let summary = Summary::compute(tool, &nodes);
@@ -218,14 +218,14 @@ impl FanOutAnswer {
     }
 
     /// Whether no node produced a result (and at least one was asked, or none exist).
-    pub fn all_failed(&self) -> bool {
+    pub(crate) fn all_failed(&self) -> bool {
         self.summary.nodes_ok == 0
     }
 }
 
 impl Summary {
     /// Computes the totals of `tool` over node entries.
-    pub fn compute(tool: &str, nodes: &[NodeEntry]) -> Self {
+    pub(crate) fn compute(tool: &str, nodes: &[NodeEntry]) -> Self {
         let mut summary = Self {
             nodes_total: nodes.len(),
             ..Self::default()

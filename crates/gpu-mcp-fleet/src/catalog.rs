@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeResult, Router};
+use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router};
 use gpu_mcp_model::GET_GPU_HEALTH;
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
@@ -109,67 +109,45 @@ impl ClusterCatalog {
         }
     }
 
-    /// The known node names, listed for an error message, with a closest-match hint.
+    /// The directory's node names, listed for an error message, with a closest-match hint.
     fn known_nodes_hint(&self, wanted: Option<&str>) -> String {
-        let nodes = self.directory().nodes();
-        let mut names: Vec<&str> = nodes.iter().map(|n| n.node_name.as_str()).collect();
-        names.sort_unstable();
-        let mut hint = String::new();
-        if let Some(best) = wanted.and_then(|w| closest_match(w, names.iter().copied())) {
-            let _ = write!(hint, " Did you mean \"{best}\"?");
-        }
-        if names.is_empty() {
-            hint.push_str(" No GPU nodes are known");
-            if !self.directory().is_synced() {
-                hint.push_str(" yet (node discovery has not finished)");
-            }
-            hint.push('.');
-        } else {
-            let shown = names.len().min(LISTED_NODES);
-            let _ = write!(hint, " Known nodes: {}", names[..shown].join(", "));
-            if names.len() > shown {
-                let _ = write!(
-                    hint,
-                    " and {} more (see list_gpu_nodes)",
-                    names.len() - shown
-                );
-            }
-            hint.push('.');
-        }
-        hint
+        let names: Vec<String> = self
+            .directory()
+            .nodes()
+            .into_iter()
+            .map(|n| n.node_name)
+            .collect();
+        known_nodes_hint(wanted, names, self.directory().is_synced())
     }
 
+    /// Routes one call to `node`. The router judges the node (unknown, not ready, breaker,
+    /// deadline); this only words its verdict.
     async fn call_one(
         &self,
         tool: &str,
-        node: String,
+        node: NodeName,
         arguments: Option<JsonObject>,
     ) -> CallToolResult {
-        let Some(endpoint) = self.directory().node(&node) else {
-            return CallToolResult::error(format!(
-                "Unknown node \"{node}\": no GPU diagnostics agent runs there.{}",
-                self.known_nodes_hint(Some(&node))
-            ));
-        };
-        if !endpoint.ready {
-            return CallToolResult::error(format!(
-                "Node \"{node}\" is known but its agent pod {} is not ready; try again shortly \
-or pick another node.{}",
-                endpoint.pod().unwrap_or("(static)"),
-                self.known_nodes_hint(None)
-            ));
-        }
         let request = self.request(tool, arguments);
         let routed = self.router.route_to_node(&node, &request).await;
-        if let Err(NodeError::NotFound { .. }) = &routed.outcome {
-            // The pod went away between the lookup and the routing.
-            return CallToolResult::error(format!(
-                "Unknown node \"{node}\": its agent pod disappeared.{}",
-                self.known_nodes_hint(Some(&node))
-            ));
+        match routed.outcome {
+            Err(NodeError::NotFound {
+                node,
+                known,
+                synced,
+                ..
+            }) => CallToolResult::error(format!(
+                "Unknown node \"{node}\": no GPU diagnostics agent runs there.{}",
+                known_nodes_hint(Some(&node), known, synced)
+            )),
+            Err(NodeError::NotReady { node, pod }) => CallToolResult::error(format!(
+                "Node \"{node}\" is known but its agent pod {} is not ready; try again shortly \
+or pick another node.{}",
+                if pod.is_empty() { "(static)" } else { &pod },
+                self.known_nodes_hint(None)
+            )),
+            _ => single_node_result(self.outcome(tool, routed)),
         }
-        let outcome = self.outcome(tool, routed);
-        single_node_result(outcome)
     }
 
     async fn fan_out(&self, tool: &str, arguments: Option<JsonObject>) -> CallToolResult {
@@ -244,6 +222,35 @@ or pick another node.{}",
             };
         structured_result(&NodeList::build(known, &health))
     }
+}
+
+/// The known node names, for an error message: a closest match to `wanted` when one is
+/// plausible, then the names (at most [`LISTED_NODES`]), or why there are none.
+fn known_nodes_hint(wanted: Option<&str>, mut names: Vec<String>, synced: bool) -> String {
+    names.sort_unstable();
+    let mut hint = String::new();
+    if let Some(best) = wanted.and_then(|w| closest_match(w, names.iter().map(String::as_str))) {
+        let _ = write!(hint, " Did you mean \"{best}\"?");
+    }
+    if names.is_empty() {
+        hint.push_str(" No GPU nodes are known");
+        if !synced {
+            hint.push_str(" yet (node discovery has not finished)");
+        }
+        hint.push('.');
+    } else {
+        let shown = names.len().min(LISTED_NODES);
+        let _ = write!(hint, " Known nodes: {}", names[..shown].join(", "));
+        if names.len() > shown {
+            let _ = write!(
+                hint,
+                " and {} more (see list_gpu_nodes)",
+                names.len() - shown
+            );
+        }
+        hint.push('.');
+    }
+    hint
 }
 
 /// The per-node failure of a routing error.
@@ -365,9 +372,9 @@ impl ClusterCatalog {
 mod tests {
     use super::*;
     use gpu_mcp_k8s::{AgentEndpoint, NodeTransport, RouterConfig};
+    use parking_lot::Mutex;
     use prometheus_client::registry::Registry;
     use serde_json::json;
-    use std::sync::Mutex;
     use std::time::Duration;
 
     /// What a fake node does with a request.
@@ -410,12 +417,10 @@ mod tests {
             &'a self,
             target: &'a AgentEndpoint,
             request: &'a Value,
-            _deadline: Duration,
         ) -> BoxFuture<'a, Result<Value, NodeError>> {
             async move {
                 self.seen
                     .lock()
-                    .unwrap()
                     .push((target.node_name.clone(), request.clone()));
                 let behaviour = self
                     .behaviours
@@ -540,7 +545,7 @@ mod tests {
     }
 
     fn seen(f: &Fixture) -> Vec<(String, Value)> {
-        f.transport.seen.lock().unwrap().clone()
+        f.transport.seen.lock().clone()
     }
 
     #[test]

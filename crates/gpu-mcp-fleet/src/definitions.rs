@@ -2,6 +2,7 @@
 //! `node` argument and an output schema that admits the single-node and the fan-out answers;
 //! `list_gpu_nodes` is added. Nothing here is a second, hand-kept list of tools.
 
+use gpu_mcp_k8s::{MAX_NODE_NAME_LEN, NODE_NAME_PATTERN};
 use gpu_mcp_protocol::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::aggregate::{FanOutAnswer, NodeAnswer};
 use crate::listing::{LIST_GPU_NODES, ListGpuNodesInput, NodeList};
-use crate::node_arg::{MAX_NODE_NAME_LEN, NODE_ARGUMENT, NODE_NAME_PATTERN};
+use crate::node_arg::NODE_ARGUMENT;
 
 /// What the gateway appends to every GPU tool's description.
 const NODE_DESCRIPTION_SUFFIX: &str = "\n\nCluster gateway: pass `node` (a Kubernetes node name from \
@@ -18,7 +19,7 @@ with `node` and `pod`. Omit `node` to ask every node at once; the answer lists e
 or error under `nodes` and totals under `summary`.";
 
 /// The `node` property added to every GPU tool's input schema.
-pub fn node_property_schema() -> Value {
+pub(crate) fn node_property_schema() -> Value {
     json!({
         "type": "string",
         "description": "Kubernetes node to query (see list_gpu_nodes). Omit to query every node \
@@ -63,7 +64,7 @@ fn set_result_schema(schema: &mut JsonObject, result: &Value) {
 /// The gateway's output schema for a GPU tool whose agent output schema is `agent_output`
 /// (`None`: any object): either a [`NodeAnswer`] or a [`FanOutAnswer`], with the agent's schema
 /// in place of each `result`.
-pub fn gateway_output_schema(agent_output: Option<&JsonObject>) -> JsonObject {
+pub(crate) fn gateway_output_schema(agent_output: Option<&JsonObject>) -> JsonObject {
     let result =
         agent_output.map_or_else(|| json!({"type": "object"}), |o| Value::Object(o.clone()));
     let mut single = strip_root_annotations(schema_of::<NodeAnswer>(true));
@@ -87,7 +88,7 @@ pub fn gateway_output_schema(agent_output: Option<&JsonObject>) -> JsonObject {
 
 /// One agent tool as the gateway serves it: the `node` property in its input schema, the
 /// description extended, the output schema wrapped.
-pub fn with_node_argument(mut tool: Tool) -> Tool {
+pub(crate) fn with_node_argument(mut tool: Tool) -> Tool {
     let properties = tool
         .input_schema
         .entry("properties")
@@ -105,7 +106,7 @@ pub fn with_node_argument(mut tool: Tool) -> Tool {
 }
 
 /// The definition of `list_gpu_nodes`.
-pub fn list_gpu_nodes_tool() -> Tool {
+pub(crate) fn list_gpu_nodes_tool() -> Tool {
     Tool {
         name: LIST_GPU_NODES.into(),
         title: Some("List GPU nodes".into()),
@@ -134,7 +135,7 @@ whose agent does not answer are listed with the reason."
 }
 
 /// The gateway's catalog: `list_gpu_nodes`, then every agent tool with the `node` argument.
-pub fn gateway_tools(agent_tools: Vec<Tool>) -> Vec<Tool> {
+pub(crate) fn gateway_tools(agent_tools: Vec<Tool>) -> Vec<Tool> {
     std::iter::once(list_gpu_nodes_tool())
         .chain(
             agent_tools
@@ -149,7 +150,7 @@ pub fn gateway_tools(agent_tools: Vec<Tool>) -> Vec<Tool> {
 mod tests {
     use super::*;
     use crate::aggregate::{FailureKind, NodeFailure, NodeOutcome};
-    use crate::node_arg::validate_node_name;
+    use gpu_mcp_k8s::NodeName;
     use gpu_mcp_protocol::CallToolResult;
     use std::time::Duration;
 
@@ -227,7 +228,7 @@ mod tests {
         ] {
             assert_eq!(
                 validator.is_valid(&json!(name)),
-                validate_node_name(name).is_ok(),
+                NodeName::try_from(name).is_ok(),
                 "{name:?}"
             );
         }

@@ -9,12 +9,15 @@ pub enum Error {
         /// The JSON type that was given instead.
         found: &'static str,
     },
-    /// The `node` argument is not a valid Kubernetes node name.
-    #[error("argument `node` is not a valid Kubernetes node name: {reason}")]
+    /// The `node` argument is not a valid Kubernetes node name ([`gpu_mcp_k8s::NodeName`]).
+    #[error(
+        "argument `node` is not a valid Kubernetes node name {}: {reason}",
+        crate::node_arg::quote(given)
+    )]
     InvalidNodeName {
         /// The refused value.
         given: String,
-        /// What is wrong with it.
+        /// What is wrong with it, as [`gpu_mcp_k8s::NodeName`] words it.
         reason: String,
     },
 }

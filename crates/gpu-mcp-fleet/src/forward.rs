@@ -15,7 +15,7 @@ use crate::aggregate::{FailureKind, NodeFailure};
 
 /// The request that runs `tool` on an agent. Agents answer a bare `tools/call` without a prior
 /// `initialize`, so every forwarded call is self-contained.
-pub fn tools_call_request(id: u64, tool: &str, arguments: Option<JsonObject>) -> Request {
+pub(crate) fn tools_call_request(id: u64, tool: &str, arguments: Option<JsonObject>) -> Request {
     let id =
         i64::try_from(id).map_or_else(|_| RequestId::String(id.to_string()), RequestId::Number);
     let params = CallToolRequestParams {
@@ -33,7 +33,7 @@ pub(crate) fn to_router(request: &Request) -> Value {
 
 /// Reads an agent's JSON-RPC response: the tool result (which may itself be `isError`), or a
 /// failure for a JSON-RPC error or an answer that is not a tool result.
-pub fn parse_agent_response(response: Value) -> Result<CallToolResult, NodeFailure> {
+pub(crate) fn parse_agent_response(response: Value) -> Result<CallToolResult, NodeFailure> {
     if !response.is_object() {
         return Err(NodeFailure::new(
             FailureKind::InvalidResponse,

@@ -19,20 +19,6 @@ mod listing;
 mod metrics;
 mod node_arg;
 
-pub use aggregate::{
-    FailureKind, FanOutAnswer, ModelCount, NodeAnswer, NodeEntry, NodeFailure, NodeOutcome,
-    Summary, XidCount,
-};
 pub use catalog::ClusterCatalog;
-pub use definitions::{
-    gateway_output_schema, gateway_tools, list_gpu_nodes_tool, node_property_schema,
-    with_node_argument,
-};
 pub use error::{Error, Result};
-pub use forward::{parse_agent_response, tools_call_request};
-pub use listing::{KnownNode, LIST_GPU_NODES, ListStatus, NodeInfo, NodeList};
 pub use metrics::{CacheSize, ClusterMetrics, MetricSink, register_cache_size};
-pub use node_arg::{
-    MAX_NODE_NAME_LEN, NODE_ARGUMENT, NODE_NAME_PATTERN, closest_match, take_node_argument,
-    validate_node_name,
-};

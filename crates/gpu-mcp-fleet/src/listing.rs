@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model, gpu_verdict};
 
 /// Name of the gateway-only tool.
-pub const LIST_GPU_NODES: &str = "list_gpu_nodes";
+pub(crate) const LIST_GPU_NODES: &str = "list_gpu_nodes";
 
 /// Arguments of `list_gpu_nodes` (none).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -19,7 +19,7 @@ pub(crate) struct ListGpuNodesInput {}
 
 /// The answer of `list_gpu_nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct NodeList {
+pub(crate) struct NodeList {
     /// `ok` when every known node is ready and its agent answered, `degraded` when some did not,
     /// `empty` when no agent pod is known.
     pub status: ListStatus,
@@ -36,7 +36,7 @@ pub struct NodeList {
 /// Overall state of the node list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ListStatus {
+pub(crate) enum ListStatus {
     /// Every node is ready and answered.
     Ok,
     /// At least one node is not ready or did not answer.
@@ -47,7 +47,7 @@ pub enum ListStatus {
 
 /// One node of `list_gpu_nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct NodeInfo {
+pub(crate) struct NodeInfo {
     /// The Kubernetes node name (the value to pass as `node`).
     pub name: String,
     /// The agent pod on that node.
@@ -77,7 +77,7 @@ pub struct NodeInfo {
 
 /// A known node before the health query: what the directory says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownNode {
+pub(crate) struct KnownNode {
     /// Node name.
     pub name: String,
     /// Agent pod name.
@@ -116,7 +116,7 @@ pub(crate) fn node_verdict(result: &Value) -> Option<String> {
 impl NodeList {
     /// Builds the list from the directory's nodes and the health fan-out's entries (matched by
     /// node name). A ready node without an entry is reported as not having answered.
-    pub fn build(known: Vec<KnownNode>, health: &[NodeEntry]) -> Self {
+    pub(crate) fn build(known: Vec<KnownNode>, health: &[NodeEntry]) -> Self {
         let health: HashMap<&str, &NodeEntry> =
             health.iter().map(|e| (e.name.as_str(), e)).collect();
         let mut nodes: Vec<NodeInfo> = known

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -14,6 +14,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::endpoint::{AgentEndpoint, NodeDirectory};
 use crate::error::{Error, Result};
+use parking_lot::{Mutex, RwLock};
 
 /// Namespace the agents run in by default.
 pub const DEFAULT_NAMESPACE: &str = "gpu-diagnostics";
@@ -186,10 +187,7 @@ impl Discovery {
 
     /// The most recent watch error, cleared by the next successful (re-)list.
     pub fn last_error(&self) -> Option<String> {
-        self.shared
-            .last_error
-            .lock()
-            .map_or(None, |guard| guard.clone())
+        self.shared.last_error.lock().clone()
     }
 
     /// The configuration this cache watches with.
@@ -236,23 +234,16 @@ fn rebuild_index(shared: &Shared, store: &Store<Pod>, container: &str) {
             .iter()
             .filter_map(|pod| endpoint_from_pod(pod, container)),
     );
-    if let Ok(mut guard) = shared.index.write() {
-        *guard = Arc::new(index);
-    }
+    *shared.index.write() = Arc::new(index);
 }
 
 fn set_last_error(shared: &Shared, value: Option<String>) {
-    if let Ok(mut guard) = shared.last_error.lock() {
-        *guard = value;
-    }
+    *shared.last_error.lock() = value;
 }
 
 impl Discovery {
     fn index(&self) -> Index {
-        self.shared
-            .index
-            .read()
-            .map_or_else(|_| Index::default(), |guard| Arc::clone(&guard))
+        Arc::clone(&self.shared.index.read())
     }
 }
 

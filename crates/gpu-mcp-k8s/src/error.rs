@@ -19,13 +19,13 @@ pub enum Error {
     #[error("failed to build a Kubernetes client: {0}")]
     Client(#[source] kube::Error),
 
-    /// A node name is not a valid DNS-1123 subdomain.
+    /// A node name is not a valid DNS-1123 subdomain (see [`crate::NodeName`]).
     #[error("invalid node name {name:?}: {reason}")]
     InvalidNodeName {
         /// The rejected name (possibly truncated for display).
         name: String,
-        /// Why it was rejected.
-        reason: &'static str,
+        /// Why it was rejected, worded without the name (e.g. `it is empty`).
+        reason: String,
     },
 
     /// A static agent entry (`name=url`) could not be parsed.
@@ -85,15 +85,6 @@ fn format_attempts(attempts: &[ConfigAttempt]) -> String {
 /// [`crate::NodeResult`] and carries on with the others.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
-    /// The node name is not a valid DNS-1123 subdomain; nothing was routed.
-    #[error("invalid node name {name:?}: {reason}")]
-    InvalidNodeName {
-        /// The rejected name (possibly truncated for display).
-        name: String,
-        /// Why it was rejected.
-        reason: &'static str,
-    },
-
     /// No agent pod is known on the node.
     #[error("no agent pod on node {node:?} (known nodes: {})", known_list(.known, *.synced))]
     NotFound {
@@ -207,7 +198,6 @@ impl NodeError {
     /// A short stable label for the error kind (for metrics and summaries).
     pub fn kind(&self) -> &'static str {
         match self {
-            NodeError::InvalidNodeName { .. } => "invalid_node_name",
             NodeError::NotFound { .. } => "not_found",
             NodeError::NotReady { .. } => "not_ready",
             NodeError::NoPodIp { .. } => "no_pod_ip",

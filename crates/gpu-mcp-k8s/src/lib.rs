@@ -7,8 +7,11 @@
 //!   Both implement [`NodeDirectory`].
 //! - [`NodeTransport`]: one JSON-RPC request to one node, over HTTP to the pod IP
 //!   ([`HttpTransport`]) or through `pods/exec` ([`ExecTransport`]).
-//! - [`Router`]: one node, or a fan-out to all with bounded concurrency and per-node deadlines;
-//!   each node gets a [`NodeResult`] with its response or a typed [`NodeError`].
+//! - [`NodeName`]: a node name checked once against the API server's rule (DNS-1123
+//!   subdomain); the only way to name one node to the router.
+//! - [`Router`]: one node, or a fan-out to all with bounded concurrency; the one judge of
+//!   unknown, not-ready, circuit-open and timed-out nodes, and the one deadline of the hop.
+//!   Each node gets a [`NodeResult`] with its response or a typed [`NodeError`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,6 +54,7 @@ mod config;
 mod discovery;
 mod endpoint;
 mod error;
+mod node_name;
 mod router;
 pub mod transport;
 
@@ -59,8 +63,9 @@ pub use discovery::{
     AGENT_COMPONENT_SELECTOR, DEFAULT_AGENT_CONTAINER, DEFAULT_LABEL_SELECTOR, DEFAULT_NAMESPACE,
     Discovery, DiscoveryConfig, endpoint_from_pod,
 };
-pub use endpoint::{AgentEndpoint, NodeDirectory, StaticDirectory, validate_node_name};
+pub use endpoint::{AgentEndpoint, NodeDirectory, StaticDirectory};
 pub use error::{ConfigAttempt, Error, NodeError, Result};
+pub use node_name::{MAX_NODE_NAME_LEN, NODE_NAME_PATTERN, NodeName};
 pub use router::{CircuitBreakerConfig, NodeResult, Router, RouterConfig};
 pub use transport::NodeTransport;
 pub use transport::exec::{DEFAULT_EXEC_COMMAND, ExecTransport, ExecTransportConfig};

@@ -1,15 +1,22 @@
 //! Routing of one request to one node or to every node, with bounded concurrency.
+//!
+//! The router is the one place that judges a node before a request leaves: unknown
+//! ([`NodeError::NotFound`]), not ready ([`NodeError::NotReady`]), skipped by its circuit breaker
+//! ([`NodeError::CircuitOpen`]) or too slow ([`NodeError::Timeout`], the only deadline on the
+//! gateway-to-agent hop). Callers word these errors; they do not decide them again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::endpoint::{AgentEndpoint, NodeDirectory, node_name_problem};
-use crate::error::{NodeError, truncate};
+use crate::endpoint::{AgentEndpoint, NodeDirectory};
+use crate::error::NodeError;
+use crate::node_name::NodeName;
 use crate::transport::NodeTransport;
 
 /// Settings of [`Router`].
@@ -17,9 +24,10 @@ use crate::transport::NodeTransport;
 pub struct RouterConfig {
     /// Most requests in flight at once during a fan-out.
     pub concurrency: usize,
-    /// Deadline for one node's answer.
+    /// Deadline for one node's answer: from handing the request to the transport until the
+    /// agent's response is read (connecting included). Transports set no deadline of their own.
     pub node_timeout: Duration,
-    /// Optional per-node circuit breaker.
+    /// Per-node circuit breaker; `None` sends every request.
     pub circuit_breaker: Option<CircuitBreakerConfig>,
 }
 
@@ -123,26 +131,19 @@ impl Router {
     }
 
     /// Send `request` to the agent on `node`.
-    pub async fn route_to_node(&self, node: &str, request: &Value) -> NodeResult {
+    ///
+    /// A node the directory does not know is [`NodeError::NotFound`], carrying the known nodes
+    /// and whether the directory had synced, so the caller can word a hint without a second
+    /// lookup.
+    pub async fn route_to_node(&self, node: &NodeName, request: &Value) -> NodeResult {
         let started = Instant::now();
-        if let Some(reason) = node_name_problem(node) {
-            return NodeResult {
-                node_name: node.to_owned(),
-                pod_name: None,
-                outcome: Err(NodeError::InvalidNodeName {
-                    name: truncate(node),
-                    reason,
-                }),
-                duration: started.elapsed(),
-            };
-        }
-        match self.directory.node(node) {
+        match self.directory.node(node.as_str()) {
             Some(endpoint) => self.dispatch(endpoint, request).await,
             None => NodeResult {
-                node_name: node.to_owned(),
+                node_name: node.to_string(),
                 pod_name: None,
                 outcome: Err(NodeError::NotFound {
-                    node: node.to_owned(),
+                    node: node.to_string(),
                     known: self
                         .directory
                         .nodes()
@@ -192,9 +193,7 @@ impl Router {
         self.admit(&endpoint.node_name)?;
         let deadline = self.config.node_timeout;
         let outcome =
-            match tokio::time::timeout(deadline, self.transport.send(endpoint, request, deadline))
-                .await
-            {
+            match tokio::time::timeout(deadline, self.transport.send(endpoint, request)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(NodeError::Timeout { after: deadline }),
             };
@@ -206,9 +205,7 @@ impl Router {
         let Some(config) = self.config.circuit_breaker else {
             return Ok(());
         };
-        let Ok(mut breakers) = self.breakers.lock() else {
-            return Ok(());
-        };
+        let mut breakers = self.breakers.lock();
         let Some(breaker) = breakers.get_mut(node) else {
             return Ok(());
         };
@@ -240,9 +237,7 @@ impl Router {
         let Some(config) = self.config.circuit_breaker else {
             return;
         };
-        let Ok(mut breakers) = self.breakers.lock() else {
-            return;
-        };
+        let mut breakers = self.breakers.lock();
         match outcome {
             Ok(_) => {
                 breakers.remove(node);
@@ -295,7 +290,6 @@ mod tests {
             &'a self,
             target: &'a AgentEndpoint,
             request: &'a Value,
-            _deadline: Duration,
         ) -> BoxFuture<'a, Result<Value, NodeError>> {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::SeqCst);
@@ -307,7 +301,7 @@ mod tests {
                 if target.node_name == "hang" {
                     std::future::pending::<()>().await;
                 }
-                if self.failing.lock().unwrap().contains(&target.node_name) {
+                if self.failing.lock().contains(&target.node_name) {
                     return Err(NodeError::Connect {
                         url: target.url.clone().unwrap_or_default(),
                         message: "connection refused".into(),
@@ -318,6 +312,10 @@ mod tests {
                 )
             })
         }
+    }
+
+    fn name(node: &str) -> NodeName {
+        NodeName::try_from(node).unwrap()
     }
 
     fn directory(names: &[&str]) -> Arc<StaticDirectory> {
@@ -336,7 +334,7 @@ mod tests {
         let names: Vec<String> = (0..40).rev().map(|i| format!("node-{i:02}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let transport = Arc::new(Scripted::default());
-        transport.failing.lock().unwrap().insert("node-07".into());
+        transport.failing.lock().insert("node-07".into());
         let router = Router::new(
             directory(&refs),
             transport.clone(),
@@ -370,16 +368,51 @@ mod tests {
             RouterConfig::default(),
         );
         let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
-        let r = router.route_to_node("Bad_Name", &req).await;
-        assert!(matches!(r.outcome, Err(NodeError::InvalidNodeName { .. })));
-        let r = router.route_to_node("c", &req).await;
+        let r = router.route_to_node(&name("c"), &req).await;
         let err = r.outcome.unwrap_err();
         assert_eq!(
             err.to_string(),
             "no agent pod on node \"c\" (known nodes: a, b)"
         );
-        let r = router.route_to_node("b", &req).await;
+        let r = router.route_to_node(&name("b"), &req).await;
         assert_eq!(r.outcome.unwrap()["result"]["node"], "b");
+    }
+
+    /// The router alone judges readiness: a not-ready agent gets no request.
+    #[tokio::test]
+    async fn not_ready_nodes_are_refused_before_sending() {
+        struct OneNotReady;
+        impl NodeDirectory for OneNotReady {
+            fn nodes(&self) -> Vec<AgentEndpoint> {
+                let mut e = AgentEndpoint::from_url("a", "http://127.0.0.1:9/a");
+                e.pod_name = "agent-a".into();
+                e.ready = false;
+                vec![e]
+            }
+            fn node(&self, name: &str) -> Option<AgentEndpoint> {
+                self.nodes().into_iter().find(|e| e.node_name == name)
+            }
+            fn is_synced(&self) -> bool {
+                true
+            }
+        }
+        let transport = Arc::new(Scripted::default());
+        let router = Router::new(
+            Arc::new(OneNotReady),
+            transport.clone(),
+            RouterConfig::default(),
+        );
+        let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        let r = router.route_to_node(&name("a"), &req).await;
+        assert_eq!(
+            r.outcome,
+            Err(NodeError::NotReady {
+                node: "a".into(),
+                pod: "agent-a".into()
+            })
+        );
+        assert_eq!(r.pod_name.as_deref(), Some("agent-a"));
+        assert_eq!(transport.calls.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -414,7 +447,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn circuit_breaker_opens_and_recovers() {
         let transport = Arc::new(Scripted::default());
-        transport.failing.lock().unwrap().insert("a".into());
+        transport.failing.lock().insert("a".into());
         let router = Router::new(
             directory(&["a"]),
             transport.clone(),
@@ -429,11 +462,11 @@ mod tests {
         let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
         for _ in 0..2 {
             assert!(matches!(
-                router.route_to_node("a", &req).await.outcome,
+                router.route_to_node(&name("a"), &req).await.outcome,
                 Err(NodeError::Connect { .. })
             ));
         }
-        let r = router.route_to_node("a", &req).await;
+        let r = router.route_to_node(&name("a"), &req).await;
         assert!(
             matches!(r.outcome, Err(NodeError::CircuitOpen { failures: 2, .. })),
             "{:?}",
@@ -444,19 +477,19 @@ mod tests {
         // After the cool-down one trial goes through; failing again re-opens.
         tokio::time::advance(Duration::from_secs(11)).await;
         assert!(matches!(
-            router.route_to_node("a", &req).await.outcome,
+            router.route_to_node(&name("a"), &req).await.outcome,
             Err(NodeError::Connect { .. })
         ));
         assert!(matches!(
-            router.route_to_node("a", &req).await.outcome,
+            router.route_to_node(&name("a"), &req).await.outcome,
             Err(NodeError::CircuitOpen { .. })
         ));
 
         // A successful trial closes it.
         tokio::time::advance(Duration::from_secs(11)).await;
-        transport.failing.lock().unwrap().clear();
-        assert!(router.route_to_node("a", &req).await.is_ok());
-        assert!(router.route_to_node("a", &req).await.is_ok());
+        transport.failing.lock().clear();
+        assert!(router.route_to_node(&name("a"), &req).await.is_ok());
+        assert!(router.route_to_node(&name("a"), &req).await.is_ok());
         assert_eq!(transport.calls.load(Ordering::SeqCst), 5);
     }
 }

@@ -147,7 +147,9 @@ async fn follow_pods(client: kube::Client, ns_name: String) {
     let transport = Arc::new(HttpTransport::new(HttpTransportConfig::default()).unwrap());
     let router = Router::new(discovery.clone(), transport, RouterConfig::default());
     let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    let result = router.route_to_node("gpu-node-a", &request).await;
+    let result = router
+        .route_to_node(&"gpu-node-a".parse().unwrap(), &request)
+        .await;
     assert_eq!(result.outcome.unwrap_err().kind(), "not_ready");
 
     // Turn ready with a loopback pod IP; route to it.
@@ -156,7 +158,9 @@ async fn follow_pods(client: kube::Client, ns_name: String) {
         discovery.node("gpu-node-a").is_some_and(|e| e.ready)
     })
     .await;
-    let result = router.route_to_node("gpu-node-a", &request).await;
+    let result = router
+        .route_to_node(&"gpu-node-a".parse().unwrap(), &request)
+        .await;
     assert_eq!(result.outcome.unwrap()["result"]["node"], "gpu-node-a");
 
     // Move: the pod is replaced by one on another node.
@@ -256,7 +260,7 @@ async fn exec_in(client: kube::Client, ns_name: String, node: String, command: S
     );
     let router = Router::new(discovery, transport, RouterConfig::default());
     let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
-    let result = router.route_to_node(&node, &request).await;
+    let result = router.route_to_node(&node.parse().unwrap(), &request).await;
     let response = result.outcome.unwrap();
     assert!(
         response["result"]["tools"]

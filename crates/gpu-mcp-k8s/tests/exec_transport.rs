@@ -3,11 +3,12 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_k8s::{AgentEndpoint, ExecTransport, ExecTransportConfig, NodeError, NodeTransport};
 use serde_json::json;
-use support::spawn_exec_standin;
+use support::{send_within, spawn_exec_standin};
 
 fn target(pod: &str) -> AgentEndpoint {
     AgentEndpoint {
@@ -27,21 +28,16 @@ fn request(id: i64) -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_gpu_inventory"}})
 }
 
-const DEADLINE: Duration = Duration::from_secs(10);
-
 #[tokio::test]
 async fn success_with_initialize_over_v5() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
-    let response = transport
-        .send(&target("ok-a"), &request(42), DEADLINE)
-        .await
-        .unwrap();
+    let response = transport.send(&target("ok-a"), &request(42)).await.unwrap();
     assert_eq!(response["id"], 42);
     assert_eq!(response["result"]["pod"], "ok-a");
     assert_eq!(response["result"]["method"], "tools/call");
 
-    let call = standin.calls.lock().unwrap()[0].clone();
+    let call = standin.calls.lock()[0].clone();
     assert_eq!(call.protocol, "v5.channel.k8s.io");
     assert_eq!(call.namespace, "gpu-diagnostics");
     assert_eq!(call.pod, "ok-a");
@@ -78,12 +74,9 @@ async fn bare_request_over_v4_with_custom_command() {
         ..ExecTransportConfig::default()
     };
     let transport = ExecTransport::new(standin.client(), config).unwrap();
-    let response = transport
-        .send(&target("ok-b"), &request(7), DEADLINE)
-        .await
-        .unwrap();
+    let response = transport.send(&target("ok-b"), &request(7)).await.unwrap();
     assert_eq!(response["result"]["pod"], "ok-b");
-    let call = standin.calls.lock().unwrap()[0].clone();
+    let call = standin.calls.lock()[0].clone();
     assert_eq!(call.protocol, "v4.channel.k8s.io");
     assert_eq!(call.command, ["/agent", "--nvml-mode=real"]);
     assert_eq!(call.container.as_deref(), Some("gpu-agent"));
@@ -95,7 +88,7 @@ async fn non_zero_exit_surfaces_status_and_stderr() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
     let err = transport
-        .send(&target("fail-a"), &request(1), DEADLINE)
+        .send(&target("fail-a"), &request(1))
         .await
         .unwrap_err();
     let NodeError::ExecFailed {
@@ -118,7 +111,7 @@ async fn non_zero_exit_surfaces_status_and_stderr() {
     );
     assert!(text.contains("stderr: error: NVML unavailable"), "{text}");
     // stdin was closed so the agent could see EOF.
-    assert!(standin.calls.lock().unwrap()[0].stdin_eof);
+    assert!(standin.calls.lock()[0].stdin_eof);
 }
 
 #[tokio::test]
@@ -126,7 +119,7 @@ async fn forbidden_is_an_api_error() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
     let err = transport
-        .send(&target("forbidden-a"), &request(1), DEADLINE)
+        .send(&target("forbidden-a"), &request(1))
         .await
         .unwrap_err();
     let NodeError::Api {
@@ -151,14 +144,14 @@ async fn garbage_silence_and_hang() {
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
 
     let err = transport
-        .send(&target("garbage-a"), &request(1), DEADLINE)
+        .send(&target("garbage-a"), &request(1))
         .await
         .unwrap_err();
     assert!(matches!(err, NodeError::Protocol { .. }), "{err:?}");
     assert!(err.to_string().contains("this is not JSON-RPC"), "{err}");
 
     let err = transport
-        .send(&target("silent-a"), &request(1), DEADLINE)
+        .send(&target("silent-a"), &request(1))
         .await
         .unwrap_err();
     let NodeError::ExecFailed {
@@ -171,10 +164,14 @@ async fn garbage_silence_and_hang() {
     assert!(message.contains("without answering"), "{message}");
 
     let short = Duration::from_millis(300);
-    let err = transport
-        .send(&target("hang-a"), &request(1), short)
-        .await
-        .unwrap_err();
+    let err = send_within(
+        Arc::new(transport.clone()),
+        target("hang-a"),
+        &request(1),
+        short,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err, NodeError::Timeout { after: short });
 
     // Static agents have no pod to exec into.
@@ -182,7 +179,6 @@ async fn garbage_silence_and_hang() {
         .send(
             &AgentEndpoint::from_url("n", "http://127.0.0.1:1/mcp"),
             &request(1),
-            DEADLINE,
         )
         .await
         .unwrap_err();
@@ -201,7 +197,7 @@ async fn api_server_down_is_a_client_error() {
             .unwrap();
     let transport = ExecTransport::new(client, ExecTransportConfig::default()).unwrap();
     let err = transport
-        .send(&target("ok-a"), &request(1), DEADLINE)
+        .send(&target("ok-a"), &request(1))
         .await
         .unwrap_err();
     assert!(matches!(err, NodeError::Kube { .. }), "{err:?}");
@@ -212,12 +208,12 @@ async fn unauthorized_and_backend_failures_are_api_errors() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
     let err = transport
-        .send(&target("unauthorized-a"), &request(1), DEADLINE)
+        .send(&target("unauthorized-a"), &request(1))
         .await
         .unwrap_err();
     assert!(matches!(&err, NodeError::Api { code: 401, .. }), "{err:?}");
     let err = transport
-        .send(&target("dialfail-a"), &request(1), DEADLINE)
+        .send(&target("dialfail-a"), &request(1))
         .await
         .unwrap_err();
     assert_eq!(

@@ -3,11 +3,12 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_k8s::{AgentEndpoint, HttpTransport, HttpTransportConfig, NodeError, NodeTransport};
 use serde_json::json;
-use support::{Behavior, LOCALHOST, spawn_agent};
+use support::{Behavior, LOCALHOST, send_within, spawn_agent};
 
 fn request(id: i64) -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_gpu_health", "arguments": {}}})
@@ -37,14 +38,11 @@ async fn good_agent_over_pod_ip_with_headers_and_keep_alive() {
     .unwrap();
     let target = pod_endpoint(&agent);
     for id in 1..=3 {
-        let response = transport
-            .send(&target, &request(id), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let response = transport.send(&target, &request(id)).await.unwrap();
         assert_eq!(response["id"], id);
         assert_eq!(response["result"]["node"], "node-a");
     }
-    let seen = agent.seen.lock().unwrap().clone();
+    let seen = agent.seen.lock().clone();
     assert_eq!(seen.len(), 3);
     let first = &seen[0];
     assert_eq!(first.path, "/mcp");
@@ -57,7 +55,7 @@ async fn good_agent_over_pod_ip_with_headers_and_keep_alive() {
     assert_eq!(first.headers["authorization"], "Bearer s3cret");
     assert_eq!(first.body["params"]["name"], "get_gpu_health");
     // Pooled keep-alive: three requests, one connection.
-    assert_eq!(*agent.connections.lock().unwrap(), 1);
+    assert_eq!(*agent.connections.lock(), 1);
 }
 
 #[tokio::test]
@@ -67,11 +65,8 @@ async fn per_request_version_is_mirrored_in_headers() {
     let target = AgentEndpoint::from_url("n", agent.url());
     let mut req = request(9);
     req["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
-    transport
-        .send(&target, &req, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let seen = agent.seen.lock().unwrap()[0].clone();
+    transport.send(&target, &req).await.unwrap();
+    let seen = agent.seen.lock()[0].clone();
     assert_eq!(seen.headers["mcp-protocol-version"], "2026-07-28");
     assert_eq!(seen.headers["mcp-method"], "tools/call");
     assert_eq!(seen.headers["mcp-name"], "get_gpu_health");
@@ -82,11 +77,7 @@ async fn sse_reply_is_accepted() {
     let agent = spawn_agent(LOCALHOST, "n", Behavior::Sse).await;
     let transport = HttpTransport::new(HttpTransportConfig::default()).unwrap();
     let response = transport
-        .send(
-            &AgentEndpoint::from_url("n", agent.url()),
-            &request(4),
-            Duration::from_secs(5),
-        )
+        .send(&AgentEndpoint::from_url("n", agent.url()), &request(4))
         .await
         .unwrap();
     assert_eq!(response["id"], 4);
@@ -98,11 +89,7 @@ async fn json_rpc_error_with_400_is_relayed() {
     let agent = spawn_agent(LOCALHOST, "n", Behavior::RpcError400).await;
     let transport = HttpTransport::new(HttpTransportConfig::default()).unwrap();
     let response = transport
-        .send(
-            &AgentEndpoint::from_url("n", agent.url()),
-            &request(5),
-            Duration::from_secs(5),
-        )
+        .send(&AgentEndpoint::from_url("n", agent.url()), &request(5))
         .await
         .unwrap();
     assert_eq!(response["error"]["code"], -32602);
@@ -115,15 +102,10 @@ async fn failures_are_typed() {
         ..HttpTransportConfig::default()
     })
     .unwrap();
-    let deadline = Duration::from_secs(5);
 
     let garbage = spawn_agent(LOCALHOST, "n", Behavior::Garbage).await;
     let err = transport
-        .send(
-            &AgentEndpoint::from_url("n", garbage.url()),
-            &request(1),
-            deadline,
-        )
+        .send(&AgentEndpoint::from_url("n", garbage.url()), &request(1))
         .await
         .unwrap_err();
     assert!(matches!(err, NodeError::Protocol { .. }), "{err:?}");
@@ -131,11 +113,7 @@ async fn failures_are_typed() {
 
     let broken = spawn_agent(LOCALHOST, "n", Behavior::Status500).await;
     let err = transport
-        .send(
-            &AgentEndpoint::from_url("n", broken.url()),
-            &request(1),
-            deadline,
-        )
+        .send(&AgentEndpoint::from_url("n", broken.url()), &request(1))
         .await
         .unwrap_err();
     assert_eq!(
@@ -152,25 +130,21 @@ async fn failures_are_typed() {
 
     let big = spawn_agent(LOCALHOST, "n", Behavior::Oversized).await;
     let err = transport
-        .send(
-            &AgentEndpoint::from_url("n", big.url()),
-            &request(1),
-            deadline,
-        )
+        .send(&AgentEndpoint::from_url("n", big.url()), &request(1))
         .await
         .unwrap_err();
     assert_eq!(err, NodeError::ResponseTooLarge { limit: 1 << 20 });
 
     let hang = spawn_agent(LOCALHOST, "n", Behavior::Hang).await;
     let short = Duration::from_millis(200);
-    let err = transport
-        .send(
-            &AgentEndpoint::from_url("n", hang.url()),
-            &request(1),
-            short,
-        )
-        .await
-        .unwrap_err();
+    let err = send_within(
+        Arc::new(transport.clone()),
+        AgentEndpoint::from_url("n", hang.url()),
+        &request(1),
+        short,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err, NodeError::Timeout { after: short });
 
     // A port nobody listens on: bind, note the port, close.
@@ -179,11 +153,7 @@ async fn failures_are_typed() {
     drop(closed);
     let url = format!("http://{addr}/mcp");
     let err = transport
-        .send(
-            &AgentEndpoint::from_url("n", url.clone()),
-            &request(1),
-            deadline,
-        )
+        .send(&AgentEndpoint::from_url("n", url.clone()), &request(1))
         .await
         .unwrap_err();
     let NodeError::Connect { url: got, .. } = &err else {
@@ -193,10 +163,7 @@ async fn failures_are_typed() {
 
     let mut no_ip = pod_endpoint(&hang);
     no_ip.pod_ip = None;
-    let err = transport
-        .send(&no_ip, &request(1), deadline)
-        .await
-        .unwrap_err();
+    let err = transport.send(&no_ip, &request(1)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "agent pod agent-a on node \"node-a\" has no pod IP yet"
@@ -206,7 +173,6 @@ async fn failures_are_typed() {
         .send(
             &AgentEndpoint::from_url("n", garbage.url()),
             &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-            deadline,
         )
         .await
         .unwrap_err();

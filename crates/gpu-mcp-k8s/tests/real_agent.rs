@@ -56,7 +56,9 @@ async fn http_transport_reaches_a_real_agent() {
     let router = Router::new(directory, transport, RouterConfig::default());
     let mut last = None;
     for _ in 0..100 {
-        let result = router.route_to_node("node-a", &tools_list()).await;
+        let result = router
+            .route_to_node(&"node-a".parse().unwrap(), &tools_list())
+            .await;
         match result.outcome {
             Ok(response) => {
                 let tools = response["result"]["tools"].as_array().unwrap();
@@ -111,14 +113,9 @@ async fn exec_transport_runs_a_real_agent() {
             start_time: None,
             url: None,
         };
-        let response = gpu_mcp_k8s::NodeTransport::send(
-            &transport,
-            &target,
-            &tools_list(),
-            Duration::from_secs(20),
-        )
-        .await
-        .unwrap();
+        let response = gpu_mcp_k8s::NodeTransport::send(&transport, &target, &tools_list())
+            .await
+            .unwrap();
         let tools = response["result"]["tools"].as_array().unwrap();
         assert!(
             tools.iter().any(|t| t["name"] == "get_gpu_health"),
@@ -146,14 +143,9 @@ async fn exec_transport_runs_a_real_agent() {
         start_time: None,
         url: None,
     };
-    let err = gpu_mcp_k8s::NodeTransport::send(
-        &transport,
-        &target,
-        &tools_list(),
-        Duration::from_secs(20),
-    )
-    .await
-    .unwrap_err();
+    let err = gpu_mcp_k8s::NodeTransport::send(&transport, &target, &tools_list())
+        .await
+        .unwrap_err();
     let NodeError::ExecFailed {
         exit_code, stderr, ..
     } = &err

@@ -1,7 +1,5 @@
 //! Exec node transport: run the agent in one-shot stdio mode through `pods/exec`.
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 use gpu_mcp_protocol::mcp::{ClientCapabilities, Implementation, InitializeRequestParams, methods};
 use gpu_mcp_protocol::{Notification, Request, RequestId, Response, encode_line};
@@ -223,14 +221,10 @@ impl NodeTransport for ExecTransport {
         &'a self,
         target: &'a AgentEndpoint,
         request: &'a Value,
-        deadline: Duration,
     ) -> BoxFuture<'a, Result<Value, NodeError>> {
         Box::pin(async move {
             let request = typed_request(request)?;
-            match tokio::time::timeout(deadline, self.exchange(target, &request)).await {
-                Ok(result) => result.map(response_value),
-                Err(_) => Err(NodeError::Timeout { after: deadline }),
-            }
+            self.exchange(target, &request).await.map(response_value)
         })
     }
 }

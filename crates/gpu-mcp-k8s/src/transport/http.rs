@@ -41,8 +41,6 @@ pub struct HttpTransportConfig {
     pub pool_idle_timeout: Duration,
     /// Idle connections kept per agent.
     pub pool_max_idle_per_host: usize,
-    /// TCP connect timeout (the per-request deadline still applies on top).
-    pub connect_timeout: Duration,
 }
 
 impl Default for HttpTransportConfig {
@@ -55,7 +53,6 @@ impl Default for HttpTransportConfig {
             max_response_bytes: 4 << 20,
             pool_idle_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 4,
-            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -93,7 +90,6 @@ impl HttpTransport {
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(config.pool_idle_timeout)
             .pool_max_idle_per_host(config.pool_max_idle_per_host)
@@ -228,15 +224,11 @@ impl NodeTransport for HttpTransport {
         &'a self,
         target: &'a AgentEndpoint,
         request: &'a Value,
-        deadline: Duration,
     ) -> BoxFuture<'a, Result<Value, NodeError>> {
         Box::pin(async move {
             let url = self.url_for(target)?;
             let request = typed_request(request)?;
-            match tokio::time::timeout(deadline, self.exchange(&url, &request)).await {
-                Ok(result) => result.map(response_value),
-                Err(_) => Err(NodeError::Timeout { after: deadline }),
-            }
+            self.exchange(&url, &request).await.map(response_value)
         })
     }
 }

@@ -1,7 +1,5 @@
 //! Node transports: how one JSON-RPC request reaches one node's agent.
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 use gpu_mcp_protocol::{
     Message, ProtocolVersion, Request, RequestId, Response, message_from_value,
@@ -22,13 +20,15 @@ pub const DEFAULT_PROTOCOL_VERSION: &str = ProtocolVersion::LATEST_HANDSHAKE.as_
 ///
 /// A JSON-RPC error response from the agent is a successful send (`Ok`); `Err` means the
 /// agent could not be reached or did not answer properly.
+///
+/// A transport sets no deadline: the [`crate::Router`] bounds every send with its node timeout
+/// and drops the future when it passes, which must cancel the exchange.
 pub trait NodeTransport: Send + Sync {
-    /// Send `request` (one JSON-RPC request object) to `target`, giving up after `deadline`.
+    /// Send `request` (one JSON-RPC request object) to `target`.
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
         request: &'a Value,
-        deadline: Duration,
     ) -> BoxFuture<'a, Result<Value, NodeError>>;
 }
 

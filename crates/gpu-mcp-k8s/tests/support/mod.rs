@@ -13,11 +13,16 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use gpu_mcp_k8s::{
+    AgentEndpoint, NodeDirectory, NodeError, NodeName, NodeTransport, Router, RouterConfig,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -28,6 +33,43 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+// ---------------------------------------------------------------- routing with a deadline
+
+/// One endpoint as a whole directory.
+pub struct OneNode(pub AgentEndpoint);
+
+impl NodeDirectory for OneNode {
+    fn nodes(&self) -> Vec<AgentEndpoint> {
+        vec![self.0.clone()]
+    }
+    fn node(&self, name: &str) -> Option<AgentEndpoint> {
+        (self.0.node_name == name).then(|| self.0.clone())
+    }
+    fn is_synced(&self) -> bool {
+        true
+    }
+}
+
+/// Sends `request` to `target` through a [`Router`] whose node timeout is `deadline`: the
+/// router holds the only deadline of the gateway-to-agent hop, transports have none.
+pub async fn send_within(
+    transport: Arc<dyn NodeTransport>,
+    target: AgentEndpoint,
+    request: &Value,
+    deadline: Duration,
+) -> Result<Value, NodeError> {
+    let node = NodeName::try_from(target.node_name.as_str()).unwrap();
+    let router = Router::new(
+        Arc::new(OneNode(target)),
+        transport,
+        RouterConfig {
+            node_timeout: deadline,
+            ..RouterConfig::default()
+        },
+    );
+    router.route_to_node(&node, request).await.outcome
+}
 
 // ---------------------------------------------------------------- Kubernetes objects
 
@@ -166,7 +208,7 @@ pub async fn spawn_agent_on(addr: SocketAddr, name: &str, behavior: Behavior) ->
             let Ok((tcp, _)) = listener.accept().await else {
                 break;
             };
-            *task_conns.lock().unwrap() += 1;
+            *task_conns.lock() += 1;
             let (seen, name) = (task_seen.clone(), name.clone());
             conns.spawn(async move {
                 let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -203,7 +245,7 @@ async fn answer(
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = body.get("id").cloned().unwrap_or(Value::Null);
-    seen.lock().unwrap().push(SeenRequest {
+    seen.lock().push(SeenRequest {
         path,
         headers,
         body: body.clone(),
@@ -439,14 +481,14 @@ async fn exec_session(
         return;
     };
     let index = {
-        let mut all = calls.lock().unwrap();
+        let mut all = calls.lock();
         all.push(call.clone());
         all.len() - 1
     };
     let pod = call.pod.clone();
     if let (Some(program), true) = (program, pod.starts_with("real")) {
         run_local_process(ws, &call, &program).await;
-        calls.lock().unwrap()[index].stdin_eof = true;
+        calls.lock()[index].stdin_eof = true;
         return;
     }
     let (mut tx, mut rx) = ws.split();
@@ -477,7 +519,7 @@ async fn exec_session(
                     let Ok(message) = serde_json::from_slice::<Value>(&line) else {
                         continue;
                     };
-                    calls.lock().unwrap()[index].stdin.push(message.clone());
+                    calls.lock()[index].stdin.push(message.clone());
                     if !pod.starts_with("ok") || message.get("id").is_none() {
                         continue;
                     }
@@ -499,7 +541,7 @@ async fn exec_session(
             _ => {}
         }
     }
-    calls.lock().unwrap()[index].stdin_eof = true;
+    calls.lock()[index].stdin_eof = true;
     if pod.starts_with("hang") {
         std::future::pending::<()>().await;
     }
