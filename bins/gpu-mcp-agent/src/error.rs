@@ -1,11 +1,10 @@
 //! Errors that stop the agent.
 
+use gpu_mcp_cli::{EX_UNAVAILABLE, EX_USAGE, ExitStatus};
+
 /// Why the agent could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The configuration is unusable (exit code 64).
-    #[error("invalid configuration: {0}")]
-    Config(String),
     /// The GPU backend could not start (for example NVML is missing in real mode).
     #[error(transparent)]
     Gpu(#[from] gpu_mcp_backend::Error),
@@ -17,16 +16,15 @@ pub enum Error {
     Startup,
 }
 
-impl Error {
-    /// The process exit code for this error: 64 (`EX_USAGE`) for configuration errors,
-    /// 69 (`EX_UNAVAILABLE`) when the GPU backend cannot start, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
+impl ExitStatus for Error {
+    /// [`EX_USAGE`] for configuration errors, [`EX_UNAVAILABLE`] when the GPU backend cannot
+    /// start, 1 otherwise.
+    fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 64,
             Self::Transport(
                 gpu_mcp_transport::Error::Tls(_) | gpu_mcp_transport::Error::Config(_),
-            ) => 64,
-            Self::Gpu(_) | Self::Startup => 69,
+            ) => EX_USAGE,
+            Self::Gpu(_) | Self::Startup => EX_UNAVAILABLE,
             Self::Transport(_) => 1,
         }
     }
@@ -41,7 +39,6 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        assert_eq!(Error::Config("x".into()).exit_code(), 64);
         assert_eq!(
             Error::Transport(gpu_mcp_transport::Error::Tls("bad pem".into())).exit_code(),
             64

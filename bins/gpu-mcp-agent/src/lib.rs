@@ -24,6 +24,9 @@ pub use error::{Error, Result};
 /// Name reported in `serverInfo` and `/version`.
 pub const SERVER_NAME: &str = "k8s-gpu-mcp-agent";
 
+/// Default bound on handling one MCP request, on stdio and HTTP.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Default of [`Config::snapshot_max_age`].
 pub const DEFAULT_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(1);
 
@@ -73,9 +76,12 @@ impl Config {
         let node_name = node_name.into();
         Self {
             transport: TransportMode::Stdio,
-            http: HttpConfig::default(),
+            http: HttpConfig {
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                ..HttpConfig::default()
+            },
             stdio: StdioConfig {
-                request_timeout: Some(Duration::from_secs(60)),
+                request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
                 ..StdioConfig::default()
             },
             gpu: GpuSource::Mock(MockConfig {
@@ -223,7 +229,7 @@ mod tests {
         let Err(err) = backend(&source).await else {
             panic!("NVML loaded from a path that does not exist");
         };
-        assert_eq!(err.exit_code(), 69);
+        assert_eq!(gpu_mcp_cli::ExitStatus::exit_code(&err), 69);
         assert!(err.to_string().contains("could not be loaded"), "{err}");
     }
 

@@ -228,7 +228,12 @@ async fn help_and_version() {
     let out = common::agent(&["--help"]).output().await.unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--transport", "GPU_MCP_LISTEN", "Examples:", "--nvml-mode"] {
+    for needle in [
+        "--transport",
+        "GPU_MCP_AGENT_LISTEN",
+        "Examples:",
+        "--nvml-mode",
+    ] {
         assert!(help.contains(needle), "{needle} missing from --help");
     }
     let out = common::agent(&["--version"]).output().await.unwrap();

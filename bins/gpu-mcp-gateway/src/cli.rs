@@ -1,101 +1,122 @@
-//! Command-line flags; each can also come from a `GPU_MCP_*` environment variable.
+//! Command line and environment: every flag can also be set through a `GPU_MCP_GATEWAY_*`
+//! variable.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::Parser;
-use gpu_mcp_gateway::{Agents, Config, Routing, TransportMode, parse_duration};
+use clap::{Parser, ValueEnum};
+use gpu_mcp_cli::{
+    AuthFlags, HttpFlags, LogFlags, SessionFlags, TimeoutFlags, Transport, parse_duration,
+    read_secret,
+};
+use gpu_mcp_gateway::{Agents, Config, Routing, TransportMode, default_request_timeout};
+use gpu_mcp_k8s::CircuitBreakerConfig;
+
+const EXAMPLES: &str = "\
+Examples:
+  # in a cluster (what the Helm chart runs): discover the agent pods, reach them by pod IP
+  gpu-mcp-gateway --namespace gpu-diagnostics --auth-token-file /var/run/secrets/gpu-mcp/token
+
+  # from a workstation, through the current kubeconfig context, on 127.0.0.1:8080
+  gpu-mcp-gateway --kubeconfig ~/.kube/config --routing exec \\
+    --exec-command '/gpu-mcp-agent --transport stdio --nvml-mode mock'
+
+  # fixed agents and no cluster (local development), with a circuit breaker per node
+  gpu-mcp-gateway --agents gpu-node-1=http://127.0.0.1:9001/mcp,gpu-node-2=http://127.0.0.1:9002/mcp \\
+    --breaker-failures 3 --breaker-cool-down 30s
+
+  # the same, configured through the environment
+  GPU_MCP_GATEWAY_AGENTS=gpu-node-1=http://127.0.0.1:9001/mcp GPU_MCP_GATEWAY_TRANSPORT=stdio gpu-mcp-gateway
+
+Exit codes: 0 done, 64 bad flags, files or cluster configuration, 1 other failures.";
 
 /// One MCP endpoint for the GPUs of every node of a Kubernetes cluster.
+///
+/// Every flag can also be set through an environment variable, `GPU_MCP_GATEWAY_` and the
+/// flag's name (`--node-timeout` is `GPU_MCP_GATEWAY_NODE_TIMEOUT`); a flag on the command line
+/// wins. Inside a cluster (`KUBERNETES_SERVICE_HOST` set) the HTTP listener defaults to
+/// 0.0.0.0:8080 instead of 127.0.0.1:8080.
 #[derive(Debug, Parser)]
-#[command(name = "gpu-mcp-gateway", version, about)]
+#[command(name = "gpu-mcp-gateway", version, after_help = EXAMPLES, max_term_width = 100)]
 pub(crate) struct Cli {
-    /// MCP transport: `http` (Streamable HTTP) or `stdio`.
-    #[arg(long, env = "GPU_MCP_TRANSPORT", default_value = "http")]
-    transport: TransportMode,
-    /// Listen address [default: 0.0.0.0:8080 in a cluster, else 127.0.0.1:8080].
-    #[arg(long, env = "GPU_MCP_LISTEN")]
-    listen: Option<SocketAddr>,
-    /// Listen port (replaces the port of --listen).
-    #[arg(long, env = "GPU_MCP_PORT")]
-    port: Option<u16>,
+    /// How MCP clients connect.
+    #[arg(long, value_enum, default_value_t = Transport::Http)]
+    transport: Transport,
     /// Static agents instead of discovery: `node=url,...`, e.g.
     /// `gpu-node-1=http://127.0.0.1:9001/mcp`.
-    #[arg(long, env = "GPU_MCP_AGENTS")]
+    #[arg(long, value_name = "LIST", help_heading = "Agents")]
     agents: Option<String>,
     /// Namespace of the agent pods.
-    #[arg(long, env = "GPU_MCP_NAMESPACE", default_value = gpu_mcp_k8s::DEFAULT_NAMESPACE)]
+    #[arg(long, default_value = gpu_mcp_k8s::DEFAULT_NAMESPACE, help_heading = "Agents")]
     namespace: String,
     /// Label selector of the agent pods.
-    #[arg(long, env = "GPU_MCP_SELECTOR", default_value = gpu_mcp_k8s::DEFAULT_LABEL_SELECTOR)]
+    #[arg(long, default_value = gpu_mcp_k8s::DEFAULT_LABEL_SELECTOR, help_heading = "Agents")]
     selector: String,
     /// Kubeconfig file [default: in-cluster, then $KUBECONFIG or ~/.kube/config].
-    #[arg(long, env = "GPU_MCP_KUBECONFIG")]
+    #[arg(long, value_name = "FILE", help_heading = "Agents")]
     kubeconfig: Option<PathBuf>,
     /// Kubeconfig context.
-    #[arg(long, env = "GPU_MCP_CONTEXT")]
+    #[arg(long, help_heading = "Agents")]
     context: Option<String>,
-    /// How to reach agents: `http` (pod IP) or `exec` (pods/exec).
-    #[arg(long, env = "GPU_MCP_ROUTING", default_value = "http")]
-    routing: Routing,
+    /// How to reach agents.
+    #[arg(long, value_enum, default_value_t = RoutingArg::Http, help_heading = "Agents")]
+    routing: RoutingArg,
     /// Agent MCP port, when the pod names none.
-    #[arg(long, env = "GPU_MCP_AGENT_PORT", default_value_t = gpu_mcp_k8s::DEFAULT_AGENT_PORT)]
+    #[arg(long, default_value_t = gpu_mcp_k8s::DEFAULT_AGENT_PORT, value_name = "PORT", help_heading = "Agents")]
     agent_port: u16,
     /// Agent container (exec routing, MCP port lookup).
-    #[arg(long, env = "GPU_MCP_AGENT_CONTAINER", default_value = gpu_mcp_k8s::DEFAULT_AGENT_CONTAINER)]
+    #[arg(long, default_value = gpu_mcp_k8s::DEFAULT_AGENT_CONTAINER, value_name = "NAME", help_heading = "Agents")]
     agent_container: String,
     /// Command run in the agent container for exec routing (split on whitespace).
-    #[arg(long, env = "GPU_MCP_EXEC_COMMAND")]
+    #[arg(long, value_name = "COMMAND", help_heading = "Agents")]
     exec_command: Option<String>,
-    /// Most agent requests in flight during one fan-out.
-    #[arg(long, env = "GPU_MCP_CONCURRENCY", default_value_t = 32)]
-    concurrency: usize,
-    /// Deadline of one agent's answer (e.g. 10s, 500ms).
-    #[arg(long, env = "GPU_MCP_NODE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    node_timeout: std::time::Duration,
-    /// File with the bearer token clients must send (also sent to agents).
-    #[arg(long, env = "GPU_MCP_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
-    auth_token_file: Option<PathBuf>,
-    /// The bearer token itself (prefer --auth-token-file: arguments are visible to other users).
-    #[arg(long, env = "GPU_MCP_AUTH_TOKEN", hide_env_values = true)]
-    auth_token: Option<String>,
-    /// File with the bearer token sent to agents [default: --auth-token-file].
-    #[arg(long, env = "GPU_MCP_AGENT_TOKEN_FILE")]
+    /// File with the bearer token sent to agents [default: the token clients must send].
+    #[arg(long, value_name = "FILE", help_heading = "Agents")]
     agent_token_file: Option<PathBuf>,
-    /// PEM certificate chain for HTTPS (with --tls-key).
-    #[arg(long, env = "GPU_MCP_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for HTTPS (with --tls-cert).
-    #[arg(long, env = "GPU_MCP_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Browser origins allowed on /mcp (comma-separated; `*` for any).
-    #[arg(long, env = "GPU_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
-    allowed_origins: Vec<String>,
-    /// Host header values allowed (comma-separated; empty for any).
-    #[arg(long, env = "GPU_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
-    allowed_hosts: Vec<String>,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "GPU_MCP_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub(crate) log_format: String,
-    /// Log filter (a level such as `info`, or `tracing` directives).
-    #[arg(long, env = "GPU_MCP_LOG_LEVEL", default_value = "info")]
-    pub(crate) log_level: String,
+    /// Most agent requests in flight during one fan-out.
+    #[arg(long, default_value_t = 32, value_name = "N", help_heading = "Routing")]
+    concurrency: usize,
+    /// Deadline of one agent's answer, connecting included (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration, help_heading = "Routing")]
+    node_timeout: Duration,
+    /// Consecutive failures (unreachable, timed out, bad answer) after which a node is skipped
+    /// for --breaker-cool-down, then tried again with one request; 0 turns the breaker off.
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Routing")]
+    breaker_failures: u32,
+    /// How long a node whose breaker opened is skipped (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration, help_heading = "Routing")]
+    breaker_cool_down: Duration,
+    #[command(flatten)]
+    http: HttpFlags,
+    #[command(flatten)]
+    auth: AuthFlags,
+    #[command(flatten)]
+    sessions: SessionFlags,
+    #[command(flatten)]
+    timeouts: TimeoutFlags,
+    #[command(flatten)]
+    pub(crate) log: LogFlags,
+}
+
+/// How the gateway reaches an agent.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoutingArg {
+    /// POST to the agent's MCP endpoint on its pod IP (pooled connections).
+    Http,
+    /// Run the agent in one-shot stdio mode through pods/exec.
+    Exec,
 }
 
 impl Cli {
-    /// The gateway configuration; `in_cluster` picks the default listen address.
-    pub(crate) fn into_config(self, in_cluster: bool) -> Config {
+    /// The gateway configuration, reading the files the flags name; `in_cluster` picks the
+    /// default listen address.
+    pub(crate) fn into_config(self, in_cluster: bool) -> Result<Config, gpu_mcp_cli::Error> {
         let default_ip = if in_cluster {
-            [0, 0, 0, 0]
+            Ipv4Addr::UNSPECIFIED
         } else {
-            [127, 0, 0, 1]
+            Ipv4Addr::LOCALHOST
         };
-        let mut listen = self
-            .listen
-            .unwrap_or_else(|| SocketAddr::from((default_ip, 8080)));
-        if let Some(port) = self.port {
-            listen.set_port(port);
-        }
         let agents = match self.agents {
             Some(list) => Agents::Static(list),
             None => Agents::Cluster {
@@ -106,62 +127,95 @@ impl Cli {
                 agent_container: self.agent_container,
             },
         };
-        let defaults = Config::default();
-        Config {
-            transport: self.transport,
-            listen,
+        let auth_token = self.auth.token()?;
+        let agent_token = match &self.agent_token_file {
+            Some(path) => Some(read_secret("agent token file", path)?),
+            None => auth_token.clone(),
+        };
+        let request_timeout = self
+            .timeouts
+            .request_timeout_or(default_request_timeout(self.node_timeout));
+        let mut config = Config {
+            transport: match self.transport {
+                Transport::Http => TransportMode::Http,
+                Transport::Stdio => TransportMode::Stdio,
+            },
+            strict_lifecycle: self.sessions.strict_lifecycle,
             agents,
-            routing: self.routing,
+            routing: match self.routing {
+                RoutingArg::Http => Routing::Http,
+                RoutingArg::Exec => Routing::Exec,
+            },
             agent_port: self.agent_port,
             concurrency: self.concurrency,
             node_timeout: self.node_timeout,
-            exec_command: self.exec_command.map_or(defaults.exec_command, |c| {
-                c.split_whitespace().map(str::to_owned).collect()
+            circuit_breaker: (self.breaker_failures > 0).then_some(CircuitBreakerConfig {
+                failure_threshold: self.breaker_failures,
+                cool_down: self.breaker_cool_down,
             }),
-            auth_token: self.auth_token,
-            auth_token_file: self.auth_token_file,
-            agent_token_file: self.agent_token_file,
-            tls: self.tls_cert.zip(self.tls_key),
-            allowed_origins: self.allowed_origins,
-            allowed_hosts: self.allowed_hosts,
+            agent_token,
+            ..Config::default()
+        };
+        if let Some(command) = self.exec_command {
+            config.exec_command = command.split_whitespace().map(str::to_owned).collect();
         }
+        config.stdio.request_timeout = Some(request_timeout);
+        let http = &mut config.http;
+        self.http
+            .apply(http, SocketAddr::new(IpAddr::V4(default_ip), 8080))?;
+        http.sessions = self.sessions.http_sessions.into();
+        http.request_timeout = request_timeout;
+        http.bearer_token = auth_token;
+        Ok(config)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gpu_mcp_transport::SessionMode;
 
-    fn parse(args: &[&str]) -> Config {
+    fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
         let mut argv = vec!["gpu-mcp-gateway"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).unwrap().into_config(false)
+        gpu_mcp_cli::parse_from(gpu_mcp_cli::GATEWAY_ENV_PREFIX, argv)
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        cli(args).unwrap().into_config(false).unwrap()
     }
 
     #[test]
     fn defaults_follow_the_environment_kind() {
         let local = parse(&[]);
-        assert_eq!(local.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
-        let cluster = Cli::try_parse_from(["gpu-mcp-gateway"])
-            .unwrap()
-            .into_config(true);
-        assert_eq!(cluster.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert_eq!(local.http.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let cluster = cli(&[]).unwrap().into_config(true).unwrap();
+        assert_eq!(cluster.http.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
         assert!(matches!(
             cluster.agents,
             Agents::Cluster { ref namespace, .. } if namespace == "gpu-diagnostics"
         ));
         assert_eq!(cluster.concurrency, 32);
-        assert_eq!(cluster.node_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(cluster.node_timeout, Duration::from_secs(10));
+        assert_eq!(cluster.circuit_breaker, None);
+        assert_eq!(cluster.http.request_timeout, Duration::from_secs(60));
+        assert_eq!(cluster.stdio.request_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(
+            cluster.http.max_body_bytes,
+            gpu_mcp_transport::DEFAULT_MAX_BODY_BYTES
+        );
     }
 
     #[test]
     fn port_replaces_the_listen_port() {
         assert_eq!(
-            parse(&["--port", "9090"]).listen,
+            parse(&["--port", "9090"]).http.listen,
             SocketAddr::from(([127, 0, 0, 1], 9090))
         );
         assert_eq!(
-            parse(&["--listen", "127.0.0.2:1", "--port", "9090"]).listen,
+            parse(&["--listen", "127.0.0.2:1", "--port", "9090"])
+                .http
+                .listen,
             SocketAddr::from(([127, 0, 0, 2], 9090))
         );
     }
@@ -178,10 +232,41 @@ mod tests {
         ]);
         assert_eq!(c.routing, Routing::Exec);
         assert_eq!(c.exec_command, ["gpu-mcp-agent", "--transport", "stdio"]);
-        assert_eq!(c.node_timeout, std::time::Duration::from_millis(750));
+        assert_eq!(c.node_timeout, Duration::from_millis(750));
         let c = parse(&["--agents", "a=http://127.0.0.1:1/mcp"]);
         assert_eq!(c.agents, Agents::Static("a=http://127.0.0.1:1/mcp".into()));
-        assert!(Cli::try_parse_from(["gpu-mcp-gateway", "--routing", "carrier-pigeon"]).is_err());
-        assert!(Cli::try_parse_from(["gpu-mcp-gateway", "--tls-cert", "c.pem"]).is_err());
+        assert!(cli(&["--routing", "carrier-pigeon"]).is_err());
+        assert!(cli(&["--tls-cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn the_agent_flags_the_gateway_lacked() {
+        let c = parse(&[
+            "--max-body-bytes",
+            "2048",
+            "--http-sessions",
+            "disabled",
+            "--strict-lifecycle",
+            "--node-timeout",
+            "40s",
+            "--breaker-failures",
+            "3",
+            "--breaker-cool-down",
+            "1m",
+        ]);
+        assert_eq!(c.http.max_body_bytes, 2048);
+        assert_eq!(c.http.sessions, SessionMode::Disabled);
+        assert!(c.strict_lifecycle);
+        assert_eq!(c.http.request_timeout, Duration::from_secs(90));
+        assert_eq!(
+            c.circuit_breaker,
+            Some(CircuitBreakerConfig {
+                failure_threshold: 3,
+                cool_down: Duration::from_secs(60),
+            })
+        );
+        let c = parse(&["--request-timeout", "5s", "--transport", "stdio"]);
+        assert_eq!(c.transport, TransportMode::Stdio);
+        assert_eq!(c.stdio.request_timeout, Some(Duration::from_secs(5)));
     }
 }

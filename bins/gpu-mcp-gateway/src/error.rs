@@ -1,6 +1,6 @@
 //! Errors of the gateway's start-up and serving.
 
-use std::path::PathBuf;
+use gpu_mcp_cli::{EX_USAGE, ExitStatus};
 
 /// Why the gateway could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -8,17 +8,6 @@ pub enum Error {
     /// The configuration is inconsistent (exit status 64).
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A file named by a flag (token, certificate, key) could not be read (exit status 64).
-    #[error("cannot read {what} {}: {source}", path.display())]
-    ReadFile {
-        /// What the file is for.
-        what: &'static str,
-        /// The path given.
-        path: PathBuf,
-        /// The operating-system error.
-        #[source]
-        source: std::io::Error,
-    },
     /// The Kubernetes layer could not be set up.
     #[error(transparent)]
     Kubernetes(#[from] gpu_mcp_k8s::Error),
@@ -33,7 +22,7 @@ impl Error {
     pub fn is_config(&self) -> bool {
         use gpu_mcp_k8s::Error as K;
         match self {
-            Self::Config(_) | Self::ReadFile { .. } => true,
+            Self::Config(_) => true,
             Self::Kubernetes(e) => matches!(
                 e,
                 K::ClientConfig { .. }
@@ -48,6 +37,13 @@ impl Error {
                 gpu_mcp_transport::Error::Tls(_) | gpu_mcp_transport::Error::Config(_)
             ),
         }
+    }
+}
+
+impl ExitStatus for Error {
+    /// [`EX_USAGE`] for configuration errors ([`Error::is_config`]), 1 otherwise.
+    fn exit_code(&self) -> u8 {
+        if self.is_config() { EX_USAGE } else { 1 }
     }
 }
 

@@ -11,17 +11,17 @@ mod error;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_fleet::{ClusterCatalog, ClusterMetrics, MetricSink, register_cache_size};
 use gpu_mcp_k8s::{
-    ClientOptions, Discovery, DiscoveryConfig, ExecTransport, ExecTransportConfig, HttpTransport,
-    HttpTransportConfig, NodeDirectory, NodeTransport, Router, RouterConfig, StaticDirectory,
+    CircuitBreakerConfig, ClientOptions, Discovery, DiscoveryConfig, ExecTransport,
+    ExecTransportConfig, HttpTransport, HttpTransportConfig, NodeDirectory, NodeTransport, Router,
+    RouterConfig, StaticDirectory,
 };
-use gpu_mcp_service::{McpServer, ServerInfo};
-use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, TlsConfig};
+use gpu_mcp_service::{McpServer, ServerInfo, SessionPolicy};
+use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
 use prometheus_client::registry::Metric;
 use tokio_util::sync::CancellationToken;
 
@@ -49,19 +49,6 @@ pub enum TransportMode {
     Stdio,
 }
 
-impl FromStr for TransportMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "http" => Ok(Self::Http),
-            "stdio" => Ok(Self::Stdio),
-            other => Err(format!(
-                "unknown transport `{other}` (expected http or stdio)"
-            )),
-        }
-    }
-}
-
 /// How the gateway reaches an agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Routing {
@@ -70,17 +57,6 @@ pub enum Routing {
     Http,
     /// Run the agent in one-shot stdio mode through `pods/exec`.
     Exec,
-}
-
-impl FromStr for Routing {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "http" => Ok(Self::Http),
-            "exec" => Ok(Self::Exec),
-            other => Err(format!("unknown routing `{other}` (expected http or exec)")),
-        }
-    }
 }
 
 /// Where the agents are.
@@ -103,13 +79,25 @@ pub enum Agents {
     },
 }
 
-/// Everything the gateway needs to run.
+/// The request bound the gateway uses unless told otherwise: time for one fan-out (the node
+/// timeout) twice over plus a margin, and never less than 60 s.
+pub fn default_request_timeout(node_timeout: Duration) -> Duration {
+    (node_timeout * 2 + Duration::from_secs(10)).max(Duration::from_secs(60))
+}
+
+/// Everything the gateway needs to run. Secrets and certificates are values here: the binary
+/// reads the files its flags name.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The MCP transport served.
     pub transport: TransportMode,
-    /// HTTP listen address.
-    pub listen: SocketAddr,
+    /// The HTTP listener: address, the bearer token clients must send, TLS, origin and host
+    /// checks, body limit, sessions, request timeout.
+    pub http: HttpConfig,
+    /// The stdio transport (its request timeout).
+    pub stdio: StdioConfig,
+    /// Refuse requests before `initialize` (handshake-era clients only).
+    pub strict_lifecycle: bool,
     /// Where the agents are.
     pub agents: Agents,
     /// How agents are reached.
@@ -118,30 +106,31 @@ pub struct Config {
     pub agent_port: u16,
     /// Most agent requests in flight during one fan-out.
     pub concurrency: usize,
-    /// Deadline of one agent's answer.
+    /// Deadline of one agent's answer (the router's; the only deadline of the hop).
     pub node_timeout: Duration,
+    /// Per-node circuit breaker; `None` sends every request.
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
     /// argv run in the agent container for exec routing.
     pub exec_command: Vec<String>,
-    /// The bearer token clients must present (and that agents expect, unless
-    /// `agent_token_file` says otherwise); takes precedence over `auth_token_file`.
-    pub auth_token: Option<String>,
-    /// File holding that token.
-    pub auth_token_file: Option<PathBuf>,
-    /// File holding the bearer token sent to agents.
-    pub agent_token_file: Option<PathBuf>,
-    /// PEM certificate chain and key files for HTTPS.
-    pub tls: Option<(PathBuf, PathBuf)>,
-    /// Browser origins allowed on the MCP endpoint.
-    pub allowed_origins: Vec<String>,
-    /// Host names allowed in the `Host` header (empty: any).
-    pub allowed_hosts: Vec<String>,
+    /// The bearer token sent to agents.
+    pub agent_token: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let node_timeout = Duration::from_secs(10);
+        let request_timeout = default_request_timeout(node_timeout);
         Self {
             transport: TransportMode::Http,
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http: HttpConfig {
+                request_timeout,
+                ..HttpConfig::default()
+            },
+            stdio: StdioConfig {
+                request_timeout: Some(request_timeout),
+                ..StdioConfig::default()
+            },
+            strict_lifecycle: false,
             agents: Agents::Cluster {
                 namespace: gpu_mcp_k8s::DEFAULT_NAMESPACE.into(),
                 selector: gpu_mcp_k8s::DEFAULT_LABEL_SELECTOR.into(),
@@ -152,17 +141,13 @@ impl Default for Config {
             routing: Routing::Http,
             agent_port: gpu_mcp_k8s::DEFAULT_AGENT_PORT,
             concurrency: 32,
-            node_timeout: Duration::from_secs(10),
+            node_timeout,
+            circuit_breaker: None,
             exec_command: gpu_mcp_k8s::DEFAULT_EXEC_COMMAND
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
-            auth_token: None,
-            auth_token_file: None,
-            agent_token_file: None,
-            tls: None,
-            allowed_origins: Vec::new(),
-            allowed_hosts: Vec::new(),
+            agent_token: None,
         }
     }
 }
@@ -184,45 +169,17 @@ impl Config {
         if self.routing == Routing::Exec && self.exec_command.is_empty() {
             return Err(Error::Config("--exec-command is empty".into()));
         }
+        if self
+            .circuit_breaker
+            .is_some_and(|b| b.failure_threshold == 0 || b.cool_down.is_zero())
+        {
+            return Err(Error::Config(
+                "the circuit breaker needs --breaker-failures and --breaker-cool-down above 0"
+                    .into(),
+            ));
+        }
         Ok(())
     }
-}
-
-/// Parses a duration such as `10s`, `500ms`, `2m` or `1h`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 10s, 500ms, 2m)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
-}
-
-fn read_file(what: &'static str, path: &PathBuf) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::ReadFile {
-        what,
-        path: path.clone(),
-        source,
-    })
-}
-
-fn read_token(what: &'static str, path: &PathBuf) -> Result<String> {
-    let bytes = read_file(what, path)?;
-    let token = String::from_utf8_lossy(&bytes).trim().to_owned();
-    if token.is_empty() {
-        return Err(Error::Config(format!("{what} {} is empty", path.display())));
-    }
-    Ok(token)
 }
 
 /// Registers metrics on the transport's registry (served at `/metrics`).
@@ -236,7 +193,7 @@ impl MetricSink for TransportSink<'_> {
 
 enum Serving {
     Http(Box<HttpServer>),
-    Stdio(McpServer),
+    Stdio(McpServer, StdioConfig),
 }
 
 /// A started gateway: listener bound, discovery running, not yet serving.
@@ -259,26 +216,6 @@ impl Gateway {
     /// Builds every layer and binds the listener.
     pub async fn start(config: Config) -> Result<Self> {
         config.validate()?;
-        let auth_token = match (&config.auth_token, &config.auth_token_file) {
-            (Some(token), _) if token.trim().is_empty() => {
-                return Err(Error::Config("--auth-token is empty".into()));
-            }
-            (Some(token), _) => Some(token.trim().to_owned()),
-            (None, Some(path)) => Some(read_token("auth token file", path)?),
-            (None, None) => None,
-        };
-        let agent_token = match &config.agent_token_file {
-            Some(p) => Some(read_token("agent token file", p)?),
-            None => auth_token.clone(),
-        };
-        let tls = match &config.tls {
-            Some((cert, key)) => Some(TlsConfig::Pem {
-                cert_chain: read_file("TLS certificate", cert)?,
-                private_key: read_file("TLS key", key)?,
-            }),
-            None => None,
-        };
-
         let (directory, client): (Arc<dyn NodeDirectory>, _) = match &config.agents {
             Agents::Static(list) => (Arc::new(StaticDirectory::parse(list)?), None),
             Agents::Cluster {
@@ -309,7 +246,7 @@ impl Gateway {
         let transport: Arc<dyn NodeTransport> = match (config.routing, client) {
             (Routing::Http, _) => Arc::new(HttpTransport::new(HttpTransportConfig {
                 port: config.agent_port,
-                bearer_token: agent_token,
+                bearer_token: config.agent_token.clone(),
                 ..HttpTransportConfig::default()
             })?),
             // The container comes from each endpoint: discovery picks `agent_container`, or the
@@ -331,7 +268,7 @@ impl Gateway {
             RouterConfig {
                 concurrency: config.concurrency,
                 node_timeout: config.node_timeout,
-                ..RouterConfig::default()
+                circuit_breaker: config.circuit_breaker,
             },
         ));
 
@@ -347,7 +284,7 @@ impl Gateway {
         );
         let catalog = ClusterCatalog::new(router, gpu_mcp_model::gpu_tool_definitions())
             .with_metrics(cluster_metrics);
-        let server = McpServer::new(
+        let server = McpServer::with_policy(
             ServerInfo {
                 name: SERVER_NAME.into(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -355,25 +292,17 @@ impl Gateway {
                 instructions: Some(INSTRUCTIONS.into()),
             },
             Arc::new(catalog),
+            SessionPolicy {
+                strict_lifecycle: config.strict_lifecycle,
+                ..SessionPolicy::default()
+            },
         );
         let health = Health::new(directory.is_synced());
         let serving = match config.transport {
-            TransportMode::Stdio => Serving::Stdio(server),
-            TransportMode::Http => {
-                let http = HttpConfig {
-                    listen: config.listen,
-                    bearer_token: auth_token,
-                    tls,
-                    allowed_origins: config.allowed_origins.clone(),
-                    allowed_hosts: config.allowed_hosts.clone(),
-                    request_timeout: (config.node_timeout * 2 + Duration::from_secs(10))
-                        .max(HttpConfig::default().request_timeout),
-                    ..HttpConfig::default()
-                };
-                Serving::Http(Box::new(
-                    HttpServer::bind(http, server, health.clone(), metrics.clone()).await?,
-                ))
-            }
+            TransportMode::Stdio => Serving::Stdio(server, config.stdio),
+            TransportMode::Http => Serving::Http(Box::new(
+                HttpServer::bind(config.http, server, health.clone(), metrics.clone()).await?,
+            )),
         };
         Ok(Self {
             serving,
@@ -387,7 +316,7 @@ impl Gateway {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match &self.serving {
             Serving::Http(s) => Some(s.local_addr()),
-            Serving::Stdio(_) => None,
+            Serving::Stdio(..) => None,
         }
     }
 
@@ -432,8 +361,9 @@ impl Gateway {
                 tracing::info!(addr = %server.local_addr(), "serving MCP over HTTP at /mcp");
                 server.serve(shutdown.clone()).await
             }
-            Serving::Stdio(server) => {
-                gpu_mcp_transport::serve_stdio(
+            Serving::Stdio(server, stdio) => {
+                gpu_mcp_transport::serve_stdio_with(
+                    stdio,
                     server,
                     tokio::io::stdin(),
                     tokio::io::stdout(),
@@ -458,15 +388,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("10parsecs").is_err());
-        assert!(parse_duration("").is_err());
+    fn request_timeout_covers_a_fan_out() {
+        assert_eq!(
+            default_request_timeout(Duration::from_secs(10)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            default_request_timeout(Duration::from_secs(40)),
+            Duration::from_secs(90)
+        );
+        let config = Config::default();
+        assert_eq!(config.http.request_timeout, Duration::from_secs(60));
+        assert_eq!(config.stdio.request_timeout, Some(Duration::from_secs(60)));
     }
 
     #[test]
@@ -482,25 +415,24 @@ mod tests {
             ..Config::default()
         };
         assert!(config.validate().is_err());
+        let config = Config {
+            circuit_breaker: Some(CircuitBreakerConfig {
+                failure_threshold: 0,
+                cool_down: Duration::from_secs(1),
+            }),
+            ..Config::default()
+        };
+        assert!(config.validate().unwrap_err().is_config());
     }
 
     #[tokio::test]
-    async fn bad_static_list_and_missing_files_are_config_errors() {
-        let config = Config {
+    async fn bad_static_list_is_a_config_error() {
+        let mut config = Config {
             agents: Agents::Static("Not A Node=http://127.0.0.1:1/mcp".into()),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         };
+        config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let err = Gateway::start(config).await.unwrap_err();
         assert!(err.is_config(), "{err}");
-        let config = Config {
-            agents: Agents::Static("a=http://127.0.0.1:1/mcp".into()),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            auth_token_file: Some("/nonexistent/token".into()),
-            ..Config::default()
-        };
-        let err = Gateway::start(config).await.unwrap_err();
-        assert!(err.is_config(), "{err}");
-        assert!(err.to_string().contains("/nonexistent/token"), "{err}");
     }
 }

@@ -18,7 +18,7 @@ pub fn agent(args: &[&str]) -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd.env("GPU_MCP_NODE_NAME", "test-node")
+    cmd.env("GPU_MCP_AGENT_NODE_NAME", "test-node")
         .args(args)
         .kill_on_drop(true);
     cmd

@@ -1,0 +1,296 @@
+//! Flag groups both binaries flatten into their CLI, each converting into a library config.
+//!
+//! The environment variable of each flag comes from [`crate::command`], so the groups name none.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use gpu_mcp_transport::{HttpConfig, SessionMode, TlsConfig};
+
+use crate::duration::parse_duration;
+use crate::error::{Error, Result};
+use crate::secret::{read_file, read_secret};
+
+/// How MCP clients connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Newline-delimited JSON-RPC on stdin and stdout (an MCP client starts the process).
+    Stdio,
+    /// Streamable HTTP on `/mcp`, with `/healthz`, `/readyz`, `/metrics` and `/version`.
+    Http,
+}
+
+/// Where the HTTP listener binds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ListenFlags {
+    /// Address of the HTTP listener; use 0.0.0.0:PORT in a pod [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Port of the HTTP listener (replaces the port of --listen).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+}
+
+impl ListenFlags {
+    /// `--listen` (or `default`), with its port replaced by `--port`.
+    pub fn addr(&self, default: SocketAddr) -> SocketAddr {
+        let mut addr = self.listen.unwrap_or(default);
+        if let Some(port) = self.port {
+            addr.set_port(port);
+        }
+        addr
+    }
+}
+
+/// The HTTP listener: address, browser and host checks, TLS and the body limit.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpFlags {
+    /// Where the listener binds.
+    #[command(flatten)]
+    pub listen: ListenFlags,
+    /// Browser origins allowed on /mcp, comma-separated (`*` for any) [default: localhost only].
+    #[arg(long, value_delimiter = ',', value_name = "ORIGINS")]
+    pub allowed_origins: Vec<String>,
+    /// Host names the Host header of /mcp requests may carry, comma-separated [default: any].
+    #[arg(long, value_delimiter = ',', value_name = "HOSTS")]
+    pub allowed_hosts: Vec<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest accepted HTTP request body.
+    #[arg(long, default_value_t = gpu_mcp_transport::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+}
+
+impl HttpFlags {
+    /// Writes these flags into `http`, reading the TLS files; `default_listen` applies when
+    /// `--listen` is not given.
+    pub fn apply(&self, http: &mut HttpConfig, default_listen: SocketAddr) -> Result<()> {
+        http.listen = self.listen.addr(default_listen);
+        http.allowed_origins = non_empty(&self.allowed_origins);
+        http.allowed_hosts = non_empty(&self.allowed_hosts);
+        http.max_body_bytes = self.max_body_bytes;
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            http.tls = Some(TlsConfig::Pem {
+                cert_chain: read_file("TLS certificate", cert)?,
+                private_key: read_file("TLS key", key)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .collect()
+}
+
+/// The bearer token clients must send on /mcp.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Authentication")]
+pub struct AuthFlags {
+    /// File holding the bearer token required on /mcp.
+    #[arg(long, value_name = "FILE", conflicts_with = "auth_token")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Bearer token required on /mcp (prefer --auth-token-file: arguments are visible to other
+    /// users of the machine).
+    #[arg(long, hide_env_values = true, value_name = "TOKEN")]
+    pub auth_token: Option<String>,
+}
+
+impl AuthFlags {
+    /// The token, read from `--auth-token-file` or taken from `--auth-token`, trimmed; `None`
+    /// when neither is given; an error when it is empty or unreadable.
+    pub fn token(&self) -> Result<Option<String>> {
+        match (&self.auth_token_file, &self.auth_token) {
+            (Some(file), _) => read_secret("auth token file", file).map(Some),
+            (None, Some(token)) if token.trim().is_empty() => Err(Error::EmptySecret {
+                what: "--auth-token".to_owned(),
+            }),
+            (None, Some(token)) => Ok(Some(token.trim().to_owned())),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// `Mcp-Session-Id` handling over HTTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Sessions {
+    /// Issue an id on `initialize`; requests without one are served on their own.
+    #[default]
+    Optional,
+    /// Issue an id on `initialize` and refuse other requests without one.
+    Required,
+    /// Never issue ids; every request is served on its own.
+    Disabled,
+}
+
+impl From<Sessions> for SessionMode {
+    fn from(sessions: Sessions) -> SessionMode {
+        match sessions {
+            Sessions::Optional => SessionMode::Optional,
+            Sessions::Required => SessionMode::Required,
+            Sessions::Disabled => SessionMode::Disabled,
+        }
+    }
+}
+
+/// Sessions and the MCP lifecycle.
+#[derive(Debug, Clone, Copy, Args)]
+#[command(next_help_heading = "Sessions")]
+pub struct SessionFlags {
+    /// Mcp-Session-Id handling over HTTP.
+    #[arg(long, value_enum, default_value_t = Sessions::Optional)]
+    pub http_sessions: Sessions,
+    /// Refuse requests sent before `initialize` (by default one-shot calls are served).
+    #[arg(long)]
+    pub strict_lifecycle: bool,
+}
+
+/// Bounds on one request.
+#[derive(Debug, Clone, Copy, Default, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct TimeoutFlags {
+    /// Upper bound on handling one MCP request, on stdio and HTTP (e.g. 30s, 2m) [default: 60s;
+    /// the gateway: twice --node-timeout plus 10s, at least 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
+}
+
+impl TimeoutFlags {
+    /// `--request-timeout`, or `default`.
+    pub fn request_timeout_or(&self, default: Duration) -> Duration {
+        self.request_timeout.unwrap_or(default)
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured only when stderr is a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging, always on stderr.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogFlags {
+    /// Log line format (always on stderr).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Demo {
+        #[command(flatten)]
+        http: HttpFlags,
+        #[command(flatten)]
+        auth: AuthFlags,
+        #[command(flatten)]
+        sessions: SessionFlags,
+        #[command(flatten)]
+        timeouts: TimeoutFlags,
+        #[command(flatten)]
+        log: LogFlags,
+    }
+
+    fn demo(args: &[&str]) -> Result<Demo, clap::Error> {
+        let mut argv = vec!["demo"];
+        argv.extend_from_slice(args);
+        crate::parse_from(crate::AGENT_ENV_PREFIX, argv)
+    }
+
+    #[test]
+    fn groups_convert_into_the_library_configs() {
+        let d = demo(&[
+            "--port",
+            "9000",
+            "--allowed-origins",
+            "https://a.example,,",
+            "--max-body-bytes",
+            "1024",
+            "--http-sessions",
+            "required",
+            "--strict-lifecycle",
+            "--request-timeout",
+            "5s",
+            "--auth-token",
+            " t0k ",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        let mut http = HttpConfig::default();
+        d.http
+            .apply(&mut http, SocketAddr::from(([0, 0, 0, 0], 8080)))
+            .unwrap();
+        assert_eq!(http.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
+        assert_eq!(http.allowed_origins, ["https://a.example"]);
+        assert_eq!(http.max_body_bytes, 1024);
+        assert_eq!(
+            SessionMode::from(d.sessions.http_sessions),
+            SessionMode::Required
+        );
+        assert!(d.sessions.strict_lifecycle);
+        assert_eq!(
+            d.timeouts.request_timeout_or(Duration::from_secs(60)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(d.auth.token().unwrap().as_deref(), Some("t0k"));
+        assert_eq!(d.log.log_format, LogFormat::Json);
+
+        let d = demo(&[]).unwrap();
+        assert_eq!(d.auth.token().unwrap(), None);
+        assert_eq!(
+            d.http.max_body_bytes,
+            gpu_mcp_transport::DEFAULT_MAX_BODY_BYTES
+        );
+        assert_eq!(
+            d.timeouts.request_timeout_or(Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert!(demo(&["--auth-token", " "]).unwrap().auth.token().is_err());
+        assert!(demo(&["--tls-cert", "c.pem"]).is_err());
+        assert!(demo(&["--http-sessions", "sometimes"]).is_err());
+        assert!(
+            demo(&["--auth-token", "a", "--auth-token-file", "/f"]).is_err(),
+            "the two token sources conflict"
+        );
+    }
+
+    #[test]
+    fn port_replaces_the_listen_port() {
+        let flags = ListenFlags {
+            listen: Some(SocketAddr::from(([127, 0, 0, 2], 1))),
+            port: Some(9090),
+        };
+        assert_eq!(
+            flags.addr(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            SocketAddr::from(([127, 0, 0, 2], 9090))
+        );
+        assert_eq!(
+            ListenFlags::default().addr(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        );
+    }
+}
