@@ -203,12 +203,12 @@ mod tests {
     #[test]
     fn environment_takes_literals_and_the_node_name() {
         let c = json!({"env": [
-            {"name": "GPU_MCP_NVML_MODE", "value": "mock"},
+            {"name": "GPU_MCP_AGENT_NVML_MODE", "value": "mock"},
             {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         ]});
         let env = container_env(&c);
-        assert_eq!(env["GPU_MCP_NVML_MODE"], "mock");
+        assert_eq!(env["GPU_MCP_AGENT_NVML_MODE"], "mock");
         assert_eq!(env["NODE_NAME"], NODE);
         assert!(!env.contains_key("POD_IP"));
         assert!(env.contains_key("PATH"));

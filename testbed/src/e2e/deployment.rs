@@ -176,11 +176,11 @@ impl Deployment {
     /// whose environment configures the agent kwok starts (node name, mock mode, scenario).
     pub(crate) fn set_exec_env(&self, pod: &AgentPod, scenario: Option<&str>) -> Result<()> {
         let mut envs = vec![
-            json!({"name": "GPU_MCP_NODE_NAME", "value": pod.node}),
-            json!({"name": "GPU_MCP_NVML_MODE", "value": "mock"}),
+            json!({"name": "GPU_MCP_AGENT_NODE_NAME", "value": pod.node}),
+            json!({"name": "GPU_MCP_AGENT_NVML_MODE", "value": "mock"}),
         ];
         if let Some(s) = scenario {
-            envs.push(json!({"name": "GPU_MCP_MOCK_SCENARIO", "value": s}));
+            envs.push(json!({"name": "GPU_MCP_AGENT_MOCK_SCENARIO", "value": s}));
         }
         let exec = json!({
             "apiVersion": "kwok.x-k8s.io/v1alpha1",

@@ -72,8 +72,8 @@ pub(super) fn run(ws: &Workspace, handle: &ClusterHandle, routing: &str) -> Resu
                 let path = handle.state_dir.join(format!("exec-{}.json", pod.name));
                 let text = std::fs::read_to_string(&path)?;
                 let broken = text.replace(
-                    r#"{"name":"GPU_MCP_NVML_MODE","value":"mock"}"#,
-                    r#"{"name":"GPU_MCP_NVML_MODE","value":"mock"},{"name":"GPU_MCP_MOCK_SCENARIO","value":"no-such-scenario"}"#,
+                    r#"{"name":"GPU_MCP_AGENT_NVML_MODE","value":"mock"}"#,
+                    r#"{"name":"GPU_MCP_AGENT_NVML_MODE","value":"mock"},{"name":"GPU_MCP_AGENT_MOCK_SCENARIO","value":"no-such-scenario"}"#,
                 );
                 let broken_path = handle
                     .state_dir

@@ -97,8 +97,8 @@ impl Cluster<'_> {
         let env = pod["containers"][0]["env"]
             .as_array_mut()
             .context("the agent container has no env")?;
-        env.retain(|e| e["name"] != "GPU_MCP_MOCK_SCENARIO");
-        env.push(json!({"name": "GPU_MCP_MOCK_SCENARIO", "value": XID_SCENARIO}));
+        env.retain(|e| e["name"] != "GPU_MCP_AGENT_MOCK_SCENARIO");
+        env.push(json!({"name": "GPU_MCP_AGENT_MOCK_SCENARIO", "value": XID_SCENARIO}));
         let path = std::env::temp_dir().join(format!("{copy_name}.json"));
         fs::write(&path, ds.to_string())?;
         self.kubectl(&["apply", "-f", &path.display().to_string()])?;
@@ -247,7 +247,7 @@ mod tests {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|e| e["name"] == "GPU_MCP_MOCK_SCENARIO")
+                    .find(|e| e["name"] == "GPU_MCP_AGENT_MOCK_SCENARIO")
                     .and_then(|e| e["value"].as_str());
                 (p["spec"]["nodeName"].as_str().unwrap_or(""), scenario)
             })

@@ -286,7 +286,7 @@ mod tests {
             "--exec-command=/gpu-mcp-agent --transport stdio --nvml-mode real"
         ));
         docs[2]["spec"]["template"]["spec"]["containers"][0]["env"] =
-            json!([{"name": "GPU_MCP_NVML_MODE", "value": "mock"}]);
+            json!([{"name": "GPU_MCP_AGENT_NVML_MODE", "value": "mock"}]);
         assert_flags(&docs, "the agents run Some(\"mock\")");
         docs[2]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = json!("real");
         docs[4]["rules"].as_array_mut().unwrap().push(

@@ -181,7 +181,7 @@ pub(super) fn check_exec_command(
         .as_array()
         .into_iter()
         .flatten()
-        .find(|e| e["name"] == "GPU_MCP_NVML_MODE")
+        .find(|e| e["name"] == "GPU_MCP_AGENT_NVML_MODE")
         .and_then(|e| e["value"].as_str());
     let exec_mode = words
         .windows(2)
