@@ -8,12 +8,13 @@
 //! A failed read is shared by the callers waiting on it but never kept: the next caller reads
 //! again.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, XidEvent};
+use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use crate::backend::GpuBackend;
@@ -63,7 +64,7 @@ impl CoalescingBackend {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     async fn shared_snapshot(&self) -> Result<NodeSnapshot> {

@@ -5,10 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use nvml_wrapper_sys::bindings::{nvmlDevice_st, nvmlDevice_t, nvmlEventSet_st, nvmlEventSet_t};
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::scenario::{Built, ErrorCode, EventSpec, GpuSpec, MAX_GPUS, MAX_MIG_SLOTS, Scenario};
 
@@ -137,7 +137,7 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// The state, locked; never held across a delay.
 pub(crate) fn lock() -> MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+    STATE.lock()
 }
 
 /// The path of this library copy, as the dynamic loader opened it.

@@ -1,9 +1,10 @@
 //! The server: who it is, the policy its sessions follow, and the catalog it serves.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gpu_mcp_protocol::mcp::{Implementation, ServerCapabilities, ToolsCapability};
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::catalog::ToolCatalog;

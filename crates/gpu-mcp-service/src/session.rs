@@ -1,10 +1,11 @@
 //! One session: its negotiated state, the calls in flight and their cancellation.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use gpu_mcp_protocol::mcp::{Implementation, LoggingLevel, methods};
 use gpu_mcp_protocol::{Message, Notification, ProtocolVersion, RequestId, Response};
+use parking_lot::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
 use crate::exchange::{Incoming, Reply, RequestContext};
@@ -58,9 +59,8 @@ impl Answer {
 
 impl Session {
     pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
-        // A poisoned lock only means another handler panicked mid-update; the state is still
-        // consistent enough to keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        // No poisoning: every update is one assignment or map operation, so it stays consistent.
+        self.state.lock()
     }
 
     /// The server this session belongs to.

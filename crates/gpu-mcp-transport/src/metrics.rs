@@ -1,6 +1,8 @@
 //! Prometheus / OpenMetrics metrics of the MCP transports.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -140,18 +142,14 @@ impl Metrics {
 
     /// Registers an extra metric (for example the gateway's per-node counters).
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
-        if let Ok(mut r) = self.inner.registry.write() {
-            r.register(name, help, metric);
-        }
+        self.inner.registry.write().register(name, help, metric);
     }
 
     /// The registry in OpenMetrics text format (ends with `# EOF`).
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        if let Ok(r) = self.inner.registry.read() {
-            // Writing into a String cannot fail.
-            let _ = prometheus_client::encoding::text::encode(&mut out, &r);
-        }
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry.read());
         out
     }
 

@@ -2,10 +2,11 @@
 //! same GPU.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_model::{GpuAccess, GpuSnapshot};
+use parking_lot::Mutex;
 
 /// Runs one GPU's blocking read on a blocking thread with a deadline.
 ///
@@ -22,7 +23,7 @@ where
     F: FnOnce() -> GpuSnapshot + Send + 'static,
 {
     {
-        let mut b = busy.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut b = busy.lock();
         if !b.insert(index) {
             return GpuSnapshot::unreadable(
                 index,
@@ -59,10 +60,7 @@ struct BusyGuard {
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.busy
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.index);
+        self.busy.lock().remove(&self.index);
     }
 }
 
@@ -123,6 +121,6 @@ mod tests {
         let busy = Arc::new(Mutex::new(HashSet::new()));
         let r = guarded_read(&busy, 0, Duration::from_secs(5), || panic!("driver bug")).await;
         assert_eq!(r.access, GpuAccess::Error);
-        assert!(busy.lock().unwrap().is_empty());
+        assert!(busy.lock().is_empty());
     }
 }

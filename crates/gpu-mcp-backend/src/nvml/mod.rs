@@ -29,8 +29,8 @@ mod thermal;
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -43,6 +43,7 @@ use nvml_wrapper::error::NvmlError;
 pub use convert::{decode_clock_event_reasons, reading};
 use device::read_gpu_blocking;
 use guard::guarded_read;
+use parking_lot::Mutex;
 use recorder::{EventRing, spawn_recorder};
 
 use crate::backend::GpuBackend;
@@ -203,21 +204,11 @@ impl GpuBackend for NvmlBackend {
     }
 
     fn xid_events(&self) -> Vec<XidEvent> {
-        self.ring
-            .events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        self.ring.events.lock().iter().cloned().collect()
     }
 
     fn xid_recorder_status(&self) -> EventRecorderStatus {
-        self.ring
-            .status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.ring.status.lock().clone()
     }
 
     fn kind(&self) -> BackendKind {

@@ -2,8 +2,8 @@
 //! newest in a bounded ring buffer.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use gpu_mcp_model::xid::normalize_pci_bus_id;
@@ -13,6 +13,7 @@ use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::{NvmlError, NvmlErrorWithSource};
 use nvml_wrapper::struct_wrappers::event::EventData;
 use nvml_wrapper::{EventSet, Nvml};
+use parking_lot::Mutex;
 
 /// Events recorded by the event thread, bounded.
 #[derive(Debug)]
@@ -24,7 +25,7 @@ pub(super) struct EventRing {
 
 impl EventRing {
     fn push(&self, ev: XidEvent) {
-        let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut q = self.events.lock();
         if q.len() >= self.cap {
             q.pop_front();
         }
@@ -32,8 +33,7 @@ impl EventRing {
     }
 
     fn set_status(&self, active: bool, detail: String) {
-        *self.status.lock().unwrap_or_else(PoisonError::into_inner) =
-            EventRecorderStatus { active, detail };
+        *self.status.lock() = EventRecorderStatus { active, detail };
     }
 }
 

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use gpu_mcp_service::Session;
 use tokio::time::Instant;
@@ -33,7 +34,7 @@ impl SessionTable {
 
     /// The live session with this id, marked as used now.
     pub(crate) fn get(&self, id: &str) -> Option<Session> {
-        let mut entries = self.entries.lock().ok()?;
+        let mut entries = self.entries.lock();
         let now = Instant::now();
         let expired = match entries.get_mut(id) {
             None => return None,
@@ -53,7 +54,7 @@ impl SessionTable {
     /// be made.
     pub(crate) fn insert(&self, session: Session) -> Option<String> {
         let id = new_session_id()?;
-        let mut entries = self.entries.lock().ok()?;
+        let mut entries = self.entries.lock();
         let now = Instant::now();
         if entries.len() >= self.max {
             entries.retain(|_, e| now.duration_since(e.last_used) <= self.idle_ttl);
@@ -83,12 +84,12 @@ impl SessionTable {
 
     /// Ends a session and returns it; `None` when there was none with this id.
     pub(crate) fn remove(&self, id: &str) -> Option<Session> {
-        self.entries.lock().ok()?.remove(id).map(|e| e.session)
+        self.entries.lock().remove(id).map(|e| e.session)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.entries.lock().len()
     }
 }
 
