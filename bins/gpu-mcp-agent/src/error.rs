@@ -21,9 +21,7 @@ impl ExitStatus for Error {
     /// start, 1 otherwise.
     fn exit_code(&self) -> u8 {
         match self {
-            Self::Transport(
-                gpu_mcp_transport::Error::Tls(_) | gpu_mcp_transport::Error::Config(_),
-            ) => EX_USAGE,
+            Self::Transport(gpu_mcp_transport::Error::Tls(_)) => EX_USAGE,
             Self::Gpu(_) | Self::Startup => EX_UNAVAILABLE,
             Self::Transport(_) => 1,
         }

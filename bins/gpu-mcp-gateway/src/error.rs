@@ -32,10 +32,7 @@ impl Error {
                     | K::InvalidHttpConfig(_)
                     | K::InvalidExecConfig(_)
             ),
-            Self::Transport(e) => matches!(
-                e,
-                gpu_mcp_transport::Error::Tls(_) | gpu_mcp_transport::Error::Config(_)
-            ),
+            Self::Transport(e) => matches!(e, gpu_mcp_transport::Error::Tls(_)),
         }
     }
 }

@@ -20,9 +20,6 @@ pub enum Error {
     /// The TLS material could not be turned into a server configuration.
     #[error("invalid TLS configuration: {0}")]
     Tls(String),
-    /// The HTTP configuration is inconsistent (for example an unparsable allowed origin).
-    #[error("invalid HTTP configuration: {0}")]
-    Config(String),
 }
 
 /// Result type of this crate.
