@@ -111,13 +111,8 @@ impl ClusterCatalog {
 
     /// The directory's node names, listed for an error message, with a closest-match hint.
     fn known_nodes_hint(&self, wanted: Option<&str>) -> String {
-        let names: Vec<String> = self
-            .directory()
-            .nodes()
-            .into_iter()
-            .map(|n| n.node_name)
-            .collect();
-        known_nodes_hint(wanted, names, self.directory().is_synced())
+        let names = self.directory().nodes().into_iter().map(|n| n.node_name);
+        known_nodes_hint(wanted, names.collect(), self.directory().is_synced())
     }
 
     /// Routes one call to `node`. The router judges the node (unknown, not ready, breaker,
