@@ -8,10 +8,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use gpu_mcp_agent::{Config, DEFAULT_REQUEST_TIMEOUT, GpuSource, TransportMode};
 use gpu_mcp_backend::{MockConfig, NvmlOptions, Scenario};
-use gpu_mcp_cli::{
-    AuthFlags, HttpFlags, LogFlags, SessionFlags, TimeoutFlags, Transport, parse_duration,
-    read_file,
-};
+use gpu_mcp_cli::{ServeFlags, Transport, parse_duration, read_file};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -85,15 +82,7 @@ pub(crate) struct Cli {
     )]
     snapshot_max_age: Duration,
     #[command(flatten)]
-    http: HttpFlags,
-    #[command(flatten)]
-    auth: AuthFlags,
-    #[command(flatten)]
-    sessions: SessionFlags,
-    #[command(flatten)]
-    timeouts: TimeoutFlags,
-    #[command(flatten)]
-    pub(crate) log: LogFlags,
+    pub(crate) serve: ServeFlags,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -150,16 +139,17 @@ impl Cli {
             }
         };
         config.kmsg_path = self.kmsg_path;
-        config.strict_lifecycle = self.sessions.strict_lifecycle;
+        config.strict_lifecycle = self.serve.sessions.strict_lifecycle;
         config.snapshot_max_age = self.snapshot_max_age;
-        let request_timeout = self.timeouts.request_timeout_or(DEFAULT_REQUEST_TIMEOUT);
-        config.stdio.request_timeout = Some(request_timeout);
-        let http = &mut config.http;
-        self.http.apply(http, DEFAULT_LISTEN)?;
-        http.sessions = self.sessions.http_sessions.into();
-        http.request_timeout = request_timeout;
-        http.bearer_token = self.auth.token()?;
-        http.git_sha = option_env!("GPU_MCP_GIT_SHA").map(str::to_owned);
+        let token = self.serve.auth.token()?;
+        self.serve.apply(
+            &mut config.http,
+            &mut config.stdio,
+            DEFAULT_LISTEN,
+            DEFAULT_REQUEST_TIMEOUT,
+            token,
+        )?;
+        config.http.git_sha = option_env!("GPU_MCP_GIT_SHA").map(str::to_owned);
         Ok(config)
     }
 }

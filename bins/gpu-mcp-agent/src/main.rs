@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             env_prefix: AGENT_ENV_PREFIX,
             worker_threads: Some(workers),
         },
-        |cli: &cli::Cli| &cli.log,
+        |cli: &cli::Cli| &cli.serve.log,
         cli::Cli::into_config,
         gpu_mcp_agent::run,
     )

@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use gpu_mcp_cli::{
-    AuthFlags, HttpFlags, LogFlags, SessionFlags, TimeoutFlags, Transport, parse_duration,
-    read_secret,
-};
+use gpu_mcp_cli::{ServeFlags, Transport, parse_duration, read_secret};
 use gpu_mcp_gateway::{Agents, Config, Routing, TransportMode, default_request_timeout};
 use gpu_mcp_k8s::CircuitBreakerConfig;
 
@@ -88,15 +85,7 @@ pub(crate) struct Cli {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration, help_heading = "Routing")]
     breaker_cool_down: Duration,
     #[command(flatten)]
-    http: HttpFlags,
-    #[command(flatten)]
-    auth: AuthFlags,
-    #[command(flatten)]
-    sessions: SessionFlags,
-    #[command(flatten)]
-    timeouts: TimeoutFlags,
-    #[command(flatten)]
-    pub(crate) log: LogFlags,
+    pub(crate) serve: ServeFlags,
 }
 
 /// How the gateway reaches an agent.
@@ -127,20 +116,17 @@ impl Cli {
                 agent_container: self.agent_container,
             },
         };
-        let auth_token = self.auth.token()?;
+        let auth_token = self.serve.auth.token()?;
         let agent_token = match &self.agent_token_file {
             Some(path) => Some(read_secret("agent token file", path)?),
             None => auth_token.clone(),
         };
-        let request_timeout = self
-            .timeouts
-            .request_timeout_or(default_request_timeout(self.node_timeout));
         let mut config = Config {
             transport: match self.transport {
                 Transport::Http => TransportMode::Http,
                 Transport::Stdio => TransportMode::Stdio,
             },
-            strict_lifecycle: self.sessions.strict_lifecycle,
+            strict_lifecycle: self.serve.sessions.strict_lifecycle,
             agents,
             routing: match self.routing {
                 RoutingArg::Http => Routing::Http,
@@ -159,13 +145,13 @@ impl Cli {
         if let Some(command) = self.exec_command {
             config.exec_command = command.split_whitespace().map(str::to_owned).collect();
         }
-        config.stdio.request_timeout = Some(request_timeout);
-        let http = &mut config.http;
-        self.http
-            .apply(http, SocketAddr::new(IpAddr::V4(default_ip), 8080))?;
-        http.sessions = self.sessions.http_sessions.into();
-        http.request_timeout = request_timeout;
-        http.bearer_token = auth_token;
+        self.serve.apply(
+            &mut config.http,
+            &mut config.stdio,
+            SocketAddr::new(IpAddr::V4(default_ip), 8080),
+            default_request_timeout(self.node_timeout),
+            auth_token,
+        )?;
         Ok(config)
     }
 }

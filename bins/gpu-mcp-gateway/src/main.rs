@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             env_prefix: GATEWAY_ENV_PREFIX,
             worker_threads: None,
         },
-        |cli: &cli::Cli| &cli.log,
+        |cli: &cli::Cli| &cli.serve.log,
         |cli: cli::Cli| {
             // One TLS crypto provider for the process (the Kubernetes client's HTTPS and
             // WebSockets): ring, as everywhere in the workspace. Explicit, because a build that

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use gpu_mcp_transport::{HttpConfig, SessionMode, TlsConfig};
+use gpu_mcp_transport::{HttpConfig, SessionMode, StdioConfig, TlsConfig};
 
 use crate::duration::parse_duration;
 use crate::error::{Error, Result};
@@ -173,6 +173,49 @@ impl TimeoutFlags {
     }
 }
 
+/// The serving flags both binaries share: HTTP listener, authentication, sessions and
+/// lifecycle, the request bound and logging.
+#[derive(Debug, Clone, Args)]
+pub struct ServeFlags {
+    /// Where and how the HTTP listener serves.
+    #[command(flatten)]
+    pub http: HttpFlags,
+    /// The bearer token clients must send.
+    #[command(flatten)]
+    pub auth: AuthFlags,
+    /// Sessions and the lifecycle rule.
+    #[command(flatten)]
+    pub sessions: SessionFlags,
+    /// The bound on one request.
+    #[command(flatten)]
+    pub timeouts: TimeoutFlags,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogFlags,
+}
+
+impl ServeFlags {
+    /// Writes these flags into both transports' configs: the listener (`default_listen` when
+    /// `--listen` is not given), sessions, `bearer_token`, and one request bound for stdio and
+    /// HTTP alike (`--request-timeout`, or `default_request_timeout`).
+    pub fn apply(
+        &self,
+        http: &mut HttpConfig,
+        stdio: &mut StdioConfig,
+        default_listen: SocketAddr,
+        default_request_timeout: Duration,
+        bearer_token: Option<String>,
+    ) -> Result<()> {
+        let request_timeout = self.timeouts.request_timeout_or(default_request_timeout);
+        stdio.request_timeout = Some(request_timeout);
+        self.http.apply(http, default_listen)?;
+        http.sessions = self.sessions.http_sessions.into();
+        http.request_timeout = request_timeout;
+        http.bearer_token = bearer_token;
+        Ok(())
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -203,15 +246,7 @@ mod tests {
     #[derive(Debug, Parser)]
     struct Demo {
         #[command(flatten)]
-        http: HttpFlags,
-        #[command(flatten)]
-        auth: AuthFlags,
-        #[command(flatten)]
-        sessions: SessionFlags,
-        #[command(flatten)]
-        timeouts: TimeoutFlags,
-        #[command(flatten)]
-        log: LogFlags,
+        serve: ServeFlags,
     }
 
     fn demo(args: &[&str]) -> Result<Demo, clap::Error> {
@@ -241,35 +276,43 @@ mod tests {
         ])
         .unwrap();
         let mut http = HttpConfig::default();
-        d.http
+        d.serve
+            .http
             .apply(&mut http, SocketAddr::from(([0, 0, 0, 0], 8080)))
             .unwrap();
         assert_eq!(http.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert_eq!(http.allowed_origins, ["https://a.example"]);
         assert_eq!(http.max_body_bytes, 1024);
         assert_eq!(
-            SessionMode::from(d.sessions.http_sessions),
+            SessionMode::from(d.serve.sessions.http_sessions),
             SessionMode::Required
         );
-        assert!(d.sessions.strict_lifecycle);
+        assert!(d.serve.sessions.strict_lifecycle);
         assert_eq!(
-            d.timeouts.request_timeout_or(Duration::from_secs(60)),
+            d.serve.timeouts.request_timeout_or(Duration::from_secs(60)),
             Duration::from_secs(5)
         );
-        assert_eq!(d.auth.token().unwrap().as_deref(), Some("t0k"));
-        assert_eq!(d.log.log_format, LogFormat::Json);
+        assert_eq!(d.serve.auth.token().unwrap().as_deref(), Some("t0k"));
+        assert_eq!(d.serve.log.log_format, LogFormat::Json);
 
         let d = demo(&[]).unwrap();
-        assert_eq!(d.auth.token().unwrap(), None);
+        assert_eq!(d.serve.auth.token().unwrap(), None);
         assert_eq!(
-            d.http.max_body_bytes,
+            d.serve.http.max_body_bytes,
             gpu_mcp_transport::DEFAULT_MAX_BODY_BYTES
         );
         assert_eq!(
-            d.timeouts.request_timeout_or(Duration::from_secs(60)),
+            d.serve.timeouts.request_timeout_or(Duration::from_secs(60)),
             Duration::from_secs(60)
         );
-        assert!(demo(&["--auth-token", " "]).unwrap().auth.token().is_err());
+        assert!(
+            demo(&["--auth-token", " "])
+                .unwrap()
+                .serve
+                .auth
+                .token()
+                .is_err()
+        );
         assert!(demo(&["--tls-cert", "c.pem"]).is_err());
         assert!(demo(&["--http-sessions", "sometimes"]).is_err());
         assert!(

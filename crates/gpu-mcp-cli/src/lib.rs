@@ -8,8 +8,8 @@
 //! - [`parse`]: a clap CLI whose every `--flag-name` can also be set as `PREFIX_FLAG_NAME`,
 //!   one prefix per binary ([`AGENT_ENV_PREFIX`], [`GATEWAY_ENV_PREFIX`]).
 //! - Flag groups flattened into both CLIs, each converting into the library configuration:
-//!   [`ListenFlags`], [`HttpFlags`], [`AuthFlags`], [`SessionFlags`], [`TimeoutFlags`],
-//!   [`LogFlags`], plus the [`Transport`] choice and [`parse_duration`].
+//!   [`ServeFlags`] (grouping [`ListenFlags`], [`HttpFlags`], [`AuthFlags`], [`SessionFlags`],
+//!   [`TimeoutFlags`] and [`LogFlags`]), plus the [`Transport`] choice and [`parse_duration`].
 //! - [`read_secret`] / [`read_file`]: the one place tokens, certificates and keys are read.
 //! - [`main`]: logging set-up (no ANSI colour unless stderr is a terminal), the runtime,
 //!   SIGINT/SIGTERM as a shutdown token, the fatal error reported once, and the exit code
@@ -28,8 +28,8 @@ pub use duration::parse_duration;
 pub use env::{AGENT_ENV_PREFIX, GATEWAY_ENV_PREFIX, command, env_name, parse, parse_from};
 pub use error::{Error, Result};
 pub use flags::{
-    AuthFlags, HttpFlags, ListenFlags, LogFlags, LogFormat, SessionFlags, Sessions, TimeoutFlags,
-    Transport,
+    AuthFlags, HttpFlags, ListenFlags, LogFlags, LogFormat, ServeFlags, SessionFlags, Sessions,
+    TimeoutFlags, Transport,
 };
 pub use logging::init_tracing;
 pub use process::{
