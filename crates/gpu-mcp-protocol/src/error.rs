@@ -4,12 +4,6 @@
 /// reply instead; this enum serves the typed helpers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The bytes were not valid JSON (JSON-RPC `-32700`).
-    #[error("parse error: {0}")]
-    Parse(String),
-    /// The JSON was valid but not a JSON-RPC 2.0 message (JSON-RPC `-32600`).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
     /// A protocol version string this implementation does not speak.
     #[error("unsupported protocol version {0:?}")]
     UnsupportedVersion(String),
