@@ -16,6 +16,7 @@ mod definitions;
 mod error;
 mod inventory;
 pub mod output;
+mod pods;
 pub mod portable;
 mod reading;
 mod snapshot;
@@ -26,6 +27,7 @@ pub use definitions::{
     ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, gpu_tool_definitions,
 };
 pub use error::{Error, Result};
+pub use pods::{AttributionSource, PodRef, ProcessOwner};
 pub use snapshot::{
     BackendKind, ClockEventReason, Clocks, ComputeMode, Ecc, EccCounts, GpuAccess, GpuProcess,
     GpuSnapshot, MemoryUsage, Mig, MigInstance, NodeSnapshot, NvLink, Pcie, Power, ProcessKind,

@@ -1,0 +1,368 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The client against a real gRPC server of the pod-resources API on a unix socket, and the
+//! cgroup reader against a host-like `/proc` tree.
+
+use gpu_mcp_attribution::proto::pod_resources_lister_server::{
+    PodResourcesLister, PodResourcesListerServer,
+};
+use gpu_mcp_attribution::proto::{
+    AllocatableResourcesRequest, AllocatableResourcesResponse, ContainerDevices,
+    ContainerResources, GetPodResourcesRequest, GetPodResourcesResponse, ListPodResourcesRequest,
+    ListPodResourcesResponse, PodResources,
+};
+use gpu_mcp_attribution::{
+    AttributionSource, CgroupLookup, Error, GpuProcessRef, PodRef, PodResourcesClient, ProcRoot,
+    attribute,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+const GPU0: &str = "GPU-0a0a0a0a-0000-0000-0000-000000000000";
+const GPU1: &str = "GPU-1b1b1b1b-1111-1111-1111-111111111111";
+const GPU2: &str = "GPU-2c2c2c2c-2222-2222-2222-222222222222";
+const UID: &str = "1b6b5a0e-3f4d-4c2a-9c1e-0123456789ab";
+const CID: &str = "4e3f0d8a9b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e";
+
+fn scratch(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "gpu-mcp-attribution-{}-{name}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn container(name: &str, resource: &str, ids: &[&str]) -> ContainerResources {
+    ContainerResources {
+        name: name.into(),
+        devices: vec![ContainerDevices {
+            resource_name: resource.into(),
+            device_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            topology: None,
+        }],
+        ..Default::default()
+    }
+}
+
+/// A kubelet's answer: one training pod with GPU0, two pods time-sharing GPU1, a pod with a
+/// non-GPU device, and a pod with no devices.
+fn node_pods() -> ListPodResourcesResponse {
+    ListPodResourcesResponse {
+        pod_resources: vec![
+            PodResources {
+                name: "train-0".into(),
+                namespace: "ml".into(),
+                containers: vec![container("trainer", "nvidia.com/gpu", &[GPU0])],
+            },
+            PodResources {
+                name: "notebook-a".into(),
+                namespace: "research".into(),
+                containers: vec![container(
+                    "jupyter",
+                    "nvidia.com/gpu.shared",
+                    &[&format!("{GPU1}::0")],
+                )],
+            },
+            PodResources {
+                name: "notebook-b".into(),
+                namespace: "research".into(),
+                containers: vec![container(
+                    "jupyter",
+                    "nvidia.com/gpu.shared",
+                    &[&format!("{GPU1}::1")],
+                )],
+            },
+            PodResources {
+                name: "nic-user".into(),
+                namespace: "net".into(),
+                containers: vec![container("app", "example.com/sriov", &["0000:3b:00.1"])],
+            },
+            PodResources {
+                name: "web".into(),
+                namespace: "default".into(),
+                containers: vec![ContainerResources {
+                    name: "nginx".into(),
+                    ..Default::default()
+                }],
+            },
+        ],
+    }
+}
+
+struct Kubelet {
+    answer: ListPodResourcesResponse,
+    stall: bool,
+}
+
+#[tonic::async_trait]
+impl PodResourcesLister for Kubelet {
+    async fn list(
+        &self,
+        _: Request<ListPodResourcesRequest>,
+    ) -> Result<Response<ListPodResourcesResponse>, Status> {
+        if self.stall {
+            std::future::pending::<()>().await;
+        }
+        Ok(Response::new(self.answer.clone()))
+    }
+    async fn get_allocatable_resources(
+        &self,
+        _: Request<AllocatableResourcesRequest>,
+    ) -> Result<Response<AllocatableResourcesResponse>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+    async fn get(
+        &self,
+        _: Request<GetPodResourcesRequest>,
+    ) -> Result<Response<GetPodResourcesResponse>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+}
+
+fn serve(socket: &Path, kubelet: Kubelet) {
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(PodResourcesListerServer::new(kubelet))
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+    );
+}
+
+fn pod(ns: &str, name: &str, c: &str) -> PodRef {
+    PodRef {
+        namespace: ns.into(),
+        pod: name.into(),
+        container: c.into(),
+    }
+}
+
+#[tokio::test]
+async fn lists_gpu_allocations_from_a_grpc_server_on_a_unix_socket() {
+    let dir = scratch("list");
+    let socket = dir.join("kubelet.sock");
+    serve(
+        &socket,
+        Kubelet {
+            answer: node_pods(),
+            stall: false,
+        },
+    );
+    let client = PodResourcesClient::new(&socket, Duration::from_secs(10));
+    let found = client.gpu_allocations().await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.holders(GPU0), [pod("ml", "train-0", "trainer")]);
+    assert_eq!(
+        found.holders(GPU1),
+        [
+            pod("research", "notebook-a", "jupyter"),
+            pod("research", "notebook-b", "jupyter")
+        ]
+    );
+    assert!(found.holders(GPU2).is_empty());
+    assert!(
+        found.holders("0000:3b:00.1").is_empty(),
+        "non-GPU devices are not filed"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_socket_is_a_connect_error_naming_the_path() {
+    let dir = scratch("missing");
+    let socket = dir.join("absent.sock");
+    let client = PodResourcesClient::new(&socket, Duration::from_secs(10));
+    let err = client.gpu_allocations().await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("absent.sock"), "{err}");
+}
+
+#[tokio::test]
+async fn a_kubelet_that_never_answers_is_cut_at_the_deadline() {
+    let dir = scratch("stall");
+    let socket = dir.join("kubelet.sock");
+    serve(
+        &socket,
+        Kubelet {
+            answer: node_pods(),
+            stall: true,
+        },
+    );
+    let client = PodResourcesClient::new(&socket, Duration::from_millis(300));
+    let err = client.gpu_allocations().await.unwrap_err();
+    assert!(matches!(err, Error::Deadline { .. }), "{err:?}");
+}
+
+fn write_cgroup(proc_root: &Path, pid: u32, text: &str) {
+    let dir = proc_root.join(pid.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cgroup"), text).unwrap();
+}
+
+#[tokio::test]
+async fn processes_are_attributed_from_both_sources_without_guessing() {
+    let dir = scratch("both");
+    let socket = dir.join("kubelet.sock");
+    serve(
+        &socket,
+        Kubelet {
+            answer: node_pods(),
+            stall: false,
+        },
+    );
+    let proc_root = dir.join("proc");
+    let uid = UID.replace('-', "_");
+    // pid 100: the trainer on GPU0; 200, 201: the notebooks sharing GPU1;
+    // 300: a host process (persistenced-like) on GPU0; 400: gone before we looked.
+    write_cgroup(
+        &proc_root,
+        100,
+        &format!(
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid}.slice/cri-containerd-{CID}.scope\n"
+        ),
+    );
+    write_cgroup(
+        &proc_root,
+        200,
+        &format!("0::/kubepods/besteffort/pod{UID}/{CID}\n"),
+    );
+    write_cgroup(
+        &proc_root,
+        201,
+        &format!("0::/kubepods/besteffort/pod{UID}/{CID}\n"),
+    );
+    write_cgroup(
+        &proc_root,
+        300,
+        "0::/system.slice/nvidia-persistenced.service\n",
+    );
+
+    let allocations = PodResourcesClient::new(&socket, Duration::from_secs(10))
+        .gpu_allocations()
+        .await
+        .unwrap();
+    let lookups = ProcRoot::new(&proc_root, Duration::from_secs(10))
+        .lookup(&[100, 200, 201, 300, 400])
+        .await
+        .unwrap();
+    assert!(
+        matches!(lookups[4], CgroupLookup::Unreadable(_)),
+        "{:?}",
+        lookups[4]
+    );
+
+    let gpu0: &[&str] = &[GPU0, "0"];
+    let gpu1: &[&str] = &[GPU1, "1"];
+    let processes = [
+        GpuProcessRef {
+            pid: 100,
+            device_ids: gpu0,
+        },
+        GpuProcessRef {
+            pid: 200,
+            device_ids: gpu1,
+        },
+        GpuProcessRef {
+            pid: 201,
+            device_ids: gpu1,
+        },
+        GpuProcessRef {
+            pid: 300,
+            device_ids: gpu0,
+        },
+        GpuProcessRef {
+            pid: 400,
+            device_ids: gpu0,
+        },
+    ];
+    let owners = attribute(&processes, Some(&allocations), Some(&lookups));
+    let both = [AttributionSource::PodResources, AttributionSource::Cgroup];
+
+    assert_eq!(owners[0].pod, Some(pod("ml", "train-0", "trainer")));
+    assert_eq!(owners[0].pod_uid.as_deref(), Some(UID));
+    assert_eq!(owners[0].container_id.as_deref(), Some(CID));
+    assert_eq!(owners[0].sources, both);
+
+    assert_eq!(
+        owners[1].pod, None,
+        "a shared GPU names candidates, never a pick"
+    );
+    assert_eq!(owners[1].candidates.len(), 2);
+    assert_eq!(owners[1].pod_uid.as_deref(), Some(UID));
+
+    assert!(
+        owners[3].is_unknown(),
+        "a host process on an allocated GPU is not the pod's: {:?}",
+        owners[3]
+    );
+    assert_eq!(owners[3].sources, both);
+
+    // Unreadable cgroup: pod-resources still names the only holder of GPU0.
+    assert_eq!(owners[4].pod, Some(pod("ml", "train-0", "trainer")));
+    assert_eq!(owners[4].pod_uid, None);
+}
+
+#[tokio::test]
+async fn each_source_alone_still_answers_what_it_knows() {
+    let dir = scratch("alone");
+    let socket = dir.join("kubelet.sock");
+    serve(
+        &socket,
+        Kubelet {
+            answer: node_pods(),
+            stall: false,
+        },
+    );
+    let allocations = PodResourcesClient::new(&socket, Duration::from_secs(10))
+        .gpu_allocations()
+        .await
+        .unwrap();
+    let by_index: &[&str] = &["GPU-not-advertised", "0"];
+    let owners = attribute(
+        &[GpuProcessRef {
+            pid: 7,
+            device_ids: &[GPU0],
+        }],
+        Some(&allocations),
+        None,
+    );
+    assert_eq!(owners[0].pod, Some(pod("ml", "train-0", "trainer")));
+    assert_eq!(owners[0].sources, [AttributionSource::PodResources]);
+    let owners = attribute(
+        &[GpuProcessRef {
+            pid: 7,
+            device_ids: by_index,
+        }],
+        Some(&allocations),
+        None,
+    );
+    assert!(
+        owners[0].is_unknown(),
+        "index 0 is not allocated under the uuid strategy"
+    );
+
+    let proc_root = scratch("alone-proc");
+    write_cgroup(
+        &proc_root,
+        9,
+        &format!("4:devices:/kubepods/pod{UID}/{CID}\n"),
+    );
+    let lookups = ProcRoot::new(&proc_root, Duration::from_secs(10))
+        .lookup(&[9])
+        .await
+        .unwrap();
+    let owners = attribute(
+        &[GpuProcessRef {
+            pid: 9,
+            device_ids: &[GPU2],
+        }],
+        None,
+        Some(&lookups),
+    );
+    assert_eq!(owners[0].pod, None);
+    assert_eq!(owners[0].pod_uid.as_deref(), Some(UID));
+    assert_eq!(owners[0].sources, [AttributionSource::Cgroup]);
+}
