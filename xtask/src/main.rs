@@ -1,12 +1,12 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! `test`, `docs` and `chart` live here, each in its own module with an `Args` type and a `run`
-//! function; `cluster`, `e2e`, `sdk-clients` and `bench` are the test bed's (`gpu-mcp-testbed`),
+//! function; `cluster`, `e2e`, `sdk-clients`, `bench` and `image` are the test bed's (`gpu-mcp-testbed`),
 //! mounted here so that every task has one entry point.
 //! The `tidy` tests check the workspace's conventions.
 
 use clap::{Parser, Subcommand};
-use gpu_mcp_testbed::{bench, cluster, e2e, sdk_clients};
+use gpu_mcp_testbed::{bench, cluster, e2e, image, sdk_clients};
 
 mod chart;
 mod docs;
@@ -38,6 +38,8 @@ pub(crate) enum Command {
     SdkClients(sdk_clients::Args),
     /// Benchmarks of the agent and the gateway.
     Bench(bench::Args),
+    /// Build the container image from this machine's binaries (`--test` also runs it).
+    Image(image::Args),
     /// Every test: cargo test, docs check, SDK clients, chart checks, local-cluster end-to-end.
     Test(test::Args),
 }
@@ -55,6 +57,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::E2e(args) => e2e::run(args),
         Command::SdkClients(args) => sdk_clients::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Image(args) => image::run(args),
         Command::Test(args) => test::run(args),
     }
 }

@@ -85,7 +85,7 @@ impl ClientChoice {
 
 /// How a client reaches one server.
 #[derive(Debug)]
-enum Server {
+pub enum Server {
     /// The client spawns this command line and speaks MCP over its stdin and stdout.
     Stdio(Vec<String>),
     /// Streamable HTTP at this URL.
@@ -190,6 +190,35 @@ pub fn run(args: Args) -> Result<()> {
             "{} SDK client check(s) failed:\n  {}",
             failed.len(),
             failed.join("\n  ")
+        )
+    }
+}
+
+/// Runs the official Python SDK's checks (in its default mode) against one server, installing
+/// the SDK when missing; fails naming every failed check. Its report and log go to
+/// `<out_dir>/python-<name>.{json,log}`.
+pub fn check_with_python(name: &'static str, server: Server, out_dir: &Path) -> Result<()> {
+    install::check_prerequisites(&[Client::Python])?;
+    let inst = install::python()?;
+    files::create_dir(out_dir)?;
+    let target = Target { name, server };
+    let outcome = start_client(Client::Python, &inst, &target, out_dir)?.finish();
+    if outcome.failures.is_empty() {
+        eprintln!(
+            "  python SDK ({}) -> {name}: {} checks passed, {} skipped (protocol {})",
+            inst.sdk,
+            outcome.passed,
+            outcome.skipped,
+            outcome.protocol.as_deref().unwrap_or("?")
+        );
+        Ok(())
+    } else {
+        bail!(
+            "python SDK -> {name}: {} check(s) failed:\n  {}\n  report {}, log {}",
+            outcome.failures.len(),
+            outcome.failures.join("\n  "),
+            outcome.report.display(),
+            outcome.log.display()
         )
     }
 }
