@@ -15,6 +15,20 @@ pub enum Error {
         /// The loader's message.
         detail: String,
     },
+    /// The driver library and the loaded kernel module are different versions (the driver was
+    /// upgraded without a reboot).
+    #[error(
+        "NVML initialisation failed: the NVIDIA driver library and the loaded kernel module are different versions (NVML_ERROR_LIB_RM_VERSION_MISMATCH), as after a driver upgrade without a reboot; drain the node and reboot it, or reload the nvidia kernel modules"
+    )]
+    NvmlVersionMismatch,
+    /// `nvmlInit` did not return within its deadline.
+    #[error(
+        "NVML initialisation did not finish within {timeout:?}: the NVIDIA driver may be hung; check the kernel log for Xid errors and whether nvidia-smi answers"
+    )]
+    NvmlInitTimeout {
+        /// The deadline.
+        timeout: Duration,
+    },
     /// NVML was loaded but failed to initialise.
     #[error("NVML initialisation failed: {0}")]
     NvmlInit(#[source] nvml_wrapper::error::NvmlError),

@@ -73,6 +73,13 @@ impl<T: JsonSchema> JsonSchema for Reading<T> {
     }
 }
 
+/// "Not supported": what an older snapshot without the field means.
+impl<T> Default for Reading<T> {
+    fn default() -> Self {
+        Self::NotSupported
+    }
+}
+
 impl<T> From<Option<T>> for Reading<T> {
     fn from(v: Option<T>) -> Self {
         v.map_or(Self::NotSupported, Self::Value)

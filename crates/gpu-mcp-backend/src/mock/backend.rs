@@ -90,6 +90,7 @@ impl GpuBackend for MockBackend {
         EventRecorderStatus {
             active: true,
             detail: "mock backend: Xid events are simulated by the scenario".to_owned(),
+            heartbeat: None,
         }
     }
 

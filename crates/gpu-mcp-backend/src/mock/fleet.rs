@@ -204,6 +204,7 @@ fn healthy_gpu(id: &MockIdentity<'_>) -> GpuSnapshot {
             Reading::NotSupported
         },
         processes: v(vec![training_process(id)]),
+        since_previous: None,
     }
 }
 
@@ -307,6 +308,7 @@ fn nvlinks(s: &ModelSpec) -> Reading<Vec<NvLink>> {
         .map(|l| NvLink {
             link: l,
             active: true,
+            disabled: false,
             replay_errors: v(0),
             recovery_errors: v(0),
             crc_flit_errors: v(0),

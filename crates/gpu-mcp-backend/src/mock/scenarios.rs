@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use gpu_mcp_model::{
-    ClockEventReason, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, MigInstance, ProcessKind,
+    ClockEventReason, CounterChanges, LinkChanges, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, MigInstance, ProcessKind,
     Reading, RecoveryAction, RetiredPages, RowRemapping, Utilization,
 };
 
@@ -344,6 +344,28 @@ fn nvlink_crc_errors(gpu: &mut GpuSnapshot) {
             l.crc_flit_errors = v(96);
         }
     }
+    // The simulated links are erroring now: the previous reading, a minute ago, had none.
+    gpu.since_previous = Some(CounterChanges {
+        interval_ms: 60_000,
+        pcie_replays: Some(0),
+        ecc_uncorrected: Some(0),
+        nvlink: vec![
+            LinkChanges {
+                link: 3,
+                replay: Some(57),
+                recovery: Some(2),
+                crc: Some(2_055),
+            },
+            LinkChanges {
+                link: 7,
+                replay: Some(0),
+                recovery: Some(0),
+                crc: Some(96),
+            },
+        ],
+        previous_draw_w: gpu.power.draw_w.get(),
+        previous_limit_w: gpu.power.enforced_limit_w.get(),
+    });
 }
 
 fn mig_enabled(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
@@ -363,6 +385,9 @@ fn mig_enabled(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
             uuid: v(uuid_from("MIG-", &[id.node, &id.idx, &i.to_string()])),
             name: v(format!("{} MIG {profile}", s.name)),
             memory_total_bytes: v(mib * MIB),
+            gpu_instance_id: v([1, 2, 9][i % 3]),
+            compute_instance_id: v(0),
+            profile: Some((*profile).to_owned()),
         })
         .collect());
     gpu.processes = v((0..s.mig_profiles.len() as u32)
@@ -383,6 +408,15 @@ fn pcie_degraded(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
     gpu.pcie.current_generation = v(id.spec.pcie_gen.saturating_sub(2).max(1));
     gpu.pcie.current_width = v(8);
     gpu.pcie.replay_counter = v(4_210);
+    // Replaying now: 380 of them since the previous reading, a minute ago.
+    gpu.since_previous = Some(CounterChanges {
+        interval_ms: 60_000,
+        pcie_replays: Some(380),
+        ecc_uncorrected: Some(0),
+        nvlink: Vec::new(),
+        previous_draw_w: gpu.power.draw_w.get(),
+        previous_limit_w: gpu.power.enforced_limit_w.get(),
+    });
 }
 
 fn gsp_timeout(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot, ev: &mut MockEvents) {

@@ -72,12 +72,13 @@ pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
         retired_pages: mem.retired_pages,
         row_remapping: mem.row_remapping,
         pcie: read_pcie(&dev, l),
-        nvlink: read_nvlink(&dev, l),
+        nvlink: read_nvlink(&dev, &fields, l),
         persistence_mode,
         compute_mode,
         mig: read_mig(&dev, l),
         recovery_action: reading(recovery_action, l),
         processes: read_processes(&dev, l),
+        since_previous: None,
     };
     if worst != GpuAccess::Ok {
         g.access = worst;

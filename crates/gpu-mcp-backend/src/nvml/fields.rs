@@ -14,6 +14,8 @@ const FI_REMAPPED_UNC: u32 = 143;
 const FI_REMAPPED_PENDING: u32 = 144;
 const FI_REMAPPED_FAILURE: u32 = 145;
 const FI_RECOVERY_ACTION: u32 = 230;
+/// `NVML_FI_DEV_NVLINK_LINK_COUNT`: links that are enabled (up or down, not disabled).
+const FI_NVLINK_LINK_COUNT: u32 = 91;
 
 /// One counter of the batch (its position in the request).
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +26,7 @@ pub(super) enum Field {
     RemappedPending = 3,
     RemappedFailure = 4,
     RecoveryAction = 5,
+    NvlinkLinkCount = 6,
 }
 
 /// The batch's answer: one result per field, or the error of the whole call.
@@ -39,6 +42,7 @@ impl FieldValues {
             FieldId(FI_REMAPPED_PENDING),
             FieldId(FI_REMAPPED_FAILURE),
             FieldId(FI_RECOVERY_ACTION),
+            FieldId(FI_NVLINK_LINK_COUNT),
         ]))
     }
 

@@ -1,19 +1,33 @@
-//! Multi-Instance GPU: the mode now and after reset, and the MIG devices.
+//! Multi-Instance GPU: the mode now and after reset, and the MIG devices that exist.
+//!
+//! `nvmlDeviceGetMaxMigDeviceCount` is the number of slots, not of instances: a slot without a
+//! MIG device answers `NOT_FOUND` and is skipped.
 
 use gpu_mcp_model::{GpuAccess, Mig, MigInstance, Reading};
 use nvml_wrapper::Device;
 use nvml_wrapper::error::NvmlError;
 
 use super::convert::{clone_err, reading};
+use super::raw;
 
 pub(super) fn read_mig(dev: &Device<'_>, l: &mut GpuAccess) -> Mig {
     let mig_mode = dev.mig_mode();
     let mig_enabled = mig_mode.as_ref().map(|m| m.current == 1).unwrap_or(false);
     let instances = match &mig_mode {
         Ok(_) if !mig_enabled => Ok(Vec::new()),
-        Ok(_) => dev
-            .mig_device_count()
-            .map(|n| (0..n).map(|i| instance(dev, i)).collect()),
+        Ok(_) => dev.mig_device_count().and_then(|slots| {
+            let mut found = Vec::new();
+            for i in 0..slots {
+                match dev.mig_device_by_index(i) {
+                    Ok(m) => found.push(instance(&m, i)),
+                    // An empty slot.
+                    Err(NvmlError::NotFound) => {}
+                    Err(NvmlError::GpuLost) => return Err(NvmlError::GpuLost),
+                    Err(e) => found.push(instance_error(i, &e)),
+                }
+            }
+            Ok(found)
+        }),
         Err(e) => Err(clone_err(e)),
     };
     Mig {
@@ -30,18 +44,17 @@ pub(super) fn read_mig(dev: &Device<'_>, l: &mut GpuAccess) -> Mig {
 }
 
 /// One MIG device; its fields do not mark the parent GPU lost.
-fn instance(dev: &Device<'_>, i: u32) -> MigInstance {
-    match dev.mig_device_by_index(i) {
-        Ok(m) => {
-            let mut x = GpuAccess::Ok;
-            MigInstance {
-                index: i,
-                uuid: reading(m.uuid(), &mut x),
-                name: reading(m.name(), &mut x),
-                memory_total_bytes: reading(m.memory_info().map(|mi| mi.total), &mut x),
-            }
-        }
-        Err(e) => instance_error(i, &e),
+fn instance(m: &Device<'_>, i: u32) -> MigInstance {
+    let mut x = GpuAccess::Ok;
+    let name = reading(m.name(), &mut x);
+    MigInstance {
+        index: i,
+        uuid: reading(m.uuid(), &mut x),
+        profile: name.value().and_then(|n| MigInstance::profile_of(n)),
+        name,
+        memory_total_bytes: reading(m.memory_info().map(|mi| mi.total), &mut x),
+        gpu_instance_id: reading(raw::gpu_instance_id(m), &mut x),
+        compute_instance_id: reading(raw::compute_instance_id(m), &mut x),
     }
 }
 
@@ -51,5 +64,8 @@ fn instance_error(i: u32, e: &NvmlError) -> MigInstance {
         uuid: Reading::Error(e.to_string()),
         name: Reading::Error(e.to_string()),
         memory_total_bytes: Reading::Error(e.to_string()),
+        gpu_instance_id: Reading::Error(e.to_string()),
+        compute_instance_id: Reading::Error(e.to_string()),
+        profile: None,
     }
 }

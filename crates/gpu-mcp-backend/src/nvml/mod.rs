@@ -3,14 +3,19 @@
 //! The library is loaded at run time, so the binary builds and starts on machines without a
 //! driver; [`NvmlBackend::init`] then fails with one clear sentence. Every NVML call runs on a
 //! blocking thread with a deadline. A GPU whose previous read has not returned (a hung driver) is
-//! reported `unresponsive` without starting another stuck thread. A dedicated thread records
-//! critical-Xid events into a bounded ring buffer.
+//! reported `unresponsive` without starting another stuck thread. `nvmlInit` has its own
+//! deadline, and start-up opens every GPU once with a longer one (with persistence mode off the
+//! driver initialises a GPU on first use, which must not read as a hung GPU). The backend keeps each GPU's previous reading, so cumulative
+//! counters are reported with their increase since then ([`CounterChanges`]). A dedicated
+//! thread records Xid events into a bounded ring buffer.
 //!
 //! - `device`: one GPU's read, by field group (`identity`, `memory`, `thermal`, `clocks`,
 //!   `pcie`, `nvlink`, `mig`, `processes`), with the NVML field-value batch in `fields`.
 //! - `guard`: the deadline and the one-read-per-GPU rule.
 //! - `convert`: NVML results and enums to the model's readings and names.
 //! - `recorder`: the Xid event thread and its ring buffer.
+//! - `raw`: the few NVML facts `nvml-wrapper` does not expose (handle identity, MIG instance
+//!   ids, an event's instance ids).
 
 mod clocks;
 mod convert;
@@ -23,19 +28,21 @@ mod mig;
 mod nvlink;
 mod pcie;
 mod processes;
+mod raw;
 mod recorder;
 mod thermal;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use gpu_mcp_model::{
-    BackendKind, EventRecorderStatus, GpuAccess, GpuSnapshot, NodeSnapshot, XidEvent,
+    BackendKind, CounterChanges, EventRecorderStatus, GpuAccess, GpuSnapshot, NodeSnapshot,
+    XidEvent,
 };
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
@@ -59,6 +66,12 @@ pub struct NvmlOptions {
     pub library_path: Option<PathBuf>,
     /// Deadline of one GPU's read (all its fields).
     pub call_timeout: Duration,
+    /// Deadline of `nvmlInit` (the driver may initialise every GPU).
+    pub init_timeout: Duration,
+    /// How long start-up waits for the first open of every GPU (with persistence mode off the
+    /// driver initialises a GPU on first use, which can take several seconds); GPUs still
+    /// opening after it are read, and judged, normally.
+    pub open_timeout: Duration,
     /// Record critical-Xid events on a dedicated thread.
     pub record_xid_events: bool,
     /// Most events kept in the ring buffer.
@@ -70,6 +83,8 @@ impl Default for NvmlOptions {
         Self {
             library_path: None,
             call_timeout: Duration::from_secs(5),
+            init_timeout: Duration::from_secs(60),
+            open_timeout: Duration::from_secs(30),
             record_xid_events: true,
             event_buffer: 4096,
         }
@@ -83,8 +98,20 @@ pub struct NvmlBackend {
     timeout: Duration,
     /// GPUs whose read is still running (possibly stuck in the driver).
     busy: Arc<Mutex<HashSet<u32>>>,
+    /// Each GPU's previous reading and when it was taken, the baseline of counter increases.
+    previous: Mutex<HashMap<u32, Previous>>,
     ring: Arc<EventRing>,
     stop: Arc<AtomicBool>,
+}
+
+/// What the backend keeps of a GPU's previous reading.
+#[derive(Debug)]
+struct Previous {
+    at: Instant,
+    /// The last reading that answered (the counters' baseline).
+    readable: Option<GpuSnapshot>,
+    /// Whether the last reading answered.
+    ok: bool,
 }
 
 impl Drop for NvmlBackend {
@@ -104,33 +131,60 @@ pub fn init_error(library: &str, e: NvmlError) -> Error {
             library: library.to_owned(),
             detail: "NVML reports the library was not found".to_owned(),
         },
+        NvmlError::LibRmVersionMismatch => Error::NvmlVersionMismatch,
         other => Error::NvmlInit(other),
     }
 }
 
 impl NvmlBackend {
-    /// Loads the library, initialises NVML and starts the Xid event recorder.
+    /// Loads the library, initialises NVML (within `init_timeout`) and starts the Xid event
+    /// recorder.
     ///
-    /// Blocking: call it at start-up (or from a blocking thread).
+    /// Blocking: call it at start-up (or from a blocking thread). A hung `nvmlInit` keeps its
+    /// thread (a call stuck in the driver cannot be cancelled) and fails this call at the
+    /// deadline.
     pub fn init(options: NvmlOptions) -> Result<NvmlBackend> {
         let library = options
             .library_path
             .as_ref()
             .map_or_else(|| DEFAULT_LIBRARY.to_owned(), |p| p.display().to_string());
-        let nvml = match &options.library_path {
-            Some(p) => Nvml::builder().lib_path(OsStr::new(p.as_os_str())).init(),
-            None => Nvml::init(),
-        }
-        .map_err(|e| init_error(&library, e))?;
-        let nvml = Arc::new(nvml);
-        let ring = Arc::new(EventRing {
-            cap: options.event_buffer.max(1),
-            events: Mutex::new(VecDeque::new()),
-            status: Mutex::new(EventRecorderStatus {
-                active: false,
-                detail: "Xid event recording is disabled".to_owned(),
-            }),
-        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+        let path = options.library_path.clone();
+        std::thread::Builder::new()
+            .name("nvml-init".to_owned())
+            .spawn(move || {
+                let r = match &path {
+                    Some(p) => Nvml::builder().lib_path(OsStr::new(p.as_os_str())).init(),
+                    None => Nvml::init(),
+                };
+                let nvml = r.map(Arc::new);
+                let opener = nvml.as_ref().ok().cloned();
+                // The receivers are gone when a deadline passed: nothing to do then.
+                let _ = tx.send(nvml);
+                if let Some(nvml) = opener {
+                    // Open every GPU once; the handles are kept by the library.
+                    for i in 0..nvml.device_count().unwrap_or(0) {
+                        let _ = nvml.device_by_index(i);
+                    }
+                    let _ = opened_tx.send(());
+                }
+            })
+            .map_err(|e| Error::Task(format!("cannot start the NVML init thread: {e}")))?;
+        let nvml = match rx.recv_timeout(options.init_timeout) {
+            Ok(r) => r.map_err(|e| init_error(&library, e))?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(Error::NvmlInitTimeout {
+                    timeout: options.init_timeout,
+                });
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Task("the NVML init thread failed".to_owned()));
+            }
+        };
+        // Not fatal: a GPU that is still opening is read, and judged, like any other.
+        let _ = opened_rx.recv_timeout(options.open_timeout);
+        let ring = Arc::new(EventRing::new(options.event_buffer));
         let stop = Arc::new(AtomicBool::new(false));
         if options.record_xid_events {
             spawn_recorder(nvml.clone(), ring.clone(), stop.clone());
@@ -139,6 +193,7 @@ impl NvmlBackend {
             nvml,
             timeout: options.call_timeout,
             busy: Arc::new(Mutex::new(HashSet::new())),
+            previous: Mutex::new(HashMap::new()),
             ring,
             stop,
         })
@@ -179,7 +234,8 @@ impl NvmlBackend {
             source,
         })?;
         let reads = (0..count).map(|i| self.read_gpu(i));
-        let gpus = futures::future::join_all(reads).await;
+        let mut gpus = futures::future::join_all(reads).await;
+        self.compare_with_previous(&mut gpus);
         Ok(NodeSnapshot {
             backend: BackendKind::Nvml,
             driver_version,
@@ -195,6 +251,41 @@ impl NvmlBackend {
             read_gpu_blocking(&nvml, index)
         })
         .await
+    }
+
+    /// Fills each GPU's counter increases since its previous reading, keeps this reading as
+    /// the next baseline, and asks the Xid recorder to register again when a GPU answers again
+    /// after it did not (a reset GPU needs a new registration).
+    fn compare_with_previous(&self, gpus: &mut [GpuSnapshot]) {
+        let now = Instant::now();
+        let mut previous = self.previous.lock();
+        let mut came_back = false;
+        for g in gpus.iter_mut() {
+            let ok = g.access == GpuAccess::Ok;
+            let entry = previous.entry(g.index).or_insert(Previous {
+                at: now,
+                readable: None,
+                ok,
+            });
+            if ok && !entry.ok {
+                came_back = true;
+            }
+            if ok {
+                if let Some(before) = &entry.readable {
+                    let ms = u64::try_from(now.duration_since(entry.at).as_millis()).unwrap_or(u64::MAX);
+                    g.since_previous = CounterChanges::between(before, g, ms);
+                }
+                let mut keep = g.clone();
+                keep.since_previous = None;
+                keep.processes = gpu_mcp_model::Reading::NotSupported;
+                entry.readable = Some(keep);
+                entry.at = now;
+            }
+            entry.ok = ok;
+        }
+        if came_back {
+            self.ring.reregister.store(true, Ordering::Relaxed);
+        }
     }
 }
 

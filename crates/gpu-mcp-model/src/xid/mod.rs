@@ -85,4 +85,8 @@ pub struct EventRecorderStatus {
     pub active: bool,
     /// One sentence: what is recorded since when, or why nothing is.
     pub detail: String,
+    /// When the recorder last heard from the driver (an event or a wait that timed out
+    /// normally), RFC 3339; `None` before the first wait or where no recorder runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<String>,
 }

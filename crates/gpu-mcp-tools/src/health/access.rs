@@ -228,9 +228,24 @@ pub fn mig(g: &GpuSnapshot, a: &mut Assessment) {
         );
     }
     if *cur {
-        let n = g.mig.instances.value().map_or(0, Vec::len);
+        let list = g.mig.instances.value().map(|v| {
+            v.iter()
+                .map(|m| {
+                    let profile = m.profile.as_deref().unwrap_or("unknown profile");
+                    match (m.gpu_instance_id.get(), m.compute_instance_id.get()) {
+                        (Some(gi), Some(ci)) => format!("{profile} (GI {gi}, CI {ci})"),
+                        _ => profile.to_owned(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        let (n, which) = match &list {
+            Some(l) if !l.is_empty() => (l.len(), format!(": {}", l.join(", "))),
+            Some(l) => (l.len(), String::new()),
+            None => (0, " (the instances could not be listed)".to_owned()),
+        };
         a.notes.push(format!(
-            "MIG enabled with {n} instance(s); utilisation and row remapping are not readable for the whole GPU while instances exist."
+            "MIG enabled with {n} instance(s){which}; utilisation and row remapping are not readable for the whole GPU while instances exist."
         ));
     }
 }

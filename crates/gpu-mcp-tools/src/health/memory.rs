@@ -49,7 +49,11 @@ pub fn ecc_uncorrectable(g: &GpuSnapshot, a: &mut Assessment) {
     }
     // Ampere and later contain the error and remap the row at the next reset; older GPUs retire
     // the page at the next driver reload and an uncorrectable error takes the GPU down.
-    let remaps = matches!(g.row_remapping, Reading::Value(_));
+    // Row remapping cannot be read while MIG instances exist, but a GPU with MIG is an Ampere
+    // or later one, which remaps.
+    let remaps = matches!(g.row_remapping, Reading::Value(_))
+        || g.mig.enabled.get() == Some(true)
+        || remapping_architecture(g);
     let (severity, action) = if remaps {
         (
             Verdict::Degraded,
@@ -153,4 +157,14 @@ pub fn retired_pages(g: &GpuSnapshot, a: &mut Assessment) {
             "Drain the GPU and reload the driver (or reboot the node) at the next opportunity.",
         );
     }
+}
+
+/// Architectures with row remapping and error containment (Ampere and later).
+fn remapping_architecture(g: &GpuSnapshot) -> bool {
+    g.architecture.value().is_some_and(|a| {
+        let a = a.to_ascii_lowercase();
+        ["ampere", "hopper", "ada", "blackwell", "rubin"]
+            .iter()
+            .any(|n| a.contains(n))
+    })
 }

@@ -88,7 +88,11 @@ pub fn clock_events(g: &GpuSnapshot, a: &mut Assessment) {
         .collect();
     let soft: Vec<&str> = reasons
         .iter()
-        .filter(|r| !r.is_hardware_problem() && **r != ClockEventReason::GpuIdle)
+        .filter(|r| {
+            !r.is_hardware_problem()
+                && **r != ClockEventReason::GpuIdle
+                && **r != ClockEventReason::SwThermalSlowdown
+        })
         .map(|r| r.as_str())
         .collect();
     if !soft.is_empty() {
@@ -96,6 +100,22 @@ pub fn clock_events(g: &GpuSnapshot, a: &mut Assessment) {
             "Clocks limited by {} (normal under load).",
             soft.join(", ")
         ));
+    }
+    if reasons.contains(&ClockEventReason::SwThermalSlowdown) && hw.is_empty() {
+        let temps = match (g.temperature.gpu_c.get(), g.temperature.gpu_max_operating_c.get()) {
+            (Some(t), Some(m)) => format!(" (GPU {t} °C, maximum operating {m} °C)"),
+            _ => String::new(),
+        };
+        a.find(
+            "clock_events",
+            Verdict::Warning,
+            format!(
+                "Software thermal slowdown: the driver lowers the clocks because the GPU or its memory is above the maximum operating temperature{temps}."
+            ),
+            "sw_thermal_slowdown",
+            "no thermal slowdown reason active",
+            "Check the node's cooling: fans, airflow, inlet temperature and blanking panels; the GPU runs slower until it cools down.",
+        );
     }
     if hw.is_empty() {
         return;
@@ -125,7 +145,9 @@ pub fn clock_events(g: &GpuSnapshot, a: &mut Assessment) {
     );
 }
 
-/// Rule `power`: draw above the enforced limit, or a limit well below the board default.
+/// Rule `power`: draw above the enforced limit in two readings in a row (one sample over the
+/// limit is a normal transient), and an enforced limit well below the configured one (a cap the
+/// operator did not set). A limit the operator configured below the board default is a note.
 pub fn power(g: &GpuSnapshot, a: &mut Assessment) {
     let limit = g
         .power
@@ -135,25 +157,42 @@ pub fn power(g: &GpuSnapshot, a: &mut Assessment) {
     if let (Some(draw), Some(limit)) = (g.power.draw_w.get(), limit)
         && draw > limit * 1.05
     {
-        a.find(
-            "power",
-            Verdict::Warning,
-            format!("Power draw {draw:.0} W is above the enforced limit."),
-            format!("{draw:.0} W"),
-            format!("enforced limit {limit:.0} W + 5% (from the device)"),
-            "Check the power-limit configuration and the power-monitoring circuit; contact the vendor if it persists.",
-        );
+        let before = g
+            .since_previous
+            .as_ref()
+            .and_then(|c| c.previous_draw_w.zip(c.previous_limit_w));
+        match before {
+            Some((pd, pl)) if pd > pl * 1.05 => a.find(
+                "power",
+                Verdict::Warning,
+                format!("Power draw {draw:.0} W is above the enforced limit in two readings in a row."),
+                format!("{draw:.0} W now, {pd:.0} W at the previous reading"),
+                format!("enforced limit {limit:.0} W + 5% (from the device), in two readings"),
+                "Check the power-limit configuration and the power-monitoring circuit; contact the vendor if it persists.",
+            ),
+            _ => a.notes.push(format!(
+                "One power sample of {draw:.0} W above the enforced limit {limit:.0} W (a transient unless the next reading is over the limit too)."
+            )),
+        }
     }
-    if let (Some(limit), Some(default)) = (limit, g.power.default_limit_w.get())
-        && limit < default * 0.8
+    let configured = g.power.limit_w.get();
+    let default = g.power.default_limit_w.get();
+    if let (Some(enforced), Some(configured)) = (g.power.enforced_limit_w.get(), configured)
+        && enforced < configured * 0.8
     {
         a.find(
             "power_limit",
             Verdict::Warning,
-            format!("The power limit {limit:.0} W is well below the board default {default:.0} W: workloads run slower."),
-            format!("{limit:.0} W"),
-            format!("80% of the default limit {default:.0} W (from the device)"),
-            "Reset the power limit (nvidia-smi -pl) unless the cap is intentional, or check the system's power capping.",
+            format!("The driver enforces {enforced:.0} W, well below the configured limit {configured:.0} W: something outside the GPU's own setting caps it, and workloads run slower."),
+            format!("{enforced:.0} W"),
+            format!("80% of the configured limit {configured:.0} W (from the device)"),
+            "Check the system's power capping (BMC, chassis power budget, DCGM power policy) and the power supplies.",
         );
+    } else if let (Some(limit), Some(default)) = (limit, default)
+        && limit < default * 0.8
+    {
+        a.notes.push(format!(
+            "Power limit set to {limit:.0} W of the board default {default:.0} W (a configured cap; reset it with nvidia-smi -pl if it is not intentional)."
+        ));
     }
 }

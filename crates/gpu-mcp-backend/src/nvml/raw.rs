@@ -1,0 +1,81 @@
+//! The three NVML facts `nvml-wrapper` does not expose, read through its own loaded library:
+//! a device handle's identity, the MIG instance ids of a MIG device, and the instance ids an
+//! Xid event carries (`nvmlEventData_t.gpuInstanceId` / `computeInstanceId`).
+//!
+//! This is the backend's only `unsafe` code: each block calls one symbol of the library
+//! `nvml-wrapper` loaded, with handles it handed out, after checking the symbol exists (an old
+//! driver lacks some), so a missing symbol is `FunctionNotFound`, never a panic.
+#![allow(unsafe_code)]
+
+use nvml_wrapper::error::{NvmlError, nvml_sym, nvml_try};
+use nvml_wrapper::{Device, EventSet};
+use nvml_wrapper_sys::bindings::nvmlEventData_t;
+
+/// NVML's "no instance" value in event data and process records.
+const NO_INSTANCE: u32 = u32::MAX;
+
+/// The identity of a device handle: NVML hands out one fixed handle per GPU for the life of
+/// the library, so the handle registered at start names the GPU of a later event even when
+/// that GPU no longer answers queries (fallen off the bus).
+pub(super) fn handle_key(dev: &Device<'_>) -> usize {
+    // SAFETY: `handle` only copies the pointer out of the wrapper; it is compared as a number
+    // and never dereferenced or used to build another wrapper.
+    (unsafe { dev.handle() }) as usize
+}
+
+/// `nvmlDeviceGetGpuInstanceId` of a MIG device.
+pub(super) fn gpu_instance_id(dev: &Device<'_>) -> Result<u32, NvmlError> {
+    let sym = nvml_sym(dev.nvml().lib().nvmlDeviceGetGpuInstanceId.as_ref())?;
+    let mut id: u32 = 0;
+    // SAFETY: the symbol exists (checked above) in the library `dev` came from; `dev`'s handle
+    // is valid while `dev` borrows the library, and `id` is a valid, writable `unsigned int`.
+    nvml_try(unsafe { sym(dev.handle(), &mut id) })?;
+    Ok(id)
+}
+
+/// `nvmlDeviceGetComputeInstanceId` of a MIG device.
+pub(super) fn compute_instance_id(dev: &Device<'_>) -> Result<u32, NvmlError> {
+    let sym = nvml_sym(dev.nvml().lib().nvmlDeviceGetComputeInstanceId.as_ref())?;
+    let mut id: u32 = 0;
+    // SAFETY: as in `gpu_instance_id`.
+    nvml_try(unsafe { sym(dev.handle(), &mut id) })?;
+    Ok(id)
+}
+
+/// One event as NVML delivered it, with nothing asked of the device.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RawEvent {
+    /// The device handle (see [`handle_key`]).
+    pub(super) device: usize,
+    /// `nvmlEventType*` bits.
+    pub(super) event_type: u64,
+    /// The Xid code for Xid events.
+    pub(super) data: u64,
+    /// MIG GPU instance, when the driver attributed one.
+    pub(super) gpu_instance: Option<u32>,
+    /// MIG compute instance, when the driver attributed one.
+    pub(super) compute_instance: Option<u32>,
+}
+
+/// `nvmlEventSetWait_v2` on `set`, keeping the fields `EventSet::wait` drops.
+pub(super) fn wait(set: &EventSet<'_>, nvml: &nvml_wrapper::Nvml, timeout_ms: u32) -> Result<RawEvent, NvmlError> {
+    let sym = nvml_sym(nvml.lib().nvmlEventSetWait_v2.as_ref())?;
+    let mut data = nvmlEventData_t {
+        device: std::ptr::null_mut(),
+        eventType: 0,
+        eventData: 0,
+        gpuInstanceId: NO_INSTANCE,
+        computeInstanceId: NO_INSTANCE,
+    };
+    // SAFETY: the symbol exists in the library `set` was created from (`nvml`); the set's
+    // handle is valid while `set` lives, and `data` is a valid, writable `nvmlEventData_t`.
+    nvml_try(unsafe { sym(set.handle(), &mut data, timeout_ms) })?;
+    let id = |v: u32| (v != NO_INSTANCE).then_some(v);
+    Ok(RawEvent {
+        device: data.device as usize,
+        event_type: data.eventType,
+        data: data.eventData,
+        gpu_instance: id(data.gpuInstanceId),
+        compute_instance: id(data.computeInstanceId),
+    })
+}
