@@ -2,9 +2,6 @@
 //! `libnvidia-ml.so.1`: every scenario in `crates/gpu-mcp-fake-nvml/tests/scenarios/` read
 //! through `get_gpu_health`, with the verdict the scenario's `expect` names on its GPU and every
 //! other GPU healthy.
-//!
-//! Tests marked `#[ignore]` assert the verdict an operator should get where today's rules are
-//! known to be wrong; each names the finding in its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -241,11 +238,8 @@ fixtures! {
     hw_slowdown => "hw-slowdown";
     hw_thermal_slowdown => "hw-thermal-slowdown";
     power_brake => "power-brake";
-    #[ignore = "finding to fix: software thermal slowdown is called normal under load"]
     sw_thermal_slowdown => "sw-thermal-slowdown";
-    #[ignore = "finding to fix: one power sample over the limit is a warning"]
     power_over_limit_once => "power-over-limit-once";
-    #[ignore = "finding to fix: an intentional power cap is a warning"]
     power_capped => "power-capped";
     ecc_disabled => "ecc-disabled";
     ecc_uncorrectable => "ecc-uncorrectable";
@@ -257,17 +251,12 @@ fixtures! {
     pcie_width => "pcie-width";
     pcie_generation_under_load => "pcie-generation-under-load";
     pcie_generation_idle => "pcie-generation-idle";
-    #[ignore = "finding to fix: lifetime PCIe replay counts are judged as if current"]
     pcie_replays_lifetime => "pcie-replays-lifetime";
     nvlink_link_down => "nvlink-link-down";
-    #[ignore = "finding to fix: all NVLink links down (fabric manager not running) produces no finding"]
     nvlink_all_down => "nvlink-all-down";
-    #[ignore = "finding to fix: an administratively disabled NVLink link reads as down"]
     nvlink_disabled => "nvlink-disabled";
     nvlink_not_wired => "nvlink-not-wired";
-    #[ignore = "finding to fix: lifetime NVLink error counts are judged as if current"]
     nvlink_lifetime_counters => "nvlink-lifetime-counters";
-    #[ignore = "finding to fix: unreadable NVLink error counters (Blackwell) count as zero without a note"]
     nvlink_counters_unsupported => "nvlink-counters-unsupported";
     persistence_off => "persistence-off";
     recovery_gpu_reset => "recovery-gpu-reset";
@@ -278,11 +267,8 @@ fixtures! {
     recovery_bus_reset => "recovery-bus-reset";
     recovery_system_reboot => "recovery-system-reboot";
     mig_pending => "mig-pending";
-    #[ignore = "finding to fix: the maximum MIG device count is used as the instance count"]
     mig_instances => "mig-instances";
-    #[ignore = "finding to fix: row remapping is unreadable with MIG instances, which selects the pre-Ampere critical path"]
     mig_ecc_uncorrectable => "mig-ecc-uncorrectable";
-    #[ignore = "finding to fix: utilisation is not supported in MIG mode, so an idle PCIe downshift reads degraded"]
     mig_pcie_idle => "mig-pcie-idle";
     compute_prohibited => "compute-prohibited";
     gpu_lost_handle => "gpu-lost-handle";
@@ -294,7 +280,6 @@ fixtures! {
     insufficient_power => "insufficient-power";
     unresponsive_gpu => "unresponsive-gpu";
     xid_48_event => "xid-48-event";
-    #[ignore = "finding to fix: the recorder asks the lost GPU for its identity, so the Xid 79 is not attributed to it"]
     xid_79_event_lost => "xid-79-event-lost";
     xid_94_mig_instance => "xid-94-mig-instance";
 }

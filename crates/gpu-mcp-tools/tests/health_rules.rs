@@ -4,7 +4,7 @@
 use gpu_mcp_backend::{GpuBackend, GpuModel, MockBackend, MockConfig};
 use gpu_mcp_model::output::{Verdict, XidGroup};
 use gpu_mcp_model::{
-    ClockEventReason, ComputeMode, EccCounts, GpuAccess, GpuSnapshot, NvLink, Reading,
+    ClockEventReason, ComputeMode, CounterChanges, EccCounts, GpuAccess, GpuSnapshot, NvLink, Reading,
     RecoveryAction, RetiredPages, RowRemapping, Utilization,
 };
 use gpu_mcp_tools::health::{self, Assessment};
@@ -24,6 +24,14 @@ fn healthy(model: GpuModel) -> GpuSnapshot {
 
 fn h100() -> GpuSnapshot {
     healthy(GpuModel::H100Hbm3_80gb)
+}
+
+/// `now` as read one minute after `before`, with the backend's counter increases.
+fn after(before: &GpuSnapshot, now: GpuSnapshot) -> GpuSnapshot {
+    let mut g = now;
+    g.since_previous = CounterChanges::between(before, &g, 60_000);
+    assert!(g.since_previous.is_some());
+    g
 }
 
 fn run(rule: fn(&GpuSnapshot, &mut Assessment), g: &GpuSnapshot) -> Assessment {
@@ -115,6 +123,15 @@ fn clock_events_flag_hardware_reasons_only() {
         ClockEventReason::GpuIdle,
     ]);
     let a = run(health::clock_events, &g);
+    // NVML: software thermal slowdown means the GPU or its memory is above the maximum
+    // operating temperature.
+    assert_eq!(checks(&a), [("clock_events", Verdict::Warning)]);
+    assert!(a.reasons[0].observed.contains("sw_thermal_slowdown"));
+    g.clock_event_reasons = Reading::Value(vec![
+        ClockEventReason::SwPowerCap,
+        ClockEventReason::GpuIdle,
+    ]);
+    let a = run(health::clock_events, &g);
     assert!(a.reasons.is_empty());
     assert_eq!(a.notes.len(), 1);
     for hw in [
@@ -137,12 +154,30 @@ fn clock_events_flag_hardware_reasons_only() {
 
 #[test]
 fn power_draw_and_limit() {
-    let mut g = h100();
+    let base = h100();
+    let mut g = base.clone();
     g.power.draw_w = Reading::Value(760.0);
+    // One sample over the limit is a transient.
+    let a = run(health::power, &g);
+    assert!(a.reasons.is_empty());
+    assert!(a.notes[0].contains("760"), "{:?}", a.notes);
+    let g = after(&base, g);
+    assert!(run(health::power, &g).reasons.is_empty());
+    // Over the limit in two readings in a row.
+    let g2 = after(&g, g.clone());
     assert_eq!(
-        checks(&run(health::power, &g)),
+        checks(&run(health::power, &g2)),
         [("power", Verdict::Warning)]
     );
+    // A limit the operator configured below the default is a note.
+    let mut g = h100();
+    g.power.limit_w = Reading::Value(300.0);
+    g.power.enforced_limit_w = Reading::Value(300.0);
+    g.power.draw_w = Reading::Value(290.0);
+    let a = run(health::power, &g);
+    assert!(a.reasons.is_empty());
+    assert!(a.notes[0].contains("300"), "{:?}", a.notes);
+    // An enforced limit well below the configured one is a cap nobody set on the GPU.
     let mut g = h100();
     g.power.enforced_limit_w = Reading::Value(300.0);
     g.power.draw_w = Reading::Value(290.0);
@@ -277,13 +312,30 @@ fn pcie_link_generation_counts_only_under_load() {
 
 #[test]
 fn pcie_replays() {
-    let mut g = h100();
-    g.pcie.replay_counter = Reading::Value(99);
-    assert!(run(health::pcie_replays, &g).reasons.is_empty());
-    g.pcie.replay_counter = Reading::Value(100);
+    let base = h100();
+    // A lifetime total alone is context, not a finding.
+    let mut g = base.clone();
+    g.pcie.replay_counter = Reading::Value(4_000);
+    let a = run(health::pcie_replays, &g);
+    assert!(a.reasons.is_empty());
+    assert!(a.notes[0].contains("4000"));
+    // Unchanged since the previous reading: still context.
+    let g2 = after(&g, g.clone());
+    assert!(run(health::pcie_replays, &g2).reasons.is_empty());
+    // A few new replays in a minute: a warning; many: degraded.
+    let mut g3 = g.clone();
+    g3.pcie.replay_counter = Reading::Value(4_003);
+    let g3 = after(&g, g3);
     assert_eq!(
-        checks(&run(health::pcie_replays, &g)),
+        checks(&run(health::pcie_replays, &g3)),
         [("pcie_replays", Verdict::Warning)]
+    );
+    let mut g4 = g.clone();
+    g4.pcie.replay_counter = Reading::Value(4_100);
+    let g4 = after(&g, g4);
+    assert_eq!(
+        checks(&run(health::pcie_replays, &g4)),
+        [("pcie_replays", Verdict::Degraded)]
     );
 }
 
@@ -302,21 +354,59 @@ fn nvlink() {
         checks(&run(health::nvlink, &g)),
         [("nvlink_down", Verdict::Degraded)]
     );
-    let g = with_link(|l| l.crc_flit_errors = Reading::Value(5));
+    // Disabled on purpose: noted, not down.
+    let g = with_link(|l| {
+        l.active = false;
+        l.disabled = true;
+    });
+    let a = run(health::nvlink, &g);
+    assert!(a.reasons.is_empty());
+    assert_eq!(a.notes.len(), 1);
+    // Every link down.
+    let mut g = h100();
+    if let Reading::Value(links) = &mut g.nvlink {
+        links.iter_mut().for_each(|l| l.active = false);
+    }
+    let a = run(health::nvlink, &g);
+    assert_eq!(checks(&a), [("nvlink_down", Verdict::Degraded)]);
+    assert!(a.reasons[0].summary.contains("All 18"));
+    // Lifetime totals without a previous reading are context.
+    let base = h100();
+    let g = with_link(|l| l.crc_data_errors = Reading::Value(100));
+    let a = run(health::nvlink, &g);
+    assert!(a.reasons.is_empty());
+    assert!(a.notes[0].contains("100 CRC"));
+    // New errors since the previous reading are judged.
+    let g = after(&base, with_link(|l| l.crc_flit_errors = Reading::Value(5)));
     assert_eq!(
         checks(&run(health::nvlink, &g)),
         [("nvlink_errors", Verdict::Warning)]
     );
-    let g = with_link(|l| l.crc_data_errors = Reading::Value(100));
+    let g = after(&base, with_link(|l| l.crc_data_errors = Reading::Value(100)));
     assert_eq!(
         checks(&run(health::nvlink, &g)),
         [("nvlink_errors", Verdict::Degraded)]
     );
-    let g = with_link(|l| l.recovery_errors = Reading::Value(1));
+    let g = after(&base, with_link(|l| l.recovery_errors = Reading::Value(1)));
     assert_eq!(
         checks(&run(health::nvlink, &g)),
         [("nvlink_errors", Verdict::Degraded)]
     );
+    // Counters that were high at the previous reading and did not move are context.
+    let high = with_link(|l| l.replay_errors = Reading::Value(500));
+    let g = after(&high, high.clone());
+    let a = run(health::nvlink, &g);
+    assert!(a.reasons.is_empty());
+    assert!(a.notes[0].contains("none since the previous reading"));
+    // Counters the driver cannot read are listed as not checked.
+    let g = with_link(|l| {
+        l.replay_errors = Reading::NotSupported;
+        l.recovery_errors = Reading::NotSupported;
+        l.crc_flit_errors = Reading::NotSupported;
+        l.crc_data_errors = Reading::NotSupported;
+    });
+    let a = run(health::nvlink, &g);
+    assert!(a.not_checked[0].contains("1 link(s)"), "{:?}", a.not_checked);
     let l4 = healthy(GpuModel::L4);
     assert!(run(health::nvlink, &l4).reasons.is_empty());
 }
