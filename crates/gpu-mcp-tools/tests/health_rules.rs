@@ -521,3 +521,31 @@ fn a_lost_gpu_is_judged_on_access_and_xids_only() {
     let names: Vec<&str> = h.reasons.iter().map(|f| f.check.as_str()).collect();
     assert_eq!(names, ["gpu_access", "recent_xid"]);
 }
+
+#[test]
+fn reset_advice_names_what_blocks_a_reset_and_when_it_cannot_help() {
+    let mut g = h100();
+    g.recovery_action = Reading::Value(RecoveryAction::GpuReset);
+    g.mig.enabled = Reading::Value(true);
+    g.mig.pending_enabled = Reading::Value(true);
+    let h = health::assess_gpu(&g, &[], "2026-01-01T00:00:00Z");
+    let note = h
+        .notes
+        .iter()
+        .find(|n| n.starts_with("Before resetting"))
+        .unwrap_or_else(|| panic!("{:?}", h.notes));
+    for w in ["process", "MIG", "nvidia-persistenced", "DCGM", "NVSwitch"] {
+        assert!(note.contains(w), "{w}: {note}");
+    }
+    // Nothing asks for a reset on a healthy GPU.
+    let h = health::assess_gpu(&h100(), &[], "2026-01-01T00:00:00Z");
+    assert!(h.notes.iter().all(|n| !n.contains("reset")), "{:?}", h.notes);
+    // A GPU off the bus: a reset cannot help.
+    let lost = GpuSnapshot::unreadable(0, GpuAccess::Lost, "GPU_IS_LOST");
+    let h = health::assess_gpu(&lost, &[], "2026-01-01T00:00:00Z");
+    assert!(
+        h.notes.iter().any(|n| n.contains("cannot help") && n.contains("reboot")),
+        "{:?}",
+        h.notes
+    );
+}

@@ -8,6 +8,7 @@
 mod access;
 mod links;
 mod memory;
+mod reset;
 mod thermal;
 mod xid;
 
@@ -121,23 +122,8 @@ pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth
         }
     }
     recent_xid(xids, since, &mut a);
-    if a.verdict() >= Verdict::Degraded
-        && let Some(procs) = g.processes.value()
-        && !procs.is_empty()
-    {
-        let list: Vec<String> = procs
-            .iter()
-            .take(16)
-            .map(|p| match p.used_memory_bytes {
-                Some(b) => format!("pid {} ({:.1} GiB)", p.pid, b as f64 / (1u64 << 30) as f64),
-                None => format!("pid {}", p.pid),
-            })
-            .collect();
-        a.notes.push(format!(
-            "{} process(es) on this GPU must be stopped or drained before a reset: {}.",
-            procs.len(),
-            list.join(", ")
-        ));
+    if let Some(note) = reset::reset_note(g, &a.reasons, a.verdict()) {
+        a.notes.push(note);
     }
     a.reasons.sort_by_key(|f| std::cmp::Reverse(f.severity));
     GpuHealth {
