@@ -163,3 +163,24 @@ fn unknown_codes_are_reported_as_unknown() {
     assert!(!info.known);
     assert_eq!(info.code, 999);
 }
+
+#[test]
+fn every_code_the_parser_emits_from_the_fixtures_is_in_the_catalog() {
+    let mut seen = Vec::new();
+    for name in [
+        "xid-lines.txt",
+        "kmsg-xid79.log",
+        "dmesg-fallen-off.log",
+        "xid-malformed.txt",
+    ] {
+        let out = parse_kernel_log(fixture(name).as_bytes(), None);
+        seen.extend(out.events.iter().map(|e| e.xid));
+    }
+    // The parser's own implied event (a "fallen off the bus" line without an Xid line).
+    seen.push(79);
+    assert!(seen.len() > 3, "the fixtures produced too few events");
+    // 999 is the fixtures' deliberately unknown code (the `known: false` path).
+    for code in seen.into_iter().filter(|&c| c != 999) {
+        assert!(lookup(code).known, "Xid {code} is emitted but not in the catalog");
+    }
+}

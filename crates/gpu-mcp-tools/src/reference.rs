@@ -163,10 +163,10 @@ pub async fn tools_markdown() -> Result<String> {
         let _ = writeln!(md, "| `{s}` | {} |", s.description());
     }
     md.push_str("\n## Xid catalog\n\n");
-    md.push_str("Names follow NVIDIA's Xid catalog; severity and action are this project's operator policy.\n");
+    md.push_str("Generated from `crates/gpu-mcp-model/src/xid/catalog.tsv`, whose mnemonic, description and resolution buckets are NVIDIA's Xid catalog (<https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html>); category, severity and action are this project's operator policy.\n");
     md.push_str("A code missing here is reported with `known: false`, severity `warning`.\n\n");
     md.push_str(
-        "| Xid | Mnemonic | Name | Category | Severity | Action |\n|---|---|---|---|---|---|\n",
+        "| Xid | Mnemonic | Name | NVIDIA immediate / investigatory | Category | Severity | Action |\n|---|---|---|---|---|---|---|\n",
     );
     for code in catalog::known_codes() {
         let i = lookup(code);
@@ -175,10 +175,24 @@ pub async fn tools_markdown() -> Result<String> {
         } else {
             ""
         };
+        let dash = |s: &str| {
+            if s.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("`{s}`")
+            }
+        };
         let _ = writeln!(
             md,
-            "| {} | `{}` | {}{app} | {} | {} | {} |",
-            i.code, i.mnemonic, i.name, i.category, i.severity, i.action
+            "| {} | `{}` | {}{app} | {} / {} | {} | {} | {} |",
+            i.code,
+            i.mnemonic,
+            i.name,
+            dash(i.immediate_action),
+            dash(i.investigatory_action),
+            i.category,
+            i.severity,
+            i.action
         );
     }
     Ok(md)

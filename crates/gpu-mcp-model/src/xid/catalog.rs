@@ -1,7 +1,20 @@
 //! What each Xid code means and what an operator should do about it.
 //!
-//! Names follow NVIDIA's Xid catalog; severities and actions are this project's operator policy
-//! (documented in `docs/health-rules.md`).
+//! The catalog is generated from one checked-in table, `catalog.tsv`, whose first columns are
+//! NVIDIA's Xid catalog for Ampere and newer GPUs (mnemonic, description, and the immediate and
+//! investigatory "resolution buckets"; the table names its source and the date it was read).
+//! Severity, category and the operator's action are this project's policy, decided here once:
+//!
+//! * severity follows NVIDIA's immediate action ([`bucket_severity`]) unless the table gives one;
+//! * an Xid is an application error when NVIDIA's investigatory action points at the
+//!   application (`CHECK_APP/CUDA`, `WORKFLOW_XID_13`, `WORKFLOW_XID_31`, `XID_137_FLOW`) unless
+//!   the table says otherwise;
+//! * the action is NVIDIA's guidance for the immediate bucket, followed by the investigatory
+//!   guidance when it adds something, unless the table gives a specific action.
+//!
+//! The policy is documented in `docs/health-rules.md`.
+
+use std::sync::LazyLock;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -39,9 +52,9 @@ pub struct XidInfo {
     pub known: bool,
     /// NVIDIA's mnemonic, e.g. `ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS`.
     pub mnemonic: &'static str,
-    /// Short human name.
+    /// Short human name (NVIDIA's description).
     pub name: &'static str,
-    /// Cause category (`memory`, `nvlink`, `bus`, `application`, ...).
+    /// Cause category (`memory`, `nvlink`, `bus`, `application`, `unused`, ...).
     pub category: &'static str,
     /// Severity.
     pub severity: XidSeverity,
@@ -49,99 +62,199 @@ pub struct XidInfo {
     pub action: &'static str,
     /// Usually caused by the application rather than the hardware.
     pub application_error: bool,
+    /// NVIDIA's immediate-action resolution bucket (`RESET_GPU`, `RESTART_APP`, ...); empty
+    /// when NVIDIA gives none.
+    pub immediate_action: &'static str,
+    /// NVIDIA's investigatory-action resolution bucket; empty when NVIDIA gives none.
+    pub investigatory_action: &'static str,
 }
 
-use XidSeverity::{Critical as C, Info as I, Warning as W};
+/// The checked-in table the catalog is generated from.
+pub const CATALOG_TSV: &str = include_str!("catalog.tsv");
 
-const RESTART_APP: &str = "Restart the application; if it recurs with different workloads, run GPU diagnostics (dcgmi diag -r 3).";
-const RESET_GPU: &str =
-    "Drain the GPU, then reset it (nvidia-smi -r -i <index>); contact the vendor if it recurs.";
-const NVLINK5: &str = "Check NVLink cabling and the peer GPU or switch; if the message says Fatal, drain and reset the GPU.";
+/// The severity an Xid gets from NVIDIA's immediate action.
+pub fn bucket_severity(immediate: &str) -> XidSeverity {
+    match immediate {
+        "IGNORE" | "WORKFLOW_XID_45" => XidSeverity::Info,
+        "RESET_GPU"
+        | "RESTART_BM"
+        | "RESTART_VM"
+        | "WORKFLOW_XID_48"
+        | "WORKFLOW_NVLINK_ERR"
+        | "CHECK_MECHANICALS" => XidSeverity::Critical,
+        _ => XidSeverity::Warning,
+    }
+}
 
-#[rustfmt::skip]
-static CATALOG: &[(u32, &str, &str, &str, XidSeverity, &str, bool)] = &[
-    (8, "ROBUST_CHANNEL_FIFO_ERROR_IDLE_TIMEOUT", "Channel idle timeout: the GPU stopped processing", "application", W, RESTART_APP, false),
-    (13, "ROBUST_CHANNEL_GR_EXCEPTION", "Graphics engine exception (illegal instruction or out-of-range access)", "application", W, RESTART_APP, true),
-    (31, "ROBUST_CHANNEL_FIFO_ERROR_MMU_ERR_FLT", "GPU memory page fault (illegal address)", "application", W, RESTART_APP, true),
-    (32, "ROBUST_CHANNEL_PBDMA_ERROR", "Corrupted push buffer stream (PBDMA error)", "bus", W, "Restart the application; if it repeats, check the PCIe link and host memory.", false),
-    (38, "ROBUST_CHANNEL_FECS_ERR_WATCHDOG_TIMEOUT", "Driver firmware (FECS) watchdog timeout", "driver", W, "No immediate action; update the driver if it recurs.", false),
-    (43, "ROBUST_CHANNEL_RESETCHANNEL_VERIF_ERROR", "GPU stopped processing: channel reset after an application fault", "application", I, "None: the application's channel was reset; look at the application's own error.", true),
-    (44, "ROBUST_CHANNEL_GR_FAULT_DURING_CTXSW", "Graphics engine fault during a context switch", "driver", W, "No immediate action; reset the GPU if it persists.", false),
-    (45, "ROBUST_CHANNEL_PREEMPTIVE_REMOVAL", "Preemptive channel cleanup after an earlier error", "application", I, "None on its own; act on the Xid reported just before it.", true),
-    (46, "ROBUST_CHANNEL_GPU_TIMEOUT_ERROR", "GPU timeout: the GPU stopped processing", "hardware", C, RESET_GPU, false),
-    (48, "ROBUST_CHANNEL_GPU_ECC_DBE", "Uncorrectable (double-bit) ECC error", "memory", C, "Drain the GPU and reset it so the faulty memory is remapped or retired; replace the board if the remap fails (Xid 64) or it recurs.", false),
-    (54, "SILENT_RUNNING_PWR_REDUCED_CLOCKING", "Auxiliary power not connected: running at reduced clocks", "power", C, "Check the GPU's power cabling and power supply.", false),
-    (56, "DISPLAY_CHANNEL_EXCEPTION", "Display engine error", "driver", I, "None.", false),
-    (57, "FB_LINK_TRAINING_FAILURE_ERROR", "Video memory interface programming error", "memory", W, "Contact the vendor if it repeats.", false),
-    (61, "PMU_BREAKPOINT", "PMU micro-controller breakpoint", "firmware", W, "Reset the GPU if it repeats.", false),
-    (62, "PMU_HALT_ERROR", "Internal micro-controller halt", "hardware", C, "Drain and reset the GPU; check cooling; replace the board if it recurs.", false),
-    (63, "INFOROM_DRAM_RETIREMENT_EVENT", "Row remap or page retirement recorded", "memory", W, "Reset the GPU at the next drain so the pending row remap takes effect (pre-Ampere: reload the driver to retire the page).", false),
-    (64, "INFOROM_DRAM_RETIREMENT_FAILURE", "Row remap or page retirement failed", "memory", C, "Drain and reset the GPU, then run field diagnostics; a failed remap is the RMA criterion: replace the board.", false),
-    (65, "ROBUST_CHANNEL_NVENC1_ERROR", "Video processor exception", "hardware", W, "Reset the GPU if it repeats.", false),
-    (68, "ROBUST_CHANNEL_NVDEC0_ERROR", "Video decoder (NVDEC) exception", "application", W, RESTART_APP, true),
-    (69, "ROBUST_CHANNEL_GR_CLASS_ERROR", "Graphics engine class error", "application", W, RESTART_APP, true),
-    (74, "NVLINK_ERROR", "NVLink error", "nvlink", C, "Drain the node, check NVLink connections and reset the GPU; contact the vendor if it persists.", false),
-    (79, "ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS", "GPU has fallen off the bus", "bus", C, "Drain and reboot the node; check power and cooling; replace the board if it recurs.", false),
-    (80, "PBDMA_PUSHBUFFER_CRC_MISMATCH", "Corrupted data sent to the GPU (CRC mismatch)", "bus", W, "Restart the application; check the PCIe link and host memory.", false),
-    (81, "ROBUST_CHANNEL_VGA_SUBSYSTEM_ERROR", "VGA subsystem error", "hardware", W, "Contact the vendor.", false),
-    (92, "EXCESSIVE_SBE_INTERRUPTS", "High rate of corrected (single-bit) ECC errors", "memory", W, "No immediate action; watch for Xid 48, 63 or 64.", false),
-    (93, "INFOROM_ERASE_LIMIT_EXCEEDED", "InfoROM wear limit exceeded", "hardware", W, "No immediate action; contact the vendor.", false),
-    (94, "ROBUST_CHANNEL_CONTAINED_ERROR", "Contained uncorrectable memory error", "memory", W, "Restart the affected application; the GPU stays usable. Reset it at the next drain to apply the row remap.", false),
-    (95, "ROBUST_CHANNEL_UNCONTAINED_ERROR", "Uncontained uncorrectable memory error", "memory", C, "Drain the GPU and reset it; every application on it was affected.", false),
-    (109, "ROBUST_CHANNEL_CTXSW_TIMEOUT_ERROR", "Context switch timeout", "application", W, "Restart the application; reset the GPU if it repeats.", true),
-    (110, "SEC_FAULT_ERROR", "Security fault", "hardware", C, RESET_GPU, false),
-    (119, "GSP_RPC_TIMEOUT", "GSP firmware RPC timeout", "firmware", C, "Drain and reset the GPU (often a node reboot is needed); update the driver.", false),
-    (120, "GSP_ERROR", "GSP firmware error", "firmware", C, "Drain and reset the GPU; update the driver.", false),
-    (121, "C2C_ERROR", "Chip-to-chip (C2C) link error", "bus", W, "Monitor; contact the vendor if it repeats.", false),
-    (122, "SPI_PMU_RPC_READ_FAIL", "SPI flash read failed", "firmware", W, "Contact the vendor.", false),
-    (123, "SPI_PMU_RPC_WRITE_FAIL", "SPI flash write failed", "firmware", C, "Contact the vendor.", false),
-    (136, "ALI_TRAINING_FAIL", "NVLink link training failed", "nvlink", C, "Check NVLink connections and reset the GPU.", false),
-    (137, "NVLINK_PRIV_ERR", "NVLink privilege error", "nvlink", W, "Restart the application.", true),
-    (140, "UNRECOVERABLE_ECC_ERROR_ESCAPE", "Unrecovered ECC error escaped containment", "memory", C, "Drain and reset the GPU; contact the vendor.", false),
-    (143, "GPU_INIT_ERROR", "GPU initialisation failure", "hardware", C, "Reset the GPU; replace the board if it persists.", false),
-    (144, "NVLINK_SAW_ERROR", "NVLink SAW unit error", "nvlink", W, NVLINK5, false),
-    (145, "NVLINK_RLW_ERROR", "NVLink RLW unit error", "nvlink", W, NVLINK5, false),
-    (146, "NVLINK_TLW_ERROR", "NVLink TLW unit error", "nvlink", W, NVLINK5, false),
-    (147, "NVLINK_TREX_ERROR", "NVLink TREX unit error", "nvlink", W, NVLINK5, false),
-    (148, "NVLINK_NVLPW_CTRL_ERROR", "NVLink NVLPW control error", "nvlink", W, NVLINK5, false),
-    (149, "NVLINK_NETIR_ERROR", "NVLink NETIR error (link down or error-rate event)", "nvlink", W, NVLINK5, false),
-    (150, "NVLINK_MSE_ERROR", "NVLink MSE firmware watchdog error", "nvlink", C, RESET_GPU, false),
-    (151, "ROBUST_CHANNEL_KEY_ROTATION_ERROR", "Confidential-computing key rotation error", "driver", C, "Restart the VM.", false),
-    (154, "GPU_RECOVERY_ACTION_CHANGED", "Driver's recommended recovery action changed", "recovery", W, "Do what the message says (reset the GPU, reboot the node, or drain).", false),
-    (155, "NVLINK_SW_DEFINED_ERROR", "NVLink software-defined error", "nvlink", C, RESET_GPU, false),
-    (156, "RESOURCE_RETIREMENT_EVENT", "Resource retirement event", "memory", W, "Reset the GPU at the next drain.", false),
-    (157, "RESOURCE_RETIREMENT_FAILURE", "Resource retirement failure", "memory", W, "Contact the vendor.", false),
-    (158, "GPU_FATAL_TIMEOUT", "GPU fatal timeout", "hardware", C, RESET_GPU, false),
-    (159, "ROBUST_CHANNEL_CHI_NON_DATA_ERROR", "Coherent fabric (CHI) non-data error", "bus", W, "Check the application and UVM usage.", false),
-    (160, "CHANNEL_RETIREMENT_EVENT", "Channel retirement event (memory marked for repair on Blackwell)", "memory", I, "None.", false),
-    (161, "CHANNEL_RETIREMENT_FAILURE", "Channel retirement failure", "driver", W, "None; contact the vendor if it recurs.", false),
-    (162, "PSHC_REENGAGED", "Power-smoothing circuitry re-engaged", "power", I, "None.", false),
-    (163, "PSHC_DISENGAGED", "Power-smoothing circuitry disengaged", "power", W, "Check the power supply.", false),
-    (164, "PSHC_LOW_LIFETIME", "Power-smoothing circuitry lifetime low", "power", I, "Plan maintenance of the power-smoothing circuitry.", false),
-    (165, "PSHC_ZERO_LIFETIME", "Power-smoothing circuitry lifetime exhausted", "power", W, "Contact the vendor.", false),
-    (166, "NVLINK_SECURE_CRYPTO_ERR", "Confidential-computing NVLink crypto error", "nvlink", W, "Check the confidential-computing configuration.", false),
-    (167, "PCIE_FATAL_TIMEOUT", "PCIe fatal timeout", "bus", C, "Drain and reboot the node.", false),
-    (168, "REDUCED_GPU_MEMORY_CAPACITY", "Reduced GPU memory capacity after errors", "memory", C, "Contact the vendor.", false),
-    (169, "SEC2_HALT_ERROR", "SEC2 micro-controller halt", "firmware", C, RESET_GPU, false),
-    (170, "NVLINK_SECURE_OTHER", "Confidential-computing NVLink error", "nvlink", W, "Check the confidential-computing configuration.", false),
-    (171, "UNCORRECTABLE_DRAM_ERROR", "Uncorrectable DRAM error (detail of Xid 48)", "memory", C, "Treat as Xid 48: drain and reset the GPU.", false),
-    (172, "UNCORRECTABLE_SRAM_ERROR", "Uncorrectable SRAM error (detail of Xid 48)", "memory", C, "Treat as Xid 48: drain and reset the GPU.", false),
-];
+/// What the operator should do for one of NVIDIA's resolution buckets (NVIDIA's "Guidance
+/// Classes" sheet, in operator words); `None` for a bucket without guidance of its own.
+fn bucket_guidance(bucket: &str) -> Option<&'static str> {
+    Some(match bucket {
+        "CONTACT_SUPPORT" => "Contact your support organisation for further investigation.",
+        "RESTART_APP" => "Restart the application; a GPU reset or node reboot is not needed.",
+        "IGNORE" => "No action required.",
+        "WORKFLOW_XID_45" => {
+            "Follow the guidance of the Xid reported with it; seen alone, restart the fabric manager (nvidia-fabricmanager)."
+        }
+        "RESET_GPU" => {
+            "Drain the GPU, then reset it (nvidia-smi -r -i <index>); a node reboot is not needed unless the reset fails."
+        }
+        "WORKFLOW_XID_48" => {
+            "Drain the GPU, then reset it (with Xid 63 or 64: drain and reset). Run field diagnostics; if the message names an SRAM unit, check the SRAM error threshold flag (nvidia-smi sram_threshold_exceeded) and run field diagnostics if it is set; for framebuffer memory follow Xid 63/64."
+        }
+        "CHECK_MECHANICALS" => {
+            "Check that the GPU is seated and that its power and other connections are secure."
+        }
+        "WORKFLOW_NVLINK_ERR" => {
+            "Drain the GPU, then reset it (or reboot the node) to clear the error; decode the error registers in the message, check the link's mechanical connections and the device at the other end of the link, and contact the vendor if it persists."
+        }
+        "UPDATE_SWFW" => {
+            "Update the firmware and software; for vGPU, check that the guest driver is compatible with the host driver and that the vGPU type is supported."
+        }
+        "RESTART_BM" => "Drain the node and restart it (bare metal); a GPU reset cannot help.",
+        "WORKFLOW_NVLINK5_ERR" => {
+            "Decode the message with NVIDIA's Xid 144-150 table: a Fatal error needs the GPU drained, then reset; a non-fatal one needs no immediate action."
+        }
+        "RESTART_VM" => {
+            "Restart the VM that owns the GPU; a GPU reset or node reboot is not needed."
+        }
+        "XID_154" => {
+            "Do what the message says: the recovery action it changed to (drain P2P, drain and reset, GPU reset, or node reboot)."
+        }
+        "CHECK_UVM" => "If UVM or vGPU is in use, reset the GPU; otherwise no action.",
+        "CHECK_APP/CUDA" => {
+            "Look for an application passing bad data or using the GPU incorrectly (the message may name the pid); report a driver issue if it is not the application."
+        }
+        "WORKFLOW_XID_13" | "WORKFLOW_XID_31" => {
+            "Look for a pattern: repeats on the same GPU with different applications point at hardware (run DCGM diagnostics, then field diagnostics); otherwise debug the application (cuda-gdb, compute-sanitizer)."
+        }
+        "XID_137_FLOW" => {
+            "Usually an application's illegal NVLink peer-to-peer access: debug it with cuda-gdb or compute-sanitizer."
+        }
+        "INVESTIGATE_SW" | "INVESTIGATE_SW_USER" => {
+            "Investigate the user or NVIDIA software that triggered it (the message may name the pid)."
+        }
+        "INVESTIGATE_LINK_SI" => "Investigate the link's signal integrity and telemetry.",
+        "SYMPATHETIC_REPORT_SOLO" | "IGNORE (sympathetic)" => {
+            "Usually a consequence of another error: resolve that one first; report it if it appears alone."
+        }
+        _ => return None,
+    })
+}
+
+/// Whether an investigatory bucket points at the application.
+fn points_at_application(investigatory: &str) -> bool {
+    matches!(
+        investigatory,
+        "CHECK_APP/CUDA" | "WORKFLOW_XID_13" | "WORKFLOW_XID_31" | "XID_137_FLOW"
+    )
+}
+
+/// One parsed row of the table.
+#[derive(Debug)]
+struct Entry {
+    code: u32,
+    mnemonic: &'static str,
+    name: &'static str,
+    category: &'static str,
+    severity: XidSeverity,
+    application_error: bool,
+    action: String,
+    immediate: &'static str,
+    investigatory: &'static str,
+}
+
+/// Parses one data row; `None` for a malformed row (a test keeps the table free of them).
+fn parse_row(line: &'static str) -> Option<Entry> {
+    let f: Vec<&'static str> = line.split('\t').collect();
+    let [
+        code,
+        mnemonic,
+        description,
+        immediate,
+        investigatory,
+        category,
+        severity,
+        app,
+        action,
+    ] = f.as_slice()
+    else {
+        return None;
+    };
+    let (immediate, investigatory): (&'static str, &'static str) = (immediate, investigatory);
+    let code: u32 = code.parse().ok()?;
+    let severity = match *severity {
+        "" => bucket_severity(immediate),
+        "info" => XidSeverity::Info,
+        "warning" => XidSeverity::Warning,
+        "critical" => XidSeverity::Critical,
+        _ => return None,
+    };
+    let application_error = match *app {
+        "" => points_at_application(investigatory),
+        "y" => true,
+        "n" => false,
+        _ => return None,
+    };
+    let action = if action.is_empty() {
+        let now = bucket_guidance(immediate).unwrap_or("See NVIDIA's Xid catalog for this code.");
+        match bucket_guidance(investigatory) {
+            Some(then) if investigatory != immediate && investigatory != "IGNORE" => {
+                format!("{now} If it recurs: {then}")
+            }
+            _ => now.to_owned(),
+        }
+    } else {
+        (*action).to_owned()
+    };
+    let name = if *description == "Unused" {
+        "Unused code (deprecated, or Volta and older GPUs only)"
+    } else {
+        description
+    };
+    Some(Entry {
+        code,
+        mnemonic,
+        name,
+        category,
+        severity,
+        application_error,
+        action,
+        immediate,
+        investigatory,
+    })
+}
+
+/// Data rows of the table: not comments, not the header, not blank.
+fn data_rows() -> impl Iterator<Item = &'static str> {
+    CATALOG_TSV
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("code\t"))
+}
+
+static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    let mut v: Vec<Entry> = data_rows().filter_map(parse_row).collect();
+    v.sort_by_key(|e| e.code);
+    v.dedup_by_key(|e| e.code);
+    v
+});
 
 /// The catalog entry of `code`; an unknown code gets an entry with `known: false`.
 pub fn lookup(code: u32) -> XidInfo {
-    match CATALOG.binary_search_by_key(&code, |e| e.0) {
+    match CATALOG.binary_search_by_key(&code, |e| e.code) {
         Ok(i) => {
-            let (code, mnemonic, name, category, severity, action, app) = CATALOG[i];
+            let e: &'static Entry = &CATALOG[i];
             XidInfo {
-                code,
+                code: e.code,
                 known: true,
-                mnemonic,
-                name,
-                category,
-                severity,
-                action,
-                application_error: app,
+                mnemonic: e.mnemonic,
+                name: e.name,
+                category: e.category,
+                severity: e.severity,
+                action: &e.action,
+                application_error: e.application_error,
+                immediate_action: e.immediate,
+                investigatory_action: e.investigatory,
             }
         }
         Err(_) => XidInfo {
@@ -153,6 +266,8 @@ pub fn lookup(code: u32) -> XidInfo {
             severity: XidSeverity::Warning,
             action: "Look the code up in NVIDIA's Xid catalog for this driver version; treat it as a hardware problem if it repeats.",
             application_error: false,
+            immediate_action: "",
+            investigatory_action: "",
         },
     }
 }
@@ -185,7 +300,7 @@ pub fn assess(code: u32, message: &str) -> XidInfo {
 
 /// Every code in the catalog, ascending.
 pub fn known_codes() -> impl Iterator<Item = u32> {
-    CATALOG.iter().map(|e| e.0)
+    CATALOG.iter().map(|e| e.code)
 }
 
 #[cfg(test)]
@@ -193,8 +308,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalog_is_sorted_and_unique() {
-        assert!(CATALOG.windows(2).all(|w| w[0].0 < w[1].0));
+    fn every_row_of_the_table_parses_and_codes_are_unique() {
+        let rows: Vec<&str> = data_rows().collect();
+        for r in &rows {
+            assert!(parse_row(r).is_some(), "malformed catalog row: {r}");
+        }
+        assert_eq!(CATALOG.len(), rows.len(), "duplicate codes in catalog.tsv");
+        assert!(CATALOG_TSV.contains("https://docs.nvidia.com/deploy/xid-errors/"));
+    }
+
+    #[test]
+    fn the_catalog_covers_nvidias_codes_1_to_172() {
+        for code in 1..=172 {
+            let i = lookup(code);
+            assert!(i.known, "Xid {code} missing");
+            assert!(!i.action.is_empty(), "Xid {code} has no action");
+        }
+    }
+
+    #[test]
+    fn nvidias_buckets_decide_severity_and_action() {
+        // IGNORE: informational, even for codes that look alarming.
+        assert_eq!(lookup(63).severity, XidSeverity::Info);
+        assert_eq!(lookup(92).severity, XidSeverity::Info);
+        // RESET_GPU is critical; Xid 109's immediate action is a reset.
+        let i = lookup(109);
+        assert_eq!(i.immediate_action, "RESET_GPU");
+        assert_eq!(i.severity, XidSeverity::Critical);
+        assert!(i.action.contains("reset it (nvidia-smi -r"), "{}", i.action);
+        // Xid 45 alone means restart the fabric manager; with others, follow them.
+        let i = lookup(45);
+        assert_eq!(i.severity, XidSeverity::Info);
+        assert!(i.action.contains("fabric manager"), "{}", i.action);
+        // 122 and 123 are both unused now: one answer for both.
+        assert_eq!(lookup(122).severity, lookup(123).severity);
+        assert_eq!(lookup(122).category, "unused");
+        // Xid 79: a reboot, never a GPU reset.
+        assert!(lookup(79).action.contains("reset cannot help"));
+        // The investigatory guidance follows the immediate one.
+        assert!(lookup(13).action.contains("If it recurs:"));
     }
 
     #[test]
