@@ -101,7 +101,7 @@ impl KmsgReader {
             Err(e) => return open_error(&self.path, &e),
         };
         let boot = self.boot_time.or_else(boot_time_from_proc);
-        let mut parser = KernelLogParser::new(boot);
+        let mut parser = KernelLogParser::new(boot).with_now(SystemTime::now());
         let mut status = KernelLogStatus::Ok;
         let mut detail = None;
         if meta.file_type().is_char_device() {

@@ -164,6 +164,98 @@ fn unknown_codes_are_reported_as_unknown() {
     assert_eq!(info.code, 999);
 }
 
+fn at(rfc3339: &str) -> SystemTime {
+    gpu_mcp_model::time::parse_rfc3339(rfc3339).unwrap()
+}
+
+#[test]
+fn kmsg_escapes_are_decoded_and_an_escaped_newline_splits_the_record() {
+    // /dev/kmsg escapes the newlines of the driver's multi-line notice as \x0a.
+    let boot = at("2026-03-01T00:00:00Z");
+    let log = b"3,900,12000000,-;NVRM: The NVIDIA GPU 0000:b3:00.0\\x0aNVRM: (PCI ID: 10de:2330) installed in this system has\\x0aNVRM: fallen off the bus and is not responding to commands.\n";
+    let out = parse_kernel_log(log, Some(boot));
+    assert_eq!(out.events.len(), 1, "{out:?}");
+    let ev = &out.events[0];
+    assert_eq!((ev.xid, ev.implied), (79, true));
+    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:b3:00"));
+    assert_eq!(ev.time, Some(boot + Duration::from_secs(12)));
+    assert!(!ev.message.contains("\\x0a"), "{}", ev.message);
+    // An escaped backslash is a backslash, not the start of another escape.
+    let out = parse_kernel_log(
+        b"3,901,13000000,-;NVRM: Xid (PCI:0000:3b:00): 13, pid=7, name=a\\x5cb, Graphics Exception\n",
+        Some(boot),
+    );
+    assert_eq!(out.events[0].process_name.as_deref(), Some("a\\b"));
+}
+
+#[test]
+fn every_common_timestamp_format_is_dated() {
+    let now = at("2026-03-10T12:00:00Z");
+    let boot = at("2026-03-10T00:00:00Z");
+    let xid = "NVRM: Xid (PCI:0000:3b:00): 48, pid=1, name=x, An uncorrectable double bit error";
+    let cases = [
+        // dmesg, monotonic seconds since boot.
+        (format!("[ 3600.250000] {xid}"), at("2026-03-10T01:00:00.25Z")),
+        // /dev/kmsg: prio,seq,usec,flags;
+        (format!("3,42,7200000000,-;{xid}"), at("2026-03-10T02:00:00Z")),
+        // dmesg -T (read as UTC).
+        (format!("[Tue Mar 10 03:04:05 2026] {xid}"), at("2026-03-10T03:04:05Z")),
+        // journalctl -o short-iso / rsyslog RFC 3339.
+        (format!("2026-03-10T04:05:06+0000 node1 kernel: {xid}"), at("2026-03-10T04:05:06Z")),
+        (format!("2026-03-10T05:06:07.123456+01:00 node1 kernel: {xid}"), at("2026-03-10T04:06:07.123456Z")),
+        // syslog / journalctl short, no year: this year.
+        (format!("Mar 10 06:07:08 node1 kernel: {xid}"), at("2026-03-10T06:07:08Z")),
+        (format!("Mar  9 06:07:08 node1 kernel: [ 12.5] {xid}"), at("2026-03-09T06:07:08Z")),
+        // A December line read in March is last year's.
+        (format!("Dec 31 23:59:59 node1 kernel: {xid}"), at("2025-12-31T23:59:59Z")),
+    ];
+    for (line, want) in cases {
+        let mut p = KernelLogParser::new(Some(boot)).with_now(now);
+        p.feed(line.as_bytes());
+        let out = p.finish();
+        assert_eq!(out.events.len(), 1, "no event from: {line}");
+        assert_eq!(out.events[0].xid, 48, "{line}");
+        assert_eq!(out.events[0].time, Some(want), "time of: {line}");
+    }
+}
+
+#[test]
+fn a_line_whose_time_cannot_be_told_is_undated() {
+    let xid = "NVRM: Xid (PCI:0000:3b:00): 79, pid=1, name=x, GPU has fallen off the bus.";
+    // No prefix at all, dmesg without a boot time, syslog without "now".
+    for line in [
+        xid.to_owned(),
+        format!("[ 12.5] {xid}"),
+        format!("Mar 10 06:07:08 node1 kernel: {xid}"),
+    ] {
+        let out = parse_kernel_log(line.as_bytes(), None);
+        assert_eq!(out.events.len(), 1, "{line}");
+        assert_eq!(out.events[0].time, None, "{line}");
+    }
+}
+
+#[test]
+fn nvswitch_sxid_lines_are_parsed() {
+    let boot = at("2026-03-10T00:00:00Z");
+    let log = b"[ 4235.500000] nvidia-nvswitch2: SXid (PCI:0000:b7:00.0): 12028, Non-fatal, Link 46 egress non-posted PRIV error (First)\n\
+[ 4236.000000] nvidia-nvswitch4: SXid (PCI:0000:87:00.0): 20034, Fatal, Link 30 LTSSM Fault Up\n\
+[ 4237.000000] nvidia-nvswitch4: SXid (PCI:0000:87:00.0): junk\n";
+    let out = parse_kernel_log(log, Some(boot));
+    assert!(out.events.is_empty(), "SXids are not GPU Xids");
+    assert_eq!(out.sxids.len(), 2);
+    let a = &out.sxids[0];
+    assert_eq!(a.sxid, 12028);
+    assert_eq!(a.fatal, Some(false));
+    assert_eq!(a.link, Some(46));
+    assert_eq!(a.pci_bus_id.as_deref(), Some("0000:b7:00"));
+    assert_eq!(a.switch.as_deref(), Some("nvidia-nvswitch2"));
+    assert_eq!(a.time, Some(boot + Duration::from_micros(4_235_500_000)));
+    let b = &out.sxids[1];
+    assert_eq!((b.sxid, b.fatal, b.link), (20034, Some(true), Some(30)));
+    assert!(b.message.contains("LTSSM"));
+    assert_eq!(out.unparsed_xid_lines, 1);
+}
+
 #[test]
 fn every_code_the_parser_emits_from_the_fixtures_is_in_the_catalog() {
     let mut seen = Vec::new();

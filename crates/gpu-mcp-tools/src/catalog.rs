@@ -18,7 +18,7 @@ use gpu_mcp_service::{CallContext, CallError, ToolCatalog, parse_arguments};
 
 use crate::health::assess_gpu;
 use crate::text;
-use crate::xid_analysis::{GpuKeys, Merged, group, merge, record};
+use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
 
 const DEFAULT_XID_LIMIT: u32 = 50;
 const MAX_XID_LIMIT: u32 = 1000;
@@ -298,7 +298,7 @@ impl AgentCatalog {
         let recent: Vec<&Merged> = ev
             .events
             .iter()
-            .filter(|m| m.ev.time.is_none_or(|t| t >= since))
+            .filter(|m| is_since(&m.ev, since))
             .collect();
         let groups = group(&recent);
         let mut gpus = Vec::with_capacity(selected.len());
@@ -401,7 +401,7 @@ impl AgentCatalog {
         let matching: Vec<&Merged> = ev
             .events
             .iter()
-            .filter(|m| since.is_none_or(|s| m.ev.time.is_none_or(|t| t >= s)))
+            .filter(|m| since.is_none_or(|s| is_since(&m.ev, s)))
             .filter(|m| filter_index.is_none() || m.gpu_index == filter_index)
             .collect();
         let groups = group(&matching);

@@ -12,6 +12,13 @@ use gpu_mcp_model::{NodeSnapshot, XidEvent, XidSource};
 /// How close in time a recorded event and a kernel-log line must be to count as one event.
 const SAME_EVENT: Duration = Duration::from_secs(5);
 
+/// Whether an event happened at or after `since`. An event whose time cannot be told (a
+/// kernel-log line without a usable timestamp) is never recent: counting it as recent would
+/// keep a node critical forever over an Xid from a year ago.
+pub(crate) fn is_since(ev: &XidEvent, since: SystemTime) -> bool {
+    ev.time.is_some_and(|t| t >= since)
+}
+
 /// Lookup tables from what an event names to the GPU index.
 #[derive(Debug, Default)]
 pub(crate) struct GpuKeys {

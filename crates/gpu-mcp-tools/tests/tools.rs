@@ -613,3 +613,34 @@ async fn inventory_default_is_compact_and_names_what_it_left_out() {
     assert!(only["gpus"][0].get("name").is_none());
     assert!(only["gpus"][0]["temperature_c"]["gpu"].is_u64());
 }
+
+#[tokio::test]
+async fn an_undated_kernel_log_xid_is_history_not_a_recent_error() {
+    let cfg = MockConfig {
+        node_name: "gpu-node-1".into(),
+        gpus: 8,
+        scenario: Scenario::Healthy,
+        ..MockConfig::default()
+    };
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-tools-undated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("syslog");
+    // A syslog file copied from elsewhere: no prefix the parser can date. GPU 2 is bus 0x3a.
+    std::fs::write(
+        &path,
+        "NVRM: Xid (PCI:0000:3a:00): 79, pid=1, name=x, GPU has fallen off the bus.\n",
+    )
+    .unwrap();
+    let c = catalog_with(cfg, Some(path));
+    let h = call(&c, "get_gpu_health", json!({})).await;
+    let hv = &ok(&h);
+    assert_eq!(hv["verdict"], "healthy", "{hv}");
+    // The whole history still lists it.
+    let x = call(&c, "analyze_xid_errors", json!({})).await;
+    let v = &ok(&x);
+    assert!(
+        v["groups"].as_array().unwrap().iter().any(|g| g["xid"] == 79),
+        "{v}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 pub use catalog::{XidInfo, XidSeverity, assess, lookup};
 pub use parse::{
-    KernelLogParse, KernelLogParser, XidLine, normalize_pci_bus_id, parse_kernel_log,
-    parse_xid_line,
+    KernelLogParse, KernelLogParser, SxidEvent, XidLine, normalize_pci_bus_id, parse_kernel_log,
+    parse_sxid_line, parse_xid_line,
 };
 
 /// Where an Xid event was seen.

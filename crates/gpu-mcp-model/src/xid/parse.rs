@@ -1,11 +1,18 @@
 //! Parser for the NVIDIA driver's kernel-log lines (`NVRM: Xid (PCI:0000:3b:00): 79, ...`).
 //!
-//! Accepted record prefixes: `/dev/kmsg` records (`6,1234,5678901,-;message`, monotonic µs),
-//! `dmesg` (`[12345.678901] message`), RFC 3339 timestamps (`journalctl -o short-iso`), or none.
+//! Accepted record prefixes: `/dev/kmsg` records (`6,1234,5678901,-;message`, monotonic µs,
+//! with the kernel's `\xHH` escapes decoded, so an escaped newline splits the message into its
+//! lines), `dmesg` (`[12345.678901] message`), `dmesg -T` (`[Mon May  1 12:34:56 2024]`),
+//! ISO 8601 / RFC 3339 (`journalctl -o short-iso`, rsyslog), classic syslog / `journalctl`
+//! short (`May  1 12:34:56 host kernel: ...`, the year taken from "now" when the parser is
+//! given one), or none. Times without a zone (`dmesg -T`, syslog) are read as UTC. A line
+//! whose time cannot be told has none: it is never counted as recent.
 //! Accepted Xid forms: with and without `PCI:`, with MIG `GPU-I:`/`GPU-CI:` attribution, with
 //! `GPU-<uuid>` instead of a PCI address, with or without `pid=`/`name=` (including
 //! `pid='<unknown>'`). The driver's "fallen off the bus" lines that come without an Xid line
-//! produce an implied Xid 79. Junk, overlong lines and truncated records are skipped, never fatal.
+//! produce an implied Xid 79. NVSwitch `SXid` lines (`nvidia-nvswitch0: SXid (PCI:...): 12028,
+//! Non-fatal, Link 46 ...`) are kept apart as [`SxidEvent`]s. Junk, overlong lines and
+//! truncated records are skipped, never fatal.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
@@ -56,8 +63,115 @@ struct Stamp {
     wall: Option<SystemTime>,
 }
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// `hh:mm:ss` to seconds of the day.
+fn clock(s: &str) -> Option<u32> {
+    let mut it = s.split(':');
+    let h: u32 = it.next()?.parse().ok()?;
+    let m: u32 = it.next()?.parse().ok()?;
+    let sec: u32 = it.next()?.split('.').next()?.parse().ok()?;
+    if it.next().is_some() || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + sec)
+}
+
+/// A UTC civil time.
+fn civil(year: u32, month: usize, day: u32, secs: u32) -> Option<SystemTime> {
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    let text = format!(
+        "{year:04}-{:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        month + 1,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    crate::time::parse_rfc3339(&text)
+}
+
+/// `Mon May  1 12:34:56 2024` (`dmesg -T`, `ctime`), as UTC.
+fn parse_ctime(s: &str) -> Option<SystemTime> {
+    let mut it = s.split_whitespace();
+    let wd = it.next()?;
+    if !WEEKDAYS.contains(&wd) {
+        return None;
+    }
+    let mon = it.next()?;
+    let month = MONTHS.iter().position(|m| *m == mon)?;
+    let day: u32 = it.next()?.parse().ok()?;
+    let secs = clock(it.next()?)?;
+    let year: u32 = it.next()?.parse().ok()?;
+    if it.next().is_some() {
+        return None;
+    }
+    civil(year, month, day, secs)
+}
+
+/// `May  1 12:34:56 ` at the start of a syslog line: the time (as UTC, in the latest year that
+/// does not put it more than a day after `now`) and the rest of the line.
+fn split_syslog(line: &str, now: Option<SystemTime>) -> Option<(Option<SystemTime>, &str)> {
+    let month = MONTHS.iter().position(|m| line.starts_with(m))?;
+    let rest = line.get(3..)?;
+    if !rest.starts_with(' ') {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let dlen = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if dlen == 0 || dlen > 2 {
+        return None;
+    }
+    let day: u32 = rest[..dlen].parse().ok()?;
+    let rest = rest[dlen..].strip_prefix(' ')?;
+    let tlen = rest.find(' ').unwrap_or(rest.len());
+    let secs = clock(&rest[..tlen])?;
+    let tail = &rest[tlen..];
+    let wall = now.and_then(|now| {
+        let year = crate::time::format_rfc3339(now).get(..4)?.parse::<u32>().ok()?;
+        let slack = Duration::from_secs(86_400);
+        [year, year.saturating_sub(1)]
+            .into_iter()
+            .filter_map(|y| civil(y, month, day, secs))
+            .find(|t| *t <= now + slack)
+    });
+    Some((wall, tail))
+}
+
+/// Decodes the kernel's `\xHH` escapes of `/dev/kmsg` (non-printable bytes and the backslash).
+fn decode_kmsg_escapes(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("\\x") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && b.get(i + 1) == Some(&b'x')
+            && let Some(h) = s.get(i + 2..i + 4)
+            && let Ok(v) = u8::from_str_radix(h, 16)
+        {
+            out.push(v);
+            i += 4;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Splits a record prefix off a line.
-fn split_prefix(line: &str, boot_time: Option<SystemTime>) -> (Stamp, &str) {
+fn split_prefix(
+    line: &str,
+    boot_time: Option<SystemTime>,
+    now: Option<SystemTime>,
+) -> (Stamp, &str) {
     let wall_of = |us: u64| boot_time.map(|b| b + Duration::from_micros(us));
     // /dev/kmsg: "prio,seq,ts_usec,flags[,...];message"
     if line.as_bytes().first().is_some_and(u8::is_ascii_digit)
@@ -106,6 +220,16 @@ fn split_prefix(line: &str, boot_time: Option<SystemTime>) -> (Stamp, &str) {
                 &rest[close + 1..],
             );
         }
+        // dmesg -T: "[Mon May  1 12:34:56 2024] message"
+        if let Some(wall) = parse_ctime(inner) {
+            return (
+                Stamp {
+                    uptime_us: None,
+                    wall: Some(wall),
+                },
+                &rest[close + 1..],
+            );
+        }
         return (Stamp::default(), &rest[close + 1..]);
     }
     // journalctl -o short-iso / syslog with an ISO timestamp first.
@@ -119,6 +243,16 @@ fn split_prefix(line: &str, boot_time: Option<SystemTime>) -> (Stamp, &str) {
                 wall: Some(wall),
             },
             &line[tok.len()..],
+        );
+    }
+    // syslog / journalctl short: "May  1 12:34:56 host kernel: message"
+    if let Some((wall, rest)) = split_syslog(line, now) {
+        return (
+            Stamp {
+                uptime_us: None,
+                wall,
+            },
+            rest,
         );
     }
     (Stamp::default(), line)
@@ -236,12 +370,81 @@ pub struct KernelLogParse {
     pub unparsed_xid_lines: u64,
     /// Events dropped because more than `max_events` were found.
     pub dropped_events: u64,
+    /// NVSwitch `SXid` errors, oldest first (at most the newest `max_events`).
+    pub sxids: Vec<SxidEvent>,
+}
+
+/// One NVSwitch error (`nvidia-nvswitchN: SXid (PCI:0000:05:00.0): 12028, Non-fatal, Link 46 ...`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SxidEvent {
+    /// The SXid code.
+    pub sxid: u32,
+    /// The NVSwitch's normalised PCI address.
+    pub pci_bus_id: Option<String>,
+    /// The switch device name, e.g. `nvidia-nvswitch3`.
+    pub switch: Option<String>,
+    /// `Fatal` (`true`) or `Non-fatal` (`false`), when the line says.
+    pub fatal: Option<bool>,
+    /// The NVSwitch port (link) the error is on, when the line names one.
+    pub link: Option<u32>,
+    /// The rest of the driver's message.
+    pub message: String,
+    /// Wall-clock time, when known.
+    pub time: Option<SystemTime>,
+    /// Time since boot in microseconds (kernel-log records).
+    pub uptime_us: Option<u64>,
+}
+
+/// Parses one line that contains `SXid (`.
+pub fn parse_sxid_line(msg: &str) -> Option<SxidEvent> {
+    let at = msg.find("SXid (")?;
+    let switch = msg[..at]
+        .trim_end()
+        .trim_end_matches(':')
+        .rsplit(' ')
+        .next()
+        .filter(|w| w.starts_with("nvidia-nvswitch"))
+        .map(str::to_owned);
+    let body = &msg[at + "SXid (".len()..];
+    let close = body.find(')')?;
+    let pci_bus_id = normalize_pci_bus_id(&body[..close]);
+    let after = body[close + 1..].strip_prefix(':')?.trim_start();
+    let ndigits = after.bytes().take_while(u8::is_ascii_digit).count();
+    if ndigits == 0 || ndigits > 6 {
+        return None;
+    }
+    let sxid: u32 = after[..ndigits].parse().ok()?;
+    let mut rest = after[ndigits..].trim_start().trim_start_matches(',').trim_start();
+    let mut fatal = None;
+    for (word, f) in [("Non-fatal", false), ("Fatal", true)] {
+        if let Some(r) = rest.strip_prefix(word) {
+            fatal = Some(f);
+            rest = r.trim_start().trim_start_matches(',').trim_start();
+            break;
+        }
+    }
+    let link = rest
+        .strip_prefix("Link ")
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    Some(SxidEvent {
+        sxid,
+        pci_bus_id,
+        switch,
+        fatal,
+        link,
+        message: truncate(rest.trim_end(), MAX_MESSAGE),
+        time: None,
+        uptime_us: None,
+    })
 }
 
 /// An incremental kernel-log parser: feed it lines (or `/dev/kmsg` records), then `finish`.
 #[derive(Debug)]
 pub struct KernelLogParser {
     boot_time: Option<SystemTime>,
+    now: Option<SystemTime>,
+    sxids: VecDeque<SxidEvent>,
     max_events: usize,
     events: VecDeque<XidEvent>,
     out: KernelLogParse,
@@ -254,11 +457,20 @@ impl KernelLogParser {
     pub fn new(boot_time: Option<SystemTime>) -> Self {
         Self {
             boot_time,
+            now: None,
+            sxids: VecDeque::new(),
             max_events: DEFAULT_MAX_EVENTS,
             events: VecDeque::new(),
             out: KernelLogParse::default(),
             pending_off_bus: None,
         }
+    }
+
+    /// The time of reading: syslog lines, which carry no year, get the latest year that does not
+    /// put them in the future. Without it they have no time.
+    pub fn with_now(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
     }
 
     /// Keeps at most `max` events (the newest).
@@ -311,7 +523,41 @@ impl KernelLogParser {
         let raw = &raw[..raw.len().min(MAX_EXAMINED)];
         let text = String::from_utf8_lossy(raw);
         let line = text.trim_end_matches(['\n', '\r']);
-        let (stamp, msg) = split_prefix(line, self.boot_time);
+        let (stamp, msg) = split_prefix(line, self.boot_time, self.now);
+        let decoded = decode_kmsg_escapes(msg);
+        if decoded.contains('\n') {
+            // One record holding several lines (an escaped newline): each line with its time.
+            for part in decoded.split('\n') {
+                let part = part.trim_end_matches('\r');
+                if !part.trim().is_empty() {
+                    self.message(stamp, part);
+                }
+            }
+        } else {
+            self.message(stamp, &decoded);
+        }
+    }
+
+    fn push_sxid(&mut self, ev: SxidEvent) {
+        if self.sxids.len() >= self.max_events {
+            self.sxids.pop_front();
+            self.out.dropped_events += 1;
+        }
+        self.sxids.push_back(ev);
+    }
+
+    /// One message line with the time of its record.
+    fn message(&mut self, stamp: Stamp, msg: &str) {
+        if msg.contains("SXid (") {
+            if let Some(mut ev) = parse_sxid_line(msg) {
+                ev.time = stamp.wall;
+                ev.uptime_us = stamp.uptime_us;
+                self.push_sxid(ev);
+            } else {
+                self.out.unparsed_xid_lines += 1;
+            }
+            return;
+        }
 
         if let Some((pci, st, left)) = self.pending_off_bus.take() {
             if msg.contains("fallen off the bus") {
@@ -429,11 +675,13 @@ impl KernelLogParser {
             }
         }
         self.out.events = self.events.into();
+        self.out.sxids = self.sxids.into();
         self.out
     }
 }
 
-/// Parses a whole kernel log held in memory.
+/// Parses a whole kernel log held in memory (syslog lines without a year get no time; use
+/// [`KernelLogParser::with_now`] to date them).
 pub fn parse_kernel_log(buf: &[u8], boot_time: Option<SystemTime>) -> KernelLogParse {
     let mut p = KernelLogParser::new(boot_time);
     p.feed_buffer(buf);
