@@ -172,11 +172,22 @@ async fn nvlink_states_reach_the_snapshot() {
     // A link turned off on purpose is not counted among the enabled links: disabled, not down.
     let s = snapshot("nvlink-disabled").await;
     let links = s.gpus[3].nvlink.value().unwrap();
-    let disabled: Vec<u32> = links.iter().filter(|l| l.disabled).map(|l| l.link).collect();
+    let disabled: Vec<u32> = links
+        .iter()
+        .filter(|l| l.disabled)
+        .map(|l| l.link)
+        .collect();
     assert_eq!(disabled, vec![5]);
     // Every link down: none of them disabled.
     let s = snapshot("nvlink-all-down").await;
-    assert!(s.gpus[3].nvlink.value().unwrap().iter().all(|l| !l.active && !l.disabled));
+    assert!(
+        s.gpus[3]
+            .nvlink
+            .value()
+            .unwrap()
+            .iter()
+            .all(|l| !l.active && !l.disabled)
+    );
     let s = snapshot("nvlink-lifetime-counters").await;
     let l2 = &s.gpus[3].nvlink.value().unwrap()[2];
     assert_eq!(l2.replay_errors, Reading::Value(150));
@@ -427,9 +438,12 @@ async fn lifetime_counters_are_reported_with_their_increase_since_the_previous_r
     assert_eq!(c.pcie_replays, Some(150));
     let third = nvml.snapshot().await.unwrap();
     let c = third.gpus[3].since_previous.as_ref().unwrap();
-    assert_eq!(c.pcie_replays, Some(0), "no new replays since the previous reading");
+    assert_eq!(
+        c.pcie_replays,
+        Some(0),
+        "no new replays since the previous reading"
+    );
     assert_eq!(third.gpus[3].pcie.replay_counter, Reading::Value(150));
     let other = third.gpus[2].since_previous.as_ref().unwrap();
     assert_eq!(other.pcie_replays, Some(0));
 }
-

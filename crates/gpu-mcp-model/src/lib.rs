@@ -29,8 +29,9 @@ pub use definitions::{
 pub use error::{Error, Result};
 pub use pods::{AttributionSource, PodRef, ProcessOwner};
 pub use snapshot::{
-    BackendKind, ClockEventReason, Clocks, ComputeMode, CounterChanges, Ecc, EccCounts, GpuAccess, GpuProcess,
-    GpuSnapshot, LinkChanges, MemoryUsage, Mig, MigInstance, NodeSnapshot, NvLink, Pcie, Power, ProcessKind,
-    Reading, RecoveryAction, RetiredPages, RowRemapping, Temperature, Utilization,
+    BackendKind, ClockEventReason, Clocks, ComputeMode, CounterChanges, Ecc, EccCounts, GpuAccess,
+    GpuProcess, GpuSnapshot, LinkChanges, MemoryUsage, Mig, MigInstance, NodeSnapshot, NvLink,
+    Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping, Temperature,
+    Utilization,
 };
 pub use xid::{EventRecorderStatus, KernelLogStatus, XidEvent, XidSource};

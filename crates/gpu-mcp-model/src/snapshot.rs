@@ -564,7 +564,10 @@ impl CounterChanges {
         let unc = |g: &GpuSnapshot| g.ecc.volatile.get().map(|c| c.uncorrected);
         Some(Self {
             interval_ms,
-            pcie_replays: increase(before.pcie.replay_counter.get(), now.pcie.replay_counter.get()),
+            pcie_replays: increase(
+                before.pcie.replay_counter.get(),
+                now.pcie.replay_counter.get(),
+            ),
             ecc_uncorrected: increase(unc(before), unc(now)),
             nvlink,
             previous_draw_w: before.power.draw_w.get(),

@@ -195,19 +195,43 @@ fn every_common_timestamp_format_is_dated() {
     let xid = "NVRM: Xid (PCI:0000:3b:00): 48, pid=1, name=x, An uncorrectable double bit error";
     let cases = [
         // dmesg, monotonic seconds since boot.
-        (format!("[ 3600.250000] {xid}"), at("2026-03-10T01:00:00.25Z")),
+        (
+            format!("[ 3600.250000] {xid}"),
+            at("2026-03-10T01:00:00.25Z"),
+        ),
         // /dev/kmsg: prio,seq,usec,flags;
-        (format!("3,42,7200000000,-;{xid}"), at("2026-03-10T02:00:00Z")),
+        (
+            format!("3,42,7200000000,-;{xid}"),
+            at("2026-03-10T02:00:00Z"),
+        ),
         // dmesg -T (read as UTC).
-        (format!("[Tue Mar 10 03:04:05 2026] {xid}"), at("2026-03-10T03:04:05Z")),
+        (
+            format!("[Tue Mar 10 03:04:05 2026] {xid}"),
+            at("2026-03-10T03:04:05Z"),
+        ),
         // journalctl -o short-iso / rsyslog RFC 3339.
-        (format!("2026-03-10T04:05:06+0000 node1 kernel: {xid}"), at("2026-03-10T04:05:06Z")),
-        (format!("2026-03-10T05:06:07.123456+01:00 node1 kernel: {xid}"), at("2026-03-10T04:06:07.123456Z")),
+        (
+            format!("2026-03-10T04:05:06+0000 node1 kernel: {xid}"),
+            at("2026-03-10T04:05:06Z"),
+        ),
+        (
+            format!("2026-03-10T05:06:07.123456+01:00 node1 kernel: {xid}"),
+            at("2026-03-10T04:06:07.123456Z"),
+        ),
         // syslog / journalctl short, no year: this year.
-        (format!("Mar 10 06:07:08 node1 kernel: {xid}"), at("2026-03-10T06:07:08Z")),
-        (format!("Mar  9 06:07:08 node1 kernel: [ 12.5] {xid}"), at("2026-03-09T06:07:08Z")),
+        (
+            format!("Mar 10 06:07:08 node1 kernel: {xid}"),
+            at("2026-03-10T06:07:08Z"),
+        ),
+        (
+            format!("Mar  9 06:07:08 node1 kernel: [ 12.5] {xid}"),
+            at("2026-03-09T06:07:08Z"),
+        ),
         // A December line read in March is last year's.
-        (format!("Dec 31 23:59:59 node1 kernel: {xid}"), at("2025-12-31T23:59:59Z")),
+        (
+            format!("Dec 31 23:59:59 node1 kernel: {xid}"),
+            at("2025-12-31T23:59:59Z"),
+        ),
     ];
     for (line, want) in cases {
         let mut p = KernelLogParser::new(Some(boot)).with_now(now);
@@ -273,6 +297,9 @@ fn every_code_the_parser_emits_from_the_fixtures_is_in_the_catalog() {
     assert!(seen.len() > 3, "the fixtures produced too few events");
     // 999 is the fixtures' deliberately unknown code (the `known: false` path).
     for code in seen.into_iter().filter(|&c| c != 999) {
-        assert!(lookup(code).known, "Xid {code} is emitted but not in the catalog");
+        assert!(
+            lookup(code).known,
+            "Xid {code} is emitted but not in the catalog"
+        );
     }
 }

@@ -639,7 +639,11 @@ async fn an_undated_kernel_log_xid_is_history_not_a_recent_error() {
     let x = call(&c, "analyze_xid_errors", json!({})).await;
     let v = &ok(&x);
     assert!(
-        v["groups"].as_array().unwrap().iter().any(|g| g["xid"] == 79),
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["xid"] == 79),
         "{v}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

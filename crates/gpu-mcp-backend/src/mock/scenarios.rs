@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use gpu_mcp_model::{
-    ClockEventReason, CounterChanges, LinkChanges, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, MigInstance, ProcessKind,
-    Reading, RecoveryAction, RetiredPages, RowRemapping, Utilization,
+    ClockEventReason, CounterChanges, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, LinkChanges,
+    MigInstance, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping, Utilization,
 };
 
 use super::fleet::{MIB, MockEvents, MockIdentity, uuid_from, v};

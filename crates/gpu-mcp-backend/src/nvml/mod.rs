@@ -272,7 +272,8 @@ impl NvmlBackend {
             }
             if ok {
                 if let Some(before) = &entry.readable {
-                    let ms = u64::try_from(now.duration_since(entry.at).as_millis()).unwrap_or(u64::MAX);
+                    let ms =
+                        u64::try_from(now.duration_since(entry.at).as_millis()).unwrap_or(u64::MAX);
                     g.since_previous = CounterChanges::between(before, g, ms);
                 }
                 let mut keep = g.clone();

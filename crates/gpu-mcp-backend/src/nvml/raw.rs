@@ -58,7 +58,11 @@ pub(super) struct RawEvent {
 }
 
 /// `nvmlEventSetWait_v2` on `set`, keeping the fields `EventSet::wait` drops.
-pub(super) fn wait(set: &EventSet<'_>, nvml: &nvml_wrapper::Nvml, timeout_ms: u32) -> Result<RawEvent, NvmlError> {
+pub(super) fn wait(
+    set: &EventSet<'_>,
+    nvml: &nvml_wrapper::Nvml,
+    timeout_ms: u32,
+) -> Result<RawEvent, NvmlError> {
     let sym = nvml_sym(nvml.lib().nvmlEventSetWait_v2.as_ref())?;
     let mut data = nvmlEventData_t {
         device: std::ptr::null_mut(),

@@ -132,7 +132,10 @@ fn split_syslog(line: &str, now: Option<SystemTime>) -> Option<(Option<SystemTim
     let secs = clock(&rest[..tlen])?;
     let tail = &rest[tlen..];
     let wall = now.and_then(|now| {
-        let year = crate::time::format_rfc3339(now).get(..4)?.parse::<u32>().ok()?;
+        let year = crate::time::format_rfc3339(now)
+            .get(..4)?
+            .parse::<u32>()
+            .ok()?;
         let slack = Duration::from_secs(86_400);
         [year, year.saturating_sub(1)]
             .into_iter()
@@ -414,7 +417,10 @@ pub fn parse_sxid_line(msg: &str) -> Option<SxidEvent> {
         return None;
     }
     let sxid: u32 = after[..ndigits].parse().ok()?;
-    let mut rest = after[ndigits..].trim_start().trim_start_matches(',').trim_start();
+    let mut rest = after[ndigits..]
+        .trim_start()
+        .trim_start_matches(',')
+        .trim_start();
     let mut fatal = None;
     for (word, f) in [("Non-fatal", false), ("Fatal", true)] {
         if let Some(r) = rest.strip_prefix(word) {

@@ -102,7 +102,10 @@ pub fn clock_events(g: &GpuSnapshot, a: &mut Assessment) {
         ));
     }
     if reasons.contains(&ClockEventReason::SwThermalSlowdown) && hw.is_empty() {
-        let temps = match (g.temperature.gpu_c.get(), g.temperature.gpu_max_operating_c.get()) {
+        let temps = match (
+            g.temperature.gpu_c.get(),
+            g.temperature.gpu_max_operating_c.get(),
+        ) {
             (Some(t), Some(m)) => format!(" (GPU {t} °C, maximum operating {m} °C)"),
             _ => String::new(),
         };
