@@ -4,8 +4,8 @@
 use gpu_mcp_backend::{GpuBackend, GpuModel, MockBackend, MockConfig};
 use gpu_mcp_model::output::{Verdict, XidGroup};
 use gpu_mcp_model::{
-    ClockEventReason, ComputeMode, CounterChanges, EccCounts, GpuAccess, GpuSnapshot, NvLink, Reading,
-    RecoveryAction, RetiredPages, RowRemapping, Utilization,
+    ClockEventReason, ComputeMode, CounterChanges, EccCounts, GpuAccess, GpuSnapshot, NvLink,
+    Reading, RecoveryAction, RetiredPages, RowRemapping, Utilization,
 };
 use gpu_mcp_tools::health::{self, Assessment};
 
@@ -382,7 +382,10 @@ fn nvlink() {
         checks(&run(health::nvlink, &g)),
         [("nvlink_errors", Verdict::Warning)]
     );
-    let g = after(&base, with_link(|l| l.crc_data_errors = Reading::Value(100)));
+    let g = after(
+        &base,
+        with_link(|l| l.crc_data_errors = Reading::Value(100)),
+    );
     assert_eq!(
         checks(&run(health::nvlink, &g)),
         [("nvlink_errors", Verdict::Degraded)]
@@ -406,7 +409,11 @@ fn nvlink() {
         l.crc_data_errors = Reading::NotSupported;
     });
     let a = run(health::nvlink, &g);
-    assert!(a.not_checked[0].contains("1 link(s)"), "{:?}", a.not_checked);
+    assert!(
+        a.not_checked[0].contains("1 link(s)"),
+        "{:?}",
+        a.not_checked
+    );
     let l4 = healthy(GpuModel::L4);
     assert!(run(health::nvlink, &l4).reasons.is_empty());
 }
@@ -539,13 +546,43 @@ fn reset_advice_names_what_blocks_a_reset_and_when_it_cannot_help() {
     }
     // Nothing asks for a reset on a healthy GPU.
     let h = health::assess_gpu(&h100(), &[], "2026-01-01T00:00:00Z");
-    assert!(h.notes.iter().all(|n| !n.contains("reset")), "{:?}", h.notes);
+    assert!(
+        h.notes.iter().all(|n| !n.contains("reset")),
+        "{:?}",
+        h.notes
+    );
     // A GPU off the bus: a reset cannot help.
     let lost = GpuSnapshot::unreadable(0, GpuAccess::Lost, "GPU_IS_LOST");
     let h = health::assess_gpu(&lost, &[], "2026-01-01T00:00:00Z");
     assert!(
-        h.notes.iter().any(|n| n.contains("cannot help") && n.contains("reboot")),
+        h.notes
+            .iter()
+            .any(|n| n.contains("cannot help") && n.contains("reboot")),
         "{:?}",
         h.notes
+    );
+}
+
+#[test]
+fn xid_45_alone_points_at_the_fabric_manager_and_with_others_is_a_follow_up() {
+    let alone = group(45);
+    let mut a = Assessment::default();
+    health::recent_xid(&[&alone], "2026-01-01T00:00:00Z", &mut a);
+    assert_eq!(a.reasons.len(), 1);
+    assert_eq!(a.reasons[0].severity, Verdict::Warning);
+    assert!(
+        a.reasons[0].action.contains("fabric manager"),
+        "{}",
+        a.reasons[0].action
+    );
+
+    let dbe = group(48);
+    let mut a = Assessment::default();
+    health::recent_xid(&[&dbe, &alone], "2026-01-01T00:00:00Z", &mut a);
+    assert_eq!(checks(&a), [("recent_xid", Verdict::Critical)]);
+    assert!(
+        a.notes.iter().any(|n| n.starts_with("Xid 45")),
+        "{:?}",
+        a.notes
     );
 }

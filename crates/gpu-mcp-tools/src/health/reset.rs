@@ -39,7 +39,7 @@ pub(super) fn reset_note(g: &GpuSnapshot, reasons: &[Finding], verdict: Verdict)
     }
     let reset = reasons.iter().any(asks_for_reset);
     let procs = g.processes.value().filter(|p| !p.is_empty());
-    if !reset && !(verdict >= Verdict::Degraded && procs.is_some()) {
+    if !(reset || verdict >= Verdict::Degraded && procs.is_some()) {
         return None;
     }
     let mut blockers = Vec::new();
@@ -60,7 +60,8 @@ pub(super) fn reset_note(g: &GpuSnapshot, reasons: &[Finding], verdict: Verdict)
             ));
         }
         Some(_) => {}
-        None => blockers.push("make sure no process uses it (nvidia-smi, or fuser -v /dev/nvidia*)".to_owned()),
+        None => blockers
+            .push("make sure no process uses it (nvidia-smi, or fuser -v /dev/nvidia*)".to_owned()),
     }
     if g.mig.enabled.get() == Some(true) {
         let n = g.mig.instances.value().map_or(0, Vec::len);

@@ -12,6 +12,22 @@ pub fn recent_xid(groups: &[&XidGroup], since: &str, a: &mut Assessment) {
             .last_seen
             .as_deref()
             .map_or(String::new(), |t| format!(", last at {t}"));
+        if grp.xid == 45 && groups.iter().all(|g| g.xid == 45) {
+            // NVIDIA's WORKFLOW_XID_45: alone, the channel teardown points at the fabric
+            // manager; with other Xids it is their follow-up.
+            a.find(
+                "recent_xid",
+                Verdict::Warning,
+                format!(
+                    "Xid 45 ({}) seen {} time(s) without another Xid on this GPU.",
+                    grp.name, grp.count
+                ),
+                format!("Xid 45 ×{}{when}, no other Xid", grp.count),
+                format!("Xid 45 alone since {since}"),
+                "Restart the fabric manager (nvidia-fabricmanager) on NVSwitch systems; elsewhere the application was aborted (Ctrl-C, kill, GPU reset) and no action is needed.",
+            );
+            continue;
+        }
         if severity == Verdict::Healthy {
             a.notes.push(format!(
                 "Xid {} ({}) seen {} time(s){when}: informational.",
