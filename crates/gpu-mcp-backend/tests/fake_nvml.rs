@@ -447,3 +447,26 @@ async fn lifetime_counters_are_reported_with_their_increase_since_the_previous_r
     let other = third.gpus[2].since_previous.as_ref().unwrap();
     assert_eq!(other.pcie_replays, Some(0));
 }
+
+#[tokio::test]
+async fn a_gpu_that_answers_again_after_a_reset_is_registered_for_events_again() {
+    let started = Instant::now();
+    let fake = FakeNvml::install_fixture("gpu-lost-handle").unwrap();
+    let nvml = init(&fake, Duration::from_secs(2), true);
+    let detail = wait_until_status(&nvml, true).await;
+    assert!(detail.contains("7 GPU(s)"), "{detail}");
+    let lost = nvml.snapshot().await.unwrap();
+    assert_eq!(lost.gpus[3].access, GpuAccess::Lost);
+    // The GPU is reset and answers again; an Xid follows a few seconds later.
+    let due = started.elapsed().as_millis() + 4_000;
+    fake.update(&format!(
+        r#"{{"events": [{{"gpu": 3, "xid": 48, "after_ms": {due}}}]}}"#
+    ))
+    .unwrap();
+    let back = nvml.snapshot().await.unwrap();
+    assert_eq!(back.gpus[3].access, GpuAccess::Ok);
+    let ev = first_event(&nvml).await;
+    assert_eq!((ev.xid, ev.gpu_index), (48, Some(3)));
+    let status = nvml.xid_recorder_status();
+    assert!(status.detail.contains("8 GPU(s)"), "{}", status.detail);
+}

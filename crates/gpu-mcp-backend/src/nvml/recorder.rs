@@ -128,10 +128,10 @@ fn record_events(nvml: &Nvml, ring: &EventRing, stop: &AtomicBool) {
             detail.push_str(&format!(" (not recorded: {})", skipped.join("; ")));
         }
         // A registration after failures stays inactive until a wait works (the heartbeat).
-        if first {
+        if first || ring.status.lock().active {
             ring.set_status(true, detail.clone());
-            first = false;
         }
+        first = false;
         wait_for_events(nvml, &set, ring, stop, &known, &detail);
     }
 }
