@@ -12,6 +12,7 @@
 //! parameter).
 
 pub mod args;
+mod counters;
 mod definitions;
 mod error;
 mod inventory;

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod parse;
+mod stamp;
 
 use std::time::SystemTime;
 
