@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug, Clone)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
 }
 
 impl Health {
@@ -16,6 +17,7 @@ impl Health {
     pub fn new(ready: bool) -> Self {
         Self {
             ready: Arc::new(AtomicBool::new(ready)),
+            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -24,9 +26,20 @@ impl Health {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// Whether `/readyz` answers 200.
+    /// Marks the process as shutting down: `/readyz` answers 503 from now on, whatever
+    /// [`Health::set_ready`] says later.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether the process is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether `/readyz` answers 200: ready and not shutting down.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && !self.is_draining()
     }
 }
 
@@ -48,5 +61,8 @@ mod tests {
         assert!(!c.is_ready());
         h.set_ready(true);
         assert!(c.is_ready());
+        h.set_draining();
+        h.set_ready(true);
+        assert!(!c.is_ready());
     }
 }

@@ -37,6 +37,7 @@
 //! `initialize`. Requests without a session are served on a fresh session of their own, so a bare
 //! `tools/call` works without `initialize` unless the server's policy is strict.
 
+mod budget;
 mod codec;
 mod dispatch;
 mod error;
@@ -47,6 +48,11 @@ mod stdio;
 
 pub use error::{Error, Result};
 pub use health::Health;
-pub use http::{DEFAULT_MAX_BODY_BYTES, HttpConfig, HttpServer, SessionMode, TlsConfig};
+pub use http::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, HttpConfig, HttpServer, SessionMode,
+    TlsConfig,
+};
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
-pub use stdio::{DEFAULT_MAX_LINE_BYTES, StdioConfig, serve_stdio, serve_stdio_with};
+pub use stdio::{
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LINE_BYTES, StdioConfig, serve_stdio, serve_stdio_with,
+};

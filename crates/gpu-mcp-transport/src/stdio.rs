@@ -5,15 +5,19 @@
 //! order before the next line is read, so a one-shot `initialize` + `tools/call` sees the session
 //! initialized. A line longer than the cap is discarded while it is read (memory stays bounded)
 //! and answered with `-32600`; an unparsable line is answered with `-32700` and `id: null`.
+//! At most [`StdioConfig::max_in_flight`] requests run at once: a slot is taken before the next
+//! line is read and given back once its reply is handed to the writer, so a client that sends
+//! faster than it reads stdout stalls its own input instead of growing memory.
 //! End of input ends the loop once every in-flight request has been answered.
 
 use std::io::ErrorKind;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_protocol::ErrorCode;
 use gpu_mcp_service::{Incoming, McpServer};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +29,9 @@ use crate::metrics::Metrics;
 /// Default cap on one stdin line: 4 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 4 << 20;
 
+/// Default cap on stdio requests in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
 /// Settings of the stdio transport.
 #[derive(Debug, Clone)]
 pub struct StdioConfig {
@@ -35,6 +42,9 @@ pub struct StdioConfig {
     pub shutdown_grace: Duration,
     /// Upper bound on one request's handling; `None` for no bound.
     pub request_timeout: Option<Duration>,
+    /// Requests being handled or waiting for the writer at once; the next line is read only
+    /// when one of them is done.
+    pub max_in_flight: usize,
     /// Where to count requests, if anywhere.
     pub metrics: Option<Metrics>,
 }
@@ -45,6 +55,7 @@ impl Default for StdioConfig {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             shutdown_grace: Duration::from_secs(10),
             request_timeout: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             metrics: None,
         }
     }
@@ -107,7 +118,18 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
     let session = dispatcher.server().session();
     let mut tasks = JoinSet::new();
     let mut buf = Vec::new();
+    let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     let result = loop {
+        // A slot first: with every slot taken, the next line waits in the pipe.
+        let slot = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break Ok(()),
+            () = writer_gone.cancelled() => break Ok(()),
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break Ok(()),
+            },
+        };
         let line = tokio::select! {
             biased;
             () = shutdown.cancelled() => break Ok(()),
@@ -159,6 +181,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                 if let Some(body) = dispatcher.dispatch(&session, incoming).await.into_body() {
                     let _ = tx.send(body).await;
                 }
+                drop(slot);
             });
         }
     };

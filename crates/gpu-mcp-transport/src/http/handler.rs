@@ -7,18 +7,22 @@ use gpu_mcp_protocol::http::{
 use gpu_mcp_protocol::{ErrorCode, RequestId, Response};
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW, AUTHORIZATION, CONTENT_TYPE,
-    HOST, ORIGIN, VARY, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ALLOW, AUTHORIZATION, CACHE_CONTROL,
+    CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use serde_json::json;
 
+use super::Conn;
+use super::body::BudgetedBody;
 use super::post::post;
 use super::security;
 use super::sessions::SessionTable;
 use super::{HttpConfig, SessionMode};
+use crate::budget::{Budget, Held};
 use crate::codec::{encode_response, error_response};
 use crate::dispatch::Dispatcher;
 use crate::health::Health;
@@ -32,7 +36,8 @@ pub(crate) struct Shared {
     pub(crate) config: HttpConfig,
     pub(super) dispatcher: Dispatcher,
     pub(super) sessions: SessionTable,
-    health: Health,
+    pub(super) health: Health,
+    pub(super) budget: Budget,
     metrics: Metrics,
     version_body: Bytes,
     cors_request_headers: HeaderValue,
@@ -65,6 +70,7 @@ impl Shared {
         .join(", ");
         let expose_headers = format!("{SESSION_ID_HEADER}, www-authenticate");
         Self {
+            budget: Budget::new(config.max_buffered_bytes),
             version_body: Bytes::from(version.to_string()),
             cors_request_headers: HeaderValue::from_str(&request_headers)
                 .unwrap_or(HeaderValue::from_static("*")),
@@ -77,23 +83,65 @@ impl Shared {
             metrics,
         }
     }
+
+    /// Labels a response for caches and content sniffing, and takes its bytes from the budget
+    /// until it is written; over budget, a short 503 goes out instead.
+    pub(super) fn budgeted(&self, response: HttpResponse) -> http::Response<BudgetedBody> {
+        let size = usize::try_from(response.body().size_hint().lower()).unwrap_or(usize::MAX);
+        let (mut response, held) = match self.budget.try_take(size) {
+            Some(held) => (response, held),
+            None => {
+                tracing::warn!(size, "response refused: the buffered-bytes budget is spent");
+                (
+                    busy("Service Unavailable: the server is busy; retry later"),
+                    Held::none(),
+                )
+            }
+        };
+        let h = response.headers_mut();
+        h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        if !h.contains_key(CACHE_CONTROL) {
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        response.map(|body| BudgetedBody::new(body, held))
+    }
+}
+
+/// 503 with `Retry-After: 1`: a limit was reached, the same request may succeed later.
+pub(super) fn busy(message: &'static str) -> HttpResponse {
+    let mut r = rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        ErrorCode::InvalidRequest,
+        message,
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// Answers one HTTP request; never fails (every problem is an HTTP status).
-pub(crate) async fn handle(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
+pub(crate) async fn handle(
+    shared: &Shared,
+    conn: Conn,
+    req: http::Request<Incoming>,
+) -> HttpResponse {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = route(shared, req).await;
+    let response = route(shared, conn, req).await;
     let status = response.status().as_u16();
     shared.metrics.http_response(status);
     tracing::debug!(%method, %path, status, "http request");
     response
 }
 
-async fn route(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
+async fn route(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
     let path = req.uri().path();
     if path == shared.config.mcp_path {
-        return mcp(shared, req).await;
+        if conn.probes_only {
+            return busy("Service Unavailable: every connection slot is in use; retry later");
+        }
+        return mcp(shared, conn, req).await;
     }
     let method = req.method();
     let readable = method == Method::GET || method == Method::HEAD;
@@ -121,10 +169,19 @@ async fn route(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
     }
 }
 
-async fn mcp(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
+async fn mcp(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
     let config = &shared.config;
     let headers = req.headers();
-    if !security::host_allowed(headers.get(HOST), &config.allowed_hosts) {
+    // HTTP/2 carries the host in `:authority` rather than in a `Host` header.
+    let host = match headers.get(HOST) {
+        Some(value) => Some(value.to_str().unwrap_or("\u{fffd}")),
+        None => req.uri().authority().map(http::uri::Authority::as_str),
+    };
+    if !security::host_allowed(
+        host,
+        &config.allowed_hosts,
+        config.listen.ip().is_loopback(),
+    ) {
         return rpc_error(
             StatusCode::FORBIDDEN,
             None,
@@ -142,7 +199,7 @@ async fn mcp(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
     }
     // Browser clients on an allowed origin: answer preflights and label every reply for CORS.
     let Some(origin) = headers.get(ORIGIN).cloned() else {
-        return authorized(shared, req).await;
+        return authorized(shared, conn, req).await;
     };
     if req.method() == Method::OPTIONS {
         let mut r = with_type(
@@ -163,7 +220,7 @@ async fn mcp(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
         cors(shared, &mut r, origin);
         return r;
     }
-    let mut r = authorized(shared, req).await;
+    let mut r = authorized(shared, conn, req).await;
     cors(shared, &mut r, origin);
     r
 }
@@ -179,7 +236,7 @@ fn cors(shared: &Shared, response: &mut HttpResponse, origin: HeaderValue) {
 }
 
 /// The MCP endpoint once `Host` and `Origin` passed: the bearer token, then the method.
-async fn authorized(shared: &Shared, req: http::Request<Incoming>) -> HttpResponse {
+async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
     let config = &shared.config;
     let headers = req.headers();
     if let Some(token) = &config.bearer_token
@@ -198,7 +255,7 @@ async fn authorized(shared: &Shared, req: http::Request<Incoming>) -> HttpRespon
         return r;
     }
     match *req.method() {
-        Method::POST => post(shared, req).await,
+        Method::POST => post(shared, conn, req).await,
         Method::DELETE => delete(shared, req.headers()),
         _ => {
             let mut r = plain(
@@ -219,13 +276,17 @@ fn delete(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let Some(id) = headers.get(SESSION_ID_HEADER).and_then(|v| v.to_str().ok()) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorCode::InvalidRequest,
-            "Bad Request: Mcp-Session-Id header required",
-        );
+    let id = match session_id(headers) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorCode::InvalidRequest,
+                "Bad Request: Mcp-Session-Id header required",
+            );
+        }
+        Err(refused) => return refused,
     };
     if let Some(session) = shared.sessions.remove(id) {
         session.cancel_in_flight();
@@ -237,6 +298,23 @@ fn delete(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
             ErrorCode::InvalidRequest,
             "Session not found",
         )
+    }
+}
+
+/// The `Mcp-Session-Id` header: `None` when absent, 400 when it is not visible ASCII (the only
+/// characters an id this server issues contains).
+pub(super) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, HttpResponse> {
+    let Some(value) = headers.get(SESSION_ID_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(id)),
+        _ => Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorCode::InvalidRequest,
+            "Bad Request: Mcp-Session-Id must be visible ASCII",
+        )),
     }
 }
 

@@ -1,14 +1,16 @@
 //! MCP Streamable HTTP on hyper 1.x (HTTP/1.1 and cleartext HTTP/2), plus the operational
 //! endpoints `/healthz`, `/readyz`, `/version` and `/metrics`.
 
+mod body;
 mod handler;
 mod post;
 mod security;
 mod sessions;
 mod tls;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,6 +20,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -34,8 +37,11 @@ use crate::metrics::Metrics;
 use handler::Shared;
 use sessions::SessionTable;
 
-/// Default cap on a POST body: 1 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// Default cap on a POST body: 64 KiB (MCP requests are a few hundred bytes).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 10;
+
+/// Default process-wide budget for request bodies being read and responses being written: 32 MiB.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 << 20;
 
 /// Whether the server issues and honours `Mcp-Session-Id`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,31 +84,58 @@ pub struct HttpConfig {
     pub allowed_hosts: Vec<String>,
     /// Largest accepted POST body in bytes.
     pub max_body_bytes: usize,
+    /// Bytes of request bodies being read and of responses being written, all connections
+    /// together; a request that would go over it gets 503, a response is replaced by a 503.
+    pub max_buffered_bytes: usize,
     /// Token required as `Authorization: Bearer <token>` on the MCP endpoint.
     pub bearer_token: Option<String>,
     /// Serve HTTPS with this certificate.
     pub tls: Option<TlsConfig>,
-    /// Time a client has to send request headers (also bounds idle HTTP/1 keep-alive waits) and to
-    /// finish a TLS handshake.
+    /// Time a client has to send its first byte, its request headers (also bounds idle HTTP/1
+    /// keep-alive waits) and to finish a TLS handshake.
     pub header_read_timeout: Duration,
+    /// Time a client has to send a whole request body.
+    pub body_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed.
     pub idle_timeout: Duration,
     /// Upper bound on reading one body and handling one MCP request.
     pub request_timeout: Duration,
-    /// On shutdown, how long in-flight requests may still run.
-    pub shutdown_grace: Duration,
-    /// Open connections beyond this wait in the listen backlog.
+    /// On shutdown, how long in-flight requests may still run; `None` follows the longest
+    /// deadline of a request (`body_read_timeout` + `request_timeout`) plus a second.
+    pub shutdown_grace: Option<Duration>,
+    /// Open connections served in full; connections beyond it are closed at once, except for
+    /// `probe_connections` more that are served the operational endpoints only (503 on the MCP
+    /// endpoint), so `/healthz` and `/readyz` answer while the MCP endpoint is saturated.
     pub max_connections: usize,
+    /// Connections beyond `max_connections` that may still reach the operational endpoints.
+    pub probe_connections: usize,
+    /// Open connections from one peer address (both shares together); more are closed at once.
+    pub max_connections_per_peer: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// HTTP/2 flow-control window of one stream, in bytes (how much a client may send ahead).
+    pub stream_window_bytes: u32,
+    /// HTTP/2 flow-control window of a whole connection, in bytes.
+    pub connection_window_bytes: u32,
     /// Session handling.
     pub sessions: SessionMode,
-    /// Most sessions kept (least recently used evicted first).
+    /// Most sessions kept, all clients together; when full, a client may only replace its own.
     pub max_sessions: usize,
+    /// Most sessions one client (peer address) keeps; its least recently used goes first.
+    pub max_sessions_per_client: usize,
     /// Sessions unused for this long are forgotten.
     pub session_idle_ttl: Duration,
     /// Source revision reported by `/version`.
     pub git_sha: Option<String>,
+}
+
+impl HttpConfig {
+    /// The shutdown grace in effect: `shutdown_grace`, or the longest deadline of one request
+    /// plus a second.
+    pub fn effective_shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
+            .unwrap_or(self.body_read_timeout + self.request_timeout + Duration::from_secs(1))
+    }
 }
 
 impl Default for HttpConfig {
@@ -113,16 +146,23 @@ impl Default for HttpConfig {
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             bearer_token: None,
             tls: None,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(10),
-            max_connections: 1024,
-            max_concurrent_streams: 256,
+            shutdown_grace: None,
+            max_connections: 512,
+            probe_connections: 16,
+            max_connections_per_peer: 128,
+            max_concurrent_streams: 32,
+            stream_window_bytes: 64 << 10,
+            connection_window_bytes: 256 << 10,
             sessions: SessionMode::Optional,
             max_sessions: 4096,
+            max_sessions_per_client: 256,
             session_idle_ttl: Duration::from_secs(3600),
             git_sha: None,
         }
@@ -149,6 +189,9 @@ impl std::fmt::Debug for HttpServer {
 
 impl HttpServer {
     /// Binds the listener and prepares TLS; nothing is served until [`HttpServer::serve`].
+    ///
+    /// Binding a non-loopback address without a bearer token logs a warning: anyone who can
+    /// reach the address can call every tool.
     pub async fn bind(
         config: HttpConfig,
         server: McpServer,
@@ -163,21 +206,38 @@ impl HttpServer {
                 source,
             })?;
         let local_addr = listener.local_addr()?;
+        if !local_addr.ip().is_loopback() && config.bearer_token.is_none() {
+            tracing::warn!(
+                %local_addr,
+                "UNAUTHENTICATED: the MCP endpoint listens on a non-loopback address without a \
+                 bearer token; anyone who can reach it can call every tool (set an auth token)"
+            );
+        }
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(HTTP1_MAX_BUF_BYTES)
             .keep_alive(true);
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_concurrent_streams(config.max_concurrent_streams)
+            .max_concurrent_streams(config.max_concurrent_streams.max(1))
+            .initial_stream_window_size(config.stream_window_bytes.max(MIN_WINDOW_BYTES))
+            .initial_connection_window_size(config.connection_window_bytes.max(MIN_WINDOW_BYTES))
+            .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
+            .max_send_buf_size(config.stream_window_bytes.max(MIN_WINDOW_BYTES) as usize)
+            .max_pending_accept_reset_streams(config.max_concurrent_streams.max(1) as usize)
             .keep_alive_interval(config.idle_timeout / 2)
             .keep_alive_timeout(config.header_read_timeout);
         let dispatcher =
             Dispatcher::new(server, Some(metrics.clone()), Some(config.request_timeout));
-        let sessions = SessionTable::new(config.max_sessions, config.session_idle_ttl);
+        let sessions = SessionTable::new(
+            config.max_sessions,
+            config.max_sessions_per_client,
+            config.session_idle_ttl,
+        );
         let shared = Arc::new(Shared::new(config, dispatcher, sessions, health, metrics));
         Ok(Self {
             listener,
@@ -193,8 +253,8 @@ impl HttpServer {
         self.local_addr
     }
 
-    /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight requests finish
-    /// within the grace period and closes every connection.
+    /// Serves until `shutdown` is cancelled, then turns `/readyz` false, stops accepting, lets
+    /// in-flight requests finish within the grace period and closes every connection.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
         let Self {
             listener,
@@ -205,16 +265,12 @@ impl HttpServer {
         } = self;
         let config = &shared.config;
         tracing::info!(%local_addr, tls = tls.is_some(), "serving MCP over HTTP");
-        let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
+        let slots = Slots::new(config);
         let builder = Arc::new(builder);
         let closing = CancellationToken::new();
         let mut connections = JoinSet::new();
         loop {
             while connections.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                () = shutdown.cancelled() => break,
-                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            };
             let (tcp, peer) = tokio::select! {
                 () = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
@@ -227,6 +283,11 @@ impl HttpServer {
                     }
                 },
             };
+            let Some(slot) = slots.take(peer.ip()) else {
+                tracing::debug!(%peer, "connection refused: no slot left for this peer or at all");
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let (shared, builder, closing, tls) = (
                 shared.clone(),
@@ -235,13 +296,28 @@ impl HttpServer {
                 tls.clone(),
             );
             connections.spawn(async move {
+                let timeout = shared.config.header_read_timeout;
+                // The first byte falls under the header timeout too: a silent socket holds its
+                // slot for that long at most.
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    Ok(_) => return,
+                    Err(_) => {
+                        tracing::debug!(%peer, "closing a connection that sent nothing");
+                        return;
+                    }
+                }
+                let conn = Conn {
+                    peer,
+                    probes_only: slot.probes_only(),
+                };
                 match tls {
-                    None => serve_connection(tcp, shared, &builder, closing).await,
+                    None => serve_connection(tcp, conn, shared, &builder, closing).await,
                     Some(acceptor) => {
-                        let timeout = shared.config.header_read_timeout;
                         match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                             Ok(Ok(stream)) => {
-                                serve_connection(stream, shared, &builder, closing).await
+                                serve_connection(stream, conn, shared, &builder, closing).await
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed")
@@ -250,12 +326,14 @@ impl HttpServer {
                         }
                     }
                 }
-                drop(permit);
+                drop(slot);
             });
         }
+        // Readiness first, so load balancers stop sending before the listener goes.
+        shared.health.set_draining();
         drop(listener);
         closing.cancel();
-        let grace = config.shutdown_grace;
+        let grace = config.effective_shutdown_grace();
         let drained = tokio::time::timeout(grace, async {
             while connections.join_next().await.is_some() {}
         })
@@ -270,6 +348,89 @@ impl HttpServer {
         }
         tracing::info!("HTTP server stopped");
         Ok(())
+    }
+}
+
+/// Bytes hyper may buffer for one HTTP/1 connection (headers included).
+const HTTP1_MAX_BUF_BYTES: usize = 64 << 10;
+
+/// Largest header block accepted on HTTP/2.
+const HTTP2_MAX_HEADER_LIST_BYTES: u32 = 16 << 10;
+
+/// The smallest HTTP/2 window the protocol allows to configure usefully.
+const MIN_WINDOW_BYTES: u32 = 1 << 14;
+
+/// What a connection is allowed, decided when it was accepted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conn {
+    /// The client's address (sessions are counted per client by its IP).
+    pub(crate) peer: SocketAddr,
+    /// Accepted beyond `max_connections`: operational endpoints only.
+    pub(crate) probes_only: bool,
+}
+
+/// Connection slots: the full share, the probe share and the count per peer address.
+#[derive(Debug, Clone)]
+struct Slots {
+    full: Arc<Semaphore>,
+    probes: Arc<Semaphore>,
+    per_peer: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_per_peer: usize,
+}
+
+/// One taken slot; given back when dropped.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    probes_only: bool,
+    peer: IpAddr,
+    per_peer: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Slots {
+    fn new(config: &HttpConfig) -> Self {
+        Self {
+            full: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            probes: Arc::new(Semaphore::new(config.probe_connections)),
+            per_peer: Arc::new(Mutex::new(HashMap::new())),
+            max_per_peer: config.max_connections_per_peer.max(1),
+        }
+    }
+
+    fn take(&self, peer: IpAddr) -> Option<Slot> {
+        let mut counts = self.per_peer.lock();
+        let count = counts.entry(peer).or_insert(0);
+        if *count >= self.max_per_peer {
+            return None;
+        }
+        let (permit, probes_only) = match self.full.clone().try_acquire_owned() {
+            Ok(p) => (p, false),
+            Err(_) => (self.probes.clone().try_acquire_owned().ok()?, true),
+        };
+        *count += 1;
+        Some(Slot {
+            _permit: permit,
+            probes_only,
+            peer,
+            per_peer: self.per_peer.clone(),
+        })
+    }
+}
+
+impl Slot {
+    fn probes_only(&self) -> bool {
+        self.probes_only
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.per_peer.lock();
+        if let Some(count) = counts.get_mut(&self.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.peer);
+            }
+        }
     }
 }
 
@@ -290,6 +451,7 @@ impl Activity {
 
 async fn serve_connection<I>(
     io: I,
+    conn_info: Conn,
     shared: Arc<Shared>,
     builder: &auto::Builder<TokioExecutor>,
     closing: CancellationToken,
@@ -302,6 +464,7 @@ async fn serve_connection<I>(
         last_ms: AtomicU64::new(0),
     });
     let idle = shared.config.idle_timeout;
+    let close_limit = shared.config.effective_shutdown_grace().max(idle);
     let svc = {
         let activity = activity.clone();
         service_fn(move |req: hyper::Request<Incoming>| {
@@ -309,10 +472,10 @@ async fn serve_connection<I>(
             async move {
                 activity.in_flight.fetch_add(1, Ordering::Relaxed);
                 activity.touch();
-                let response = handler::handle(&shared, req).await;
+                let response = handler::handle(&shared, conn_info, req).await;
                 activity.in_flight.fetch_sub(1, Ordering::Relaxed);
                 activity.touch();
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(shared.budgeted(response))
             }
         })
     };
@@ -344,7 +507,11 @@ async fn serve_connection<I>(
         () = idle_watch => tracing::debug!("closing an idle connection"),
     }
     conn.as_mut().graceful_shutdown();
-    if let Err(e) = conn.await {
-        tracing::debug!(error = %e, "connection ended with an error");
+    // In-flight requests end within their own deadlines; a client that does not read its
+    // responses gets the idle timeout once more, then the connection is dropped.
+    match tokio::time::timeout(close_limit, conn).await {
+        Ok(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+        Ok(Ok(())) => {}
+        Err(_) => tracing::debug!("dropping a connection that did not finish closing"),
     }
 }

@@ -5,7 +5,7 @@
 //! server core's ([`gpu_mcp_service::Incoming`], [`gpu_mcp_service::Reply`]); this module owns
 //! the HTTP limits, the session table and the framing.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use gpu_mcp_protocol::ErrorCode;
 use gpu_mcp_protocol::http::SESSION_ID_HEADER;
 use gpu_mcp_service::{HttpHeaders, Incoming, Reply, Session, SessionUse};
@@ -13,17 +13,25 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
-use super::SessionMode;
-use super::handler::{HttpResponse, Shared, rpc_error, with_type};
+use super::handler::{HttpResponse, Shared, busy, rpc_error, session_id, with_type};
 use super::security::{self, ReplyFormat};
+use super::sessions::TableFull;
+use super::{Conn, SessionMode};
+use crate::budget::Held;
 
 pub(super) async fn post(
     shared: &Shared,
+    conn: Conn,
     req: http::Request<hyper::body::Incoming>,
 ) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let (format, bytes) = match read(shared, headers, body).await {
+    let named = match session_id(headers) {
+        Ok(named) => named,
+        Err(refused) => return refused,
+    };
+    // The body's bytes stay counted against the budget until the reply is made.
+    let (format, bytes, _held) = match read(shared, headers, body).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
@@ -32,25 +40,31 @@ pub(super) async fn post(
         Ok(incoming) => incoming,
         Err(rejected) => return frame(rejected, ReplyFormat::Json, None),
     };
-    let (session, fresh) = match resolve(shared, headers, &incoming) {
+    let (session, fresh) = match resolve(shared, named, &incoming) {
         Ok(resolved) => resolved,
         Err(refusal) => return refusal.reply(&incoming),
     };
     let reply = shared.dispatcher.dispatch(&session, incoming).await;
     let session_id = if fresh && reply.opens_session() {
-        shared.sessions.insert(session)
+        match shared.sessions.insert(session, conn.peer.ip()) {
+            Ok(id) => id,
+            Err(TableFull) => {
+                return busy("Service Unavailable: the session table is full; retry later");
+            }
+        }
     } else {
         None
     };
     frame(reply, format, session_id)
 }
 
-/// Read: `Content-Type`, `Accept`, then the body within the size limit and the request timeout.
+/// Read: `Content-Type`, `Accept`, then the body within the size limit, the byte budget and the
+/// body-read deadline.
 async fn read(
     shared: &Shared,
     headers: &HeaderMap,
     body: hyper::body::Incoming,
-) -> Result<(ReplyFormat, Bytes), HttpResponse> {
+) -> Result<(ReplyFormat, Bytes, Held), HttpResponse> {
     let config = &shared.config;
     if !security::is_json_content_type(headers.get(CONTENT_TYPE)) {
         return Err(rpc_error(
@@ -86,13 +100,40 @@ async fn read(
     if declared.is_some_and(|n| n > config.max_body_bytes as u64) {
         return Err(too_large());
     }
-    let collected = tokio::time::timeout(
-        config.request_timeout,
-        Limited::new(body, config.max_body_bytes).collect(),
-    )
-    .await;
+    // A declared length is taken from the budget at once, so a body that cannot fit is refused
+    // before a byte of it is read.
+    let mut held = match declared {
+        Some(n) => match shared
+            .budget
+            .try_take(usize::try_from(n).unwrap_or(usize::MAX))
+        {
+            Some(held) => held,
+            None => return Err(over_budget()),
+        },
+        None => Held::none(),
+    };
+    let prepaid = declared.is_some();
+    let collect = async {
+        let mut body = Limited::new(body, config.max_body_bytes);
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            if !prepaid {
+                match shared.budget.try_take(data.len()) {
+                    Some(more) => held.merge(more),
+                    None => return Ok(None),
+                }
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Some(buf.freeze()))
+    };
+    let collected = tokio::time::timeout(config.body_read_timeout, collect).await;
     match collected {
-        Ok(Ok(c)) => Ok((format, c.to_bytes())),
+        Ok(Ok(Some(bytes))) => Ok((format, bytes, held)),
+        Ok(Ok(None)) => Err(over_budget()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "reading a request body failed");
@@ -110,6 +151,11 @@ async fn read(
             "Request Timeout: the body was not received in time",
         )),
     }
+}
+
+fn over_budget() -> HttpResponse {
+    tracing::warn!("request refused: the buffered-bytes budget is spent");
+    busy("Service Unavailable: the server is busy; retry later")
 }
 
 /// Why a message found no session.
@@ -145,11 +191,10 @@ impl Refusal {
 /// successful `initialize` would keep.
 fn resolve(
     shared: &Shared,
-    headers: &HeaderMap,
+    named: Option<&str>,
     incoming: &Incoming,
 ) -> Result<(Session, bool), Refusal> {
     let fresh = || shared.dispatcher.server().session();
-    let named = headers.get(SESSION_ID_HEADER).and_then(|v| v.to_str().ok());
     match (shared.config.sessions, incoming.session_use(), named) {
         (SessionMode::Disabled, _, _) | (_, SessionUse::Stateless, _) => Ok((fresh(), false)),
         (_, use_, Some(id)) => match shared.sessions.get(id) {

@@ -54,16 +54,27 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Whether the `Host` header names one of the allowed hosts (port ignored); an empty list allows
-/// any host.
-pub(crate) fn host_allowed(host: Option<&HeaderValue>, allowed: &[String]) -> bool {
-    if allowed.is_empty() {
+/// Whether the request's host (`Host`, or the HTTP/2 authority) names one of the allowed hosts,
+/// port ignored.
+///
+/// An empty list on a loopback listener allows the loopback names only (`localhost`,
+/// `127.x.x.x`, `[::1]`) and a missing host, which defeats DNS rebinding from a browser; an empty
+/// list on any other listener allows any host.
+pub(crate) fn host_allowed(host: Option<&str>, allowed: &[String], loopback: bool) -> bool {
+    if allowed.is_empty() && !loopback {
         return true;
     }
-    let Some(host) = host.and_then(|h| h.to_str().ok()) else {
-        return false;
+    let Some(host) = host else {
+        return allowed.is_empty();
     };
     let (name, _) = split_host_port(host.trim());
+    if allowed.is_empty() {
+        return name.eq_ignore_ascii_case("localhost")
+            || name == "[::1]"
+            || name
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
+    }
     allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
 }
 
@@ -196,11 +207,36 @@ mod tests {
     #[test]
     fn host_list() {
         let list = vec!["localhost".to_owned(), "[::1]".to_owned()];
-        assert!(host_allowed(Some(&hv("localhost:8080")), &list));
-        assert!(host_allowed(Some(&hv("[::1]:80")), &list));
-        assert!(!host_allowed(Some(&hv("evil.example")), &list));
-        assert!(!host_allowed(None, &list));
-        assert!(host_allowed(None, &[]));
+        for loopback in [true, false] {
+            assert!(host_allowed(Some("localhost:8080"), &list, loopback));
+            assert!(host_allowed(Some("[::1]:80"), &list, loopback));
+            assert!(!host_allowed(Some("evil.example"), &list, loopback));
+            assert!(!host_allowed(None, &list, loopback));
+        }
+        assert!(host_allowed(None, &[], false));
+        assert!(host_allowed(Some("evil.example"), &[], false));
+    }
+
+    #[test]
+    fn loopback_listeners_allow_loopback_hosts_only_by_default() {
+        for ok in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:1",
+            "127.3.2.1",
+            "[::1]:9",
+        ] {
+            assert!(host_allowed(Some(ok), &[], true), "{ok}");
+        }
+        assert!(host_allowed(None, &[], true));
+        for bad in [
+            "evil.example",
+            "localhost.evil.example",
+            "10.0.0.1",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!host_allowed(Some(bad), &[], true), "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -13,21 +14,33 @@ use tokio::time::Instant;
 struct Entry {
     session: Session,
     last_used: Instant,
+    owner: IpAddr,
 }
 
-/// Sessions by id, bounded in size (least recently used evicted first) and in idle time.
+/// The table is full and the client asking holds no session it could give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableFull;
+
+/// Sessions by id, bounded in idle time, in size and per client (the peer address that opened
+/// them).
+///
+/// Eviction only ever takes a session of the client that asks for a new one: at its own cap, or
+/// when the table is full, its least recently used session goes; a client with none to give up
+/// is refused while the table is full. So no client can push out another's sessions.
 #[derive(Debug)]
 pub(crate) struct SessionTable {
     entries: Mutex<HashMap<String, Entry>>,
     max: usize,
+    per_client: usize,
     idle_ttl: Duration,
 }
 
 impl SessionTable {
-    pub(crate) fn new(max: usize, idle_ttl: Duration) -> Self {
+    pub(crate) fn new(max: usize, per_client: usize, idle_ttl: Duration) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
             max: max.max(1),
+            per_client: per_client.max(1),
             idle_ttl,
         }
     }
@@ -50,26 +63,35 @@ impl SessionTable {
         None
     }
 
-    /// Stores a session under a fresh random id and returns the id; `None` when no random id could
-    /// be made.
-    pub(crate) fn insert(&self, session: Session) -> Option<String> {
-        let id = new_session_id()?;
+    /// Stores a session opened by `owner` under a fresh random id and returns the id (`None` when
+    /// no random id could be made); [`TableFull`] when the table is full and `owner` has no
+    /// session to give up.
+    pub(crate) fn insert(
+        &self,
+        session: Session,
+        owner: IpAddr,
+    ) -> Result<Option<String>, TableFull> {
+        let Some(id) = new_session_id() else {
+            return Ok(None);
+        };
         let mut entries = self.entries.lock();
         let now = Instant::now();
         if entries.len() >= self.max {
             entries.retain(|_, e| now.duration_since(e.last_used) <= self.idle_ttl);
         }
-        while entries.len() >= self.max {
+        let owned = entries.values().filter(|e| e.owner == owner).count();
+        if owned >= self.per_client || entries.len() >= self.max {
             let oldest = entries
                 .iter()
+                .filter(|(_, e)| e.owner == owner)
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => {
-                    tracing::debug!("evicting the least recently used MCP session");
+                    tracing::debug!(%owner, "evicting the client's least recently used MCP session");
                     entries.remove(&k);
                 }
-                None => break,
+                None => return Err(TableFull),
             }
         }
         entries.insert(
@@ -77,9 +99,10 @@ impl SessionTable {
             Entry {
                 session,
                 last_used: now,
+                owner,
             },
         );
-        Some(id)
+        Ok(Some(id))
     }
 
     /// Ends a session and returns it; `None` when there was none with this id.
@@ -148,30 +171,62 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+    fn put(t: &SessionTable, s: &McpServer, owner: IpAddr) -> Result<String, TableFull> {
+        t.insert(s.session(), owner).map(|id| id.unwrap())
+    }
+
     #[tokio::test]
-    async fn evicts_least_recently_used_when_full() {
+    async fn a_client_at_its_cap_evicts_its_own_least_recently_used() {
         tokio::time::pause();
         let s = server();
-        let t = SessionTable::new(2, Duration::from_secs(3600));
-        let a = t.insert(s.session()).unwrap();
+        let t = SessionTable::new(10, 2, Duration::from_secs(3600));
+        let a1 = put(&t, &s, A).unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
-        let b = t.insert(s.session()).unwrap();
+        let a2 = put(&t, &s, A).unwrap();
+        let b1 = put(&t, &s, B).unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(t.get(&a).is_some()); // a is now the most recently used
-        let c = t.insert(s.session()).unwrap();
-        assert_eq!(t.len(), 2);
-        assert!(t.get(&b).is_none());
-        assert!(t.get(&a).is_some());
-        assert!(t.get(&c).is_some());
+        assert!(t.get(&a1).is_some()); // a1 is now A's most recently used
+        let a3 = put(&t, &s, A).unwrap();
+        assert_eq!(t.len(), 3);
+        assert!(t.get(&a2).is_none());
+        assert!(t.get(&a1).is_some());
+        assert!(t.get(&a3).is_some());
+        assert!(t.get(&b1).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_table_never_evicts_another_clients_session() {
+        tokio::time::pause();
+        let s = server();
+        let t = SessionTable::new(3, 3, Duration::from_secs(3600));
+        let b1 = put(&t, &s, B).unwrap();
+        let mut a = Vec::new();
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            a.push(put(&t, &s, A).unwrap());
+        }
+        assert!(t.get(&b1).is_some(), "A's flood evicted B's session");
+        assert!(t.get(&a[0]).is_none());
+        // B holds one session: it may replace it, but C (none held) must wait.
+        let b2 = put(&t, &s, B).unwrap();
+        assert!(t.get(&b1).is_none() && t.get(&b2).is_some());
+        let c = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
+        assert_eq!(put(&t, &s, c), Err(TableFull));
+        // Idle sessions make room again.
+        tokio::time::advance(Duration::from_secs(3601)).await;
+        assert!(put(&t, &s, c).is_ok());
     }
 
     #[tokio::test]
     async fn idle_sessions_expire_and_remove_ends_them() {
         tokio::time::pause();
         let s = server();
-        let t = SessionTable::new(10, Duration::from_secs(60));
-        let a = t.insert(s.session()).unwrap();
-        let b = t.insert(s.session()).unwrap();
+        let t = SessionTable::new(10, 10, Duration::from_secs(60));
+        let a = put(&t, &s, A).unwrap();
+        let b = put(&t, &s, A).unwrap();
         tokio::time::advance(Duration::from_secs(61)).await;
         assert!(t.get(&a).is_none());
         assert!(t.remove(&b).is_some());
