@@ -289,3 +289,45 @@ async fn shutdown_drops_requests_still_running_after_the_grace_period() {
     p.task.await.unwrap().unwrap();
     assert!(p.output.next_line().await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_client_that_sends_faster_than_it_reads_is_held_at_the_in_flight_cap() {
+    use std::sync::atomic::Ordering;
+    let mut p = start(StdioConfig {
+        max_in_flight: 4,
+        ..StdioConfig::default()
+    });
+    // 200 calls that all block: only 4 may run, the rest stay unread in the pipe.
+    let sender = {
+        let mut input = p.input;
+        tokio::spawn(async move {
+            for id in 0..200 {
+                let mut line = serde_json::to_vec(&call(id, "wait", json!({}))).unwrap();
+                line.push(b'\n');
+                input.write_all(&line).await.unwrap();
+            }
+            input
+        })
+    };
+    while p.catalog.running.load(Ordering::SeqCst) < 4 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Give the reader every chance to start a fifth.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(p.catalog.running.load(Ordering::SeqCst), 4);
+    // Release the calls one wave at a time: every one is answered, never more than 4 at once.
+    let mut answered = std::collections::HashSet::new();
+    while answered.len() < 200 {
+        p.catalog.gate.notify_waiters();
+        let line = tokio::time::timeout(Duration::from_millis(50), p.output.next_line()).await;
+        if let Ok(line) = line {
+            let v: Value = serde_json::from_str(&line.unwrap().unwrap()).unwrap();
+            assert_eq!(v["result"]["structuredContent"], json!({"waited": true}), "{v}");
+            answered.insert(v["id"].as_i64().unwrap());
+        }
+    }
+    assert!(p.catalog.peak.load(Ordering::SeqCst) <= 4);
+    let input = sender.await.unwrap();
+    drop(input);
+    p.task.await.unwrap().unwrap();
+}

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -21,6 +22,9 @@ use tokio::sync::Notify;
 pub struct TestCatalog {
     pub started: Notify,
     pub gate: Notify,
+    /// `wait` calls running now, and the most that ever ran at once.
+    pub running: AtomicUsize,
+    pub peak: AtomicUsize,
 }
 
 fn tool(name: &str) -> Tool {
@@ -49,6 +53,9 @@ impl ToolCatalog for TestCatalog {
                     Ok(CallToolResult::structured(args.clone(), args.to_string()))
                 }
                 "wait" => {
+                    let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.peak.fetch_max(now, Ordering::SeqCst);
+                    let _running = Running(&self.running);
                     self.started.notify_one();
                     tokio::select! {
                         () = self.gate.notified() => Ok(CallToolResult::structured(json!({"waited": true}), "waited")),
@@ -59,6 +66,14 @@ impl ToolCatalog for TestCatalog {
                 other => Err(CallError::UnknownTool(other.to_owned())),
             }
         })
+    }
+}
+
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
