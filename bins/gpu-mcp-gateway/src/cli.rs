@@ -68,7 +68,8 @@ pub(crate) struct Cli {
     /// Command run in the agent container for exec routing (split on whitespace).
     #[arg(long, value_name = "COMMAND", help_heading = "Agents")]
     exec_command: Option<String>,
-    /// File with the bearer token sent to agents [default: the token clients must send].
+    /// File with the gateway's own bearer token, sent to agents (the token clients send is never
+    /// forwarded) [default: none].
     #[arg(long, value_name = "FILE", help_heading = "Agents")]
     agent_token_file: Option<PathBuf>,
     /// Most agent requests in flight during one fan-out.
@@ -117,10 +118,12 @@ impl Cli {
             },
         };
         let auth_token = self.serve.auth.token()?;
-        let agent_token = match &self.agent_token_file {
-            Some(path) => Some(read_secret("agent token file", path)?),
-            None => auth_token.clone(),
-        };
+        // The gateway authenticates to agents as itself: a client's token never leaves it.
+        let agent_token = self
+            .agent_token_file
+            .as_ref()
+            .map(|path| read_secret("agent token file", path))
+            .transpose()?;
         let mut config = Config {
             transport: match self.transport {
                 Transport::Http => TransportMode::Http,

@@ -515,17 +515,21 @@ async fn readyz_and_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bearer_token_is_required_and_forwarded_to_agents() {
+async fn bearer_token_is_required_and_the_gateway_uses_its_own_with_agents() {
     const TOKEN: &str = "s3cr3t-token-for-tests";
+    const AGENT_TOKEN: &str = "the-gateways-own-agent-token";
     let dir = std::env::temp_dir().join(format!("gpu-mcp-gateway-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let agent_file = dir.join("agent-token");
+    std::fs::write(&agent_file, AGENT_TOKEN).unwrap();
     let file = file.to_str().unwrap().to_owned();
+    let agent_file = agent_file.to_str().unwrap().to_owned();
     let cluster = Cluster::start_with(
         &HEALTHY3[..2],
-        &["--auth-token", TOKEN],
-        &["--auth-token-file", &file],
+        &["--auth-token", AGENT_TOKEN],
+        &["--auth-token-file", &file, "--agent-token-file", &agent_file],
     )
     .await;
     assert!(try_connect(cluster.gateway_port, None).await.is_err());
@@ -537,10 +541,25 @@ async fn bearer_token_is_required_and_forwarded_to_agents() {
     let client = try_connect(cluster.gateway_port, Some(TOKEN))
         .await
         .unwrap();
-    // The agents require the token too: the gateway must have sent it.
+    // The agents require the gateway's own token: it must have sent it.
     let r = call(&client, "get_gpu_health", json!({})).await;
     assert!(!failed(&r), "{}", text(&r));
     assert_eq!(structured(&r)["summary"]["nodes_ok"], 2);
+    client.cancel().await.unwrap();
+
+    // A client's token is never forwarded: agents that expect it refuse the gateway.
+    let cluster = Cluster::start_with(
+        &HEALTHY3[..1],
+        &["--auth-token", TOKEN],
+        &["--auth-token-file", &file],
+    )
+    .await;
+    let client = try_connect(cluster.gateway_port, Some(TOKEN))
+        .await
+        .unwrap();
+    let r = call(&client, "get_gpu_health", json!({"node": "gpu-node-1"})).await;
+    assert!(failed(&r), "the client's token reached an agent: {}", text(&r));
+    assert!(text(&r).contains("401"), "{}", text(&r));
     client.cancel().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

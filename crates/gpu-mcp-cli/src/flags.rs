@@ -156,7 +156,7 @@ pub struct SessionFlags {
     pub strict_lifecycle: bool,
 }
 
-/// Bounds on one request.
+/// Bounds on one request and on shutdown.
 #[derive(Debug, Clone, Copy, Default, Args)]
 #[command(next_help_heading = "Limits")]
 pub struct TimeoutFlags {
@@ -164,6 +164,11 @@ pub struct TimeoutFlags {
     /// the gateway: twice --node-timeout plus 10s, at least 60s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub request_timeout: Option<Duration>,
+    /// On SIGTERM, how long in-flight requests may still run [default: the longest deadline of
+    /// one request (body read plus --request-timeout) plus 1s, so every call finishes or gets its
+    /// timeout error].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub shutdown_grace: Option<Duration>,
 }
 
 impl TimeoutFlags {
@@ -196,8 +201,9 @@ pub struct ServeFlags {
 
 impl ServeFlags {
     /// Writes these flags into both transports' configs: the listener (`default_listen` when
-    /// `--listen` is not given), sessions, `bearer_token`, and one request bound for stdio and
-    /// HTTP alike (`--request-timeout`, or `default_request_timeout`).
+    /// `--listen` is not given), sessions, `bearer_token`, one request bound for stdio and HTTP
+    /// alike (`--request-timeout`, or `default_request_timeout`) and the shutdown grace (by
+    /// default it follows that bound).
     pub fn apply(
         &self,
         http: &mut HttpConfig,
@@ -211,6 +217,11 @@ impl ServeFlags {
         self.http.apply(http, default_listen)?;
         http.sessions = self.sessions.http_sessions.into();
         http.request_timeout = request_timeout;
+        http.shutdown_grace = self.timeouts.shutdown_grace;
+        stdio.shutdown_grace = self
+            .timeouts
+            .shutdown_grace
+            .unwrap_or(request_timeout + Duration::from_secs(1));
         http.bearer_token = bearer_token;
         Ok(())
     }
@@ -294,6 +305,33 @@ mod tests {
         );
         assert_eq!(d.serve.auth.token().unwrap().as_deref(), Some("t0k"));
         assert_eq!(d.serve.log.log_format, LogFormat::Json);
+        let mut stdio = StdioConfig::default();
+        d.serve
+            .apply(
+                &mut http,
+                &mut stdio,
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                Duration::from_secs(60),
+                None,
+            )
+            .unwrap();
+        assert_eq!(stdio.shutdown_grace, Duration::from_secs(6));
+        assert_eq!(
+            http.effective_shutdown_grace(),
+            http.body_read_timeout + Duration::from_secs(6)
+        );
+        let d = demo(&["--shutdown-grace", "2m"]).unwrap();
+        d.serve
+            .apply(
+                &mut http,
+                &mut stdio,
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                Duration::from_secs(60),
+                None,
+            )
+            .unwrap();
+        assert_eq!(http.effective_shutdown_grace(), Duration::from_secs(120));
+        assert_eq!(stdio.shutdown_grace, Duration::from_secs(120));
 
         let d = demo(&[]).unwrap();
         assert_eq!(d.serve.auth.token().unwrap(), None);
