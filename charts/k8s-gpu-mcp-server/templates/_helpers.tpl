@@ -97,3 +97,15 @@ Directory where the bearer token is mounted, and the token file inside it.
 {{- define "gpu-mcp.authTokenFile" -}}
 {{- printf "%s/%s" (include "gpu-mcp.authDir" .) .Values.auth.secretKey }}
 {{- end }}
+
+{{/*
+The key of the token the agents require: the gateway's own token when the gateway is enabled
+(a client's token is never forwarded), else the token clients send.
+*/}}
+{{- define "gpu-mcp.agentAuthKey" -}}
+{{- if .Values.gateway.enabled }}{{ .Values.auth.agentSecretKey }}{{ else }}{{ .Values.auth.secretKey }}{{ end }}
+{{- end }}
+
+{{- define "gpu-mcp.agentAuthTokenFile" -}}
+{{- printf "%s/%s" (include "gpu-mcp.authDir" .) (include "gpu-mcp.agentAuthKey" .) }}
+{{- end }}

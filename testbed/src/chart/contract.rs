@@ -33,17 +33,21 @@ pub fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> Result<(
     let args = container_args(container)?;
     let port = net::free_port(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     let mut saw_listen = false;
+    let secrets_dir = log.with_extension("secrets");
     let args: Vec<String> = args
         .into_iter()
         .map(|a| {
             if a.starts_with("--listen=") {
                 saw_listen = true;
-                format!("--listen=127.0.0.1:{port}")
+                Ok(format!("--listen=127.0.0.1:{port}"))
+            } else if let Some(path) = a.strip_prefix("--auth-token-file=") {
+                let file = secret_file(docs, path, &secrets_dir)?;
+                Ok(format!("--auth-token-file={}", file.display()))
             } else {
-                a
+                Ok(a)
             }
         })
-        .collect();
+        .collect::<Result<_>>()?;
     ensure!(
         saw_listen,
         "the agent container has no --listen=ADDR argument: {args:?}"
@@ -79,6 +83,25 @@ pub fn check_daemonset(docs: &[Value], agent_bin: &Path, log: &Path) -> Result<(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Writes the rendered Secret key that `mounted` (a path inside a Secret volume) names into
+/// `dir`, as the kubelet would mount it, and returns the local file.
+fn secret_file(docs: &[Value], mounted: &str, dir: &Path) -> Result<std::path::PathBuf> {
+    use base64::Engine as _;
+    let key = mounted.rsplit('/').next().unwrap_or(mounted);
+    let encoded = docs
+        .iter()
+        .filter(|d| d["kind"] == "Secret")
+        .find_map(|d| d["data"][key].as_str())
+        .with_context(|| format!("no rendered Secret holds the key {key:?} of {mounted}"))?;
+    let value = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| anyhow::anyhow!("Secret key {key:?} is not base64: {e}"))?;
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join(key);
+    std::fs::write(&file, value)?;
+    Ok(file)
 }
 
 /// Runs the gateway's `--exec-command` with the agent container's environment and sends one

@@ -48,7 +48,8 @@ impl Deployment {
         let chart = workspace::workspace_root().join(CHART_DIR);
         let set = format!(
             "agent.nvmlMode=mock,agent.kmsg.enabled=false,gateway.enabled=true,\
-             gpu.runtimeClass.enabled=false,gateway.routing={routing},gateway.replicas=1"
+             gpu.runtimeClass.enabled=false,gateway.routing={routing},gateway.replicas=1,\
+             auth.enabled=false,networkPolicy.enabled=false"
         );
         eprintln!("helm upgrade --install {RELEASE} ({set})");
         handle

@@ -17,6 +17,7 @@ impl Cluster<'_> {
         let set = format!(
             "agent.nvmlMode=mock,gateway.enabled=true,gpu.runtimeClass.enabled=false,\
              gateway.routing={routing},gateway.replicas=1,\
+             auth.enabled=false,networkPolicy.enabled=false,\
              image.repository={IMAGE_REPOSITORY},image.tag={IMAGE_TAG},image.pullPolicy=Never"
         );
         // The main DaemonSet skips the XID node; the gateway stays on the control plane, so pausing
