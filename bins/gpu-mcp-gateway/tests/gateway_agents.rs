@@ -529,7 +529,12 @@ async fn bearer_token_is_required_and_the_gateway_uses_its_own_with_agents() {
     let cluster = Cluster::start_with(
         &HEALTHY3[..2],
         &["--auth-token", AGENT_TOKEN],
-        &["--auth-token-file", &file, "--agent-token-file", &agent_file],
+        &[
+            "--auth-token-file",
+            &file,
+            "--agent-token-file",
+            &agent_file,
+        ],
     )
     .await;
     assert!(try_connect(cluster.gateway_port, None).await.is_err());
@@ -558,7 +563,11 @@ async fn bearer_token_is_required_and_the_gateway_uses_its_own_with_agents() {
         .await
         .unwrap();
     let r = call(&client, "get_gpu_health", json!({"node": "gpu-node-1"})).await;
-    assert!(failed(&r), "the client's token reached an agent: {}", text(&r));
+    assert!(
+        failed(&r),
+        "the client's token reached an agent: {}",
+        text(&r)
+    );
     assert!(text(&r).contains("401"), "{}", text(&r));
     client.cancel().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -157,7 +157,7 @@ pub struct SessionFlags {
 }
 
 /// Bounds on one request and on shutdown.
-#[derive(Debug, Clone, Copy, Default, Args)]
+#[derive(Debug, Clone, Copy, Args)]
 #[command(next_help_heading = "Limits")]
 pub struct TimeoutFlags {
     /// Upper bound on handling one MCP request, on stdio and HTTP (e.g. 30s, 2m) [default: 60s;
@@ -169,6 +169,10 @@ pub struct TimeoutFlags {
     /// timeout error].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub shutdown_grace: Option<Duration>,
+    /// On SIGTERM, how long /readyz answers 503 while requests are still accepted, so load
+    /// balancers stop sending first (HTTP only).
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration)]
+    pub drain_delay: Duration,
 }
 
 impl TimeoutFlags {
@@ -218,6 +222,7 @@ impl ServeFlags {
         http.sessions = self.sessions.http_sessions.into();
         http.request_timeout = request_timeout;
         http.shutdown_grace = self.timeouts.shutdown_grace;
+        http.drain_delay = self.timeouts.drain_delay;
         stdio.shutdown_grace = self
             .timeouts
             .shutdown_grace

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router};
+use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted};
 use gpu_mcp_model::GET_GPU_HEALTH;
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
@@ -256,6 +256,8 @@ fn failure_of(error: &NodeError) -> NodeFailure {
         NodeError::Protocol { .. } | NodeError::ResponseTooLarge { .. } => {
             FailureKind::InvalidResponse
         }
+        // The agent was reached and answered with an HTTP error.
+        NodeError::HttpStatus { .. } => FailureKind::AgentError,
         _ => FailureKind::Unreachable,
     };
     NodeFailure::new(kind, error.to_string())
@@ -292,7 +294,7 @@ fn single_node_result(outcome: NodeOutcome) -> CallToolResult {
             None if reply.failed() => CallToolResult::error(format!(
                 "node {}{pod}: {}",
                 outcome.node,
-                result_text(&reply)
+                quote_untrusted(&result_text(&reply))
             )),
             None => {
                 reply
@@ -670,7 +672,7 @@ mod tests {
         let r = call(&f, "get_gpu_health", json!({"node": "a"})).await;
         assert!(r.failed());
         assert!(
-            text(&r).starts_with("node a (pod agent-a): NVML unavailable"),
+            text(&r).starts_with("node a (pod agent-a): \"NVML unavailable"),
             "{}",
             text(&r)
         );

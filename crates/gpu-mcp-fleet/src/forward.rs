@@ -4,6 +4,7 @@
 //! The router carries messages as JSON ([`to_router`] is the one conversion); everything else
 //! is the protocol crate's types.
 
+use gpu_mcp_k8s::quote_untrusted;
 use gpu_mcp_protocol::mcp::methods;
 use gpu_mcp_protocol::{
     CallToolRequestParams, CallToolResult, JsonObject, Message, Request, RequestId, Response,
@@ -50,7 +51,7 @@ pub(crate) fn parse_agent_response(response: Value) -> Result<CallToolResult, No
             FailureKind::InvalidResponse,
             format!(
                 "the agent's answer is not a JSON-RPC response: {}",
-                reply.error.map(|e| e.message).unwrap_or_default()
+                quote_untrusted(&reply.error.map(|e| e.message).unwrap_or_default())
             ),
         )),
     }
@@ -63,7 +64,8 @@ fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
             FailureKind::AgentError,
             format!(
                 "the agent answered with JSON-RPC error {}: {}",
-                error.code, error.message
+                error.code,
+                quote_untrusted(&error.message)
             ),
         ));
     }
@@ -76,7 +78,10 @@ fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
     serde_json::from_value(result).map_err(|e| {
         NodeFailure::new(
             FailureKind::InvalidResponse,
-            format!("the agent's answer is not a tool result: {e}"),
+            format!(
+                "the agent's answer is not a tool result: {}",
+                quote_untrusted(&e.to_string())
+            ),
         )
     })
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::quote::quote_untrusted;
+
 /// Result alias for this crate's setup operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -81,6 +83,9 @@ fn format_attempts(attempts: &[ConfigAttempt]) -> String {
 
 /// Why a request to one node's agent failed.
 ///
+/// Its message quotes what the agent, the node or the API server said only through
+/// [`crate::quote_untrusted`]: escaped, bounded and in quotes.
+///
 /// Every variant is specific to one node: a fan-out reports it in that node's
 /// [`crate::NodeResult`] and carries on with the others.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +127,7 @@ pub enum NodeError {
     },
 
     /// The TCP connection to the agent could not be established or broke.
-    #[error("cannot connect to the agent at {url}: {message}")]
+    #[error("cannot connect to the agent at {url}: {}", quote_untrusted(.message))]
     Connect {
         /// The URL that was tried.
         url: String,
@@ -147,14 +152,14 @@ pub enum NodeError {
     },
 
     /// The agent answered something that is not the JSON-RPC response to the request.
-    #[error("agent protocol error: {message}")]
+    #[error("agent protocol error: {}", quote_untrusted(.message))]
     Protocol {
         /// What was wrong with the answer.
         message: String,
     },
 
     /// The exec'd agent exited (or the exec failed) without answering the request.
-    #[error("exec in pod {pod} failed{}: {message}{}", exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default(), stderr_snippet(.stderr))]
+    #[error("exec in pod {pod} failed{}: {}{}", exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default(), quote_untrusted(.message), stderr_snippet(.stderr))]
     ExecFailed {
         /// The pod exec'd into.
         pod: String,
@@ -167,7 +172,7 @@ pub enum NodeError {
     },
 
     /// The Kubernetes API server refused or failed the request.
-    #[error("Kubernetes API error {code} {reason}: {message}")]
+    #[error("Kubernetes API error {code} {}: {}", quote_untrusted(.reason), quote_untrusted(.message))]
     Api {
         /// The HTTP status code (401, 403, 404, 500 ...).
         code: u16,
@@ -178,7 +183,7 @@ pub enum NodeError {
     },
 
     /// The Kubernetes client failed below the API level (connection, TLS, WebSocket upgrade).
-    #[error("Kubernetes client error: {message}")]
+    #[error("Kubernetes client error: {}", quote_untrusted(.message))]
     Kube {
         /// The underlying error.
         message: String,
@@ -262,7 +267,7 @@ fn snippet(body: &str) -> String {
     if body.is_empty() {
         String::new()
     } else {
-        format!(": {body}")
+        format!(": {}", quote_untrusted(body))
     }
 }
 
@@ -271,7 +276,7 @@ fn stderr_snippet(stderr: &str) -> String {
     if stderr.is_empty() {
         String::new()
     } else {
-        format!("; stderr: {stderr}")
+        format!("; stderr: {}", quote_untrusted(stderr))
     }
 }
 

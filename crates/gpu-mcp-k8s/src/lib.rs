@@ -55,6 +55,7 @@ mod discovery;
 mod endpoint;
 mod error;
 mod node_name;
+mod quote;
 mod router;
 pub mod transport;
 
@@ -66,6 +67,7 @@ pub use discovery::{
 pub use endpoint::{AgentEndpoint, NodeDirectory, StaticDirectory};
 pub use error::{ConfigAttempt, Error, NodeError, Result};
 pub use node_name::{MAX_NODE_NAME_LEN, NODE_NAME_PATTERN, NodeName};
+pub use quote::{QUOTE_LIMIT, quote_untrusted};
 pub use router::{CircuitBreakerConfig, NodeResult, Router, RouterConfig};
 pub use transport::NodeTransport;
 pub use transport::exec::{DEFAULT_EXEC_COMMAND, ExecTransport, ExecTransportConfig};

@@ -109,7 +109,7 @@ async fn non_zero_exit_surfaces_status_and_stderr() {
         text.starts_with("exec in pod fail-a failed with exit code 3: "),
         "{text}"
     );
-    assert!(text.contains("stderr: error: NVML unavailable"), "{text}");
+    assert!(text.contains("stderr: \"error: NVML unavailable"), "{text}");
     // stdin was closed so the agent could see EOF.
     assert!(standin.calls.lock()[0].stdin_eof);
 }
@@ -218,6 +218,6 @@ async fn unauthorized_and_backend_failures_are_api_errors() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Kubernetes API error 500 InternalError: error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+        r#"Kubernetes API error 500 "InternalError": "error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused""#
     );
 }

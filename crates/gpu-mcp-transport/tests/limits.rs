@@ -126,13 +126,20 @@ async fn a_peer_over_its_connection_limit_is_refused_and_others_are_served() {
     }
     let mut refused = TcpStream::connect(s.http.addr).await.unwrap();
     let reply = exchange(&mut refused, &get("/healthz")).await;
-    assert!(reply.is_empty(), "a 4th connection from one peer was served: {reply}");
+    assert!(
+        reply.is_empty(),
+        "a 4th connection from one peer was served: {reply}"
+    );
     other_client_is_served(s.http.addr).await;
     // Slots come back when connections end.
     held.clear();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut again = TcpStream::connect(s.http.addr).await.unwrap();
-    assert!(exchange(&mut again, &get("/healthz")).await.starts_with("HTTP/1.1 200"));
+    assert!(
+        exchange(&mut again, &get("/healthz"))
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
 }
 
 #[tokio::test]
@@ -160,7 +167,10 @@ async fn probes_are_answered_while_every_mcp_slot_is_taken() {
     let body = call(1, "echo", json!({})).to_string();
     let reply = exchange(&mut mcp, &post(&body)).await;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
-    assert!(reply.to_ascii_lowercase().contains("retry-after: 1"), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("retry-after: 1"),
+        "{reply}"
+    );
     drop(held);
     tokio::time::sleep(Duration::from_millis(100)).await;
     other_client_is_served(s.http.addr).await;
@@ -270,7 +280,10 @@ async fn one_client_cannot_evict_another_clients_session() {
     );
     let mut tcp = connect_from(OTHER_PEER, s.http.addr).await;
     let reply = exchange(&mut tcp, &request).await;
-    assert!(reply.starts_with("HTTP/1.1 200"), "victim lost its session: {reply}");
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "victim lost its session: {reply}"
+    );
 }
 
 #[tokio::test]

@@ -322,7 +322,11 @@ async fn a_client_that_sends_faster_than_it_reads_is_held_at_the_in_flight_cap()
         let line = tokio::time::timeout(Duration::from_millis(50), p.output.next_line()).await;
         if let Ok(line) = line {
             let v: Value = serde_json::from_str(&line.unwrap().unwrap()).unwrap();
-            assert_eq!(v["result"]["structuredContent"], json!({"waited": true}), "{v}");
+            assert_eq!(
+                v["result"]["structuredContent"],
+                json!({"waited": true}),
+                "{v}"
+            );
             answered.insert(v["id"].as_i64().unwrap());
         }
     }

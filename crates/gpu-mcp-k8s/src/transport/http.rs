@@ -152,7 +152,9 @@ impl HttpTransport {
         let id = &request.id;
         let http_request = self.build_request(url, request)?;
         let response = self.client.request(http_request).await.map_err(|e| {
-            if e.is_connect() {
+            // A refused, reset or closed connection is the agent being unreachable; only an
+            // answer that is not HTTP is a protocol error.
+            if e.is_connect() || !is_parse_error(&e) {
                 NodeError::Connect {
                     url: url.to_owned(),
                     message: error_chain(&e),
@@ -184,9 +186,17 @@ impl HttpTransport {
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     NodeError::ResponseTooLarge { limit }
-                } else {
+                } else if is_parse_error(&*e) {
                     NodeError::Protocol {
                         message: format!("reading the response body failed: {}", error_chain(&*e)),
+                    }
+                } else {
+                    NodeError::Connect {
+                        url: url.to_owned(),
+                        message: format!(
+                            "the connection broke while reading the answer: {}",
+                            error_chain(&*e)
+                        ),
                     }
                 }
             })?
@@ -274,6 +284,19 @@ fn response_from_sse(body: &[u8], id: &RequestId) -> Result<Response, NodeError>
 }
 
 /// Format an error with its sources, `outer: inner: innermost`.
+/// Whether a client error says the agent's bytes were not valid HTTP (rather than that the
+/// connection failed).
+fn is_parse_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return h.is_parse() || h.is_parse_status() || h.is_parse_too_large();
+        }
+        source = e.source();
+    }
+    false
+}
+
 pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();

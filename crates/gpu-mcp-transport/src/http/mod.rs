@@ -100,6 +100,9 @@ pub struct HttpConfig {
     pub idle_timeout: Duration,
     /// Upper bound on reading one body and handling one MCP request.
     pub request_timeout: Duration,
+    /// On shutdown, how long `/readyz` answers 503 while everything is still served, so load
+    /// balancers stop sending before the listener closes.
+    pub drain_delay: Duration,
     /// On shutdown, how long in-flight requests may still run; `None` follows the longest
     /// deadline of a request (`body_read_timeout` + `request_timeout`) plus a second.
     pub shutdown_grace: Option<Duration>,
@@ -153,6 +156,7 @@ impl Default for HttpConfig {
             body_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(60),
+            drain_delay: Duration::from_secs(2),
             shutdown_grace: None,
             max_connections: 512,
             probe_connections: 16,
@@ -253,8 +257,9 @@ impl HttpServer {
         self.local_addr
     }
 
-    /// Serves until `shutdown` is cancelled, then turns `/readyz` false, stops accepting, lets
-    /// in-flight requests finish within the grace period and closes every connection.
+    /// Serves until `shutdown` is cancelled, then turns `/readyz` false and keeps serving for
+    /// the drain delay, stops accepting, lets in-flight requests finish within the grace period
+    /// and closes every connection.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
         let Self {
             listener,
@@ -269,10 +274,18 @@ impl HttpServer {
         let builder = Arc::new(builder);
         let closing = CancellationToken::new();
         let mut connections = JoinSet::new();
+        // Readiness first, so load balancers stop sending before the listener goes.
+        let stop = async {
+            shutdown.cancelled().await;
+            shared.health.set_draining();
+            tracing::info!(delay = ?config.drain_delay, "shutting down: /readyz answers 503");
+            tokio::time::sleep(config.drain_delay).await;
+        };
+        tokio::pin!(stop);
         loop {
             while connections.try_join_next().is_some() {}
             let (tcp, peer) = tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = &mut stop => break,
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
@@ -329,8 +342,6 @@ impl HttpServer {
                 drop(slot);
             });
         }
-        // Readiness first, so load balancers stop sending before the listener goes.
-        shared.health.set_draining();
         drop(listener);
         closing.cancel();
         let grace = config.effective_shutdown_grace();
