@@ -286,7 +286,7 @@ fn delete(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
                 "Bad Request: Mcp-Session-Id header required",
             );
         }
-        Err(refused) => return refused,
+        Err(bad) => return bad.reply(),
     };
     if let Some(session) = shared.sessions.remove(id) {
         session.cancel_in_flight();
@@ -303,18 +303,29 @@ fn delete(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
 
 /// The `Mcp-Session-Id` header: `None` when absent, 400 when it is not visible ASCII (the only
 /// characters an id this server issues contains).
-pub(super) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, HttpResponse> {
+pub(super) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, BadSessionId> {
     let Some(value) = headers.get(SESSION_ID_HEADER) else {
         return Ok(None);
     };
     match value.to_str() {
         Ok(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(id)),
-        _ => Err(rpc_error(
+        _ => Err(BadSessionId),
+    }
+}
+
+/// An `Mcp-Session-Id` that no session of this server can have.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BadSessionId;
+
+impl BadSessionId {
+    /// The 400 it is answered with.
+    pub(super) fn reply(self) -> HttpResponse {
+        rpc_error(
             StatusCode::BAD_REQUEST,
             None,
             ErrorCode::InvalidRequest,
             "Bad Request: Mcp-Session-Id must be visible ASCII",
-        )),
+        )
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) async fn post(
     let headers = &parts.headers;
     let named = match session_id(headers) {
         Ok(named) => named,
-        Err(refused) => return refused,
+        Err(bad) => return bad.reply(),
     };
     // The body's bytes stay counted against the budget until the reply is made.
     let (format, bytes, _held) = match read(shared, headers, body).await {
