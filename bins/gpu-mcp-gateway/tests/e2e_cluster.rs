@@ -371,7 +371,7 @@ async fn s03_inventory_with_node_returns_exactly_that_nodes_gpus() {
 async fn s04_fan_out_inventory_is_the_union_of_the_per_node_answers() {
     let e = env();
     let client = ready_client(&e).await;
-    let r = call(&client, "get_gpu_inventory", json!({})).await;
+    let r = call(&client, "get_gpu_inventory", json!({"detail": "full"})).await;
     assert!(!is_error(&r), "{}", text(&r));
     let fanout = structured(&r).clone();
     let mut union = BTreeSet::new();
@@ -414,7 +414,7 @@ async fn s05_xid79_node_is_critical_in_the_aggregated_health() {
         "the e2e setup must give one node the XID 79 scenario"
     );
     let client = ready_client(&e).await;
-    let r = call(&client, "get_gpu_health", json!({})).await;
+    let r = call(&client, "get_gpu_health", json!({"detail": "full"})).await;
     assert!(!is_error(&r), "{}", text(&r));
     let fanout = structured(&r);
     let critical = fanout["summary"]["gpus_by_verdict"]["critical"]
@@ -750,9 +750,12 @@ async fn s09_killed_agent_gives_a_partial_answer_naming_it() {
         "the in-flight fan-out failed as a whole: {first:?}"
     );
 
-    let r = tokio::time::timeout(guard, call(&client, "get_gpu_health", json!({})))
-        .await
-        .expect("fan-out after the kill hung");
+    let r = tokio::time::timeout(
+        guard,
+        call(&client, "get_gpu_health", json!({"detail": "full"})),
+    )
+    .await
+    .expect("fan-out after the kill hung");
     assert!(
         !is_error(&r),
         "one dead node must not fail the whole answer: {}",

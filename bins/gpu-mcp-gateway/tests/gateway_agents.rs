@@ -352,8 +352,9 @@ async fn routing_per_node_and_fan_out_agree() {
         per_node.extend(ids);
     }
 
-    // Without `node`: the union of the nodes' GPUs equals the per-node answers.
-    let r = call(&client, "get_gpu_inventory", json!({})).await;
+    // Without `node`, with every node's full answer: the union of the nodes' GPUs equals the
+    // per-node answers.
+    let r = call(&client, "get_gpu_inventory", json!({"detail": "full"})).await;
     assert!(!failed(&r), "{}", text(&r));
     let fan = structured(&r);
     let mut union = BTreeSet::new();
@@ -383,8 +384,22 @@ async fn xid_79_node_is_critical_in_aggregated_health() {
     let cluster =
         Cluster::start(&[("gpu-node-1", 2, "healthy"), ("gpu-node-2", 2, "xid-79")]).await;
     let client = cluster.client().await;
+    // The default answer: the critical node in detail, the healthy one only counted.
     let r = call(&client, "get_gpu_health", json!({})).await;
     assert!(!failed(&r), "{}", text(&r));
+    let fan = structured(&r);
+    assert_eq!(fan["problems"].as_array().unwrap().len(), 1, "{fan}");
+    assert_eq!(fan["problems"][0]["node"], "gpu-node-2", "{fan}");
+    assert_eq!(fan["problems"][0]["verdict"], "critical", "{fan}");
+    assert_eq!(fan["omitted"]["healthy_nodes"], 1, "{fan}");
+    let words = text(&r);
+    assert!(words.starts_with("1 of 2 nodes need attention"), "{words}");
+    assert!(
+        words.contains("gpu-node-2 [critical]") && words.contains("Action:"),
+        "{words}"
+    );
+
+    let r = call(&client, "get_gpu_health", json!({"detail": "full"})).await;
     let fan = structured(&r);
     assert_eq!(fan["nodes"][0]["result"]["verdict"], "healthy", "{fan}");
     assert_eq!(fan["nodes"][1]["result"]["verdict"], "critical", "{fan}");
@@ -418,6 +433,13 @@ async fn a_killed_agent_gives_a_partial_answer_naming_it() {
     cluster.agents[1].2.kill();
     let r = call(&client, "get_gpu_health", json!({})).await;
     assert!(!failed(&r), "a partial answer is a success: {}", text(&r));
+    assert_eq!(structured(&r)["failures"][0]["node"], "gpu-node-2");
+    assert!(
+        text(&r).contains("Did not answer:\n- gpu-node-2"),
+        "{}",
+        text(&r)
+    );
+    let r = call(&client, "get_gpu_health", json!({"detail": "full"})).await;
     let fan = structured(&r);
     let s = &fan["summary"];
     assert_eq!(s["nodes_ok"], 2, "{s}");

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 /// How many XIDs `summary.top_xids` lists at most.
 const TOP_XIDS: usize = 10;
+/// How many node names a summary list carries at most (the counts cover every node).
+pub(crate) const LISTED_NAMES: usize = 10;
 
 /// The answer of a GPU tool called with `node`: the agent's structured result as it is, tagged with
 /// the node and the pod that answered.
@@ -117,8 +119,15 @@ pub(crate) struct Summary {
     pub nodes_failed: usize,
     /// Nodes skipped because their agent pod is not ready.
     pub nodes_not_ready: usize,
-    /// Names of the nodes without a result (failed or not ready), sorted.
+    /// Names of the nodes without a result (failed or not ready), sorted; the first
+    /// ten only, `failed_nodes_omitted` counts the rest.
     pub failed_nodes: Vec<String>,
+    /// Failed nodes not named in `failed_nodes`.
+    #[serde(default)]
+    pub failed_nodes_omitted: usize,
+    /// Nodes without a result per failure kind (`timeout`, `unreachable`, `not_ready`, ...).
+    #[serde(default)]
+    pub failed_by_kind: BTreeMap<String, u64>,
     /// GPUs reported by the nodes that answered.
     pub gpus_total: u64,
     /// GPUs per health verdict (for example `healthy`, `warning`, `critical`), over the nodes
@@ -142,7 +151,9 @@ pub(crate) struct XidCount {
     pub xid: u64,
     /// Occurrences over all nodes.
     pub count: u64,
-    /// Nodes where it occurred, sorted.
+    /// How many nodes it occurred on.
+    pub node_count: usize,
+    /// Nodes where it occurred, sorted; the first ten only.
     pub nodes: Vec<String>,
 }
 
@@ -187,7 +198,10 @@ impl NodeEntry {
             Ok(r) if r.failed() => (
                 false,
                 None,
-                Some(NodeFailure::new(FailureKind::ToolError, result_text(&r))),
+                Some(NodeFailure::new(
+                    FailureKind::ToolError,
+                    gpu_mcp_k8s::quote_untrusted(&result_text(&r)),
+                )),
             ),
             Ok(r) => (
                 true,
@@ -258,24 +272,34 @@ impl Summary {
                         entry.1.insert(node.name.clone());
                     }
                 }
-                (_, Some(f)) if f.kind == FailureKind::NotReady => {
-                    summary.nodes_not_ready += 1;
-                    summary.failed_nodes.push(node.name.clone());
-                }
-                _ => {
-                    summary.nodes_failed += 1;
+                (_, failure) => {
+                    let kind = failure
+                        .as_ref()
+                        .map_or(FailureKind::InvalidResponse, |f| f.kind);
+                    if kind == FailureKind::NotReady {
+                        summary.nodes_not_ready += 1;
+                    } else {
+                        summary.nodes_failed += 1;
+                    }
+                    *summary
+                        .failed_by_kind
+                        .entry(kind.as_str().to_owned())
+                        .or_default() += 1;
                     summary.failed_nodes.push(node.name.clone());
                 }
             }
         }
         summary.failed_nodes.sort();
+        summary.failed_nodes_omitted = summary.failed_nodes.len().saturating_sub(LISTED_NAMES);
+        summary.failed_nodes.truncate(LISTED_NAMES);
         if tool == ANALYZE_XID_ERRORS {
             let mut top: Vec<XidCount> = xids
                 .into_iter()
                 .map(|(xid, (count, nodes))| XidCount {
                     xid,
                     count,
-                    nodes: nodes.into_iter().collect(),
+                    node_count: nodes.len(),
+                    nodes: nodes.into_iter().take(LISTED_NAMES).collect(),
                 })
                 .collect();
             top.sort_by(|a, b| b.count.cmp(&a.count).then(a.xid.cmp(&b.xid)));
@@ -432,7 +456,7 @@ mod tests {
         );
         assert_eq!(
             e.error.as_ref().map(|f| f.message.as_str()),
-            Some("NVML unavailable")
+            Some("\"NVML unavailable\"")
         );
         assert_eq!(answer.nodes[0].duration_ms, 12);
         assert_eq!(answer.nodes[0].pod.as_deref(), Some("agent-node-a"));
@@ -492,11 +516,13 @@ mod tests {
                 XidCount {
                     xid: 48,
                     count: 6,
+                    node_count: 2,
                     nodes: vec!["a".into(), "b".into()]
                 },
                 XidCount {
                     xid: 79,
                     count: 2,
+                    node_count: 1,
                     nodes: vec!["a".into()]
                 },
             ])

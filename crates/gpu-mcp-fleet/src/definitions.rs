@@ -3,20 +3,28 @@
 //! `list_gpu_nodes` is added. Nothing here is a second, hand-kept list of tools.
 
 use gpu_mcp_k8s::{MAX_NODE_NAME_LEN, NODE_NAME_PATTERN};
+use gpu_mcp_model::portable::{strip_nonstandard_formats, strip_nullable};
 use gpu_mcp_protocol::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use crate::aggregate::{FanOutAnswer, NodeAnswer};
+use crate::aggregate::NodeAnswer;
+use crate::fleet_args::FleetArgsInput;
 use crate::listing::{LIST_GPU_NODES, ListGpuNodesInput, NodeList};
 use crate::node_arg::NODE_ARGUMENT;
+use crate::shape::FleetAnswer;
 
 /// What the gateway appends to every GPU tool's description.
-const NODE_DESCRIPTION_SUFFIX: &str = "\n\nCluster gateway: pass `node` (a Kubernetes node name from \
-`list_gpu_nodes`) to ask that node only; the answer is that node's result under `result`, tagged \
-with `node` and `pod`. Omit `node` to ask every node at once; the answer lists each node's result \
-or error under `nodes` and totals under `summary`.";
+const NODE_DESCRIPTION_SUFFIX: &str = "\n\nCluster gateway: omit `node` to ask every node at once; on a \
+cluster of any size the answer is a summary, not everything: the fleet totals (`summary`, nodes and \
+GPUs by verdict, nodes that did not answer), then only the nodes that need attention, worst first, \
+with their findings and actions (`problems`), then what was left out and how to get it (`omitted`, \
+`next_cursor`). Start here on a large cluster. Narrow with `node_pattern` (for example \
+`gpu-a100-*`) or `min_verdict`; `detail: \"full\"` pages through every node's complete answer \
+(`node_limit` per page, `cursor` for the next). Then drill down: pass `node` (a name from \
+`list_gpu_nodes` or the fleet answer) to get that node's complete answer under `result`, tagged \
+with `node` and `pod`.";
 
 /// The `node` property added to every GPU tool's input schema.
 pub(crate) fn node_property_schema() -> Value {
@@ -69,7 +77,7 @@ pub(crate) fn gateway_output_schema(agent_output: Option<&JsonObject>) -> JsonOb
         agent_output.map_or_else(|| json!({"type": "object"}), |o| Value::Object(o.clone()));
     let mut single = strip_root_annotations(schema_of::<NodeAnswer>(true));
     set_result_schema(&mut single, &result);
-    let mut fan_out = strip_root_annotations(schema_of::<FanOutAnswer>(true));
+    let mut fan_out = strip_root_annotations(schema_of::<FleetAnswer>(true));
     if let Some(Value::Object(items)) = fan_out
         .get_mut("properties")
         .and_then(|p| p.get_mut("nodes"))
@@ -77,13 +85,39 @@ pub(crate) fn gateway_output_schema(agent_output: Option<&JsonObject>) -> JsonOb
     {
         set_result_schema(items, &result);
     }
-    let mut root = JsonObject::new();
-    root.insert("type".into(), json!("object"));
-    root.insert(
-        "anyOf".into(),
-        json!([Value::Object(single), Value::Object(fan_out)]),
-    );
-    root
+    let mut root = json!({
+        "type": "object",
+        "anyOf": [Value::Object(single), Value::Object(fan_out)],
+    });
+    strip_nonstandard_formats(&mut root);
+    match root {
+        Value::Object(o) => o,
+        _ => JsonObject::new(),
+    }
+}
+
+/// The schema with [`gpu_mcp_model::portable`] applied (inputs also lose nullable types).
+fn portable(schema: JsonObject, input: bool) -> JsonObject {
+    let mut schema = Value::Object(schema);
+    if input {
+        strip_nullable(&mut schema);
+    }
+    strip_nonstandard_formats(&mut schema);
+    match schema {
+        Value::Object(o) => o,
+        _ => JsonObject::new(),
+    }
+}
+
+/// The input-schema properties of the gateway's own fan-out arguments.
+fn fleet_argument_properties() -> JsonObject {
+    let mut schema = Value::Object(schema_of::<FleetArgsInput>(false));
+    strip_nullable(&mut schema);
+    strip_nonstandard_formats(&mut schema);
+    match schema.get_mut("properties").map(Value::take) {
+        Some(Value::Object(props)) => props,
+        _ => JsonObject::new(),
+    }
 }
 
 /// One agent tool as the gateway serves it: the `node` property in its input schema, the
@@ -95,6 +129,10 @@ pub(crate) fn with_node_argument(mut tool: Tool) -> Tool {
         .or_insert_with(|| Value::Object(JsonObject::new()));
     if let Value::Object(props) = properties {
         props.insert(NODE_ARGUMENT.into(), node_property_schema());
+        for (name, schema) in fleet_argument_properties() {
+            // The agent's own argument of the same name wins (none today).
+            props.entry(name).or_insert(schema);
+        }
     }
     // A `node` the agent declared required (it never should) must not make the argument mandatory.
     if let Some(Value::Array(required)) = tool.input_schema.get_mut("required") {
@@ -121,9 +159,12 @@ whose agent does not answer are listed with the reason."
             schema
                 .entry("properties")
                 .or_insert_with(|| Value::Object(JsonObject::new()));
-            schema
+            portable(schema, true)
         },
-        output_schema: Some(strip_root_annotations(schema_of::<NodeList>(true))),
+        output_schema: Some(portable(
+            strip_root_annotations(schema_of::<NodeList>(true)),
+            false,
+        )),
         annotations: Some(ToolAnnotations {
             title: Some("List GPU nodes".into()),
             read_only_hint: Some(true),
@@ -150,6 +191,7 @@ pub(crate) fn gateway_tools(agent_tools: Vec<Tool>) -> Vec<Tool> {
 mod tests {
     use super::*;
     use crate::aggregate::{FailureKind, NodeFailure, NodeOutcome};
+    use crate::fleet_args::{Detail, FleetArgs};
     use gpu_mcp_k8s::NodeName;
     use gpu_mcp_protocol::CallToolResult;
     use std::time::Duration;
@@ -251,7 +293,7 @@ mod tests {
         .unwrap();
         assert!(validator.is_valid(&single), "{single}");
 
-        let fan_out = serde_json::to_value(FanOutAnswer::build(
+        let built = crate::aggregate::FanOutAnswer::build(
             "get_gpu_health",
             vec![
                 NodeOutcome {
@@ -267,9 +309,31 @@ mod tests {
                     reply: Err(NodeFailure::new(FailureKind::Timeout, "slow")),
                 },
             ],
-        ))
-        .unwrap();
-        assert!(validator.is_valid(&fan_out), "{fan_out}");
+        );
+        for detail in [Detail::Summary, Detail::Problems, Detail::Full] {
+            let args = FleetArgs {
+                detail,
+                ..FleetArgs::default()
+            };
+            let answer = crate::shape::shape(
+                "get_gpu_health",
+                built.nodes.clone(),
+                built.summary.clone(),
+                &args,
+            )
+            .unwrap();
+            let fan_out = serde_json::to_value(answer).unwrap();
+            assert!(validator.is_valid(&fan_out), "{fan_out}");
+        }
+        let fan_out = json!({"headline": "x", "detail": "full", "summary": built.summary,
+            "omitted": {"healthy_nodes": 0, "problem_nodes": 0, "failed_nodes": 0, "nodes": 0,
+                        "how": ""},
+            "nodes": [{"name": "n1", "pod": null, "ok": true, "result": {"gpus": [{}]},
+                       "duration_ms": 1}]});
+        assert!(
+            !validator.is_valid(&fan_out),
+            "the agent's schema applies under nodes[].result"
+        );
 
         // The agent's schema is enforced inside the envelope.
         let wrong = json!({"node": "n1", "pod": null, "result": {"gpus": [{}]}});
@@ -282,7 +346,11 @@ mod tests {
         let t = list_gpu_nodes_tool();
         assert_eq!(t.input_schema["type"], "object");
         assert_eq!(t.input_schema["additionalProperties"], false);
-        assert_eq!(t.input_schema["properties"], json!({}));
+        let props = t.input_schema["properties"].as_object().unwrap();
+        let names: Vec<&str> = props.keys().map(String::as_str).collect();
+        assert_eq!(names, ["cursor", "node_limit", "node_pattern"]);
+        let text = serde_json::to_string(&t.input_schema).unwrap();
+        assert!(!text.contains("null") && !text.contains("format"), "{text}");
         let out = t.output_schema.unwrap();
         assert_eq!(out["type"], "object");
         assert!(out.get("title").is_none());

@@ -14,10 +14,12 @@ mod aggregate;
 mod catalog;
 mod definitions;
 mod error;
+mod fleet_args;
 mod forward;
 mod listing;
 mod metrics;
 mod node_arg;
+mod shape;
 
 pub use catalog::ClusterCatalog;
 pub use error::{Error, Result};

@@ -1,36 +1,110 @@
 //! `list_gpu_nodes`: the nodes the gateway knows, their agent pods, and what each ready agent says
 //! about its GPUs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use gpu_mcp_protocol::JsonObject;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model, gpu_verdict};
+use crate::fleet_args::{Cursor, NodePattern};
 
 /// Name of the gateway-only tool.
 pub(crate) const LIST_GPU_NODES: &str = "list_gpu_nodes";
 
-/// Arguments of `list_gpu_nodes` (none).
+/// Nodes listed per page by default.
+pub(crate) const DEFAULT_LIST_LIMIT: u32 = 50;
+/// The most nodes one page lists.
+pub(crate) const MAX_LIST_LIMIT: u32 = 500;
+/// The most bytes of node entries one page carries.
+const LIST_BUDGET_BYTES: usize = 16 * 1024;
+/// How many names `attention` lists.
+const ATTENTION_NAMES: usize = 20;
+
+/// Arguments of `list_gpu_nodes`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ListGpuNodesInput {}
+pub(crate) struct ListGpuNodesInput {
+    /// List only the nodes whose name matches this pattern (`*` any characters, `?` one
+    /// character), for example `gpu-h100-*`.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 253))]
+    pub node_pattern: Option<String>,
+    /// The most nodes one answer lists (default 50, at most 500); the answer also stops early
+    /// to stay small, and says so.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 500))]
+    pub node_limit: Option<u32>,
+    /// The `next_cursor` of a previous answer, for the next page.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 1024))]
+    pub cursor: Option<String>,
+}
+
+/// The checked arguments of `list_gpu_nodes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListArgs {
+    pub node_pattern: Option<NodePattern>,
+    pub node_limit: usize,
+    pub after: Option<String>,
+}
+
+impl ListArgs {
+    /// Checks the arguments; the error is the message for the client.
+    pub(crate) fn parse(arguments: Option<JsonObject>) -> Result<Self, String> {
+        let input: ListGpuNodesInput =
+            serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
+                .map_err(|e| format!("Invalid argument of list_gpu_nodes: {e}."))?;
+        let node_limit = input.node_limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        if !(1..=MAX_LIST_LIMIT).contains(&node_limit) {
+            return Err(format!(
+                "Invalid argument `node_limit`: {node_limit} is outside 1-{MAX_LIST_LIMIT}."
+            ));
+        }
+        Ok(Self {
+            node_pattern: input
+                .node_pattern
+                .as_deref()
+                .map(NodePattern::new)
+                .transpose()?,
+            node_limit: node_limit as usize,
+            after: input
+                .cursor
+                .as_deref()
+                .map(|c| Cursor::decode(c, 'l').map(|c| c.node))
+                .transpose()?,
+        })
+    }
+}
 
 /// The answer of `list_gpu_nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct NodeList {
+    /// One sentence: how many nodes, how many answer, how many need attention.
+    pub headline: String,
     /// `ok` when every known node is ready and its agent answered, `degraded` when some did not,
     /// `empty` when no agent pod is known.
     pub status: ListStatus,
-    /// Number of nodes listed.
+    /// Number of nodes known (matching `node_pattern`), on every page.
     pub node_count: usize,
     /// Nodes whose agent pod is ready.
     pub nodes_ready: usize,
     /// Nodes whose agent answered the health query.
     pub nodes_answering: usize,
-    /// Every known node, sorted by name.
+    /// Nodes per health verdict (`not_answering` for nodes without an answer).
+    pub by_health: BTreeMap<String, u64>,
+    /// Nodes that are not healthy or did not answer, worst first (the first twenty).
+    pub attention: Vec<String>,
+    /// This page of nodes, sorted by name.
     pub nodes: Vec<NodeInfo>,
+    /// Nodes after this page.
+    pub nodes_omitted: usize,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// Overall state of the node list.
@@ -177,13 +251,122 @@ impl NodeList {
         } else {
             ListStatus::Degraded
         };
+        let mut by_health: BTreeMap<String, u64> = BTreeMap::new();
+        let mut attention: Vec<(u8, &str)> = Vec::new();
+        for n in &nodes {
+            let key = match (&n.health, &n.error) {
+                (Some(h), None) => h.clone(),
+                _ => "not_answering".to_owned(),
+            };
+            let rank = if key == "not_answering" {
+                4
+            } else {
+                verdict_rank(&key)
+            };
+            if rank > 0 {
+                attention.push((rank, &n.name));
+            }
+            *by_health.entry(key).or_default() += 1;
+        }
+        attention.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let attention_total = attention.len();
+        let attention: Vec<String> = attention
+            .into_iter()
+            .take(ATTENTION_NAMES)
+            .map(|(_, n)| n.to_owned())
+            .collect();
+        let headline = if nodes.is_empty() {
+            "No GPU nodes are known.".to_owned()
+        } else {
+            format!(
+                "{} GPU nodes: {nodes_answering} answering, {} ready; {attention_total} need attention{}.",
+                nodes.len(),
+                nodes_ready,
+                if attention_total > attention.len() {
+                    format!(" (the first {} named in `attention`)", attention.len())
+                } else {
+                    String::new()
+                }
+            )
+        };
         Self {
+            headline,
             status,
             node_count: nodes.len(),
             nodes_ready,
             nodes_answering,
+            by_health,
+            attention,
             nodes,
+            nodes_omitted: 0,
+            next_cursor: None,
         }
+    }
+
+    /// Keeps the page after `args.after`: at most `node_limit` nodes within the byte budget
+    /// (at least one), the rest counted, with the cursor to them.
+    pub(crate) fn page(mut self, args: &ListArgs) -> Self {
+        let all = std::mem::take(&mut self.nodes);
+        let remaining: Vec<NodeInfo> = all
+            .into_iter()
+            .filter(|n| args.after.as_deref().is_none_or(|a| n.name.as_str() > a))
+            .collect();
+        let total = remaining.len();
+        let mut left = LIST_BUDGET_BYTES;
+        for n in remaining {
+            let size = serde_json::to_vec(&n).map_or(usize::MAX, |v| v.len());
+            if self.nodes.len() >= args.node_limit || (!self.nodes.is_empty() && size > left) {
+                break;
+            }
+            left = left.saturating_sub(size);
+            self.nodes.push(n);
+        }
+        self.nodes_omitted = total - self.nodes.len();
+        if self.nodes_omitted > 0 {
+            self.next_cursor = self.nodes.last().map(|n| {
+                Cursor {
+                    section: 'l',
+                    rank: 0,
+                    node: n.name.clone(),
+                }
+                .encode()
+            });
+        }
+        self
+    }
+
+    /// The list in words for the text block.
+    pub(crate) fn words(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!("{}\n", self.headline);
+        if !self.attention.is_empty() {
+            let _ = writeln!(out, "Needs attention: {}", self.attention.join(", "));
+        }
+        let _ = writeln!(out, "\nNodes on this page:");
+        for n in &self.nodes {
+            let state = match (&n.health, &n.error) {
+                (Some(h), None) => format!(
+                    "{h}, {} GPUs ({})",
+                    n.gpu_count.unwrap_or(0),
+                    n.gpu_models.as_deref().unwrap_or_default().join(", ")
+                ),
+                (_, Some(e)) => format!(
+                    "not answering ({}): {}",
+                    e.kind.as_str(),
+                    e.message.escape_debug()
+                ),
+                _ => "unknown".to_owned(),
+            };
+            let _ = writeln!(out, "- {}: {state}", n.name);
+        }
+        if self.nodes_omitted > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} more nodes: pass `cursor` = `next_cursor` for the next page, or `node_pattern` to narrow.",
+                self.nodes_omitted
+            );
+        }
+        out
     }
 }
 

@@ -162,7 +162,18 @@ impl Router {
     /// Every node in the directory has one result, sorted by node name; nodes that are not
     /// ready are reported with an error, not skipped.
     pub async fn route_to_all(&self, request: &Value) -> Vec<NodeResult> {
-        let nodes = self.directory.nodes();
+        self.route_to_matching(request, |_| true).await
+    }
+
+    /// Send `request` to the agents of the nodes whose name `wanted` admits, as
+    /// [`Router::route_to_all`] does for every node.
+    pub async fn route_to_matching(
+        &self,
+        request: &Value,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<NodeResult> {
+        let mut nodes = self.directory.nodes();
+        nodes.retain(|n| wanted(&n.node_name));
         let mut results: Vec<NodeResult> = futures::stream::iter(nodes)
             .map(|endpoint| self.dispatch(endpoint, request))
             .buffer_unordered(self.config.concurrency.max(1))

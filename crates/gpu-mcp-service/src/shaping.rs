@@ -2,8 +2,8 @@
 //!
 //! `title` (tools, server info), `outputSchema` and `structuredContent` exist from 2025-06-18,
 //! tool `annotations` from 2025-03-26.
-//! A result that loses `structuredContent` keeps (or gets) a text block with its JSON, so the
-//! data still reaches the client.
+//! A result that loses `structuredContent` gets its JSON as a text block after the words, so
+//! the data still reaches the client.
 //! The cache hints of list results exist from 2026-07-28.
 
 use gpu_mcp_protocol::mcp::CacheScope;
@@ -43,7 +43,8 @@ fn shape_tool(mut tool: Tool, version: ProtocolVersion) -> Tool {
     tool
 }
 
-/// Removes `structuredContent` for revisions before 2025-06-18, keeping its JSON in a text block.
+/// Removes `structuredContent` for revisions before 2025-06-18, keeping its JSON in a text block
+/// after the tool's words (the text blocks are words, not the data again).
 pub(crate) fn shape_call_result(
     mut result: CallToolResult,
     version: ProtocolVersion,
@@ -53,7 +54,7 @@ pub(crate) fn shape_call_result(
         && !result
             .content
             .iter()
-            .any(|c| matches!(c, Content::Text { .. }))
+            .any(|c| c.as_text() == Some(structured.as_str()))
     {
         result.content.push(Content::text(structured));
     }
@@ -112,7 +113,8 @@ mod tests {
         let encoded = CallToolResult::structured_encoded(&json!({"a": 1}), "kept");
         let shaped = shape_call_result(encoded.clone(), ProtocolVersion::V2025_03_26);
         assert!(shaped.structured_value().is_none());
-        assert_eq!(shaped.content.len(), 1);
+        assert_eq!(shaped.content.len(), 2, "the words, then the data");
+        assert_eq!(shaped.content[1].as_text(), Some(r#"{"a":1}"#));
         let mut bare = CallToolResult::structured_encoded(&json!({"a": 1}), "x");
         bare.content.clear();
         let shaped = shape_call_result(bare, ProtocolVersion::V2024_11_05);
@@ -121,9 +123,14 @@ mod tests {
             shape_call_result(encoded.clone(), ProtocolVersion::V2025_06_18),
             encoded
         );
-        let with_text = CallToolResult::structured(json!({"a": 1}), "already");
-        let shaped = shape_call_result(with_text, ProtocolVersion::V2024_11_05);
+        let with_words = CallToolResult::structured(json!({"a": 1}), "GPU 3 is critical.");
+        let shaped = shape_call_result(with_words, ProtocolVersion::V2024_11_05);
+        assert_eq!(shaped.content.len(), 2);
+        assert_eq!(shaped.content[0].as_text(), Some("GPU 3 is critical."));
+        assert_eq!(shaped.content[1].as_text(), Some(r#"{"a":1}"#));
+        // A text block that already is the JSON is not repeated.
+        let as_json = CallToolResult::from_structured(json!({"a": 1}));
+        let shaped = shape_call_result(as_json, ProtocolVersion::V2024_11_05);
         assert_eq!(shaped.content.len(), 1);
-        assert_eq!(shaped.content[0].as_text(), Some("already"));
     }
 }

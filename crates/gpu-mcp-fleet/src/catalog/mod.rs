@@ -1,0 +1,392 @@
+//! [`ClusterCatalog`]: the gateway's [`ToolCatalog`], routing GPU tools to one node or to all.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted};
+use gpu_mcp_model::GET_GPU_HEALTH;
+use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
+use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::aggregate::{
+    FailureKind, FanOutAnswer, NodeAnswer, NodeEntry, NodeFailure, NodeOutcome, result_text,
+};
+use crate::definitions::gateway_tools;
+use crate::error::Error;
+use crate::fleet_args::{FleetArgs, take_fleet_arguments};
+use crate::forward::{parse_agent_response, to_router, tools_call_request};
+use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
+use crate::metrics::ClusterMetrics;
+use crate::node_arg::{closest_match, quote, take_node_argument};
+use crate::shape::{shape, words};
+
+/// How many node names an error message lists before it says "and N more".
+const LISTED_NODES: usize = 20;
+
+/// The gateway's tool catalog over a [`Router`].
+///
+/// Its definitions are [`gateway_tools`] of the agent's definitions: `list_gpu_nodes` plus every
+/// agent tool with the optional `node` argument.
+pub struct ClusterCatalog {
+    router: Arc<Router>,
+    tools: Vec<Tool>,
+    agent_tools: HashSet<String>,
+    metrics: Option<ClusterMetrics>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for ClusterCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCatalog")
+            .field("router", &self.router)
+            .field("tools", &self.agent_tools)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterCatalog {
+    /// A catalog serving `agent_tools` (the agent's definitions, e.g.
+    /// `gpu_mcp_model::gpu_tool_definitions()`) through `router`.
+    pub fn new(router: Arc<Router>, agent_tools: Vec<Tool>) -> Self {
+        let names = agent_tools
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|n| n != LIST_GPU_NODES)
+            .collect();
+        Self {
+            router,
+            tools: gateway_tools(agent_tools),
+            agent_tools: names,
+            metrics: None,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Records routed calls into `metrics`.
+    pub fn with_metrics(mut self, metrics: ClusterMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn directory(&self) -> &Arc<dyn NodeDirectory> {
+        self.router.directory()
+    }
+
+    fn request(&self, tool: &str, arguments: Option<JsonObject>) -> Value {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        to_router(&tools_call_request(id, tool, arguments))
+    }
+
+    /// Turns a routed node result into an outcome, and records it.
+    fn outcome(&self, tool: &str, result: NodeResult) -> NodeOutcome {
+        let reply = match result.outcome {
+            Ok(response) => parse_agent_response(response),
+            Err(e) => Err(failure_of(&e)),
+        };
+        if let Some(m) = &self.metrics {
+            let label = match &reply {
+                Ok(r) if r.failed() => FailureKind::ToolError.as_str(),
+                Ok(_) => "ok",
+                Err(f) => f.kind.as_str(),
+            };
+            m.node_call(
+                &result.node_name,
+                tool,
+                label,
+                result.duration.as_secs_f64(),
+            );
+        }
+        NodeOutcome {
+            node: result.node_name,
+            pod: result.pod_name,
+            duration: result.duration,
+            reply,
+        }
+    }
+
+    /// The directory's node names, listed for an error message, with a closest-match hint.
+    fn known_nodes_hint(&self, wanted: Option<&str>) -> String {
+        let names = self.directory().nodes().into_iter().map(|n| n.node_name);
+        known_nodes_hint(wanted, names.collect(), self.directory().is_synced())
+    }
+
+    /// Routes one call to `node`. The router judges the node (unknown, not ready, breaker,
+    /// deadline); this only words its verdict.
+    async fn call_one(
+        &self,
+        tool: &str,
+        node: NodeName,
+        arguments: Option<JsonObject>,
+    ) -> CallToolResult {
+        let request = self.request(tool, arguments);
+        let routed = self.router.route_to_node(&node, &request).await;
+        match routed.outcome {
+            Err(NodeError::NotFound {
+                node,
+                known,
+                synced,
+                ..
+            }) => CallToolResult::error(format!(
+                "Unknown node \"{node}\": no GPU diagnostics agent runs there.{}",
+                known_nodes_hint(Some(&node), known, synced)
+            )),
+            Err(NodeError::NotReady { node, pod }) => CallToolResult::error(format!(
+                "Node \"{node}\" is known but its agent pod {} is not ready; try again shortly \
+or pick another node.{}",
+                if pod.is_empty() { "(static)" } else { &pod },
+                self.known_nodes_hint(None)
+            )),
+            _ => single_node_result(self.outcome(tool, routed)),
+        }
+    }
+
+    async fn fan_out(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        args: FleetArgs,
+    ) -> CallToolResult {
+        let request = self.request(tool, arguments);
+        let routed = match &args.node_pattern {
+            Some(p) => {
+                self.router
+                    .route_to_matching(&request, |n| p.matches(n))
+                    .await
+            }
+            None => self.router.route_to_all(&request).await,
+        };
+        if let Some(m) = &self.metrics {
+            m.fan_out(routed.len());
+        }
+        if routed.is_empty() {
+            let filter = args.node_pattern.as_ref().map_or_else(String::new, |p| {
+                format!(" No node matches `node_pattern` {}.", quote(&p.as_string()))
+            });
+            return CallToolResult::error(format!(
+                "No GPU nodes to ask.{filter}{}",
+                self.known_nodes_hint(None)
+            ));
+        }
+        let outcomes = routed.into_iter().map(|r| self.outcome(tool, r)).collect();
+        let fan_out = FanOutAnswer::build(tool, outcomes);
+        let all_failed = fan_out.all_failed();
+        let FanOutAnswer { nodes, summary } = fan_out;
+        let answer = match shape(tool, nodes, summary, &args) {
+            Ok(answer) => answer,
+            Err(message) => return CallToolResult::error(message),
+        };
+        let text = words(tool, &answer);
+        let mut result = match serde_json::to_value(&answer) {
+            Ok(v) => CallToolResult::structured(v, text),
+            Err(e) => return CallToolResult::error(format!("cannot encode the answer: {e}")),
+        };
+        if all_failed {
+            result.is_error = Some(true);
+        }
+        result
+    }
+
+    async fn list_gpu_nodes(&self, arguments: Option<JsonObject>) -> CallToolResult {
+        let args = match ListArgs::parse(arguments) {
+            Ok(args) => args,
+            Err(message) => return CallToolResult::error(message),
+        };
+        let wanted = |name: &str| args.node_pattern.as_ref().is_none_or(|p| p.matches(name));
+        let known: Vec<KnownNode> = self
+            .directory()
+            .nodes()
+            .into_iter()
+            .filter(|e| wanted(&e.node_name))
+            .map(|e| KnownNode {
+                pod_name: e.pod().map(str::to_owned),
+                pod_ip: e.pod_ip.map(|ip| ip.to_string()),
+                name: e.node_name,
+                ready: e.ready,
+            })
+            .collect();
+        let health: Vec<NodeEntry> =
+            if self.agent_tools.contains(GET_GPU_HEALTH) && !known.is_empty() {
+                let request = self.request(GET_GPU_HEALTH, None);
+                let routed = self.router.route_to_matching(&request, wanted).await;
+                if let Some(m) = &self.metrics {
+                    m.fan_out(routed.len());
+                }
+                routed
+                    .into_iter()
+                    .map(|r| NodeEntry::from_outcome(self.outcome(GET_GPU_HEALTH, r)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        let list = NodeList::build(known, &health).page(&args);
+        let text = list.words();
+        match serde_json::to_value(&list) {
+            Ok(v) => CallToolResult::structured(v, text),
+            Err(e) => CallToolResult::error(format!("cannot encode the answer: {e}")),
+        }
+    }
+}
+
+/// The known node names, for an error message: a closest match to `wanted` when one is
+/// plausible, then the names (at most [`LISTED_NODES`]), or why there are none.
+fn known_nodes_hint(wanted: Option<&str>, mut names: Vec<String>, synced: bool) -> String {
+    names.sort_unstable();
+    let mut hint = String::new();
+    if let Some(best) = wanted.and_then(|w| closest_match(w, names.iter().map(String::as_str))) {
+        let _ = write!(hint, " Did you mean \"{best}\"?");
+    }
+    if names.is_empty() {
+        hint.push_str(" No GPU nodes are known");
+        if !synced {
+            hint.push_str(" yet (node discovery has not finished)");
+        }
+        hint.push('.');
+    } else {
+        let shown = names.len().min(LISTED_NODES);
+        let _ = write!(hint, " Known nodes: {}", names[..shown].join(", "));
+        if names.len() > shown {
+            let _ = write!(
+                hint,
+                " and {} more (see list_gpu_nodes)",
+                names.len() - shown
+            );
+        }
+        hint.push('.');
+    }
+    hint
+}
+
+/// The per-node failure of a routing error.
+fn failure_of(error: &NodeError) -> NodeFailure {
+    let kind = match error {
+        NodeError::NotReady { .. } | NodeError::NoPodIp { .. } => FailureKind::NotReady,
+        NodeError::Timeout { .. } => FailureKind::Timeout,
+        NodeError::Protocol { .. } | NodeError::ResponseTooLarge { .. } => {
+            FailureKind::InvalidResponse
+        }
+        // The agent was reached and answered with an HTTP error.
+        NodeError::HttpStatus { .. } => FailureKind::AgentError,
+        _ => FailureKind::Unreachable,
+    };
+    NodeFailure::new(kind, error.to_string())
+}
+
+/// A successful result carrying `value` as `structuredContent` and as JSON text.
+fn structured_result<T: Serialize>(value: &T) -> CallToolResult {
+    match serde_json::to_value(value) {
+        Ok(v) => CallToolResult::from_structured(v),
+        Err(e) => CallToolResult::error(format!("cannot encode the answer: {e}")),
+    }
+}
+
+/// The answer of a call with `node`: the agent's result tagged with the node, keeping `isError`.
+fn single_node_result(outcome: NodeOutcome) -> CallToolResult {
+    let pod = outcome
+        .pod
+        .as_deref()
+        .map_or_else(String::new, |p| format!(" (pod {p})"));
+    match outcome.reply {
+        Ok(mut reply) => match reply.structured_content.take() {
+            Some(result) => {
+                let mut tagged = structured_result(&NodeAnswer {
+                    node: outcome.node,
+                    pod: outcome.pod,
+                    result,
+                });
+                tagged.is_error = reply.is_error;
+                if reply.failed() {
+                    tagged.content.insert(0, Content::text(result_text(&reply)));
+                }
+                tagged
+            }
+            None if reply.failed() => CallToolResult::error(format!(
+                "node {}{pod}: {}",
+                outcome.node,
+                quote_untrusted(&result_text(&reply))
+            )),
+            None => {
+                reply
+                    .content
+                    .insert(0, Content::text(format!("node {}{pod}:", outcome.node)));
+                reply
+            }
+        },
+        Err(failure) => CallToolResult::error(format!(
+            "node {}{pod}: {} ({})",
+            outcome.node,
+            failure.message,
+            failure.kind.as_str()
+        )),
+    }
+}
+
+impl ToolCatalog for ClusterCatalog {
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.clone()
+    }
+
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: Option<JsonObject>,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<CallToolResult, CallError>> {
+        async move {
+            let started = Instant::now();
+            let (mode, work) = if name == LIST_GPU_NODES {
+                ("list", self.list_gpu_nodes(arguments).boxed())
+            } else if self.agent_tools.contains(name) {
+                let mut arguments = arguments;
+                let fleet = match take_fleet_arguments(&mut arguments) {
+                    Ok(fleet) => fleet,
+                    Err(message) => {
+                        return Ok(CallToolResult::error(format!(
+                            "{message} Nothing was sent to any node."
+                        )));
+                    }
+                };
+                match take_node_argument(&mut arguments) {
+                    Ok(Some(node)) => ("single", self.call_one(name, node, arguments).boxed()),
+                    Ok(None) => ("fan_out", self.fan_out(name, arguments, fleet).boxed()),
+                    Err(e) => return Ok(self.refuse_node_argument(&e)),
+                }
+            } else {
+                return Err(CallError::UnknownTool(name.to_owned()));
+            };
+            let result = tokio::select! {
+                result = work => result,
+                () = ctx.cancel.cancelled() => CallToolResult::error("The request was cancelled."),
+            };
+            if let Some(m) = &self.metrics {
+                m.tool_call(name, mode, started.elapsed().as_secs_f64());
+            }
+            Ok(result)
+        }
+        .boxed()
+    }
+}
+
+impl ClusterCatalog {
+    /// The tool error for a refused `node` argument: the reason, the known nodes and the
+    /// closest match to what was given.
+    fn refuse_node_argument(&self, error: &Error) -> CallToolResult {
+        let wanted = match error {
+            Error::InvalidNodeName { given, .. } => Some(given.as_str()),
+            _ => None,
+        };
+        CallToolResult::error(format!(
+            "{error}. Nothing was sent to any node.{}",
+            self.known_nodes_hint(wanted)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! What a node's answer says needs attention, trimmed to what the fleet answer shows.
+
+use gpu_mcp_model::output::Verdict;
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
+use serde_json::{Value, json};
+
+use super::{ProblemNode, parse_verdict, rank};
+use crate::aggregate::{NodeEntry, gpu_entries, top_level_verdict};
+
+/// A node's verdict: its own, else the worst of its GPUs'.
+pub(super) fn node_verdict(result: &Value) -> Option<Verdict> {
+    top_level_verdict(result)
+        .and_then(parse_verdict)
+        .or_else(|| {
+            gpu_entries(result)
+                .iter()
+                .filter_map(|g| {
+                    g.get("verdict")
+                        .and_then(Value::as_str)
+                        .and_then(parse_verdict)
+                })
+                .max_by_key(|v| rank(*v))
+        })
+}
+
+/// The node's problems at or above `min`, or `None` when it has none to show.
+pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<ProblemNode> {
+    let result = e.result.as_ref().filter(|_| e.ok)?;
+    let at_least = |v: Option<Verdict>| v.is_some_and(|v| rank(v) >= rank(min) && rank(v) > 0);
+    let verdict_of =
+        |v: &Value, key: &str| v.get(key).and_then(Value::as_str).and_then(parse_verdict);
+    let summary = result
+        .get("summary")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (verdict, details) = match tool {
+        GET_GPU_HEALTH => {
+            let verdict = node_verdict(result)?;
+            if !at_least(Some(verdict)) {
+                return None;
+            }
+            let gpus: Vec<Value> = gpu_entries(result)
+                .iter()
+                .filter(|g| at_least(verdict_of(g, "verdict")))
+                .map(|g| {
+                    let reasons: Vec<Value> = g
+                        .get("reasons")
+                        .and_then(Value::as_array)
+                        .map(|r| {
+                            r.iter()
+                                .filter(|f| at_least(verdict_of(f, "severity")))
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    pick(
+                        g,
+                        &["index", "verdict", "uuid", "name", "pci_bus_id"],
+                        [("reasons", Value::Array(reasons))],
+                    )
+                })
+                .collect();
+            let node_findings: Vec<Value> = result
+                .get("node_findings")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter(|f| at_least(verdict_of(f, "severity")))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut details = json!({"gpus": gpus});
+            if !node_findings.is_empty() {
+                details["node_findings"] = Value::Array(node_findings);
+            }
+            (verdict, details)
+        }
+        ANALYZE_XID_ERRORS => {
+            let groups: Vec<Value> = result
+                .get("groups")
+                .and_then(Value::as_array)
+                .map(|g| {
+                    g.iter()
+                        .filter(|g| at_least(verdict_of(g, "severity").or_else(|| xid_severity(g))))
+                        .map(|g| {
+                            pick(
+                                g,
+                                &[
+                                    "gpu_index",
+                                    "gpu_uuid",
+                                    "xid",
+                                    "name",
+                                    "severity",
+                                    "count",
+                                    "last_seen",
+                                    "action",
+                                ],
+                                [],
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let verdict = groups
+                .iter()
+                .filter_map(|g| verdict_of(g, "severity").or_else(|| xid_severity(g)))
+                .max_by_key(|v| rank(*v))?;
+            (verdict, json!({"groups": groups}))
+        }
+        GET_GPU_INVENTORY => {
+            let gpus: Vec<Value> = gpu_entries(result)
+                .iter()
+                .filter(|g| {
+                    g.get("unavailable")
+                        .and_then(Value::as_object)
+                        .is_some_and(|u| !u.is_empty())
+                })
+                .map(|g| {
+                    pick(
+                        g,
+                        &["index", "uuid", "name", "pci_bus_id", "unavailable"],
+                        [],
+                    )
+                })
+                .collect();
+            if gpus.is_empty() || rank(min) > rank(Verdict::Warning) {
+                return None;
+            }
+            (
+                Verdict::Warning,
+                json!({"gpus_with_unreadable_fields": gpus}),
+            )
+        }
+        _ => {
+            let verdict = verdict_of(result, "verdict")?;
+            if !at_least(Some(verdict)) {
+                return None;
+            }
+            (verdict, Value::Null)
+        }
+    };
+    Some(ProblemNode {
+        node: e.name.clone(),
+        verdict,
+        summary,
+        details,
+    })
+}
+
+/// An Xid group's severity (`info`, `warning`, `critical`) as a verdict.
+fn xid_severity(group: &Value) -> Option<Verdict> {
+    match group.get("severity").and_then(Value::as_str)? {
+        "info" => Some(Verdict::Healthy),
+        other => parse_verdict(other),
+    }
+}
+
+/// The listed keys of `value` (when present) plus `extra`.
+fn pick<const N: usize>(value: &Value, keys: &[&str], extra: [(&str, Value); N]) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in keys {
+        if let Some(v) = value.get(*k).filter(|v| !v.is_null()) {
+            out.insert((*k).to_owned(), v.clone());
+        }
+    }
+    for (k, v) in extra {
+        out.insert(k.to_owned(), v);
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,474 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The gateway's default answers at 10 to 5,000 nodes stay within what an assistant can read,
+//! name what needs attention and what did not answer, and page through everything else.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use gpu_mcp_fleet::ClusterCatalog;
+use gpu_mcp_k8s::{AgentEndpoint, NodeDirectory, NodeError, NodeTransport, Router, RouterConfig};
+use gpu_mcp_model::gpu_tool_definitions;
+use gpu_mcp_protocol::CallToolResult;
+use gpu_mcp_service::{CallContext, ToolCatalog};
+use serde_json::{Value, json};
+
+/// The bounds of a default answer.
+const MAX_STRUCTURED: usize = 24 * 1024;
+const MAX_TEXT: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Healthy,
+    Warning,
+    Critical,
+    Unreachable,
+    Hung,
+}
+
+/// Node `i` of a fleet of `n`: a few critical and warning nodes, a few unreachable, one hung.
+fn kind_of(i: usize, n: usize) -> Kind {
+    if i == n / 2 {
+        Kind::Hung
+    } else if i % 400 == 7 {
+        Kind::Critical
+    } else if i % 1000 == 11 {
+        Kind::Warning
+    } else if i % 700 == 3 {
+        Kind::Unreachable
+    } else {
+        Kind::Healthy
+    }
+}
+
+fn name(i: usize) -> String {
+    format!("gpu-node-{i:05}")
+}
+
+fn gpu(node: usize, index: usize, verdict: &str, reasons: Value) -> Value {
+    json!({"index": index, "verdict": verdict,
+           "uuid": format!("GPU-{node:08x}-0000-4000-8000-{index:012x}"),
+           "name": "NVIDIA H100 80GB HBM3", "pci_bus_id": format!("0000:{:02x}:00.0", 0x18 + index),
+           "reasons": reasons, "notes": [], "not_checked": []})
+}
+
+/// What the agent of node `i` answers to `tool`, shaped as the agent's tools answer.
+fn agent_answer(tool: &str, i: usize, kind: Kind) -> Value {
+    let node = name(i);
+    match tool {
+        "get_gpu_health" => {
+            let (verdict, sick) = match kind {
+                Kind::Critical => (
+                    "critical",
+                    Some(json!([{"check": "xid", "severity": "critical",
+                    "summary": "Xid 79: the GPU has fallen off the bus",
+                    "observed": "Xid 79 at 2026-12-02T10:00:00Z", "threshold": "any",
+                    "action": "Drain the node and reboot it; a GPU reset cannot recover Xid 79."}])),
+                ),
+                Kind::Warning => (
+                    "warning",
+                    Some(json!([{"check": "thermal", "severity": "warning",
+                    "summary": "GPU temperature near its slowdown threshold",
+                    "observed": "84 C", "threshold": "87 C (slowdown)",
+                    "action": "Check the node's airflow and fan speeds."}])),
+                ),
+                _ => ("healthy", None),
+            };
+            let gpus: Vec<Value> = (0..8)
+                .map(|g| match (&sick, g) {
+                    (Some(r), 3) => gpu(i, g, verdict, r.clone()),
+                    _ => gpu(i, g, "healthy", json!([])),
+                })
+                .collect();
+            json!({"verdict": verdict, "summary": format!("{node}: {verdict}."), "node": node,
+                   "backend": "mock",
+                   "counts": {"healthy": if verdict == "healthy" { 8 } else { 7 },
+                              "warning": u32::from(verdict == "warning"), "degraded": 0,
+                              "critical": u32::from(verdict == "critical")},
+                   "xid_since": "2026-12-01T10:00:00Z", "node_findings": [], "gpus": gpus})
+        }
+        "analyze_xid_errors" => {
+            let groups = if kind == Kind::Critical {
+                json!([{"gpu_index": 3, "xid": 79, "known": true, "mnemonic": "GPU_HAS_FALLEN_OFF_THE_BUS",
+                        "name": "GPU has fallen off the bus", "category": "hardware",
+                        "severity": "critical", "application_error": false,
+                        "action": "Drain the node and reboot it.", "count": 2,
+                        "first_seen": "2026-12-02T09:00:00Z", "last_seen": "2026-12-02T10:00:00Z",
+                        "sources": ["kernel_log"], "last_message": "NVRM: Xid 79"}])
+            } else {
+                json!([])
+            };
+            let total = if kind == Kind::Critical { 2 } else { 0 };
+            json!({"summary": format!("{total} Xid events."), "node": node, "total_events": total,
+                   "returned_events": 0, "truncated": false, "groups": groups, "events": []})
+        }
+        _ => {
+            let gpus: Vec<Value> = (0..8)
+                .map(|g| {
+                    json!({"index": g, "name": "NVIDIA H100 80GB HBM3",
+                                "uuid": format!("GPU-{i:08x}-{g}"), "memory": {"total_mib": 81559}})
+                })
+                .collect();
+            json!({"node": node, "driver_version": "580.95.05", "gpus": gpus})
+        }
+    }
+}
+
+struct Directory(Vec<AgentEndpoint>);
+
+impl NodeDirectory for Directory {
+    fn nodes(&self) -> Vec<AgentEndpoint> {
+        self.0.clone()
+    }
+    fn node(&self, name: &str) -> Option<AgentEndpoint> {
+        self.0.iter().find(|e| e.node_name == name).cloned()
+    }
+    fn is_synced(&self) -> bool {
+        true
+    }
+}
+
+struct Agents {
+    n: usize,
+    /// Whether the hung node hangs (a timing run leaves it healthy).
+    hang: bool,
+}
+
+impl NodeTransport for Agents {
+    fn send<'a>(
+        &'a self,
+        target: &'a AgentEndpoint,
+        request: &'a Value,
+    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        async move {
+            let i: usize = target.node_name["gpu-node-".len()..].parse().unwrap();
+            match kind_of(i, self.n) {
+                Kind::Hung if self.hang => std::future::pending().await,
+                Kind::Unreachable => Err(NodeError::Connect {
+                    url: target.url.clone().unwrap_or_default(),
+                    message: "connection refused".into(),
+                }),
+                kind => {
+                    let tool = request["params"]["name"].as_str().unwrap();
+                    let structured = agent_answer(tool, i, kind);
+                    Ok(json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+                        "content": [{"type": "text", "text": "words"}],
+                        "structuredContent": structured}}))
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+fn fleet(n: usize) -> ClusterCatalog {
+    fleet_of(n, true)
+}
+
+fn fleet_of(n: usize, hang: bool) -> ClusterCatalog {
+    let endpoints = (0..n)
+        .map(|i| AgentEndpoint::from_url(name(i), format!("http://127.0.0.1:9/{i}")))
+        .collect();
+    let router = Router::new(
+        Arc::new(Directory(endpoints)),
+        Arc::new(Agents { n, hang }),
+        RouterConfig {
+            concurrency: 64,
+            node_timeout: Duration::from_secs(5),
+            circuit_breaker: None,
+        },
+    );
+    ClusterCatalog::new(Arc::new(router), gpu_tool_definitions())
+}
+
+async fn call(c: &ClusterCatalog, tool: &str, args: Value) -> CallToolResult {
+    c.call(tool, args.as_object().cloned(), CallContext::default())
+        .await
+        .unwrap()
+}
+
+fn sizes(r: &CallToolResult) -> (usize, usize) {
+    let structured = serde_json::to_vec(r.structured_content.as_ref().unwrap())
+        .unwrap()
+        .len();
+    let text: usize = r
+        .content
+        .iter()
+        .filter_map(|c| c.as_text())
+        .map(str::len)
+        .sum();
+    (structured, text)
+}
+
+fn names_of(kind: Kind, n: usize) -> BTreeSet<String> {
+    (0..n)
+        .filter(|i| kind_of(*i, n) == kind)
+        .map(name)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_answers_stay_small_and_count_every_node_at_any_size() {
+    for n in [10, 100, 1_000, 5_000] {
+        let c = fleet(n);
+        let sick: BTreeSet<String> = names_of(Kind::Critical, n)
+            .into_iter()
+            .chain(names_of(Kind::Warning, n))
+            .collect();
+        let failed: BTreeSet<String> = names_of(Kind::Unreachable, n)
+            .into_iter()
+            .chain(names_of(Kind::Hung, n))
+            .collect();
+        for tool in [
+            "get_gpu_health",
+            "analyze_xid_errors",
+            "get_gpu_inventory",
+            "list_gpu_nodes",
+        ] {
+            let r = call(&c, tool, json!({})).await;
+            let (structured, text) = sizes(&r);
+            assert!(
+                structured <= MAX_STRUCTURED,
+                "{tool} at {n} nodes: {structured} bytes structured"
+            );
+            assert!(
+                text <= MAX_TEXT,
+                "{tool} at {n} nodes: {text} bytes of text"
+            );
+            let s = r.structured_content.unwrap();
+            let words = r.content[0].as_text().unwrap().to_owned();
+            assert!(
+                !words.trim_start().starts_with('{'),
+                "{tool}: the text block is words"
+            );
+            if tool == "list_gpu_nodes" {
+                assert_eq!(s["node_count"], n, "{tool}");
+                continue;
+            }
+            assert_eq!(s["summary"]["nodes_total"], n, "{tool} at {n}");
+            assert_eq!(s["summary"]["nodes_ok"], n - failed.len(), "{tool} at {n}");
+            // Every failed node is named, or counted as left out.
+            let named: BTreeSet<String> = s["failures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["node"].as_str().unwrap().to_owned())
+                .collect();
+            assert!(named.is_subset(&failed), "{tool} at {n}");
+            assert_eq!(
+                named.len() + s["omitted"]["failed_nodes"].as_u64().unwrap() as usize,
+                failed.len(),
+                "{tool} at {n}"
+            );
+            if tool == "get_gpu_health" {
+                let problems: BTreeSet<String> = s["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["node"].as_str().unwrap().to_owned())
+                    .collect();
+                assert!(problems.is_subset(&sick), "{n}");
+                assert_eq!(
+                    problems.len() + s["omitted"]["problem_nodes"].as_u64().unwrap() as usize,
+                    sick.len(),
+                    "{n}"
+                );
+                assert_eq!(
+                    s["omitted"]["healthy_nodes"].as_u64().unwrap() as usize,
+                    n - failed.len() - sick.len()
+                );
+                // Worst first: every critical node shown comes before every warning node.
+                let verdicts: Vec<&str> = s["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["verdict"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    verdicts
+                        .windows(2)
+                        .all(|w| !(w[0] == "warning" && w[1] == "critical"))
+                );
+                // The sick GPU is named with its reason and action, in both blocks.
+                if let Some(first) = s["problems"].as_array().unwrap().first() {
+                    let gpu = &first["details"]["gpus"][0];
+                    assert_eq!(gpu["index"], 3);
+                    assert!(gpu["reasons"][0]["action"].as_str().unwrap().len() > 10);
+                    assert!(words.contains("GPU 3"), "{words}");
+                    assert!(words.contains("Action:"), "{words}");
+                }
+                if n <= 1_000 {
+                    assert_eq!(
+                        problems, sick,
+                        "at {n} nodes every sick node fits the first page"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn paging_problems_returns_every_sick_node_exactly_once() {
+    let n = 5_000;
+    let c = fleet(n);
+    let sick: BTreeSet<String> = names_of(Kind::Critical, n)
+        .into_iter()
+        .chain(names_of(Kind::Warning, n))
+        .collect();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _page in 0..100 {
+        let mut args = json!({"node_limit": 4});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call(&c, "get_gpu_health", args).await;
+        let s = r.structured_content.unwrap();
+        seen.extend(
+            s["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["node"].as_str().unwrap().to_owned()),
+        );
+        match s.get("next_cursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "no node twice");
+    assert_eq!(unique, sick);
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_detail_pages_are_the_union_of_the_agents_answers() {
+    let n = 100;
+    let c = fleet(n);
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages < 200, "paging must end");
+        let mut args = json!({"detail": "full", "node_limit": 500});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call(&c, "get_gpu_health", args).await;
+        let (structured, _) = sizes(&r);
+        assert!(
+            structured <= MAX_STRUCTURED,
+            "a full page stays bounded too: {structured}"
+        );
+        let s = r.structured_content.unwrap();
+        for entry in s["nodes"].as_array().unwrap() {
+            let node = entry["name"].as_str().unwrap().to_owned();
+            let i: usize = node["gpu-node-".len()..].parse().unwrap();
+            match kind_of(i, n) {
+                Kind::Unreachable | Kind::Hung => assert_eq!(entry["ok"], false),
+                kind => assert_eq!(entry["result"], agent_answer("get_gpu_health", i, kind)),
+            }
+            assert!(seen.insert(node), "no node twice");
+        }
+        match s.get("next_cursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), n);
+    assert!(pages > 1, "100 full answers do not fit one page");
+}
+
+#[tokio::test(start_paused = true)]
+async fn list_gpu_nodes_pages_through_every_node_once() {
+    let n = 1_000;
+    let c = fleet(n);
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = json!({"node_limit": 300});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call(&c, "list_gpu_nodes", args).await;
+        let s = r.structured_content.unwrap();
+        for node in s["nodes"].as_array().unwrap() {
+            assert!(seen.insert(node["name"].as_str().unwrap().to_owned()));
+        }
+        match s.get("next_cursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), n);
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_pattern_asks_only_the_matching_nodes_and_bad_arguments_are_refused_once() {
+    let c = fleet(100);
+    let r = call(
+        &c,
+        "get_gpu_health",
+        json!({"node_pattern": "gpu-node-0000?"}),
+    )
+    .await;
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["summary"]["nodes_total"], 10);
+    let r = call(
+        &c,
+        "list_gpu_nodes",
+        json!({"node_pattern": "gpu-node-0001*"}),
+    )
+    .await;
+    assert_eq!(r.structured_content.unwrap()["node_count"], 10);
+    for bad in [
+        json!({"detail": "all"}),
+        json!({"node_limit": 0}),
+        json!({"cursor": "not-a-cursor"}),
+        json!({"min_verdict": "fine"}),
+    ] {
+        let r = call(&c, "get_gpu_health", bad.clone()).await;
+        assert!(r.failed(), "{bad}");
+        let text = r.content[0].as_text().unwrap();
+        assert!(text.len() < 400, "one message, not one per node: {text}");
+    }
+}
+
+/// Not a check: prints the size of each tool's default answer at 1 to 5,000 nodes and the time of
+/// the 1,000-node default health call, for docs/benchmarks.md:
+/// `cargo test --release -p gpu-mcp-fleet --test fleet_scale answer_sizes -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for docs/benchmarks.md, not a test"]
+async fn answer_sizes() {
+    // The timing run's hung node answers healthy, so no call waits for the node timeout.
+    println!("| tool | nodes | structuredContent bytes | text bytes | ~tokens (bytes/4, both) |");
+    println!("|---|---|---|---|---|");
+    for tool in [
+        "get_gpu_health",
+        "analyze_xid_errors",
+        "get_gpu_inventory",
+        "list_gpu_nodes",
+    ] {
+        for n in [1, 10, 100, 1_000, 5_000] {
+            let c = fleet_of(n, false);
+            let r = call(&c, tool, json!({})).await;
+            let (s, t) = sizes(&r);
+            println!("| {tool} | {n} | {s} | {t} | {} |", (s + t) / 4);
+        }
+    }
+    let c = fleet_of(1_000, false);
+    let _ = call(&c, "get_gpu_health", json!({})).await;
+    let started = std::time::Instant::now();
+    let runs = 20;
+    for _ in 0..runs {
+        let _ = call(&c, "get_gpu_health", json!({})).await;
+    }
+    println!(
+        "1,000-node default get_gpu_health, in process over fake agents: {:.1} ms per call",
+        started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs)
+    );
+}
