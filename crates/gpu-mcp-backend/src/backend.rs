@@ -24,4 +24,13 @@ pub trait GpuBackend: Send + Sync + 'static {
 
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
+
+    /// The generation of the snapshot the next [`GpuBackend::snapshot`] would return without
+    /// reading the GPUs, or `None` when it would read them (no reusable snapshot, or a backend
+    /// that never reuses one).
+    /// Two equal generations name the same snapshot, so an answer computed from one can be
+    /// reused while the generation stays the same.
+    fn fresh_generation(&self) -> Option<u64> {
+        None
+    }
 }

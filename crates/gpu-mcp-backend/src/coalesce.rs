@@ -26,6 +26,8 @@ type Fetch = Shared<BoxFuture<'static, std::result::Result<Arc<NodeSnapshot>, Ar
 struct State {
     /// The last successful read and when it finished.
     latest: Option<(Instant, Arc<NodeSnapshot>)>,
+    /// Counts successful reads; the generation of `latest`.
+    generation: u64,
     /// The read in progress, which new callers join.
     in_flight: Option<Fetch>,
 }
@@ -95,6 +97,7 @@ impl CoalescingBackend {
                 state.in_flight = None;
                 if let Ok(snapshot) = &outcome {
                     state.latest = Some((Instant::now(), snapshot.clone()));
+                    state.generation = state.generation.wrapping_add(1);
                 }
             }
         }
@@ -123,6 +126,18 @@ impl GpuBackend for CoalescingBackend {
 
     fn kind(&self) -> BackendKind {
         self.inner.kind()
+    }
+
+    fn fresh_generation(&self) -> Option<u64> {
+        if self.max_age.is_zero() {
+            return None;
+        }
+        let state = self.state();
+        state
+            .latest
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.max_age)
+            .map(|_| state.generation)
     }
 }
 
@@ -201,6 +216,27 @@ mod tests {
         tokio::time::advance(Duration::from_millis(100)).await;
         backend.snapshot().await.unwrap();
         assert_eq!(counting.reads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_generation_names_a_fresh_snapshot_and_changes_with_each_read() {
+        let counting = Counting::new();
+        let backend = CoalescingBackend::new(counting.clone(), Duration::from_secs(1));
+        assert_eq!(backend.fresh_generation(), None, "nothing read yet");
+        backend.snapshot().await.unwrap();
+        let first = backend.fresh_generation();
+        assert!(first.is_some());
+        tokio::time::advance(Duration::from_millis(900)).await;
+        assert_eq!(backend.fresh_generation(), first, "still the same snapshot");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(backend.fresh_generation(), None, "the snapshot is too old");
+        backend.snapshot().await.unwrap();
+        let second = backend.fresh_generation();
+        assert!(second.is_some());
+        assert_ne!(second, first);
+        let off = CoalescingBackend::new(counting, Duration::ZERO);
+        off.snapshot().await.unwrap();
+        assert_eq!(off.fresh_generation(), None, "max age zero reuses nothing");
     }
 
     #[tokio::test(start_paused = true)]

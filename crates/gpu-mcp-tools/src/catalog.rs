@@ -16,6 +16,7 @@ use gpu_mcp_model::{
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use gpu_mcp_service::{CallContext, CallError, ToolCatalog, parse_arguments};
 
+use crate::answers::{self, AnswerCache};
 use crate::health::assess_gpu;
 use crate::text;
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
@@ -56,6 +57,7 @@ pub struct AgentCatalog {
     backend: Arc<dyn GpuBackend>,
     config: AgentCatalogConfig,
     tools: Vec<Tool>,
+    answers: Arc<AnswerCache>,
 }
 
 impl std::fmt::Debug for AgentCatalog {
@@ -118,6 +120,7 @@ impl AgentCatalog {
             backend,
             config,
             tools: gpu_tool_definitions(),
+            answers: Arc::default(),
         }
     }
 
@@ -438,7 +441,32 @@ impl AgentCatalog {
     }
 
     /// Runs a tool by name without the MCP plumbing (used by the docs generator and tests).
+    ///
+    /// While the backend names a fresh snapshot generation, an identical earlier call's answer
+    /// from that generation is reused instead of computed again; it is
+    /// kept only when the generation did not change while it was computed.
     pub async fn run(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, CallError> {
+        let generation = self.backend.fresh_generation();
+        let key = generation.map(|_| answers::key(name, arguments.as_ref()));
+        if let (Some(g), Some(k)) = (generation, &key)
+            && let Some(hit) = self.answers.get(g, k)
+        {
+            return Ok(hit);
+        }
+        let result = self.compute(name, arguments).await?;
+        if let (Some(g), Some(k)) = (generation, key)
+            && self.backend.fresh_generation() == Some(g)
+        {
+            self.answers.put(g, k, &result);
+        }
+        Ok(result)
+    }
+
+    async fn compute(
         &self,
         name: &str,
         arguments: Option<JsonObject>,

@@ -7,10 +7,12 @@
 //! reader (both off the async runtime with deadlines); health rules are pure functions of a
 //! snapshot, documented one by one in `docs/health-rules.md`.
 
+mod answers;
 mod catalog;
 mod error;
 pub mod health;
 pub mod reference;
+pub mod terminal;
 mod text;
 mod xid_analysis;
 
