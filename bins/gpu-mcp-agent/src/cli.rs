@@ -6,12 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use gpu_mcp_agent::{Config, DEFAULT_REQUEST_TIMEOUT, GpuSource, TransportMode};
+use gpu_mcp_agent::{Check, Config, DEFAULT_REQUEST_TIMEOUT, GpuSource, TransportMode};
 use gpu_mcp_backend::{MockConfig, NvmlOptions, Scenario};
 use gpu_mcp_cli::{ServeFlags, Transport, parse_duration, read_file};
 
 const EXAMPLES: &str = "\
 Examples:
+  # this node's GPU health as a table, for a person (also: kubectl exec <agent pod> -- /gpu-mcp-agent health)
+  gpu-mcp-agent health --mock-scenario xid-79
+
   # stdio on the mock fleet (what an MCP client configuration runs)
   gpu-mcp-agent
 
@@ -27,7 +30,8 @@ Examples:
   # one-shot call, as the gateway's exec routing does
   echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_gpu_health\"}}' | gpu-mcp-agent
 
-Exit codes: 0 done, 64 bad flags or files, 69 NVML unavailable (real mode), 1 other failures.
+Exit codes: 0 done, 64 bad flags or files, 69 NVML unavailable (real mode), 1 other failures;
+`health`: 0 healthy, 2 warning, 3 degraded, 4 critical.
 
 Mock scenarios: healthy, thermal-slowdown, power-brake, uncorrectable-ecc, row-remap-failure,
 xid-79, xid-ecc-family, nvlink-crc-errors, mig-enabled, pcie-degraded, gsp-timeout,
@@ -45,34 +49,42 @@ pub(crate) struct Cli {
     #[arg(long, value_enum, default_value_t = Transport::Stdio)]
     transport: Transport,
     /// Where GPU facts come from: a simulated fleet, or the NVIDIA driver (libnvidia-ml.so.1).
-    #[arg(long, value_enum, default_value_t = NvmlMode::Mock, help_heading = "GPUs")]
+    #[arg(long, value_enum, default_value_t = NvmlMode::Mock, help_heading = "GPUs", global = true)]
     nvml_mode: NvmlMode,
     /// Path of libnvidia-ml.so.1 (real mode); the dynamic loader's search path by default.
-    #[arg(long, value_name = "PATH", help_heading = "GPUs")]
+    #[arg(long, value_name = "PATH", help_heading = "GPUs", global = true)]
     nvml_library_path: Option<PathBuf>,
     /// Number of simulated GPUs (mock mode).
-    #[arg(long, default_value_t = 8, value_name = "N", help_heading = "GPUs")]
+    #[arg(
+        long,
+        default_value_t = 8,
+        value_name = "N",
+        help_heading = "GPUs",
+        global = true
+    )]
     mock_gpus: usize,
     /// Failure injected on the first simulated GPU (mock mode; the names are listed below).
     #[arg(
         long,
         default_value = "healthy",
         value_name = "NAME",
-        help_heading = "GPUs"
+        help_heading = "GPUs",
+        global = true
     )]
     mock_scenario: Scenario,
     /// JSON file describing the simulated node (overrides --mock-gpus and --mock-scenario).
-    #[arg(long, value_name = "FILE", help_heading = "GPUs")]
+    #[arg(long, value_name = "FILE", help_heading = "GPUs", global = true)]
     mock_profile: Option<PathBuf>,
     /// Kubernetes node name reported by the tools [default: $NODE_NAME, then the hostname].
-    #[arg(long, value_name = "NAME", help_heading = "GPUs")]
+    #[arg(long, value_name = "NAME", help_heading = "GPUs", global = true)]
     node_name: Option<String>,
     /// Kernel log read for Xid lines, e.g. /dev/kmsg.
-    #[arg(long, value_name = "PATH", help_heading = "GPUs")]
+    #[arg(long, value_name = "PATH", help_heading = "GPUs", global = true)]
     kmsg_path: Option<PathBuf>,
     /// How long one read of the GPUs is reused by later calls (e.g. 500ms, 1s, 2s; 0 reads the
     /// GPUs on every call). Concurrent calls always share one read while it is younger than this,
-    /// which keeps many polling clients from multiplying NVML calls.
+    /// which keeps many polling clients from multiplying NVML calls; identical calls within it
+    /// also share one computed answer.
     #[arg(
         long,
         default_value = "1s",
@@ -83,6 +95,16 @@ pub(crate) struct Cli {
     snapshot_max_age: Duration,
     #[command(flatten)]
     pub(crate) serve: ServeFlags,
+    /// Print a check for a person and exit, instead of serving MCP.
+    #[command(subcommand)]
+    check: Option<CheckCommand>,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+enum CheckCommand {
+    /// Print this node's GPU health (one row per GPU, then each finding with its action) and
+    /// exit 0 healthy, 2 warning, 3 degraded or 4 critical.
+    Health,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,6 +163,7 @@ impl Cli {
         config.kmsg_path = self.kmsg_path;
         config.strict_lifecycle = self.serve.sessions.strict_lifecycle;
         config.snapshot_max_age = self.snapshot_max_age;
+        config.check = self.check.map(|CheckCommand::Health| Check::Health);
         let token = self.serve.auth.token()?;
         self.serve.apply(
             &mut config.http,
@@ -162,6 +185,19 @@ mod tests {
         let mut argv = vec!["gpu-mcp-agent"];
         argv.extend_from_slice(args);
         gpu_mcp_cli::parse_from(gpu_mcp_cli::AGENT_ENV_PREFIX, argv).unwrap()
+    }
+
+    #[test]
+    fn health_is_a_check_and_takes_the_gpu_flags_after_it() {
+        let config = parse(&["health", "--mock-scenario", "xid-79"])
+            .into_config()
+            .unwrap();
+        assert_eq!(config.check, Some(Check::Health));
+        let GpuSource::Mock(mock) = &config.gpu else {
+            panic!("not the mock fleet");
+        };
+        assert_eq!(mock.scenario, Scenario::Xid79);
+        assert_eq!(parse(&[]).into_config().unwrap().check, None);
     }
 
     #[test]

@@ -14,9 +14,11 @@ use std::time::Duration;
 use gpu_mcp_backend::{
     CoalescingBackend, GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions,
 };
+use gpu_mcp_model::output::Verdict;
 use gpu_mcp_service::{McpServer, ServerInfo, SessionPolicy};
 use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
 use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Error, Result};
@@ -37,6 +39,14 @@ pub enum TransportMode {
     Stdio,
     /// Streamable HTTP on [`HttpConfig::listen`].
     Http,
+}
+
+/// A check printed for a person instead of serving MCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// `get_gpu_health` with its defaults, as a table of GPUs and the findings with their
+    /// actions; the exit code follows the verdict ([`Error::Verdict`]).
+    Health,
 }
 
 /// Where GPU facts come from.
@@ -68,6 +78,8 @@ pub struct Config {
     /// How long a GPU snapshot is shared by later calls (zero: read the GPUs on every call);
     /// see [`CoalescingBackend`].
     pub snapshot_max_age: Duration,
+    /// Print this check and exit instead of serving MCP.
+    pub check: Option<Check>,
 }
 
 impl Config {
@@ -92,6 +104,7 @@ impl Config {
             kmsg_path: None,
             strict_lifecycle: false,
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
+            check: None,
         }
     }
 }
@@ -135,16 +148,20 @@ pub fn shared_snapshots(backend: Arc<dyn GpuBackend>, max_age: Duration) -> Arc<
     }
 }
 
-/// The MCP server over the agent's tool catalog.
-pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
-    let catalog = AgentCatalog::new(
+fn catalog(config: &Config, backend: Arc<dyn GpuBackend>) -> AgentCatalog {
+    AgentCatalog::new(
         backend,
         AgentCatalogConfig {
             node_name: config.node_name.clone(),
             kmsg_path: config.kmsg_path.clone(),
             ..AgentCatalogConfig::default()
         },
-    );
+    )
+}
+
+/// The MCP server over the agent's tool catalog.
+pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
+    let catalog = catalog(config, backend);
     let policy = SessionPolicy {
         strict_lifecycle: config.strict_lifecycle,
         ..SessionPolicy::default()
@@ -154,8 +171,23 @@ pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
 
 /// Runs the agent until its input ends (stdio) or `shutdown` is cancelled, then lets in-flight
 /// requests finish within the grace period.
+/// With [`Config::check`], prints the check on stdout and returns instead.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
     let backend = shared_snapshots(backend(&config.gpu).await?, config.snapshot_max_age);
+    if let Some(Check::Health) = config.check {
+        let (text, verdict) = gpu_mcp_tools::terminal::check_health(&catalog(&config, backend))
+            .await
+            .map_err(Error::Check)?;
+        let mut out = tokio::io::stdout();
+        out.write_all(text.as_bytes())
+            .await
+            .map_err(Error::Output)?;
+        out.flush().await.map_err(Error::Output)?;
+        return match verdict {
+            Verdict::Healthy => Ok(()),
+            other => Err(Error::Verdict(other)),
+        };
+    }
     tracing::info!(
         node = %config.node_name,
         backend = ?backend.kind(),
@@ -231,6 +263,20 @@ mod tests {
         };
         assert_eq!(gpu_mcp_cli::ExitStatus::exit_code(&err), 69);
         assert!(err.to_string().contains("could not be loaded"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_health_check_exits_with_the_verdict() {
+        let mut config = Config::new("node-d");
+        config.check = Some(Check::Health);
+        run(config.clone(), CancellationToken::new()).await.unwrap();
+        config.gpu = GpuSource::Mock(MockConfig {
+            scenario: gpu_mcp_backend::Scenario::Xid79,
+            ..MockConfig::default()
+        });
+        let err = run(config, CancellationToken::new()).await.unwrap_err();
+        assert!(matches!(err, Error::Verdict(Verdict::Critical)), "{err}");
+        assert_eq!(gpu_mcp_cli::ExitStatus::exit_code(&err), 4);
     }
 
     #[tokio::test]
