@@ -1,5 +1,6 @@
 //! Forwarding to agents: the typed `tools/call` request the gateway sends, and the reading of
-//! an agent's JSON-RPC response into a tool result or a per-node failure.
+//! an agent's JSON-RPC response (or the routing error in its place) into a tool result or a
+//! per-node failure.
 //!
 //! The router carries messages as JSON ([`to_router`] is the one conversion); everything else
 //! is the protocol crate's types.
@@ -11,6 +12,8 @@ use gpu_mcp_protocol::{
     message_from_value,
 };
 use serde_json::Value;
+
+use gpu_mcp_k8s::NodeError;
 
 use crate::aggregate::{FailureKind, NodeFailure};
 
@@ -84,6 +87,21 @@ fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
             ),
         )
     })
+}
+
+/// The per-node failure of a routing error.
+pub(crate) fn failure_of(error: &NodeError) -> NodeFailure {
+    let kind = match error {
+        NodeError::NotReady { .. } | NodeError::NoPodIp { .. } => FailureKind::NotReady,
+        NodeError::Timeout { .. } => FailureKind::Timeout,
+        NodeError::Protocol { .. } | NodeError::ResponseTooLarge { .. } => {
+            FailureKind::InvalidResponse
+        }
+        // The agent was reached and answered with an HTTP error.
+        NodeError::HttpStatus { .. } => FailureKind::AgentError,
+        _ => FailureKind::Unreachable,
+    };
+    NodeFailure::new(kind, error.to_string())
 }
 
 #[cfg(test)]

@@ -9,9 +9,14 @@
 //!
 //! The tool definitions are derived from the agent's (`gpu_tool_definitions()`), never kept as a
 //! second list, so the two cannot drift.
+//!
+//! The gateway also serves the GPU prompts with a `node` argument (`prompts`, checked like a
+//! tool's `node`) and completes `node` from discovery and `gpu` from the chosen node's agent
+//! (`completion`).
 
 mod aggregate;
 mod catalog;
+mod completion;
 mod definitions;
 mod error;
 mod fleet_args;
@@ -19,6 +24,8 @@ mod forward;
 mod listing;
 mod metrics;
 mod node_arg;
+mod progress;
+mod prompts;
 mod shape;
 
 pub use catalog::ClusterCatalog;

@@ -162,7 +162,7 @@ impl Router {
     /// Every node in the directory has one result, sorted by node name; nodes that are not
     /// ready are reported with an error, not skipped.
     pub async fn route_to_all(&self, request: &Value) -> Vec<NodeResult> {
-        self.route_to_matching(request, |_| true).await
+        self.route_to_all_with(request, |_| true, |_, _| {}).await
     }
 
     /// Send `request` to the agents of the nodes whose name `wanted` admits, as
@@ -172,11 +172,26 @@ impl Router {
         request: &Value,
         wanted: impl Fn(&str) -> bool,
     ) -> Vec<NodeResult> {
+        self.route_to_all_with(request, wanted, |_, _| {}).await
+    }
+
+    /// [`Router::route_to_matching`], calling `answered(result, total)` as each node's result
+    /// comes in (in the order they come in), so a caller can report progress.
+    ///
+    /// Dropping the future stops the node calls still outstanding.
+    pub async fn route_to_all_with(
+        &self,
+        request: &Value,
+        wanted: impl Fn(&str) -> bool,
+        mut answered: impl FnMut(&NodeResult, usize),
+    ) -> Vec<NodeResult> {
         let mut nodes = self.directory.nodes();
         nodes.retain(|n| wanted(&n.node_name));
+        let total = nodes.len();
         let mut results: Vec<NodeResult> = futures::stream::iter(nodes)
             .map(|endpoint| self.dispatch(endpoint, request))
             .buffer_unordered(self.config.concurrency.max(1))
+            .inspect(|result| answered(result, total))
             .collect()
             .await;
         results.sort_by(|a, b| a.node_name.cmp(&b.node_name));

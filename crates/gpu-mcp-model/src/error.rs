@@ -11,6 +11,35 @@ pub enum Error {
         /// The value given.
         value: String,
     },
+    /// No prompt of that name (JSON-RPC `-32602`).
+    #[error("Unknown prompt: {0}")]
+    UnknownPrompt(String),
+    /// An argument the prompt does not take.
+    #[error("Prompt {prompt} has no argument `{argument}` (it takes: {expected})")]
+    UnknownPromptArgument {
+        /// The prompt.
+        prompt: String,
+        /// The argument given.
+        argument: String,
+        /// The arguments it takes.
+        expected: String,
+    },
+    /// A required prompt argument is missing.
+    #[error("Prompt {prompt} needs the argument `{argument}`")]
+    MissingPromptArgument {
+        /// The prompt.
+        prompt: String,
+        /// The argument.
+        argument: String,
+    },
+    /// A prompt argument's value is not usable.
+    #[error("Invalid argument `{argument}`: {reason}")]
+    InvalidPromptArgument {
+        /// The argument.
+        argument: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -1,7 +1,8 @@
 //! The GPU diagnostics data model, shared by every crate that speaks about GPUs: what a backend
 //! reports ([`NodeSnapshot`], [`GpuSnapshot`], [`Reading`]), Xid errors (the catalog, the
 //! kernel-log parser, [`XidEvent`]), time helpers, and the GPU tools' arguments, structured
-//! results and MCP definitions ([`gpu_tool_definitions`]).
+//! results and MCP definitions ([`gpu_tool_definitions`]), and the GPU prompts ([`prompts`]:
+//! the same templates for the agent and, with `node`, for the gateway).
 //!
 //! The agent's tools (`gpu-mcp-tools`) judge and render these types over a backend
 //! (`gpu-mcp-backend`); the gateway's fleet catalog (`gpu-mcp-fleet`) takes the tool definitions
@@ -19,6 +20,7 @@ mod inventory;
 pub mod output;
 mod pods;
 pub mod portable;
+pub mod prompts;
 mod reading;
 mod snapshot;
 pub mod time;

@@ -1,8 +1,13 @@
-//! The seam between the server core and the tools it serves.
+//! The seam between the server core and the tools (and prompts) it serves.
+
+use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
+use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use tokio_util::sync::CancellationToken;
+
+use crate::progress::Progress;
 
 /// Per-call context handed to a tool.
 #[derive(Debug, Clone, Default)]
@@ -11,6 +16,9 @@ pub struct CallContext {
     pub cancel: CancellationToken,
     /// The request's `params._meta`, if any.
     pub meta: Option<JsonObject>,
+    /// Where to report progress: set when the request carries a `progressToken` and the
+    /// transport can deliver notifications while it runs.
+    pub progress: Option<Progress>,
 }
 
 /// Why a catalog could not run a call at all (as opposed to a tool failure, which is an
@@ -22,7 +30,19 @@ pub enum CallError {
     UnknownTool(String),
 }
 
-/// A set of tools: their definitions and how to call them.
+/// Why a prompt could not be filled: JSON-RPC `-32602` with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromptError {
+    /// No prompt of that name.
+    #[error("Unknown prompt: {0}")]
+    UnknownPrompt(String),
+    /// An argument is unknown, missing or unusable; the message names it.
+    #[error("{0}")]
+    InvalidArguments(String),
+}
+
+/// A set of tools: their definitions and how to call them; optionally prompt templates and
+/// argument completion.
 pub trait ToolCatalog: Send + Sync + 'static {
     /// All tool definitions in a stable order.
     fn tools(&self) -> Vec<Tool>;
@@ -35,4 +55,29 @@ pub trait ToolCatalog: Send + Sync + 'static {
         arguments: Option<JsonObject>,
         ctx: CallContext,
     ) -> BoxFuture<'a, Result<CallToolResult, CallError>>;
+
+    /// The catalog's prompt templates and argument completion, if it has any; the server
+    /// declares the `prompts` and `completions` capabilities only then.
+    fn prompt_catalog(&self) -> Option<&dyn PromptCatalog> {
+        None
+    }
+}
+
+/// Prompt templates (`prompts/list`, `prompts/get`) and argument completion
+/// (`completion/complete`) of a [`ToolCatalog`].
+pub trait PromptCatalog: Send + Sync {
+    /// Prompt templates in a stable order.
+    fn prompts(&self) -> Vec<Prompt>;
+
+    /// Fills prompt `name` with `arguments`.
+    fn get_prompt(
+        &self,
+        name: &str,
+        arguments: &BTreeMap<String, String>,
+    ) -> Result<GetPromptResult, PromptError>;
+
+    /// Values for the argument of a prompt or the variable of a resource template that
+    /// `request` names (at most [`gpu_mcp_protocol::mcp::MAX_COMPLETION_VALUES`]); no values
+    /// for an argument the catalog cannot complete.
+    fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion>;
 }

@@ -1,5 +1,6 @@
 //! Dispatch: one request to its handler (`initialize`, `ping`, `server/discover`, `tools/list`,
-//! `tools/call`, `logging/setLevel`), and the handlers that are not lifecycle.
+//! `tools/call`, `logging/setLevel`, `prompts/list`, `prompts/get`, `completion/complete`), and
+//! the handlers that are not lifecycle.
 
 use std::pin::pin;
 
@@ -12,6 +13,7 @@ use crate::catalog::{CallContext, CallError};
 use crate::exchange::RequestContext;
 use crate::headers::check_headers;
 use crate::lifecycle::Served;
+use crate::progress::Progress;
 use crate::session::{Answer, Session};
 use crate::shaping::{cache_hints, shape_call_result, shape_tools};
 
@@ -47,8 +49,11 @@ impl Session {
             methods::PING => Ok(Value::Object(JsonObject::new())),
             methods::DISCOVER => Ok(self.discover()),
             methods::TOOLS_LIST => self.list_tools(params, served),
-            methods::TOOLS_CALL => return self.tools_call(id, params, served).await,
+            methods::TOOLS_CALL => return self.tools_call(id, params, served, ctx).await,
             methods::LOGGING_SET_LEVEL => self.set_level(params),
+            methods::PROMPTS_LIST if self.has_prompts() => self.list_prompts(params, served),
+            methods::PROMPTS_GET if self.has_prompts() => self.get_prompt(params),
+            methods::COMPLETION_COMPLETE if self.has_prompts() => self.complete(params).await,
             _ => return error(ErrorObject::method_not_found(&method)),
         };
         Some(Answer::of(match outcome {
@@ -67,8 +72,9 @@ impl Session {
         id: RequestId,
         params: Option<Value>,
         served: Served,
+        ctx: &RequestContext,
     ) -> Option<Answer> {
-        let result = match self.call_tool(&id, params, served).await? {
+        let result = match self.call_tool(&id, params, served, ctx).await? {
             Ok(result) => result,
             Err(e) => return Some(Answer::of(Response::error(Some(id), e))),
         };
@@ -141,7 +147,7 @@ impl Session {
                 ),
             )
         })?;
-        self.lock().log_level = Some(level);
+        self.set_log_level(level);
         Ok(Value::Object(JsonObject::new()))
     }
 
@@ -151,6 +157,7 @@ impl Session {
         id: &RequestId,
         params: Option<Value>,
         served: Served,
+        request: &RequestContext,
     ) -> Option<Result<CallToolResult, ErrorObject>> {
         let Some(Value::Object(mut params)) = params else {
             return Some(Err(ErrorObject::invalid_params(
@@ -184,9 +191,11 @@ impl Session {
                 "Request id {id} is already in use by a call in flight"
             ))));
         };
+        let progress = Progress::of(meta.as_ref(), request.notifications.as_ref());
         let ctx = CallContext {
             cancel: cancel.clone(),
             meta,
+            progress,
         };
         let call = pin!(self.server.inner.catalog.call(&name, arguments, ctx));
         let cancelled = pin!(cancel.cancelled());

@@ -17,6 +17,7 @@ use gpu_mcp_protocol::{
 use serde_json::Value;
 
 use crate::headers::HttpHeaders;
+use crate::progress::NotificationSender;
 use crate::server::McpServer;
 use crate::session::Answer;
 
@@ -36,6 +37,9 @@ pub struct RequestContext {
     pub transport: TransportKind,
     /// HTTP headers, for HTTP.
     pub http: Option<HttpHeaders>,
+    /// Where notifications sent while the request runs (progress) go; `None` where the
+    /// transport cannot deliver them.
+    pub notifications: Option<NotificationSender>,
 }
 
 impl RequestContext {
@@ -44,6 +48,7 @@ impl RequestContext {
         Self {
             transport: TransportKind::Stdio,
             http: None,
+            notifications: None,
         }
     }
 
@@ -52,6 +57,7 @@ impl RequestContext {
         Self {
             transport: TransportKind::Http,
             http: Some(headers),
+            notifications: None,
         }
     }
 }
@@ -108,6 +114,14 @@ impl Incoming {
             ctx: RequestContext::http(headers),
             stateless,
         })
+    }
+
+    /// Lets the request send notifications (progress) on `tx` while it runs; the transport
+    /// delivers them before the reply.
+    #[must_use]
+    pub fn with_notifications(mut self, tx: NotificationSender) -> Self {
+        self.ctx.notifications = Some(tx);
+        self
     }
 
     /// The message.

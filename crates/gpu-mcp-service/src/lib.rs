@@ -1,5 +1,6 @@
 //! Transport-agnostic MCP server core: connection lifecycle (`initialize`, `ping`, `server/discover`),
-//! version negotiation, and dispatch of `tools/list` / `tools/call` to a [`ToolCatalog`].
+//! version negotiation, and dispatch of `tools/list` / `tools/call` (and `prompts/list`,
+//! `prompts/get`, `completion/complete` where the catalog offers them) to a [`ToolCatalog`].
 //!
 //! Transports (stdio, Streamable HTTP) own sockets, limits and framing.
 //! They hand the bytes of each message (and, over HTTP, its MCP headers) to
@@ -48,11 +49,11 @@
 //! a text block with its JSON, so the data still reaches the client.
 //!
 //! **Cache hints.**
-//! In 2026-07-28, `tools/list` results carry `ttlMs` ([`SessionPolicy::tools_ttl_ms`], an hour by
-//! default) and `cacheScope: "public"`: the list is the same for every caller and changes only
-//! when the server restarts.
-//! `server/discover` carries `ttlMs` ([`SessionPolicy::discover_ttl_ms`]) and
-//! `cacheScope: "private"`.
+//! In 2026-07-28, `tools/list` and `prompts/list` results carry `ttlMs`
+//! ([`SessionPolicy::tools_ttl_ms`], an hour by default) and `cacheScope: "public"`: the lists
+//! are the same for every caller and change only when the server restarts.
+//! `server/discover` carries `ttlMs` ([`SessionPolicy::discover_ttl_ms`], also an hour) and
+//! `cacheScope: "public"`, for the same reason.
 //! Handshake revisions get neither.
 //!
 //! **Header/body agreement.**
@@ -72,14 +73,27 @@
 //! ([`Session::handle`] returns `None`), as the spec asks.
 //! Calls on one session run concurrently; reusing the id of a call still in flight is `-32600`.
 //!
+//! **Logging.**
+//! The server declares the `logging` capability.
+//! Components write operator-relevant events to the server's [`LogSink`]; a session passes on,
+//! as `notifications/message`, those at or above the level its client set with
+//! `logging/setLevel` ([`Session::log_messages`]), and none before the client set one.
+//!
+//! **Progress.**
+//! A `tools/call` whose `_meta` carries a `progressToken` gets a [`Progress`] in its
+//! [`CallContext`] when the transport gave it a notification channel
+//! ([`Incoming::with_notifications`]); the tool reports `notifications/progress` with it
+//! (done / total and a message) while it runs.
+//!
 //! The same policy, for users, is in `docs/protocol.md`.
 //!
 //! # Modules
 //!
 //! `exchange` (the seam with transports), `headers` (MCP headers over HTTP), `session` (state
 //! and cancellation), `lifecycle` (revision and lifecycle decisions, `initialize`,
-//! `server/discover`), `dispatch` (methods to handlers), `shaping` (per-revision fields),
-//! `server` (identity and policy), `tool` (definitions from Rust types, argument parsing).
+//! `server/discover`), `dispatch` (methods to handlers), `prompts` (`prompts/list`,
+//! `prompts/get`, `completion/complete`), `shaping` (per-revision fields),
+//! `logging` (log messages for clients), `progress` (progress notifications), `server` (identity and policy), `tool` (definitions from Rust types, argument parsing).
 //!
 //! Tool authors use [`tool_definition`] to derive definitions from Rust types and
 //! [`parse_arguments`] to read arguments, and implement [`ToolCatalog`].
@@ -90,15 +104,20 @@ mod error;
 mod exchange;
 mod headers;
 mod lifecycle;
+mod logging;
+mod progress;
+mod prompts;
 mod server;
 mod session;
 mod shaping;
 mod tool;
 
-pub use catalog::{CallContext, CallError, ToolCatalog};
+pub use catalog::{CallContext, CallError, PromptCatalog, PromptError, ToolCatalog};
 pub use error::{Error, Result};
 pub use exchange::{Incoming, Label, Outcome, Reply, RequestContext, SessionUse, TransportKind};
 pub use headers::HttpHeaders;
+pub use logging::{LOG_MESSAGE_METHOD, LogMessages, LogRecord, LogSink};
+pub use progress::{NotificationSender, PROGRESS_METHOD, Progress};
 pub use server::{DEFAULT_TOOLS_TTL_MS, McpServer, ServerInfo, SessionPolicy};
 pub use session::Session;
 pub use tool::{

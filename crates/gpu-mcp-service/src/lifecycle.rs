@@ -72,7 +72,7 @@ impl Session {
                 method,
                 methods::INITIALIZE | methods::PING | methods::DISCOVER
             )
-            && is_known_method(method)
+            && (is_known_method(method) || self.serves_prompt_method(method))
         {
             return Err(ErrorObject::invalid_request(
                 "Server not initialized: send `initialize` first",
@@ -172,7 +172,7 @@ impl Session {
             capabilities: self.server.capabilities(),
             instructions: inner.info.instructions.clone(),
             ttl_ms: inner.policy.discover_ttl_ms,
-            cache_scope: CacheScope::Private,
+            cache_scope: CacheScope::Public,
             meta: None,
         };
         serde_json::to_value(result).unwrap_or(Value::Null)

@@ -3,12 +3,16 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use gpu_mcp_protocol::mcp::{Implementation, ServerCapabilities, ToolsCapability};
+use gpu_mcp_protocol::JsonObject;
+use gpu_mcp_protocol::mcp::{
+    Implementation, PromptsCapability, ServerCapabilities, ToolsCapability,
+};
 use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::catalog::ToolCatalog;
 use crate::error::Result;
+use crate::logging::LogSink;
 use crate::session::{Session, SessionState};
 use crate::tool::validate_tools;
 
@@ -33,7 +37,8 @@ pub struct SessionPolicy {
     pub strict_lifecycle: bool,
     /// Tools per `tools/list` page. Default 1000, i.e. one page in practice.
     pub page_size: usize,
-    /// `ttlMs` of `server/discover` results. Default 0 (always revalidate).
+    /// `ttlMs` of `server/discover` results. Default [`DEFAULT_TOOLS_TTL_MS`]: versions,
+    /// capabilities and instructions change only when the server restarts.
     pub discover_ttl_ms: u64,
     /// `ttlMs` of `tools/list` results in revisions with cache hints (2026-07-28).
     /// Default [`DEFAULT_TOOLS_TTL_MS`]: the tool list changes only when the server restarts.
@@ -52,7 +57,7 @@ impl Default for SessionPolicy {
         Self {
             strict_lifecycle: false,
             page_size: 1000,
-            discover_ttl_ms: 0,
+            discover_ttl_ms: DEFAULT_TOOLS_TTL_MS,
             tools_ttl_ms: DEFAULT_TOOLS_TTL_MS,
         }
     }
@@ -68,6 +73,10 @@ pub(crate) struct Inner {
     pub(crate) server_info_meta: Value,
     /// Names of the catalog's tools, so that reports name only tools that exist.
     pub(crate) tool_names: HashSet<String>,
+    /// Whether the catalog offers prompts (fixed for the life of the server).
+    pub(crate) has_prompts: bool,
+    /// Where components write log messages for the sessions' clients.
+    pub(crate) log_sink: LogSink,
 }
 
 /// The server: shared, cheap to clone; one per process.
@@ -111,6 +120,9 @@ impl McpServer {
         let implementation_plain = implementation(&info, false);
         let server_info_meta = serde_json::to_value(&implementation_titled).unwrap_or(Value::Null);
         let tool_names = catalog.tools().into_iter().map(|t| t.name).collect();
+        let has_prompts = catalog
+            .prompt_catalog()
+            .is_some_and(|p| !p.prompts().is_empty());
         Self {
             inner: Arc::new(Inner {
                 info,
@@ -120,6 +132,8 @@ impl McpServer {
                 implementation_plain,
                 server_info_meta,
                 tool_names,
+                has_prompts,
+                log_sink: LogSink::new(),
             }),
         }
     }
@@ -154,12 +168,22 @@ impl McpServer {
         &self.inner.policy
     }
 
+    /// Where components write log messages for clients (see [`LogSink`]).
+    pub fn log_sink(&self) -> &LogSink {
+        &self.inner.log_sink
+    }
+
     /// The capabilities this server declares.
     pub fn capabilities(&self) -> ServerCapabilities {
         ServerCapabilities {
             tools: Some(ToolsCapability {
                 list_changed: Some(false),
             }),
+            logging: Some(JsonObject::new()),
+            prompts: self.inner.has_prompts.then_some(PromptsCapability {
+                list_changed: Some(false),
+            }),
+            completions: self.inner.has_prompts.then(JsonObject::new),
             ..ServerCapabilities::default()
         }
     }

@@ -17,6 +17,8 @@ pub(crate) struct SessionState {
     pub(crate) client_info: Option<Implementation>,
     pub(crate) initialized_notified: bool,
     pub(crate) log_level: Option<LoggingLevel>,
+    /// How many log records had been written when the level was set.
+    pub(crate) log_level_since: u64,
     pub(crate) in_flight: HashMap<RequestId, CancellationToken>,
 }
 

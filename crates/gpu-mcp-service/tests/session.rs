@@ -439,8 +439,10 @@ async fn discover_works_before_and_without_initialize() {
         );
         assert_eq!(result["capabilities"]["tools"]["listChanged"], false);
         assert_eq!(result["instructions"], "Use the tools.");
-        assert_eq!(result["ttlMs"], 0);
-        assert_eq!(result["cacheScope"], "private");
+        // Versions, capabilities and instructions are the same for every caller and change
+        // only with a new server: an hour, shareable.
+        assert_eq!(result["ttlMs"], 3_600_000);
+        assert_eq!(result["cacheScope"], "public");
         assert_eq!(
             result["_meta"]["io.modelcontextprotocol/serverInfo"],
             json!({"name": "test-server", "version": "1.2.3", "title": "Test Server"})

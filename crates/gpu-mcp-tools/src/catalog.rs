@@ -1,5 +1,6 @@
 //! The agent's tool catalog over a [`GpuBackend`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,8 +14,11 @@ use gpu_mcp_model::{
     ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GpuSnapshot, KernelLogStatus,
     NodeSnapshot, XidEvent, gpu_tool_definitions,
 };
+use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
-use gpu_mcp_service::{CallContext, CallError, ToolCatalog, parse_arguments};
+use gpu_mcp_service::{
+    CallContext, CallError, PromptCatalog, PromptError, ToolCatalog, parse_arguments,
+};
 
 use crate::answers::{self, AnswerCache};
 use crate::health::assess_gpu;
@@ -506,5 +510,28 @@ impl ToolCatalog for AgentCatalog {
                 () = ctx.cancel.cancelled() => Ok(CallToolResult::error("The call was cancelled.")),
             }
         })
+    }
+
+    fn prompt_catalog(&self) -> Option<&dyn PromptCatalog> {
+        Some(self)
+    }
+}
+
+/// The GPU prompts for this node; `gpu` completes from the node's GPUs.
+impl PromptCatalog for AgentCatalog {
+    fn prompts(&self) -> Vec<Prompt> {
+        crate::prompts::prompts()
+    }
+
+    fn get_prompt(
+        &self,
+        name: &str,
+        arguments: &BTreeMap<String, String>,
+    ) -> Result<GetPromptResult, PromptError> {
+        crate::prompts::get_prompt(name, arguments)
+    }
+
+    fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion> {
+        Box::pin(crate::prompts::complete(self.backend.as_ref(), request))
     }
 }

@@ -1,7 +1,8 @@
 //! The agent's GPU tools over a [`gpu_mcp_backend::GpuBackend`]: `get_gpu_inventory`,
 //! `get_gpu_health` and `analyze_xid_errors` run against a backend, judged by the health rules
 //! and rendered as structured results and a readable text block. Their names, arguments, result
-//! types and definitions are `gpu-mcp-model`'s.
+//! types and definitions are `gpu-mcp-model`'s. It also serves the GPU prompts for this node and
+//! completes their `gpu` argument from the node's GPUs (`prompts`).
 //!
 //! Architecture invariant: the catalog does no I/O of its own beyond the backend and the kernel-log
 //! reader (both off the async runtime with deadlines); health rules are pure functions of a
@@ -11,6 +12,7 @@ mod answers;
 mod catalog;
 mod error;
 pub mod health;
+mod prompts;
 pub mod reference;
 pub mod terminal;
 mod text;

@@ -8,6 +8,8 @@
 //! At most [`StdioConfig::max_in_flight`] requests run at once: a slot is taken before the next
 //! line is read and given back once its reply is handed to the writer, so a client that sends
 //! faster than it reads stdout stalls its own input instead of growing memory.
+//! Log messages the client asked for with `logging/setLevel`, and the progress notifications
+//! of requests that carry a `progressToken`, are written between replies.
 //! End of input ends the loop once every in-flight request has been answered.
 
 use std::io::ErrorKind;
@@ -15,11 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_protocol::ErrorCode;
-use gpu_mcp_service::{Incoming, McpServer};
+use gpu_mcp_service::{Incoming, LogMessages, McpServer};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::codec::{encode_response, error_response};
 use crate::dispatch::Dispatcher;
@@ -116,6 +119,12 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
     writer_gone: CancellationToken,
 ) -> Result<()> {
     let session = dispatcher.server().session();
+    // Log messages the client asked for (`logging/setLevel`) go out between the replies while
+    // the session lasts.
+    let _log_messages = AbortOnDropHandle::new(tokio::spawn(forward_log_messages(
+        session.log_messages(),
+        tx.clone(),
+    )));
     let mut tasks = JoinSet::new();
     let mut buf = Vec::new();
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
@@ -162,7 +171,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
             continue;
         }
         let incoming = match Incoming::from_line(line) {
-            Ok(m) => m,
+            Ok(m) => m.with_notifications(tx.clone()),
             Err(reply) => {
                 tracing::debug!("rejected a stdin line that is not JSON-RPC");
                 if let Some(body) = reply.into_body() {
@@ -208,6 +217,14 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
         }
     }
     result
+}
+
+async fn forward_log_messages(mut messages: LogMessages, tx: mpsc::Sender<Vec<u8>>) {
+    while let Some(message) = messages.next().await {
+        if tx.send(message).await.is_err() {
+            break;
+        }
+    }
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(

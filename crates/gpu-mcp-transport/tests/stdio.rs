@@ -17,6 +17,7 @@ struct Pipe {
     input: DuplexStream,
     output: Lines<BufReader<DuplexStream>>,
     catalog: Arc<TestCatalog>,
+    server: gpu_mcp_service::McpServer,
     shutdown: CancellationToken,
     task: JoinHandle<gpu_mcp_transport::Result<()>>,
 }
@@ -29,7 +30,7 @@ fn start(config: StdioConfig) -> Pipe {
     let server = common::server(catalog.clone());
     let task = tokio::spawn(serve_stdio_with(
         config,
-        server,
+        server.clone(),
         server_in,
         server_out,
         shutdown.clone(),
@@ -38,6 +39,7 @@ fn start(config: StdioConfig) -> Pipe {
         input,
         output: BufReader::new(output).lines(),
         catalog,
+        server,
         shutdown,
         task,
     }
@@ -333,5 +335,33 @@ async fn a_client_that_sends_faster_than_it_reads_is_held_at_the_in_flight_cap()
     assert!(p.catalog.peak.load(Ordering::SeqCst) <= 4);
     let input = sender.await.unwrap();
     drop(input);
+    p.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn log_messages_follow_the_level_the_client_set() {
+    let mut p = start(StdioConfig::default());
+    let sink = p.server.log_sink().clone();
+    p.send(&json!({"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": "warning"}}))
+        .await;
+    let set = p.recv().await;
+    assert_eq!(set["id"], 1, "{set}");
+    assert_eq!(set["result"], json!({}), "{set}");
+    sink.log(
+        gpu_mcp_protocol::mcp::LoggingLevel::Info,
+        "fleet",
+        json!({"message": "routine"}),
+    );
+    sink.log(
+        gpu_mcp_protocol::mcp::LoggingLevel::Warning,
+        "fleet",
+        json!({"message": "node stopped answering", "node": "gpu-7"}),
+    );
+    let note = p.recv().await;
+    assert_eq!(note["method"], "notifications/message", "{note}");
+    assert_eq!(note["params"]["level"], "warning", "{note}");
+    assert_eq!(note["params"]["data"]["node"], "gpu-7", "{note}");
+    p.assert_serving(2).await;
+    drop(p.input);
     p.task.await.unwrap().unwrap();
 }

@@ -7,8 +7,10 @@ Connects with `Client(url)` or `Client(StdioServerParameters(...))` and no other
 SDK negotiates as it does for every user (`mode="auto"`: `server/discover`, falling back to
 `initialize`), lists the tools (every page), calls every tool with its default arguments,
 validates every `structuredContent` against the tool's `outputSchema` (the SDK does this inside
-`call_tool`; this program checks again with `jsonschema` and lists every error), and lists
-prompts and resources only when the server advertises them.
+`call_tool`; this program checks again with `jsonschema` and lists every error), lists prompts
+and resources only when the server advertises them, gets every prompt, and completes every
+prompt argument when the server advertises completions (a required argument takes the first
+completed value, and later arguments are completed in the context of the earlier ones).
 Prints one JSON report on stdout; the server's and the SDK's logs go to stderr.
 Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
 """
@@ -26,6 +28,7 @@ from typing import Any
 
 import jsonschema
 from mcp import Client, StdioServerParameters
+from mcp.types import PromptReference
 from pydantic import ValidationError
 
 # Hang guard of one request; no request here should take more than a few seconds.
@@ -177,6 +180,46 @@ async def call_tool(report: Report, client: Client, tool: Any) -> None:
     report.add(check, True, "structuredContent matches outputSchema")
 
 
+async def get_prompt(report: Report, client: Client, prompt: Any, completes: bool) -> None:
+    """Completes the prompt's arguments (when the server completes) and gets the prompt."""
+    chosen: dict[str, str] = {}
+    for arg in prompt.arguments or []:
+        if not completes:
+            if arg.required:
+                report.add(f"prompts/get {prompt.name}", False, f"required `{arg.name}` and no completions")
+                return
+            continue
+        check = f"completion/complete {prompt.name} {arg.name}"
+        try:
+            result = await guarded(
+                client.complete(
+                    PromptReference(type="ref/prompt", name=prompt.name),
+                    {"name": arg.name, "value": ""},
+                    dict(chosen) or None,
+                )
+            )
+        except Exception as exc:
+            report.add(check, False, describe(exc))
+            return
+        values = result.completion.values
+        if arg.required and not values:
+            report.add(check, False, "a required argument completed to no values")
+            return
+        report.add(check, True, f"{len(values)} values")
+        if arg.required:
+            chosen[arg.name] = values[0]
+    check = f"prompts/get {prompt.name}"
+    try:
+        result = await guarded(client.get_prompt(prompt.name, chosen or None))
+    except Exception as exc:
+        report.add(check, False, describe(exc))
+        return
+    if not result.messages:
+        report.add(check, False, "no messages")
+        return
+    report.add(check, True, f"{len(result.messages)} messages with {sorted(chosen)}")
+
+
 async def run(report: Report, server: Any) -> None:
     started = time.monotonic()
     # The SDK's defaults: no mode, no timeouts, no cache settings, no callbacks.
@@ -203,7 +246,9 @@ async def run(report: Report, server: Any) -> None:
         if caps.prompts is None:
             report.skip("prompts/list", "capability not advertised")
         else:
-            await list_all(report, "prompts/list", client.list_prompts, "prompts")
+            prompts = await list_all(report, "prompts/list", client.list_prompts, "prompts")
+            for prompt in prompts or []:
+                await get_prompt(report, client, prompt, caps.completions is not None)
         if caps.resources is None:
             report.skip("resources/list", "capability not advertised")
         else:

@@ -8,7 +8,10 @@
 // `StdioClientTransport({ command, args })`, all with their defaults; lists the tools (every
 // page), calls every tool with its default arguments (the SDK validates each `structuredContent`
 // against the tool's `outputSchema` with Ajv inside `callTool`, and refuses a missing one), and
-// lists prompts and resources only when the server advertises them.
+// lists prompts and resources only when the server advertises them, gets every prompt, and
+// completes every prompt argument when the server advertises completions (a required argument
+// takes the first completed value, and later arguments are completed in the context of the
+// earlier ones).
 // Prints one JSON report on stdout; the server's logs go to stderr.
 // Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
 //
@@ -161,6 +164,49 @@ async function callTool(report, client, tool) {
   report.add(check, true, 'structuredContent matches outputSchema (validated by the SDK)');
 }
 
+async function getPrompt(report, client, prompt, completes) {
+  const chosen = {};
+  for (const arg of prompt.arguments ?? []) {
+    if (!completes) {
+      if (arg.required) {
+        report.add(`prompts/get ${prompt.name}`, false, `required \`${arg.name}\` and no completions`);
+        return;
+      }
+      continue;
+    }
+    const check = `completion/complete ${prompt.name} ${arg.name}`;
+    let result;
+    try {
+      const params = { ref: { type: 'ref/prompt', name: prompt.name }, argument: { name: arg.name, value: '' } };
+      if (Object.keys(chosen).length > 0) params.context = { arguments: { ...chosen } };
+      result = await client.complete(params, { timeout: REQUEST_TIMEOUT_MS });
+    } catch (err) {
+      report.add(check, false, describe(err));
+      return;
+    }
+    const values = result.completion.values;
+    if (arg.required && values.length === 0) {
+      report.add(check, false, 'a required argument completed to no values');
+      return;
+    }
+    report.add(check, true, `${values.length} values`);
+    if (arg.required) chosen[arg.name] = values[0];
+  }
+  const check = `prompts/get ${prompt.name}`;
+  let result;
+  try {
+    result = await client.getPrompt({ name: prompt.name, arguments: chosen }, { timeout: REQUEST_TIMEOUT_MS });
+  } catch (err) {
+    report.add(check, false, describe(err));
+    return;
+  }
+  if (!result.messages?.length) {
+    report.add(check, false, 'no messages');
+    return;
+  }
+  report.add(check, true, `${result.messages.length} messages with ${JSON.stringify(Object.keys(chosen).sort())}`);
+}
+
 async function run(report, transport) {
   const started = performance.now();
   // Ajv (inside the SDK) logs schema keywords it does not know, such as `format: uint32`, with
@@ -202,7 +248,8 @@ async function run(report, transport) {
     if (!caps.prompts) {
       report.skip('prompts/list', 'capability not advertised');
     } else {
-      await listAll(report, 'prompts/list', (p, o) => client.listPrompts(p, o), 'prompts');
+      const prompts = await listAll(report, 'prompts/list', (p, o) => client.listPrompts(p, o), 'prompts');
+      for (const prompt of prompts ?? []) await getPrompt(report, client, prompt, Boolean(caps.completions));
     }
     if (!caps.resources) {
       report.skip('resources/list', 'capability not advertised');

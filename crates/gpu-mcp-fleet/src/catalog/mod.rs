@@ -10,21 +10,22 @@ use futures::future::BoxFuture;
 use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted};
 use gpu_mcp_model::GET_GPU_HEALTH;
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
-use gpu_mcp_service::{CallContext, CallError, ToolCatalog};
+use gpu_mcp_service::{CallContext, CallError, PromptCatalog, ToolCatalog};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::aggregate::{
-    FailureKind, FanOutAnswer, NodeAnswer, NodeEntry, NodeFailure, NodeOutcome, result_text,
+    FailureKind, FanOutAnswer, NodeAnswer, NodeEntry, NodeOutcome, result_text,
 };
 use crate::definitions::gateway_tools;
 use crate::error::Error;
 use crate::fleet_args::{FleetArgs, take_fleet_arguments};
-use crate::forward::{parse_agent_response, to_router, tools_call_request};
+use crate::forward::{failure_of, parse_agent_response, to_router, tools_call_request};
 use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
 use crate::metrics::ClusterMetrics;
 use crate::node_arg::{closest_match, quote, take_node_argument};
+use crate::progress::route_reporting;
 use crate::shape::{shape, words};
 
 /// How many node names an error message lists before it says "and N more".
@@ -73,6 +74,10 @@ impl ClusterCatalog {
     pub fn with_metrics(mut self, metrics: ClusterMetrics) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    pub(crate) fn router(&self) -> &Arc<Router> {
+        &self.router
     }
 
     fn directory(&self) -> &Arc<dyn NodeDirectory> {
@@ -152,16 +157,11 @@ or pick another node.{}",
         tool: &str,
         arguments: Option<JsonObject>,
         args: FleetArgs,
+        ctx: &CallContext,
     ) -> CallToolResult {
         let request = self.request(tool, arguments);
-        let routed = match &args.node_pattern {
-            Some(p) => {
-                self.router
-                    .route_to_matching(&request, |n| p.matches(n))
-                    .await
-            }
-            None => self.router.route_to_all(&request).await,
-        };
+        let wanted = |n: &str| args.node_pattern.as_ref().is_none_or(|p| p.matches(n));
+        let routed = route_reporting(&self.router, &request, wanted, ctx.progress.as_ref()).await;
         if let Some(m) = &self.metrics {
             m.fan_out(routed.len());
         }
@@ -263,21 +263,6 @@ fn known_nodes_hint(wanted: Option<&str>, mut names: Vec<String>, synced: bool) 
     hint
 }
 
-/// The per-node failure of a routing error.
-fn failure_of(error: &NodeError) -> NodeFailure {
-    let kind = match error {
-        NodeError::NotReady { .. } | NodeError::NoPodIp { .. } => FailureKind::NotReady,
-        NodeError::Timeout { .. } => FailureKind::Timeout,
-        NodeError::Protocol { .. } | NodeError::ResponseTooLarge { .. } => {
-            FailureKind::InvalidResponse
-        }
-        // The agent was reached and answered with an HTTP error.
-        NodeError::HttpStatus { .. } => FailureKind::AgentError,
-        _ => FailureKind::Unreachable,
-    };
-    NodeFailure::new(kind, error.to_string())
-}
-
 /// A successful result carrying `value` as `structuredContent` and as JSON text.
 fn structured_result<T: Serialize>(value: &T) -> CallToolResult {
     match serde_json::to_value(value) {
@@ -332,6 +317,10 @@ impl ToolCatalog for ClusterCatalog {
         self.tools.clone()
     }
 
+    fn prompt_catalog(&self) -> Option<&dyn PromptCatalog> {
+        Some(self)
+    }
+
     fn call<'a>(
         &'a self,
         name: &'a str,
@@ -354,7 +343,10 @@ impl ToolCatalog for ClusterCatalog {
                 };
                 match take_node_argument(&mut arguments) {
                     Ok(Some(node)) => ("single", self.call_one(name, node, arguments).boxed()),
-                    Ok(None) => ("fan_out", self.fan_out(name, arguments, fleet).boxed()),
+                    Ok(None) => (
+                        "fan_out",
+                        self.fan_out(name, arguments, fleet, &ctx).boxed(),
+                    ),
                     Err(e) => return Ok(self.refuse_node_argument(&e)),
                 }
             } else {

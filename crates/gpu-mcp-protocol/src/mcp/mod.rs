@@ -1,4 +1,5 @@
-//! MCP message payloads: lifecycle, tools, cancellation, logging and discovery.
+//! MCP message payloads: lifecycle, tools, prompts, completion, cancellation, logging and
+//! discovery.
 //!
 //! The types round-trip the example messages of the specification revisions 2024-11-05 through
 //! 2026-07-28 (see the crate's golden tests).
@@ -7,15 +8,21 @@
 
 //!
 //! Lifecycle, discovery, cancellation and logging payloads live here; tool definitions, calls and
-//! results in [`tools`] (re-exported here).
+//! results in [`tools`], prompts and completions in [`prompts`] (both re-exported here).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Error, JsonObject, RequestId};
 
+pub mod prompts;
 pub mod tools;
 
+pub use prompts::{
+    CompleteArgument, CompleteContext, CompleteRequestParams, CompleteResult, Completion,
+    CompletionReference, GetPromptRequestParams, GetPromptResult, ListPromptsResult,
+    MAX_COMPLETION_VALUES, Prompt, PromptArgument, PromptMessage, Role,
+};
 pub use tools::{
     CallToolRequestParams, CallToolResult, Content, ListToolsResult, Tool, ToolAnnotations,
 };

@@ -1,0 +1,138 @@
+//! `prompts/list`, `prompts/get` and `completion/complete`: the catalog's prompt templates and
+//! argument completion, shaped per revision.
+//!
+//! The prompt list is fixed for the life of the process and the same for every caller, so in
+//! 2026-07-28 it carries the tool list's cache hints (`ttlMs` of [`crate::SessionPolicy`],
+//! `cacheScope: "public"`). Prompt and argument `title`s exist from 2025-06-18.
+//! Completion results are never cached (the schema gives them no hints): node names and GPUs
+//! change.
+
+use gpu_mcp_protocol::mcp::{
+    CompleteRequestParams, CompleteResult, CompletionReference, GetPromptRequestParams,
+    ListPromptsResult, MAX_COMPLETION_VALUES, Prompt, methods, parse_params,
+};
+use gpu_mcp_protocol::{ErrorObject, ProtocolVersion};
+use serde_json::Value;
+
+use crate::catalog::{PromptCatalog, PromptError};
+use crate::lifecycle::Served;
+use crate::session::Session;
+use crate::shaping::cache_hints;
+
+const CURSOR_PREFIX: &str = "prompts:";
+
+/// Removes what `version` does not define from a prompt definition.
+fn shape_prompt(mut prompt: Prompt, version: ProtocolVersion) -> Prompt {
+    if !version.supports_title() {
+        prompt.title = None;
+        for a in &mut prompt.arguments {
+            a.title = None;
+        }
+    }
+    prompt
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ErrorObject> {
+    serde_json::to_value(v).map_err(|e| ErrorObject::internal(e.to_string()))
+}
+
+impl Session {
+    /// Whether the catalog offers prompts (else the prompt methods are `-32601`).
+    pub(crate) fn has_prompts(&self) -> bool {
+        self.server.inner.has_prompts
+    }
+
+    /// The catalog's prompts; only called when [`Session::has_prompts`].
+    fn prompt_catalog(&self) -> Result<&dyn PromptCatalog, ErrorObject> {
+        self.server
+            .inner
+            .catalog
+            .prompt_catalog()
+            .ok_or_else(|| ErrorObject::internal("the catalog has no prompts"))
+    }
+
+    /// Whether `method` is a prompt or completion method this session's catalog serves.
+    pub(crate) fn serves_prompt_method(&self, method: &str) -> bool {
+        matches!(
+            method,
+            methods::PROMPTS_LIST | methods::PROMPTS_GET | methods::COMPLETION_COMPLETE
+        ) && self.has_prompts()
+    }
+
+    pub(crate) fn list_prompts(
+        &self,
+        params: Option<Value>,
+        served: Served,
+    ) -> Result<Value, ErrorObject> {
+        let cursor = match params.as_ref().and_then(|p| p.get("cursor")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => return Err(ErrorObject::invalid_params("`cursor` must be a string")),
+        };
+        let mut prompts = self.prompt_catalog()?.prompts();
+        let start = match cursor {
+            None => 0,
+            Some(c) => match c
+                .strip_prefix(CURSOR_PREFIX)
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                Some(n) if n > 0 && n <= prompts.len() => n,
+                _ => {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "Invalid cursor: {c:?}"
+                    )));
+                }
+            },
+        };
+        let page_size = self.server.inner.policy.page_size.max(1);
+        let end = start.saturating_add(page_size).min(prompts.len());
+        let next_cursor = (end < prompts.len()).then(|| format!("{CURSOR_PREFIX}{end}"));
+        prompts.truncate(end);
+        prompts.drain(..start);
+        let (ttl_ms, cache_scope) = cache_hints(served.version, &self.server.inner.policy);
+        to_value(ListPromptsResult {
+            prompts: prompts
+                .into_iter()
+                .map(|p| shape_prompt(p, served.version))
+                .collect(),
+            next_cursor,
+            ttl_ms,
+            cache_scope,
+            meta: None,
+        })
+    }
+
+    pub(crate) fn get_prompt(&self, params: Option<Value>) -> Result<Value, ErrorObject> {
+        let params: GetPromptRequestParams = parse_params(params)
+            .map_err(|e| ErrorObject::invalid_params(format!("prompts/get: {e}")))?;
+        let arguments = params.arguments.unwrap_or_default();
+        match self.prompt_catalog()?.get_prompt(&params.name, &arguments) {
+            Ok(result) => to_value(result),
+            Err(e @ (PromptError::UnknownPrompt(_) | PromptError::InvalidArguments(_))) => {
+                Err(ErrorObject::invalid_params(e.to_string()))
+            }
+        }
+    }
+
+    pub(crate) async fn complete(&self, params: Option<Value>) -> Result<Value, ErrorObject> {
+        let params: CompleteRequestParams = parse_params(params)
+            .map_err(|e| ErrorObject::invalid_params(format!("completion/complete: {e}")))?;
+        let catalog = self.prompt_catalog()?;
+        if let CompletionReference::Prompt { name } = &params.reference
+            && !catalog.prompts().iter().any(|p| &p.name == name)
+        {
+            return Err(ErrorObject::invalid_params(format!(
+                "Unknown prompt: {name}"
+            )));
+        }
+        let mut completion = catalog.complete(&params).await;
+        if completion.values.len() > MAX_COMPLETION_VALUES {
+            completion.values.truncate(MAX_COMPLETION_VALUES);
+            completion.has_more = Some(true);
+        }
+        to_value(CompleteResult {
+            completion,
+            meta: None,
+        })
+    }
+}
