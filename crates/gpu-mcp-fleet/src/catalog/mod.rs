@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted};
-use gpu_mcp_model::GET_GPU_HEALTH;
+use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
-use gpu_mcp_service::{CallContext, CallError, PromptCatalog, ToolCatalog};
+use gpu_mcp_service::{CallContext, CallError, PromptCatalog, ToolCatalog, parse_arguments};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -159,6 +160,12 @@ or pick another node.{}",
         args: FleetArgs,
         ctx: &CallContext,
     ) -> CallToolResult {
+        if let Some(mut refused) = check_agent_arguments(tool, arguments.as_ref()) {
+            refused
+                .content
+                .push(Content::text("Nothing was sent to any node."));
+            return refused;
+        }
         let request = self.request(tool, arguments);
         let wanted = |n: &str| args.node_pattern.as_ref().is_none_or(|p| p.matches(n));
         let routed = route_reporting(&self.router, &request, wanted, ctx.progress.as_ref()).await;
@@ -261,6 +268,19 @@ fn known_nodes_hint(wanted: Option<&str>, mut names: Vec<String>, synced: bool) 
         hint.push('.');
     }
     hint
+}
+
+/// The agent's own refusal of `arguments` for `tool`, when they are invalid on every node (a bad
+/// type, an unknown field): the agent's argument types and parser, run once here instead of once
+/// per node. Checks that depend on the node (a GPU index that exists there) stay the agent's.
+fn check_agent_arguments(tool: &str, arguments: Option<&JsonObject>) -> Option<CallToolResult> {
+    let arguments = arguments.cloned();
+    match tool {
+        GET_GPU_INVENTORY => parse_arguments::<InventoryArgs>(arguments).err(),
+        GET_GPU_HEALTH => parse_arguments::<HealthArgs>(arguments).err(),
+        ANALYZE_XID_ERRORS => parse_arguments::<XidArgs>(arguments).err(),
+        _ => None,
+    }
 }
 
 /// A successful result carrying `value` as `structuredContent` and as JSON text.

@@ -384,6 +384,27 @@ async fn fan_out_with_every_node_failing_is_an_error() {
 }
 
 #[tokio::test]
+async fn agent_arguments_invalid_on_every_node_are_refused_once_before_any_fan_out() {
+    let f = three_nodes();
+    for (bad, words) in [
+        (json!({"gpu_index": "two"}), "Invalid argument `gpu_index`"),
+        (json!({"gpu_index": -1}), "Invalid argument `gpu_index`"),
+        (json!({"bogus": 1}), "unknown field `bogus`"),
+    ] {
+        let r = call(&f, "get_gpu_health", bad.clone()).await;
+        assert!(r.failed(), "{bad}");
+        let t = text(&r);
+        assert_eq!(t.matches(words).count(), 1, "{bad}: {t}");
+        assert!(t.contains("Nothing was sent to any node."), "{t}");
+    }
+    assert!(seen(&f).is_empty(), "nothing may be routed");
+    // Valid agent arguments still go to every node.
+    let r = call(&f, "get_gpu_health", json!({"xid_since": "2h"})).await;
+    assert!(!r.failed(), "{}", text(&r));
+    assert_eq!(seen(&f).len(), 3);
+}
+
+#[tokio::test]
 async fn fan_out_without_nodes_is_an_error() {
     let f = fixture(vec![]);
     let r = call(&f, "get_gpu_health", json!({})).await;
