@@ -257,9 +257,19 @@ impl Summary {
                             .or_default() += 1;
                     }
                     let gpus = gpu_entries(result);
-                    summary.gpus_total += gpus.len() as u64;
+                    // The agent's own `counts` where it reports them (every GPU, even when the
+                    // answer lists only some); else the listed GPUs.
+                    let counts = verdict_counts(result);
+                    summary.gpus_total += counts
+                        .as_ref()
+                        .map_or(gpus.len() as u64, |c| c.iter().map(|(_, n)| n).sum());
+                    for (verdict, n) in counts.iter().flatten() {
+                        *summary.gpus_by_verdict.entry(verdict.clone()).or_default() += n;
+                    }
                     for gpu in gpus {
-                        if let Some(verdict) = gpu_verdict(gpu) {
+                        if counts.is_none()
+                            && let Some(verdict) = gpu_verdict(gpu)
+                        {
                             *summary.gpus_by_verdict.entry(verdict).or_default() += 1;
                         }
                         if let Some(model) = gpu_model(gpu) {
@@ -316,6 +326,18 @@ impl Summary {
         }
         summary
     }
+}
+
+/// The GPUs per verdict of a result that reports them (`counts: {verdict: n}`), without zeros.
+fn verdict_counts(result: &Value) -> Option<Vec<(String, u64)>> {
+    let counts = result.get("counts")?.as_object()?;
+    Some(
+        counts
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+    )
 }
 
 /// The per-GPU objects of an agent result (`gpus[]`), or none.
@@ -527,6 +549,17 @@ mod tests {
                 },
             ])
         );
+    }
+
+    #[test]
+    fn gpu_totals_come_from_the_agents_counts() {
+        let counts = json!({"counts": {"healthy": 7, "warning": 0, "critical": 1},
+                            "gpus": [{"verdict": "critical"}]});
+        let answer = FanOutAnswer::build("get_gpu_health", vec![ok("a", counts)]);
+        let s = &answer.summary;
+        assert_eq!(s.gpus_total, 8);
+        let want = BTreeMap::from([("critical".into(), 1), ("healthy".into(), 7)]);
+        assert_eq!(s.gpus_by_verdict, want);
     }
 
     #[test]
