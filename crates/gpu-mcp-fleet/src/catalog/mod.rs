@@ -184,6 +184,7 @@ or pick another node.{}",
         let outcomes = routed.into_iter().map(|r| self.outcome(tool, r)).collect();
         let fan_out = FanOutAnswer::build(tool, outcomes);
         let all_failed = fan_out.all_failed();
+        let shared = shared_refusal(&fan_out.nodes);
         let FanOutAnswer { nodes, summary } = fan_out;
         let answer = match shape(tool, nodes, summary, &args) {
             Ok(answer) => answer,
@@ -196,6 +197,13 @@ or pick another node.{}",
         };
         if all_failed {
             result.is_error = Some(true);
+            // One refusal every node gave alike (a GPU index none has) is said once.
+            if let (Some(message), Some(first)) = (shared, result.content.first_mut()) {
+                *first = Content::text(format!(
+                    "All {} nodes refused {tool} with the same answer: {message}",
+                    answer.summary.nodes_total
+                ));
+            }
         }
         result
     }
@@ -268,6 +276,16 @@ fn known_nodes_hint(wanted: Option<&str>, mut names: Vec<String>, synced: bool) 
         hint.push('.');
     }
     hint
+}
+
+/// The message every node failed with, when there are several nodes and all failed alike.
+fn shared_refusal(nodes: &[NodeEntry]) -> Option<String> {
+    let first = nodes.first()?.error.as_ref()?.message.clone();
+    let alike = nodes.len() > 1
+        && nodes
+            .iter()
+            .all(|n| n.error.as_ref().is_some_and(|e| e.message == first));
+    alike.then_some(first)
 }
 
 /// The agent's own refusal of `arguments` for `tool`, when they are invalid on every node (a bad

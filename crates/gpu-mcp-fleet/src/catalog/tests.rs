@@ -405,6 +405,24 @@ async fn agent_arguments_invalid_on_every_node_are_refused_once_before_any_fan_o
 }
 
 #[tokio::test]
+async fn one_refusal_shared_by_every_node_is_said_once() {
+    let refusal = "Invalid argument `gpu_index`: GPU 99 does not exist; this node has GPUs 0 to 7.";
+    let f = fixture(vec![
+        ("a", true, Behaviour::ToolError(refusal)),
+        ("b", true, Behaviour::ToolError(refusal)),
+        ("c", true, Behaviour::ToolError(refusal)),
+    ]);
+    let r = call(&f, "get_gpu_health", json!({"gpu_index": 99})).await;
+    assert!(r.failed());
+    let t = r.content[0].as_text().unwrap_or_default().to_owned();
+    assert_eq!(t.matches("GPU 99 does not exist").count(), 1, "{t}");
+    assert!(
+        t.starts_with("All 3 nodes refused get_gpu_health with the same answer"),
+        "{t}"
+    );
+}
+
+#[tokio::test]
 async fn fan_out_without_nodes_is_an_error() {
     let f = fixture(vec![]);
     let r = call(&f, "get_gpu_health", json!({})).await;
