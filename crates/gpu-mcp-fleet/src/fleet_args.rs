@@ -117,12 +117,7 @@ pub(crate) fn take_fleet_arguments(
     }
     let input: FleetArgsInput = serde_json::from_value(Value::Object(own))
         .map_err(|e| format!("Invalid argument: {e}."))?;
-    let node_limit = input.node_limit.unwrap_or(DEFAULT_NODE_LIMIT);
-    if !(1..=MAX_NODE_LIMIT).contains(&node_limit) {
-        return Err(format!(
-            "Invalid argument `node_limit`: {node_limit} is outside 1-{MAX_NODE_LIMIT}."
-        ));
-    }
+    let node_limit = node_limit(input.node_limit, DEFAULT_NODE_LIMIT, MAX_NODE_LIMIT)?;
     let node_pattern = input
         .node_pattern
         .map(|p| NodePattern::new(&p))
@@ -140,9 +135,21 @@ pub(crate) fn take_fleet_arguments(
         detail: input.detail.unwrap_or_default(),
         min_verdict: input.min_verdict.unwrap_or(Verdict::Warning),
         node_pattern,
-        node_limit: node_limit as usize,
+        node_limit,
         cursor: input.cursor,
     })
+}
+
+/// A `node_limit` argument checked against `1..=max` (`default` when absent).
+pub(crate) fn node_limit(given: Option<u32>, default: u32, max: u32) -> Result<usize, String> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit as usize)
+    } else {
+        Err(format!(
+            "Invalid argument `node_limit`: {limit} is outside 1-{max}."
+        ))
+    }
 }
 
 /// A node-name pattern: `*` matches any run of characters, `?` exactly one.

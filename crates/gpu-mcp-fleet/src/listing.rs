@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model, gpu_verdict};
-use crate::fleet_args::{Cursor, NodePattern};
+use crate::fleet_args::{Cursor, NodePattern, node_limit};
 
 /// Name of the gateway-only tool.
 pub(crate) const LIST_GPU_NODES: &str = "list_gpu_nodes";
@@ -58,19 +58,14 @@ impl ListArgs {
         let input: ListGpuNodesInput =
             serde_json::from_value(Value::Object(arguments.unwrap_or_default()))
                 .map_err(|e| format!("Invalid argument of list_gpu_nodes: {e}."))?;
-        let node_limit = input.node_limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        if !(1..=MAX_LIST_LIMIT).contains(&node_limit) {
-            return Err(format!(
-                "Invalid argument `node_limit`: {node_limit} is outside 1-{MAX_LIST_LIMIT}."
-            ));
-        }
+        let node_limit = node_limit(input.node_limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
         Ok(Self {
             node_pattern: input
                 .node_pattern
                 .as_deref()
                 .map(NodePattern::new)
                 .transpose()?,
-            node_limit: node_limit as usize,
+            node_limit,
             after: input
                 .cursor
                 .as_deref()

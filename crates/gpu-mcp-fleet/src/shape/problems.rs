@@ -43,16 +43,7 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
                 .iter()
                 .filter(|g| at_least(verdict_of(g, "verdict")))
                 .map(|g| {
-                    let reasons: Vec<Value> = g
-                        .get("reasons")
-                        .and_then(Value::as_array)
-                        .map(|r| {
-                            r.iter()
-                                .filter(|f| at_least(verdict_of(f, "severity")))
-                                .cloned()
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let reasons = findings_at_least(g, "reasons", min);
                     pick(
                         g,
                         &["index", "verdict", "uuid", "name", "pci_bus_id"],
@@ -60,16 +51,7 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
                     )
                 })
                 .collect();
-            let node_findings: Vec<Value> = result
-                .get("node_findings")
-                .and_then(Value::as_array)
-                .map(|r| {
-                    r.iter()
-                        .filter(|f| at_least(verdict_of(f, "severity")))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let node_findings = findings_at_least(result, "node_findings", min);
             let mut details = json!({"gpus": gpus});
             if !node_findings.is_empty() {
                 details["node_findings"] = Value::Array(node_findings);
@@ -146,6 +128,26 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
         summary,
         details,
     })
+}
+
+/// The findings listed under `key` of `value` whose severity is at or above `min` (and not
+/// healthy).
+fn findings_at_least(value: &Value, key: &str, min: Verdict) -> Vec<Value> {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter(|f| {
+                    f.get("severity")
+                        .and_then(Value::as_str)
+                        .and_then(parse_verdict)
+                        .is_some_and(|v| rank(v) >= rank(min) && rank(v) > 0)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An Xid group's severity (`info`, `warning`, `critical`) as a verdict.
