@@ -20,6 +20,7 @@ mod inventory;
 pub mod output;
 mod pods;
 pub mod portable;
+pub mod processes;
 pub mod prompts;
 mod reading;
 mod snapshot;
