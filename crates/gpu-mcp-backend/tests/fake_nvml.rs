@@ -102,7 +102,7 @@ async fn a_healthy_h100_server_reads_every_field() {
     assert_eq!(buses.len(), 8);
     assert_eq!(
         s.gpus[3].pci_bus_id,
-        Reading::Value("0000:5d:00".to_owned())
+        Reading::Value("0000:5d:00.0".to_owned())
     );
 }
 
@@ -320,7 +320,7 @@ async fn recorded_xid_events_name_their_gpu() {
     let ev = first_event(&nvml).await;
     assert_eq!(ev.xid, 48);
     assert_eq!(ev.gpu_index, Some(3));
-    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:5d:00"));
+    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:5d:00.0"));
     assert_eq!(
         ev.gpu_uuid.as_deref(),
         Some("GPU-5a1c0e7d-0000-4000-8000-00000000005d")
@@ -335,7 +335,7 @@ async fn an_xid_79_event_is_attributed_to_the_gpu_that_was_lost() {
     let ev = first_event(&nvml).await;
     assert_eq!(ev.xid, 79);
     assert_eq!(ev.gpu_index, Some(3));
-    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:5d:00"));
+    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:5d:00.0"));
 }
 
 #[tokio::test]

@@ -136,7 +136,7 @@ pub struct GpuInventory {
     /// Board serial number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
-    /// PCI bus id, `dddd:bb:dd` as the kernel log prints it.
+    /// PCI bus id, `dddd:bb:dd.f` as `lspci -D` prints it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pci_bus_id: Option<String>,
     /// GPU architecture, e.g. `Hopper`.

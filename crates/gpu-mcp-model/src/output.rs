@@ -162,7 +162,7 @@ pub struct XidGroup {
     pub gpu_index: Option<u32>,
     /// GPU UUID, when known.
     pub gpu_uuid: Option<String>,
-    /// PCI address as the kernel prints it (`0000:3b:00`), when known.
+    /// PCI address (`0000:3b:00.0`), when known.
     pub pci_bus_id: Option<String>,
     /// The Xid code.
     pub xid: u32,
@@ -203,7 +203,7 @@ pub struct XidRecord {
     pub gpu_index: Option<u32>,
     /// GPU UUID, when known.
     pub gpu_uuid: Option<String>,
-    /// PCI address (`0000:3b:00`), when known.
+    /// PCI address (`0000:3b:00.0`), when known.
     pub pci_bus_id: Option<String>,
     /// MIG GPU instance, when the driver attributed one.
     pub gpu_instance: Option<u32>,

@@ -82,8 +82,8 @@ pub struct GpuSnapshot {
     pub uuid: Reading<String>,
     /// Board serial number.
     pub serial: Reading<String>,
-    /// PCI bus id in the kernel log's form, lowercase `dddd:bb:dd`, e.g. `0000:3b:00` (the one
-    /// form every tool reports; backends normalise NVML's `00000000:3B:00.0`).
+    /// PCI bus id in Linux's form, lowercase `dddd:bb:dd.f`, e.g. `0000:3b:00.0` (the one form
+    /// every tool reports; backends normalise NVML's `00000000:3B:00.0`).
     pub pci_bus_id: Reading<String>,
     /// GPU architecture, e.g. `Hopper`.
     pub architecture: Reading<String>,

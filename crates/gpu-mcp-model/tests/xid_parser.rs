@@ -91,7 +91,7 @@ fn kmsg_dump_maps_uuid_and_implies_79_without_double_counting() {
     assert_eq!(a.time, Some(boot + Duration::from_micros(7_200_000_200)));
     let b = &out.events[1];
     assert_eq!((b.xid, b.implied), (79, true));
-    assert_eq!(b.pci_bus_id.as_deref(), Some("0000:5d:00"));
+    assert_eq!(b.pci_bus_id.as_deref(), Some("0000:5d:00.0"));
     assert_eq!(out.gpu_uuids.len(), 1);
 }
 
@@ -106,8 +106,8 @@ fn dmesg_multi_line_fall_off_the_bus_is_found() {
     assert_eq!(
         codes,
         vec![
-            (79, true, Some("0000:b3:00")),
-            (13, false, Some("0000:18:00"))
+            (79, true, Some("0000:b3:00.0")),
+            (13, false, Some("0000:18:00.0"))
         ]
     );
     assert_eq!(out.events[0].uptime_us, Some(8_123_101_010));
@@ -177,7 +177,7 @@ fn kmsg_escapes_are_decoded_and_an_escaped_newline_splits_the_record() {
     assert_eq!(out.events.len(), 1, "{out:?}");
     let ev = &out.events[0];
     assert_eq!((ev.xid, ev.implied), (79, true));
-    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:b3:00"));
+    assert_eq!(ev.pci_bus_id.as_deref(), Some("0000:b3:00.0"));
     assert_eq!(ev.time, Some(boot + Duration::from_secs(12)));
     assert!(!ev.message.contains("\\x0a"), "{}", ev.message);
     // An escaped backslash is a backslash, not the start of another escape.
@@ -271,7 +271,7 @@ fn nvswitch_sxid_lines_are_parsed() {
     assert_eq!(a.sxid, 12028);
     assert_eq!(a.fatal, Some(false));
     assert_eq!(a.link, Some(46));
-    assert_eq!(a.pci_bus_id.as_deref(), Some("0000:b7:00"));
+    assert_eq!(a.pci_bus_id.as_deref(), Some("0000:b7:00.0"));
     assert_eq!(a.switch.as_deref(), Some("nvidia-nvswitch2"));
     assert_eq!(a.time, Some(boot + Duration::from_micros(4_235_500_000)));
     let b = &out.sxids[1];

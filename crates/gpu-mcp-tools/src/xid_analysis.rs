@@ -248,10 +248,10 @@ mod tests {
     fn a_recorded_event_merges_into_its_kernel_line() {
         let keys = GpuKeys::default();
         let merged = merge(
-            vec![ev(79, XidSource::KernelLog, 100, "0000:3b:00")],
+            vec![ev(79, XidSource::KernelLog, 100, "0000:3b:00.0")],
             vec![
-                ev(79, XidSource::NvmlEvent, 102, "0000:3b:00"),
-                ev(79, XidSource::NvmlEvent, 400, "0000:3b:00"),
+                ev(79, XidSource::NvmlEvent, 102, "0000:3b:00.0"),
+                ev(79, XidSource::NvmlEvent, 400, "0000:3b:00.0"),
             ],
             &keys,
         );
@@ -276,9 +276,9 @@ mod tests {
         let keys = GpuKeys::default();
         let merged = merge(
             vec![
-                ev(13, XidSource::KernelLog, 1, "0000:3b:00"),
-                ev(13, XidSource::KernelLog, 2, "0000:3b:00"),
-                ev(48, XidSource::KernelLog, 3, "0000:3b:00"),
+                ev(13, XidSource::KernelLog, 1, "0000:3b:00.0"),
+                ev(13, XidSource::KernelLog, 2, "0000:3b:00.0"),
+                ev(48, XidSource::KernelLog, 3, "0000:3b:00.0"),
             ],
             vec![],
             &keys,

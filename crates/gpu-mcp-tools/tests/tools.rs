@@ -310,7 +310,7 @@ async fn kernel_log_events_are_mapped_to_gpus_merged_and_unknown_codes_kept() {
     assert_eq!(unknown["gpu_index"], 2);
     let lost = groups
         .iter()
-        .find(|g| g["pci_bus_id"] == "0000:ee:00")
+        .find(|g| g["pci_bus_id"] == "0000:ee:00.0")
         .unwrap();
     assert_eq!(lost["gpu_index"], Value::Null);
 

@@ -59,7 +59,9 @@ impl MockBackend {
     pub fn kernel_log(&self) -> String {
         let mut out = String::new();
         for (seq, e) in self.events.iter().enumerate() {
-            let pci = e.pci_bus_id.as_deref().unwrap_or("0000:00:00");
+            // The driver prints the device without its function (`PCI:0000:18:00`).
+            let pci = e.pci_bus_id.as_deref().unwrap_or("0000:00:00.0");
+            let pci = pci.rsplit_once('.').map_or(pci, |(device, _)| device);
             let who = match (e.pid, &e.process_name) {
                 (Some(p), Some(n)) => format!("pid={p}, name={n}, "),
                 (Some(p), None) => format!("pid={p}, "),
@@ -167,6 +169,6 @@ mod tests {
         let parsed = gpu_mcp_model::xid::parse_kernel_log(m.kernel_log().as_bytes(), None);
         let codes: Vec<u32> = parsed.events.iter().map(|e| e.xid).collect();
         assert_eq!(codes, vec![48, 94, 48, 95]);
-        assert_eq!(parsed.events[0].pci_bus_id.as_deref(), Some("0000:18:00"));
+        assert_eq!(parsed.events[0].pci_bus_id.as_deref(), Some("0000:18:00.0"));
     }
 }

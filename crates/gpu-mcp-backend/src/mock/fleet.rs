@@ -57,10 +57,8 @@ pub(super) struct MockIdentity<'a> {
     pub(super) spec: &'static ModelSpec,
     /// `GPU-...`.
     pub(super) uuid: String,
-    /// PCI bus id in the one form every tool reports (`dddd:bb:dd`, as the kernel log prints it).
+    /// PCI bus id in the one form every tool reports (`dddd:bb:dd.f`, see `normalize_pci_bus_id`).
     pub(super) pci: String,
-    /// PCI address as the kernel log prints it.
-    pub(super) pci_kernel: String,
     /// Hash of node and index that varies utilisation, temperature, power and memory use.
     pub(super) load: u64,
 }
@@ -79,8 +77,7 @@ impl<'a> MockIdentity<'a> {
             idx,
             spec,
             uuid,
-            pci: format!("{domain:04x}:{bus:02x}:00"),
-            pci_kernel: format!("{domain:04x}:{bus:02x}:00"),
+            pci: format!("{domain:04x}:{bus:02x}:00.0"),
             load,
         }
     }
@@ -105,7 +102,7 @@ pub(super) struct MockEvents {
     boot: SystemTime,
     index: u32,
     uuid: String,
-    pci_kernel: String,
+    pci: String,
     pub(super) events: Vec<XidEvent>,
 }
 
@@ -123,7 +120,7 @@ impl MockEvents {
         self.events.push(XidEvent {
             xid,
             source: XidSource::Mock,
-            pci_bus_id: Some(self.pci_kernel.clone()),
+            pci_bus_id: Some(self.pci.clone()),
             gpu_uuid: Some(self.uuid.clone()),
             gpu_index: Some(self.index),
             gpu_instance: None,
@@ -153,7 +150,7 @@ pub(super) fn build_gpu(
         boot,
         index,
         uuid: id.uuid.clone(),
-        pci_kernel: id.pci_kernel.clone(),
+        pci: id.pci.clone(),
         events: Vec::new(),
     };
     apply_scenario(g.scenario, &id, &mut gpu, &mut events);

@@ -23,7 +23,7 @@ pub(super) fn read_identity(dev: &Device<'_>, l: &mut GpuAccess) -> Identity {
         name: reading(dev.name(), l),
         uuid: reading(dev.uuid(), l),
         serial: reading(dev.serial(), l),
-        // One form everywhere: the kernel log's `dddd:bb:dd` (NVML prints `00000000:3B:00.0`).
+        // One form everywhere: Linux's `dddd:bb:dd.f` (NVML prints `00000000:3B:00.0`).
         pci_bus_id: reading(
             dev.pci_info()
                 .map(|p| normalize_pci_bus_id(&p.bus_id).unwrap_or(p.bus_id)),

@@ -37,7 +37,7 @@ pub struct XidEvent {
     pub xid: u32,
     /// Where it was seen.
     pub source: XidSource,
-    /// Normalised PCI address (`0000:3b:00`), when known.
+    /// Normalised PCI address (`0000:3b:00.0`), when known.
     pub pci_bus_id: Option<String>,
     /// GPU UUID, when known.
     pub gpu_uuid: Option<String>,

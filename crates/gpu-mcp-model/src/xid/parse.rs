@@ -27,17 +27,20 @@ const MAX_MESSAGE: usize = 1024;
 /// Events kept per parse (the newest win).
 pub const DEFAULT_MAX_EVENTS: usize = 50_000;
 
-/// Normalises a PCI address to the kernel log's form: lowercase `dddd:bb:dd`, no function.
+/// Normalises a PCI address to the one form every answer uses: Linux's lowercase
+/// `dddd:bb:dd.f` (as `lspci -D` and `/sys/bus/pci/devices` name the device).
 ///
-/// Accepts NVML's `00000000:3B:00.0`, the kernel's `0000:3b:00`, `PCI:0000:3b:00`, and `3b:00.0`.
+/// Accepts NVML's `00000000:3B:00.0`, `PCI:0000:3b:00`, `3b:00.0`, and the kernel log's
+/// `0000:3b:00`, which the NVIDIA driver prints without the function: a GPU is function 0.
 pub fn normalize_pci_bus_id(s: &str) -> Option<String> {
     let s = s.trim();
     let s = s.strip_prefix("PCI:").unwrap_or(s);
-    let s = match s.rsplit_once('.') {
+    let (s, func) = match s.rsplit_once('.') {
         Some((head, func)) if func.len() == 1 && func.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            head
+            (head, func)
         }
-        _ => s,
+        Some(_) => return None,
+        None => (s, "0"),
     };
     let parts: Vec<&str> = s.split(':').collect();
     let (domain, bus, dev) = match parts.as_slice() {
@@ -54,7 +57,9 @@ pub fn normalize_pci_bus_id(s: &str) -> Option<String> {
     let domain = hex(domain, 8)?;
     let bus = hex(bus, 2)?;
     let dev = hex(dev, 2)?;
-    Some(format!("{domain:04x}:{bus:02x}:{dev:02x}"))
+    let func = hex(func, 1).filter(|f| *f < 8)?;
+    let dev = (dev < 32).then_some(dev)?;
+    Some(format!("{domain:04x}:{bus:02x}:{dev:02x}.{func:x}"))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -500,21 +505,24 @@ mod tests {
     fn normalises_pci_addresses() {
         assert_eq!(
             normalize_pci_bus_id("00000000:3B:00.0").as_deref(),
-            Some("0000:3b:00")
+            Some("0000:3b:00.0")
         );
         assert_eq!(
             normalize_pci_bus_id("PCI:0000:3b:00").as_deref(),
-            Some("0000:3b:00")
+            Some("0000:3b:00.0")
         );
         assert_eq!(
             normalize_pci_bus_id("0008:01:00").as_deref(),
-            Some("0008:01:00")
+            Some("0008:01:00.0")
         );
         assert_eq!(
             normalize_pci_bus_id("3b:00.0").as_deref(),
-            Some("0000:3b:00")
+            Some("0000:3b:00.0")
         );
         assert_eq!(normalize_pci_bus_id("zz:00"), None);
+        assert_eq!(normalize_pci_bus_id("0000:3b:00.9"), None);
+        assert_eq!(normalize_pci_bus_id("0000:3b:40.0"), None);
+        assert_eq!(normalize_pci_bus_id("0000:3b:00.01"), None);
         assert_eq!(normalize_pci_bus_id(""), None);
     }
 
@@ -537,7 +545,7 @@ mod tests {
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.events[0].xid, 79);
         assert!(out.events[0].implied);
-        assert_eq!(out.events[0].pci_bus_id.as_deref(), Some("0000:b3:00"));
+        assert_eq!(out.events[0].pci_bus_id.as_deref(), Some("0000:b3:00.0"));
     }
 
     #[test]
