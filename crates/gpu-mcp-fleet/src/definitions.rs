@@ -39,7 +39,7 @@ pub(crate) fn node_property_schema() -> Value {
 }
 
 /// Generates an inlined, draft 2020-12 schema of `T` without `$schema`, as an object.
-fn schema_of<T: JsonSchema>(serialize: bool) -> JsonObject {
+pub(crate) fn schema_of<T: JsonSchema>(serialize: bool) -> JsonObject {
     let mut settings = SchemaSettings::draft2020_12().with(|s| {
         s.inline_subschemas = true;
         s.meta_schema = None;
@@ -56,7 +56,7 @@ fn schema_of<T: JsonSchema>(serialize: bool) -> JsonObject {
 }
 
 /// Strips the root's `title` and `description`, as MCP tool schemas carry them on the tool.
-fn strip_root_annotations(mut schema: JsonObject) -> JsonObject {
+pub(crate) fn strip_root_annotations(mut schema: JsonObject) -> JsonObject {
     schema.remove("title");
     schema.remove("description");
     schema
@@ -97,7 +97,7 @@ pub(crate) fn gateway_output_schema(agent_output: Option<&JsonObject>) -> JsonOb
 }
 
 /// The schema with [`gpu_mcp_model::portable`] applied (inputs also lose nullable types).
-fn portable(schema: JsonObject, input: bool) -> JsonObject {
+pub(crate) fn portable(schema: JsonObject, input: bool) -> JsonObject {
     let mut schema = Value::Object(schema);
     if input {
         strip_nullable(&mut schema);

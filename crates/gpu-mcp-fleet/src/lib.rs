@@ -21,6 +21,7 @@ mod definitions;
 mod error;
 mod fleet_args;
 mod forward;
+mod kube;
 mod listing;
 mod metrics;
 mod node_arg;

@@ -7,6 +7,8 @@
 //!   Both implement [`NodeDirectory`].
 //! - [`NodeTransport`]: one JSON-RPC request to one node, over HTTP to the pod IP
 //!   ([`HttpTransport`]) or through `pods/exec` ([`ExecTransport`]).
+//! - [`ClusterCache`]: watch-backed caches of every Node and of every Pod that requests GPUs,
+//!   trimmed to what the Kubernetes-context tools show ([`NodeFacts`], [`GpuPod`]).
 //! - [`NodeName`]: a node name checked once against the API server's rule (DNS-1123
 //!   subdomain); the only way to name one node to the router.
 //! - [`Router`]: one node, or a fan-out to all with bounded concurrency; the one judge of
@@ -50,6 +52,7 @@
 //! real API server; add `GPU_MCP_TEST_EXEC_NODE` and `GPU_MCP_TEST_EXEC_COMMAND` for exec
 //! through it).
 
+mod cluster;
 mod config;
 mod discovery;
 mod endpoint;
@@ -59,6 +62,11 @@ mod quote;
 mod router;
 pub mod transport;
 
+pub use cluster::{
+    CacheState, ClusterCache, Condition, ContainerFacts, GPU_LABEL_PREFIX, GPU_RESOURCE, GpuPod,
+    MESSAGE_LIMIT, MIG_RESOURCE_PREFIX, NodeFacts, PodFilter, PodKey, PodPage, Taint, gpu_pod,
+    is_gpu_resource, node_facts,
+};
 pub use config::{ClientOptions, client, client_config};
 pub use discovery::{
     AGENT_COMPONENT_SELECTOR, DEFAULT_AGENT_CONTAINER, DEFAULT_LABEL_SELECTOR, DEFAULT_NAMESPACE,

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use gpu_mcp_k8s::{NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted};
+use gpu_mcp_k8s::{
+    ClusterCache, NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted,
+};
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
@@ -22,6 +24,7 @@ use crate::aggregate::{
 use crate::definitions::gateway_tools;
 use crate::error::Error;
 use crate::fleet_args::{FleetArgs, take_fleet_arguments};
+use crate::kube::{KubeTools, kube_tools};
 use crate::forward::{failure_of, parse_agent_response, to_router, tools_call_request};
 use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
 use crate::metrics::ClusterMetrics;
@@ -42,6 +45,7 @@ pub struct ClusterCatalog {
     agent_tools: HashSet<String>,
     metrics: Option<ClusterMetrics>,
     next_id: AtomicU64,
+    kube: Option<KubeTools>,
 }
 
 impl std::fmt::Debug for ClusterCatalog {
@@ -68,7 +72,18 @@ impl ClusterCatalog {
             agent_tools: names,
             metrics: None,
             next_id: AtomicU64::new(1),
+            kube: None,
         }
+    }
+
+    /// Adds the Kubernetes-context tools (`describe_gpu_node`, `get_pod_gpu_allocation`),
+    /// which read `cache` and ask the agents through this catalog's router.
+    pub fn with_cluster_context(mut self, cache: Arc<ClusterCache>) -> Self {
+        if self.kube.is_none() {
+            self.tools.extend(kube_tools());
+        }
+        self.kube = Some(KubeTools::new(cache, Arc::clone(&self.router)));
+        self
     }
 
     /// Records routed calls into `metrics`.
@@ -369,6 +384,8 @@ impl ToolCatalog for ClusterCatalog {
             let started = Instant::now();
             let (mode, work) = if name == LIST_GPU_NODES {
                 ("list", self.list_gpu_nodes(arguments).boxed())
+            } else if let Some(kube) = self.kube.as_ref().filter(|_| KubeTools::serves(name)) {
+                ("cluster", kube.call(name, arguments).boxed())
             } else if self.agent_tools.contains(name) {
                 let mut arguments = arguments;
                 let fleet = match take_fleet_arguments(&mut arguments) {
