@@ -318,8 +318,8 @@ impl ClusterCache {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let nodes = Arc::new(Cache::default());
         let pods = Arc::new(Cache::default());
-        let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-            .default_backoff();
+        let node_stream =
+            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff();
         let pod_stream =
             watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
         let tasks = vec![
@@ -647,10 +647,7 @@ mod tests {
         assert_eq!(worker.state, "terminated");
         assert_eq!(worker.exit_code, Some(139));
         assert_eq!(worker.restart_count, 3);
-        assert_eq!(
-            worker.last_termination,
-            Some((Some("OOMKilled".into()), 1))
-        );
+        assert_eq!(worker.last_termination, Some((Some("OOMKilled".into()), 1)));
         assert!(worker.message.as_ref().unwrap().len() <= MESSAGE_LIMIT + 4);
         assert!(pod.holds_gpus());
 
@@ -690,7 +687,10 @@ mod tests {
         assert_eq!(facts.taints.len(), 2);
         assert_eq!(facts.taints[1].value, None);
         assert_eq!(facts.capacity, BTreeMap::from([(GPU_RESOURCE.into(), 8)]));
-        assert_eq!(facts.allocatable, BTreeMap::from([(GPU_RESOURCE.into(), 7)]));
+        assert_eq!(
+            facts.allocatable,
+            BTreeMap::from([(GPU_RESOURCE.into(), 7)])
+        );
         assert_eq!(facts.conditions[0].message, None);
     }
 

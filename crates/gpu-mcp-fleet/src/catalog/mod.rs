@@ -24,8 +24,8 @@ use crate::aggregate::{
 use crate::definitions::gateway_tools;
 use crate::error::Error;
 use crate::fleet_args::{FleetArgs, take_fleet_arguments};
-use crate::kube::{KubeTools, kube_tools};
 use crate::forward::{failure_of, parse_agent_response, to_router, tools_call_request};
+use crate::kube::{KubeTools, kube_tools};
 use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
 use crate::metrics::ClusterMetrics;
 use crate::node_arg::{closest_match, quote, take_node_argument};

@@ -18,9 +18,9 @@ pub(crate) const DEFAULT_POD_LIMIT: u32 = 50;
 /// Most pods per page.
 pub(crate) const MAX_POD_LIMIT: u32 = 200;
 /// Bytes of pod entries one page carries at most (the rest goes to the next page).
-const PAGE_BUDGET_BYTES: usize = 18 * 1024;
+const PAGE_BUDGET_BYTES: usize = 16 * 1024;
 /// Most node notes one page carries.
-const MAX_NODE_NOTES: usize = 20;
+const MAX_NODE_NOTES: usize = 10;
 /// The cursor section of this tool.
 const SECTION: char = 'a';
 
@@ -76,9 +76,7 @@ impl AllocationArgs {
         let node = input
             .node
             .as_deref()
-            .map(|n| {
-                NodeName::try_from(n).map_err(|e| format!("Invalid argument `node`: {e}."))
-            })
+            .map(|n| NodeName::try_from(n).map_err(|e| format!("Invalid argument `node`: {e}.")))
             .transpose()?;
         if let Some(ns) = input.namespace.as_deref().filter(|ns| !dns_label(ns)) {
             return Err(format!(
@@ -314,7 +312,7 @@ pub(crate) fn build(
         {
             page.device_notes.push(NodeNote {
                 node: node.to_owned(),
-                reason: reason.clone(),
+                reason: clip(reason, 300),
             });
         }
     }
@@ -369,7 +367,11 @@ fn headline(page: &AllocationPage) -> String {
 pub(crate) fn words(page: &AllocationPage) -> String {
     let mut out = format!("{}\n", page.headline);
     for p in &page.pods {
-        let gpus: Vec<String> = p.requested.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let gpus: Vec<String> = p
+            .requested
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
         let _ = write!(
             out,
             "- {}/{} on {}: {}, requests {}",
@@ -451,7 +453,11 @@ mod tests {
             ("n2".to_owned(), Err("no get_gpu_processes".to_owned())),
         ]);
         let page = build(
-            vec![pod("n1-job-0", "n1"), pod("n1-job-1", "n1"), pod("n2-job-0", "n2")],
+            vec![
+                pod("n1-job-0", "n1"),
+                pod("n1-job-1", "n1"),
+                pod("n2-job-0", "n2"),
+            ],
             3,
             3,
             &reports,
@@ -461,7 +467,10 @@ mod tests {
         assert_eq!(page.pods[1].devices[0].verdict, Some(Verdict::Critical));
         assert!(!page.pods[2].devices_known);
         assert_eq!(page.device_notes.len(), 1);
-        assert!(page.headline.contains("1 on a GPU that is not healthy: ml-training/n1-job-1"));
+        assert!(
+            page.headline
+                .contains("1 on a GPU that is not healthy: ml-training/n1-job-1")
+        );
         assert!(page.next_cursor.is_none());
         assert!(words(&page).contains("holds GPU 1 GPU-1 (critical)"));
     }
@@ -479,10 +488,9 @@ mod tests {
         let page = build(vec![pod("a", "n1")], 5, 5, &BTreeMap::new());
         assert_eq!(page.pods_omitted, 4);
         let cursor = page.next_cursor.unwrap();
-        let args = AllocationArgs::check(
-            serde_json::from_value(json!({"cursor": cursor})).unwrap(),
-        )
-        .unwrap();
+        let args =
+            AllocationArgs::check(serde_json::from_value(json!({"cursor": cursor})).unwrap())
+                .unwrap();
         assert_eq!(args.after, Some(("ml-training".into(), "a".into())));
         assert_eq!(args.limit, DEFAULT_POD_LIMIT as usize);
     }

@@ -23,8 +23,11 @@ const MAX_CONDITIONS: usize = 16;
 const MAX_SICK_GPUS: usize = 16;
 /// Most reasons shown per GPU, and node findings in all.
 const MAX_REASONS: usize = 3;
-/// Most characters of an agent's sentence kept.
+/// Most bytes of an agent's sentence kept.
 const SENTENCE_LIMIT: usize = 300;
+/// Most bytes of the structured answer; beyond it labels, taints, conditions and sick GPUs are
+/// left out (and counted in `omitted` / `sick_gpus_omitted`) until it fits.
+const ANSWER_BUDGET: usize = 22 * 1024;
 
 /// Arguments of `describe_gpu_node`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -208,7 +211,12 @@ fn agent_view(health: Result<AgentHealth, String>) -> AgentView {
                         index: g.index,
                         verdict: g.verdict,
                         uuid: g.uuid.as_deref().map(|u| clip(u, 96)),
-                        reasons: g.reasons.iter().take(MAX_REASONS).map(reason_view).collect(),
+                        reasons: g
+                            .reasons
+                            .iter()
+                            .take(MAX_REASONS)
+                            .map(reason_view)
+                            .collect(),
                     })
                     .collect(),
                 sick_gpus_omitted: omitted,
@@ -324,7 +332,7 @@ pub(crate) fn describe(
                 type_: clip(&c.type_, 64),
                 status: clip(&c.status, 16),
                 reason: c.reason.as_deref().map(|r| clip(r, 64)),
-                message: c.message.as_deref().map(quote_untrusted),
+                message: c.message.as_deref().map(|m| clip(&quote_untrusted(m), 400)),
             })
             .collect(),
         gpu_labels: facts
@@ -337,10 +345,61 @@ pub(crate) fn describe(
         commands: commands(node, facts.unschedulable, agent.verdict),
         agent,
     };
-    NodeDescription {
-        headline: headline(&description),
-        ..description
+    let mut description = fit(description);
+    description.headline = headline(&description);
+    description
+}
+
+fn size_of(d: &NodeDescription) -> usize {
+    serde_json::to_vec(d).map_or(usize::MAX, |v| v.len())
+}
+
+/// Leaves out the last label, taint, condition or sick GPU, biggest section first, until the
+/// answer fits [`ANSWER_BUDGET`] (with room for the headline).
+fn fit(mut d: NodeDescription) -> NodeDescription {
+    while size_of(&d) > ANSWER_BUDGET - 1024 {
+        let sizes = [
+            d.gpu_labels.len(),
+            d.taints.len(),
+            d.conditions.len(),
+            d.agent.sick_gpus.len(),
+        ];
+        let Some((biggest, _)) = sizes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .max_by_key(|(_, n)| **n)
+        else {
+            break;
+        };
+        match biggest {
+            0 => {
+                d.gpu_labels.pop_last();
+            }
+            1 => {
+                d.taints.pop();
+            }
+            2 => {
+                d.conditions.pop();
+            }
+            _ => {
+                d.agent.sick_gpus.pop();
+                d.agent.sick_gpus_omitted += 1;
+                continue;
+            }
+        }
+        d.omitted += 1;
     }
+    d
+}
+
+/// At most five names, then how many more.
+fn first_few(names: &[&str]) -> String {
+    let mut out = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        let _ = write!(out, " and {} more", names.len() - 5);
+    }
+    out
 }
 
 fn headline(d: &NodeDescription) -> String {
@@ -370,7 +429,7 @@ fn headline(d: &NodeDescription) -> String {
     let hard = d.taints.iter().filter(|t| t.effect != "PreferNoSchedule");
     let hard: Vec<&str> = hard.map(|t| t.key.as_str()).collect();
     if !hard.is_empty() {
-        let _ = write!(h, "; tainted {}", hard.join(", "));
+        let _ = write!(h, "; tainted {}", first_few(&hard));
     }
     let problems: Vec<&str> = d
         .conditions
@@ -379,7 +438,11 @@ fn headline(d: &NodeDescription) -> String {
         .map(|c| c.type_.as_str())
         .collect();
     if !problems.is_empty() {
-        let _ = write!(h, "; conditions needing attention: {}", problems.join(", "));
+        let _ = write!(
+            h,
+            "; conditions needing attention: {}",
+            first_few(&problems)
+        );
     }
     match (&d.agent.verdict, &d.agent.error) {
         (Some(v), _) => {
@@ -543,7 +606,12 @@ mod tests {
                 .starts_with("kubectl drain gpu-1 --ignore-daemonsets --delete-emptydir-data")
         );
         assert_eq!(d.agent.sick_gpus.len(), 1);
-        assert!(d.headline.contains("agent verdict critical (GPU 3: Xid 79)"), "{}", d.headline);
+        assert!(
+            d.headline
+                .contains("agent verdict critical (GPU 3: Xid 79)"),
+            "{}",
+            d.headline
+        );
         assert!(d.headline.contains("tainted nvidia.com/gpu"));
         assert!(d.conditions[0].problem);
         let text = words(&d);
@@ -563,6 +631,10 @@ mod tests {
             serde_json::from_value(serde_json::json!({"verdict": "healthy"})).unwrap();
         let d = describe(&node, facts(true), &[], Ok(healthy.clone()));
         assert_eq!(d.commands[0].command, "kubectl uncordon gpu-1");
-        assert!(describe(&node, facts(false), &[], Ok(healthy)).commands.is_empty());
+        assert!(
+            describe(&node, facts(false), &[], Ok(healthy))
+                .commands
+                .is_empty()
+        );
     }
 }

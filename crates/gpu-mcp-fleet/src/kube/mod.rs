@@ -25,14 +25,40 @@ pub(crate) const DESCRIBE_GPU_NODE: &str = "describe_gpu_node";
 /// Name of the pod tool.
 pub(crate) const GET_POD_GPU_ALLOCATION: &str = "get_pod_gpu_allocation";
 
-/// `text` cut to `max` characters (`…` marks the cut).
+/// Most bytes of a text block; a longer one is cut and says so (the structured content is
+/// complete).
+const TEXT_LIMIT: usize = 15 * 1024;
+
+/// `text` with control characters made spaces, cut to at most `max` bytes on a character
+/// boundary (`…` marks the cut), so its JSON form is at most about twice `max`.
 pub(crate) fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.len() <= max {
+        return clean;
     }
-    let mut cut: String = text.chars().take(max).collect();
-    cut.push('…');
-    cut
+    let mut end = max;
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &clean[..end])
+}
+
+/// A text block within [`TEXT_LIMIT`].
+pub(crate) fn bound_text(text: String) -> String {
+    if text.len() <= TEXT_LIMIT {
+        return text;
+    }
+    let mut end = TEXT_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n… (the rest of this text was cut; the structured content has all of it)",
+        &text[..end]
+    )
 }
 
 /// The Kubernetes-context tools over a cluster cache and the router.
@@ -108,7 +134,7 @@ fn parse<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Resu
 /// The result carrying `value` and its words.
 fn answer<T: Serialize>(value: &T, text: String) -> CallToolResult {
     match serde_json::to_value(value) {
-        Ok(v) => CallToolResult::structured(v, text),
+        Ok(v) => CallToolResult::structured(v, bound_text(text)),
         Err(e) => CallToolResult::error(format!("cannot encode the answer: {e}")),
     }
 }
