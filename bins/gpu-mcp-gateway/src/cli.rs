@@ -72,6 +72,11 @@ pub(crate) struct Cli {
     /// forwarded) [default: none].
     #[arg(long, value_name = "FILE", help_heading = "Agents")]
     agent_token_file: Option<PathBuf>,
+    /// Serve describe_gpu_node and get_pod_gpu_allocation from watch-backed caches of the
+    /// cluster's nodes and GPU pods; needs get/list/watch on nodes and list/watch on pods in
+    /// every namespace (the chart grants them with gateway.clusterContext.enabled).
+    #[arg(long, help_heading = "Agents")]
+    cluster_context: bool,
     /// Most agent requests in flight during one fan-out.
     #[arg(long, default_value_t = 32, value_name = "N", help_heading = "Routing")]
     concurrency: usize,
@@ -136,6 +141,7 @@ impl Cli {
                 RoutingArg::Exec => Routing::Exec,
             },
             agent_port: self.agent_port,
+            cluster_context: self.cluster_context,
             concurrency: self.concurrency,
             node_timeout: self.node_timeout,
             circuit_breaker: (self.breaker_failures > 0).then_some(CircuitBreakerConfig {
@@ -225,6 +231,8 @@ mod tests {
         let c = parse(&["--agents", "a=http://127.0.0.1:1/mcp"]);
         assert_eq!(c.agents, Agents::Static("a=http://127.0.0.1:1/mcp".into()));
         assert!(cli(&["--routing", "carrier-pigeon"]).is_err());
+        assert!(!c.cluster_context);
+        assert!(parse(&["--cluster-context"]).cluster_context);
         assert!(cli(&["--tls-cert", "c.pem"]).is_err());
     }
 

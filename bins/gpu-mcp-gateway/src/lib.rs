@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use gpu_mcp_fleet::{ClusterCatalog, ClusterMetrics, MetricSink, register_cache_size};
 use gpu_mcp_k8s::{
-    CircuitBreakerConfig, ClientOptions, Discovery, DiscoveryConfig, ExecTransport,
+    CircuitBreakerConfig, ClientOptions, ClusterCache, Discovery, DiscoveryConfig, ExecTransport,
     ExecTransportConfig, HttpTransport, HttpTransportConfig, NodeDirectory, NodeTransport, Router,
     RouterConfig, StaticDirectory,
 };
@@ -37,7 +37,9 @@ const READINESS_POLL: Duration = Duration::from_millis(250);
 const INSTRUCTIONS: &str = "GPU diagnostics for every GPU node of a Kubernetes cluster. \
 Call list_gpu_nodes to see the nodes, their GPUs and health. Every GPU tool takes an optional \
 `node`: with it, the tool runs on that node only; without it, on every node, and the answer \
-lists each node's result or error plus a summary.";
+lists each node's result or error plus a summary. Where the gateway serves describe_gpu_node \
+and get_pod_gpu_allocation, they add what Kubernetes thinks: a node's taints, cordon, GPU \
+allocation and the drain command, and which pod holds which GPU.";
 
 /// Which MCP transport the gateway serves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,6 +106,8 @@ pub struct Config {
     pub routing: Routing,
     /// Agent MCP port when a pod declares none.
     pub agent_port: u16,
+    /// Serve the Kubernetes-context tools from watch-backed caches of nodes and GPU pods.
+    pub cluster_context: bool,
     /// Most agent requests in flight during one fan-out.
     pub concurrency: usize,
     /// Deadline of one agent's answer (the router's; the only deadline of the hop).
@@ -140,6 +144,7 @@ impl Default for Config {
             },
             routing: Routing::Http,
             agent_port: gpu_mcp_k8s::DEFAULT_AGENT_PORT,
+            cluster_context: false,
             concurrency: 32,
             node_timeout,
             circuit_breaker: None,
@@ -164,6 +169,11 @@ impl Config {
         if matches!(self.agents, Agents::Static(_)) && self.routing == Routing::Exec {
             return Err(Error::Config(
                 "--routing exec needs a cluster; --agents lists HTTP endpoints".into(),
+            ));
+        }
+        if matches!(self.agents, Agents::Static(_)) && self.cluster_context {
+            return Err(Error::Config(
+                "--cluster-context needs a cluster; --agents lists HTTP endpoints".into(),
             ));
         }
         if self.routing == Routing::Exec && self.exec_command.is_empty() {
@@ -243,6 +253,13 @@ impl Gateway {
                 (Arc::new(discovery), Some(client))
             }
         };
+        let cluster = match (&client, config.cluster_context) {
+            (Some(client), true) => {
+                tracing::info!("watching nodes and GPU pods for the Kubernetes-context tools");
+                Some(Arc::new(ClusterCache::start(client.clone())?))
+            }
+            _ => None,
+        };
         let transport: Arc<dyn NodeTransport> = match (config.routing, client) {
             (Routing::Http, _) => Arc::new(HttpTransport::new(HttpTransportConfig {
                 port: config.agent_port,
@@ -282,8 +299,11 @@ impl Gateway {
                 (nodes.len(), nodes.iter().filter(|n| n.ready).count())
             }),
         );
-        let catalog = ClusterCatalog::new(router, gpu_mcp_model::gpu_tool_definitions())
+        let mut catalog = ClusterCatalog::new(router, gpu_mcp_model::gpu_tool_definitions())
             .with_metrics(cluster_metrics);
+        if let Some(cache) = cluster {
+            catalog = catalog.with_cluster_context(cache);
+        }
         let server = McpServer::with_policy(
             ServerInfo {
                 name: SERVER_NAME.into(),
@@ -407,6 +427,12 @@ mod tests {
         let config = Config {
             agents: Agents::Static("a=http://127.0.0.1:1/mcp".into()),
             routing: Routing::Exec,
+            ..Config::default()
+        };
+        assert!(config.validate().unwrap_err().is_config());
+        let config = Config {
+            agents: Agents::Static("a=http://127.0.0.1:1/mcp".into()),
+            cluster_context: true,
             ..Config::default()
         };
         assert!(config.validate().unwrap_err().is_config());
