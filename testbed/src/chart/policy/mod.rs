@@ -69,12 +69,6 @@ pub fn check(docs: &[Value], release: &Release<'_>) -> Vec<String> {
 
     for obj in &objects {
         check_metadata(obj, release, &mut out);
-        if matches!(obj.kind, "ClusterRole" | "ClusterRoleBinding") {
-            out.push(format!(
-                "{}: the chart must not grant cluster-wide permissions",
-                obj.id()
-            ));
-        }
     }
 
     let daemonsets: Vec<&Object<'_>> = objects.iter().filter(|o| o.kind == "DaemonSet").collect();
@@ -92,7 +86,10 @@ pub fn check(docs: &[Value], release: &Release<'_>) -> Vec<String> {
     match deployments.as_slice() {
         [] => {
             for obj in &objects {
-                if matches!(obj.kind, "Role" | "RoleBinding") {
+                if matches!(
+                    obj.kind,
+                    "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+                ) {
                     out.push(format!("{}: RBAC rendered without a gateway", obj.id()));
                 }
             }
@@ -134,11 +131,13 @@ fn check_metadata(obj: &Object<'_>, release: &Release<'_>, out: &mut Vec<String>
             ));
         }
     }
-    if str_at(obj.value, "/metadata/namespace") != Some(release.namespace) {
+    // Cluster-scoped objects have no namespace.
+    let want = (!matches!(obj.kind, "ClusterRole" | "ClusterRoleBinding"))
+        .then_some(release.namespace);
+    if str_at(obj.value, "/metadata/namespace") != want {
         out.push(format!(
-            "{}: metadata.namespace should be {:?}",
+            "{}: metadata.namespace should be {want:?}",
             obj.id(),
-            release.namespace
         ));
     }
 }
@@ -299,6 +298,54 @@ mod tests {
     fn cluster_roles_are_rejected() {
         let mut docs = good();
         docs.push(json!({"kind": "ClusterRole", "metadata": meta("x", "gateway"), "rules": []}));
+        assert_flags(&docs, "cluster-wide");
+    }
+
+    fn cluster_meta(name: &str) -> Value {
+        json!({"name": name, "labels": labels("gateway")})
+    }
+
+    /// The cluster-context RBAC: read nodes, list and watch pods, bound to the gateway.
+    fn with_cluster_context() -> Vec<Value> {
+        let mut docs = good();
+        docs[3]["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("--cluster-context"));
+        docs.push(json!({"kind": "ClusterRole", "metadata": cluster_meta("gw-ctx"), "rules": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+        ]}));
+        docs.push(json!({"kind": "ClusterRoleBinding", "metadata": cluster_meta("gw-ctx"),
+            "roleRef": {"kind": "ClusterRole", "name": "gw-ctx", "apiGroup": "rbac.authorization.k8s.io"},
+            "subjects": [{"kind": "ServiceAccount", "name": "gw", "namespace": "ns"}]}));
+        docs
+    }
+
+    #[test]
+    fn cluster_context_grants_exactly_read_access_to_nodes_and_pods() {
+        assert_eq!(violations(&with_cluster_context()), Vec::<String>::new());
+        let mut docs = with_cluster_context();
+        docs[7]["rules"][1]["resources"] = json!(["pods", "secrets"]);
+        assert_flags(&docs, "expected exactly");
+        let mut docs = with_cluster_context();
+        docs[7]["rules"][0]["verbs"] = json!(["get", "list", "watch", "patch"]);
+        assert_flags(&docs, "expected exactly");
+        let mut docs = with_cluster_context();
+        docs[8]["subjects"][0]["namespace"] = json!("other");
+        assert_flags(&docs, "must bind exactly the gateway ServiceAccount");
+        let mut docs = with_cluster_context();
+        docs[7]["metadata"]["namespace"] = json!("ns");
+        assert_flags(&docs, "metadata.namespace should be None");
+        // The flag without the ClusterRole, and the ClusterRole without the flag.
+        let mut docs = with_cluster_context();
+        docs.truncate(7);
+        assert_flags(&docs, "--cluster-context needs exactly one ClusterRole");
+        let mut docs = with_cluster_context();
+        docs[3]["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
         assert_flags(&docs, "cluster-wide");
     }
 

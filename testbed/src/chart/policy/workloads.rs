@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::json::{binds_service_account, find, flags, is_subset, labels_at, parse_selector};
 use super::pod::check_pod;
-use super::rbac::check_rbac;
+use super::rbac::{check_cluster_rbac, check_rbac};
 use super::{GATEWAY_DEFAULT_SELECTOR, GATEWAY_UID, Object, Release};
 
 /// The agent DaemonSet: selector consistency, pod hardening, no API token.
@@ -153,6 +153,13 @@ pub(super) fn check_gateway(
         ));
     }
     check_rbac(sa, routing, objects, out);
+    check_cluster_rbac(
+        sa,
+        release.namespace,
+        flags.contains_key("cluster-context"),
+        objects,
+        out,
+    );
 }
 
 /// Exec routing starts `/gpu-mcp-agent --transport stdio` in the agent container, in the NVML
