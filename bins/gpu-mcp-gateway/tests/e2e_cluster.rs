@@ -17,6 +17,9 @@
 //!   during the run (http routing: a process on the pod IP plays the container)
 //! - `GPU_MCP_E2E_KILL_NODE`, `GPU_MCP_E2E_KILL_CMD`: a node and the shell command that kills
 //!   its agent
+//! - `GPU_MCP_E2E_WORKLOAD_NAMESPACE`, `GPU_MCP_E2E_JOBS_PER_NODE`: the GPU pods
+//!   (`{node}-job-{i}`, one `nvidia.com/gpu` each), `GPU_MCP_E2E_TAINTED_NODE` and
+//!   `GPU_MCP_E2E_CORDONED_NODE`: the nodes given the GPU taint and the cordon
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -438,6 +441,137 @@ async fn s05_xid79_node_is_critical_in_the_aggregated_health() {
             assert_eq!(verdict, "healthy", "healthy node {n}: {en}");
         }
     }
+    client.cancel().await.unwrap();
+}
+
+/// Calls a Kubernetes-context tool until its caches have synced (bounded).
+async fn call_synced(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    for _ in 0..60 {
+        let r = call(client, tool, args.clone()).await;
+        if !(is_error(&r) && text(&r).contains("has not synced")) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{tool}: the gateway's cluster caches never synced");
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: run through `cargo xtask e2e`"]
+async fn s05b_kubernetes_context_from_a_pod_to_its_node_taints_and_drain() {
+    let e = env();
+    let ns = var("GPU_MCP_E2E_WORKLOAD_NAMESPACE");
+    let jobs: usize = var("GPU_MCP_E2E_JOBS_PER_NODE").parse().unwrap();
+    let tainted = var("GPU_MCP_E2E_TAINTED_NODE");
+    let cordoned = var("GPU_MCP_E2E_CORDONED_NODE");
+    let xid_node = e
+        .scenarios
+        .iter()
+        .find(|(_, s)| s.contains("79"))
+        .map(|(n, _)| n.clone())
+        .expect("one node runs the XID 79 scenario");
+    let client = ready_client(&e).await;
+    let tools = client.list_all_tools().await.unwrap();
+    for name in ["describe_gpu_node", "get_pod_gpu_allocation"] {
+        assert!(
+            tools.iter().any(|t| t.name == name),
+            "{name} is served with the chart's --cluster-context"
+        );
+    }
+
+    // From a pod on the sick node to the GPU it holds.
+    let pod = format!("{xid_node}-job-1");
+    let r = call_synced(
+        &client,
+        "get_pod_gpu_allocation",
+        json!({"namespace": ns, "pod": pod}),
+    )
+    .await;
+    assert!(!is_error(&r), "{}", text(&r));
+    let s = structured(&r);
+    assert_eq!(s["total"], 1, "{s}");
+    let entry = &s["pods"][0];
+    assert_eq!(entry["node"], xid_node.as_str(), "{entry}");
+    assert_eq!(entry["requested"]["nvidia.com/gpu"], 1, "{entry}");
+    if entry["devices_known"] == true {
+        // The mock agent attributes GPU i of node N to pod N-job-i.
+        assert_eq!(entry["devices"][0]["gpu_index"], 1, "{entry}");
+        assert!(entry["devices"][0]["verdict"].is_string(), "{entry}");
+    } else {
+        let notes = s["device_notes"].to_string();
+        assert!(notes.contains("get_gpu_processes"), "says why: {s}");
+    }
+
+    // The node: taints, capacity, requests, the agent's verdict and the drain command.
+    let r = call_synced(&client, "describe_gpu_node", json!({"node": xid_node})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    let d = structured(&r);
+    assert_eq!(d["gpus"]["capacity"]["nvidia.com/gpu"], 8, "{d}");
+    assert_eq!(d["gpus"]["requested"]["nvidia.com/gpu"], jobs, "{d}");
+    assert_eq!(d["gpus"]["pods_holding_gpus"], jobs, "{d}");
+    assert_eq!(d["agent"]["verdict"], "critical", "{d}");
+    assert_eq!(
+        d["gpu_labels"]["nvidia.com/gpu.product"],
+        "NVIDIA-H100-80GB-HBM3"
+    );
+    let commands = d["commands"].to_string();
+    assert!(
+        commands.contains(&format!(
+            "kubectl drain {xid_node} --ignore-daemonsets --delete-emptydir-data"
+        )),
+        "{d}"
+    );
+    assert_eq!(
+        commands.contains(&format!("kubectl cordon {xid_node}")),
+        xid_node != cordoned,
+        "cordon is offered unless already cordoned: {d}"
+    );
+    assert!(text(&r).contains("kubectl drain"), "{}", text(&r));
+
+    let r = call_synced(&client, "describe_gpu_node", json!({"node": tainted})).await;
+    let d = structured(&r);
+    assert!(
+        d["taints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "nvidia.com/gpu" && t["effect"] == "NoSchedule"),
+        "{d}"
+    );
+    let r = call_synced(&client, "describe_gpu_node", json!({"node": cordoned})).await;
+    let d = structured(&r);
+    assert_eq!(d["cordoned"], true, "{d}");
+    assert!(d["headline"].as_str().unwrap().contains("cordoned"), "{d}");
+
+    // Every GPU pod, one page at a time, each exactly once.
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = json!({"namespace": ns, "limit": 1});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call_synced(&client, "get_pod_gpu_allocation", args).await;
+        assert!(!is_error(&r), "{}", text(&r));
+        let s = structured(&r);
+        assert_eq!(s["total"], e.nodes.len() * jobs, "{s}");
+        for p in s["pods"].as_array().unwrap() {
+            assert!(
+                seen.insert(p["pod"].as_str().unwrap().to_owned()),
+                "{p} twice"
+            );
+        }
+        match s["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let expected: BTreeSet<String> = e
+        .nodes
+        .iter()
+        .flat_map(|n| (0..jobs).map(move |i| format!("{n}-job-{i}")))
+        .collect();
+    assert_eq!(seen, expected);
     client.cancel().await.unwrap();
 }
 

@@ -49,8 +49,12 @@ impl Deployment {
         let set = format!(
             "agent.nvmlMode=mock,agent.kmsg.enabled=false,gateway.enabled=true,\
              gpu.runtimeClass.enabled=false,gateway.routing={routing},gateway.replicas=1,\
-             auth.enabled=false,networkPolicy.enabled=false"
+             auth.enabled=false,networkPolicy.enabled=false,\
+             gateway.tolerations[0].key=nvidia.com/gpu,gateway.tolerations[0].operator=Exists,\
+             gateway.tolerations[0].effect=NoSchedule"
         );
+        // The toleration: the workloads taint one node and cordon another, and with two nodes
+        // the gateway's pod must still find one.
         eprintln!("helm upgrade --install {RELEASE} ({set})");
         handle
             .helm_output(&[

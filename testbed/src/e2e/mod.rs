@@ -1,7 +1,9 @@
 //! `cargo xtask e2e`: the gateway's end-to-end scenarios against a real Kubernetes API.
 //!
 //! On the local cluster (`--cluster local`, see `cargo xtask cluster`):
-//! 1. builds the agent and the gateway, starts (or reuses) the cluster with N kwok GPU nodes;
+//! 1. builds the agent and the gateway, starts (or reuses) the cluster with N kwok GPU nodes, and
+//!    puts GPU workloads on them (`workloads`: pods in `ml-training` requesting `nvidia.com/gpu`,
+//!    the GPU taint on the first node, a cordon on the second; removed at the end);
 //! 2. `helm upgrade --install`s the chart (mock agents, gateway on, no RuntimeClass), so the API
 //!    server validates every manifest and the DaemonSet's pods land on the kwok nodes with 127.x IPs;
 //! 3. gives each agent pod its mock scenario (node 0 runs `xid-79`, the others are healthy):
@@ -20,6 +22,7 @@
 
 mod deployment;
 mod routing;
+mod workloads;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,6 +118,7 @@ fn run_local(args: &Args) -> Result<()> {
     );
 
     let mut failures = Vec::new();
+    let workloads = workloads::Workloads::apply(&handle, &handle.nodes)?;
     eprintln!("\n=== e2e: Kubernetes layer against the real API server ===");
     if let Err(e) = k8s_layer_tests(&ws, Some(&handle)) {
         eprintln!("=== e2e Kubernetes layer: FAILED: {e:#} ===");
@@ -123,7 +127,7 @@ fn run_local(args: &Args) -> Result<()> {
     for routing in args.routing.list() {
         eprintln!("\n=== e2e: --routing {routing} ===");
         let started = Instant::now();
-        match routing::run(&ws, &handle, routing) {
+        match routing::run(&ws, &handle, routing, &workloads.env()) {
             Ok(()) => eprintln!(
                 "=== e2e --routing {routing}: passed in {:.0} s ===",
                 started.elapsed().as_secs_f64()
@@ -135,6 +139,7 @@ fn run_local(args: &Args) -> Result<()> {
         }
     }
 
+    workloads.remove();
     if args.keep {
         eprintln!(
             "--keep: cluster and release left running; \

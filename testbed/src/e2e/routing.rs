@@ -27,7 +27,12 @@ struct Run {
 }
 
 /// Installs the chart with `routing`, plays its agents, starts the gateway and runs the scenarios.
-pub(super) fn run(ws: &Workspace, handle: &ClusterHandle, routing: &str) -> Result<()> {
+pub(super) fn run(
+    ws: &Workspace,
+    handle: &ClusterHandle,
+    routing: &str,
+    workload_env: &BTreeMap<String, String>,
+) -> Result<()> {
     let log_dir = ws.scratch(&format!("e2e-{routing}"));
     let deployment = Deployment::install(handle, routing, &log_dir)?;
     let nodes: Vec<String> = deployment.pods.iter().map(|p| p.node.clone()).collect();
@@ -156,6 +161,7 @@ pub(super) fn run(ws: &Workspace, handle: &ClusterHandle, routing: &str) -> Resu
         ),
         ("GPU_MCP_E2E_KILL_NODE".to_owned(), victim),
     ]);
+    env.extend(workload_env.clone());
     let result = programs::run_scenarios(&env, false, &[]);
     if result.is_err() {
         dump_logs(&run, handle);

@@ -132,8 +132,8 @@ fn check_metadata(obj: &Object<'_>, release: &Release<'_>, out: &mut Vec<String>
         }
     }
     // Cluster-scoped objects have no namespace.
-    let want = (!matches!(obj.kind, "ClusterRole" | "ClusterRoleBinding"))
-        .then_some(release.namespace);
+    let want =
+        (!matches!(obj.kind, "ClusterRole" | "ClusterRoleBinding")).then_some(release.namespace);
     if str_at(obj.value, "/metadata/namespace") != want {
         out.push(format!(
             "{}: metadata.namespace should be {want:?}",
@@ -312,10 +312,12 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!("--cluster-context"));
-        docs.push(json!({"kind": "ClusterRole", "metadata": cluster_meta("gw-ctx"), "rules": [
-            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
-        ]}));
+        docs.push(
+            json!({"kind": "ClusterRole", "metadata": cluster_meta("gw-ctx"), "rules": [
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
+            ]}),
+        );
         docs.push(json!({"kind": "ClusterRoleBinding", "metadata": cluster_meta("gw-ctx"),
             "roleRef": {"kind": "ClusterRole", "name": "gw-ctx", "apiGroup": "rbac.authorization.k8s.io"},
             "subjects": [{"kind": "ServiceAccount", "name": "gw", "namespace": "ns"}]}));

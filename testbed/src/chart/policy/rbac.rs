@@ -131,7 +131,10 @@ pub(super) fn check_cluster_rbac(
             "nodes".to_owned(),
             ["get", "list", "watch"].map(String::from).into(),
         ),
-        ("pods".to_owned(), ["list", "watch"].map(String::from).into()),
+        (
+            "pods".to_owned(),
+            ["list", "watch"].map(String::from).into(),
+        ),
     ]);
     let got = granted(role, out);
     if got != want {
