@@ -472,7 +472,11 @@ async fn s05b_kubernetes_context_from_a_pod_to_its_node_taints_and_drain() {
         .expect("one node runs the XID 79 scenario");
     let client = ready_client(&e).await;
     let tools = client.list_all_tools().await.unwrap();
-    for name in ["describe_gpu_node", "get_pod_gpu_allocation"] {
+    for name in [
+        "describe_gpu_node",
+        "get_pod_gpu_allocation",
+        "explain_pod_gpu_failure",
+    ] {
         assert!(
             tools.iter().any(|t| t.name == name),
             "{name} is served with the chart's --cluster-context"
@@ -542,6 +546,39 @@ async fn s05b_kubernetes_context_from_a_pod_to_its_node_taints_and_drain() {
     let d = structured(&r);
     assert_eq!(d["cordoned"], true, "{d}");
     assert!(d["headline"].as_str().unwrap().contains("cordoned"), "{d}");
+
+    // Was it the GPU? On the sick node the evidence points to a GPU or cannot tell; on a
+    // healthy node it finds nothing against the GPU.
+    let r = call_synced(
+        &client,
+        "explain_pod_gpu_failure",
+        json!({"namespace": ns, "pod": format!("{xid_node}-job-0")}),
+    )
+    .await;
+    assert!(!is_error(&r), "{}", text(&r));
+    let x = structured(&r);
+    assert!(
+        ["gpu_fault_likely", "cannot_tell"].contains(&x["conclusion"].as_str().unwrap()),
+        "{x}"
+    );
+    assert!(!x["cannot_know"].as_array().unwrap().is_empty(), "{x}");
+    let healthy = e
+        .nodes
+        .iter()
+        .find(|n| !e.scenarios.contains_key(*n))
+        .expect("a healthy node");
+    let r = call_synced(
+        &client,
+        "explain_pod_gpu_failure",
+        json!({"namespace": ns, "pod": format!("{healthy}-job-0")}),
+    )
+    .await;
+    assert_eq!(
+        structured(&r)["conclusion"],
+        "no_gpu_evidence",
+        "{}",
+        text(&r)
+    );
 
     // Every GPU pod, one page at a time, each exactly once.
     let mut seen = BTreeSet::new();

@@ -112,6 +112,27 @@ impl NodeTransport for Agents {
             }
             let structured = match request["params"]["name"].as_str().unwrap() {
                 "get_gpu_health" => health(i),
+                "analyze_xid_errors" => {
+                    // Nodes 2 and 3: Xid 79 on GPU 3 during the pods' run.
+                    let groups = if i == 2 || i == 3 {
+                        json!([{"gpu_index": 3, "xid": 79, "known": true,
+                            "mnemonic": "GPU_HAS_FALLEN_OFF_THE_BUS",
+                            "name": "GPU has fallen off the bus", "category": "hardware",
+                            "severity": "critical", "application_error": false,
+                            "action": "Drain the node and reboot it.", "count": 1,
+                            "first_seen": "2026-12-02T10:00:00Z",
+                            "last_seen": "2026-12-02T10:00:00Z", "sources": ["kernel_log"],
+                            "last_message": "NVRM: Xid 79"}])
+                    } else {
+                        json!([])
+                    };
+                    assert_eq!(
+                        request["params"]["arguments"]["since"], "2026-12-02T09:00:00Z",
+                        "the window starts with the pod"
+                    );
+                    json!({"summary": "s", "node": name(i), "total_events": 0,
+                        "returned_events": 0, "truncated": false, "groups": groups, "events": []})
+                }
                 "get_gpu_processes" => {
                     assert!(serves_processes(i), "asked an agent that does not list it");
                     self.process_calls.fetch_add(1, Ordering::Relaxed);
@@ -165,6 +186,7 @@ fn pods_of(i: usize) -> Vec<GpuPod> {
             node: Some(name(i)),
             phase: if g == 7 { "Succeeded" } else { "Running" }.into(),
             gpus: BTreeMap::from([(GPU_RESOURCE.into(), 1)]),
+            started: "2026-12-02T09:00:00Z".parse().ok(),
             containers: vec![ContainerFacts {
                 name: "worker".into(),
                 gpus: BTreeMap::from([(GPU_RESOURCE.into(), 1)]),
@@ -246,7 +268,11 @@ fn checked(c: &ClusterCatalog, name: &str, r: &CallToolResult) -> (Value, String
 #[tokio::test]
 async fn the_tools_are_listed_with_portable_schemas() {
     let f = cluster(2);
-    for name in ["describe_gpu_node", "get_pod_gpu_allocation"] {
+    for name in [
+        "describe_gpu_node",
+        "get_pod_gpu_allocation",
+        "explain_pod_gpu_failure",
+    ] {
         let t = tool(&f.catalog, name);
         let input = serde_json::to_string(&t.input_schema).unwrap();
         assert!(
@@ -490,4 +516,41 @@ async fn a_hostile_node_description_stays_within_the_bounds() {
     let (s, text) = checked(&catalog, "describe_gpu_node", &r);
     assert!(s["omitted"].as_u64().unwrap() > 0, "says what it left out");
     assert!(!text.contains('\u{1b}'));
+}
+
+#[tokio::test]
+async fn a_failed_pod_is_blamed_on_its_gpu_only_on_evidence() {
+    let f = cluster(10);
+    let explain = |pod: &str| {
+        call(
+            &f.catalog,
+            "explain_pod_gpu_failure",
+            json!({"namespace": "ml-training", "pod": pod}),
+        )
+    };
+    // Node 2's agent says the pod holds GPU 3, which reported Xid 79 during its run.
+    let r = explain("gpu-node-00002-job-3").await;
+    let (s, text) = checked(&f.catalog, "explain_pod_gpu_failure", &r);
+    assert_eq!(s["conclusion"], "gpu_fault_likely", "{s}");
+    assert_eq!(s["gpus_held"][0]["gpu_index"], 3);
+    assert_eq!(s["xids"][0]["pod_held_it"], true);
+    assert_eq!(s["containers"][0]["exit_code"], 139);
+    assert!(text.contains("Xid 79"), "{text}");
+    // Another pod on that node: the Xid was not on its GPU.
+    let r = explain("gpu-node-00002-job-5").await;
+    let (s, _) = checked(&f.catalog, "explain_pod_gpu_failure", &r);
+    assert_eq!(s["conclusion"], "no_gpu_evidence", "{s}");
+    assert_eq!(s["xids"][0]["pod_held_it"], false);
+    // Node 3's agent does not say which GPU a pod holds: it cannot tell, and says why.
+    let r = explain("gpu-node-00003-job-3").await;
+    let (s, _) = checked(&f.catalog, "explain_pod_gpu_failure", &r);
+    assert_eq!(s["conclusion"], "cannot_tell", "{s}");
+    assert!(
+        s["cannot_know"].to_string().contains("get_gpu_processes"),
+        "{s}"
+    );
+    // A pod the gateway does not know is refused, naming why.
+    let r = explain("nothing").await;
+    assert!(r.failed());
+    assert!(r.content[0].as_text().unwrap().contains("requests GPUs"));
 }

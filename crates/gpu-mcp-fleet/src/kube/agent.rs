@@ -17,6 +17,7 @@ use gpu_mcp_protocol::mcp::methods;
 use gpu_mcp_protocol::{JsonObject, Request, RequestId};
 use parking_lot::Mutex;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -126,7 +127,17 @@ impl AgentLink {
 
     /// The agent's health summary of `node`, or why there is none (in words).
     pub(crate) async fn health(&self, node: &NodeName) -> Result<AgentHealth, String> {
-        let request = to_router(&tools_call_request(self.id(), GET_GPU_HEALTH, None));
+        self.structured(node, GET_GPU_HEALTH, None).await
+    }
+
+    /// The agent's structured answer to `tool` on `node`, read as `T`, or why there is none.
+    pub(crate) async fn structured<T: DeserializeOwned>(
+        &self,
+        node: &NodeName,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<T, String> {
+        let request = to_router(&tools_call_request(self.id(), tool, arguments));
         let routed = self.router.route_to_node(node, &request).await;
         let reply = match routed.outcome {
             Ok(response) => parse_agent_response(response).map_err(|f| f.message)?,
@@ -134,17 +145,17 @@ impl AgentLink {
         };
         if reply.failed() {
             return Err(format!(
-                "the agent answered get_gpu_health with an error: {}",
+                "the agent answered {tool} with an error: {}",
                 quote_untrusted(&result_text(&reply))
             ));
         }
         let value = reply
             .structured_value()
             .map(std::borrow::Cow::into_owned)
-            .ok_or("the agent's get_gpu_health answer has no structured content")?;
+            .ok_or_else(|| format!("the agent's {tool} answer has no structured content"))?;
         serde_json::from_value(value).map_err(|e| {
             format!(
-                "the agent's get_gpu_health answer is not a health report: {}",
+                "the agent's {tool} answer is not what it should be: {}",
                 quote_untrusted(&e.to_string())
             )
         })

@@ -227,7 +227,7 @@ fn trouble(pod: &GpuPod) -> Option<String> {
 }
 
 /// The devices of `pod` in its node's report.
-fn devices_of(pod: &GpuPod, report: &GpuProcessesReport) -> Vec<HeldDevice> {
+pub(crate) fn devices_of(pod: &GpuPod, report: &GpuProcessesReport) -> Vec<HeldDevice> {
     let mut out = Vec::new();
     for allocation in &report.allocations {
         for holder in allocation

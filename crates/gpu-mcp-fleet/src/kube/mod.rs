@@ -5,6 +5,7 @@
 mod agent;
 mod allocation;
 mod describe;
+mod explain;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -19,11 +20,15 @@ use crate::definitions::{portable, schema_of, strip_root_annotations};
 use crate::node_arg::closest_match;
 use allocation::{AllocationArgs, AllocationInput, AllocationPage};
 use describe::{DescribeNodeInput, NodeDescription};
+use explain::{AgentXids, Evidence, ExplainInput, Explanation};
+use gpu_mcp_model::ANALYZE_XID_ERRORS;
 
 /// Name of the node tool.
 pub(crate) const DESCRIBE_GPU_NODE: &str = "describe_gpu_node";
 /// Name of the pod tool.
 pub(crate) const GET_POD_GPU_ALLOCATION: &str = "get_pod_gpu_allocation";
+/// Name of the triage tool.
+pub(crate) const EXPLAIN_POD_GPU_FAILURE: &str = "explain_pod_gpu_failure";
 
 /// Most bytes of a text block; a longer one is cut and says so (the structured content is
 /// complete).
@@ -122,6 +127,22 @@ as `cursor` for the next page. `total` always counts every matching pod.",
             strip_root_annotations(schema_of::<AllocationInput>(false)),
             strip_root_annotations(schema_of::<AllocationPage>(true)),
         ),
+        tool(
+            EXPLAIN_POD_GPU_FAILURE,
+            "Was it the GPU?",
+            "Whether a pod's failure points to its GPU, from evidence only: how its GPU \
+containers ended (reason, exit code, restarts, termination message), the GPUs it holds where the \
+node's agent knows, the node's GPUs that are not healthy now, and the Xids the node's agent \
+reports since the pod started (those after it ended are left out), each marked as on a GPU the \
+pod held or not. `conclusion` is `gpu_fault_likely` only when a hardware Xid hit a GPU the pod is \
+known to have held during its run; `application_error` when only application-caused Xids (13, \
+31, 43, ...) did; `no_gpu_evidence`, `cannot_tell` (with why) or `never_scheduled` otherwise. \
+`cannot_know` lists what the answer cannot see (container logs, events, Xids older than the \
+kernel log, GPUs of a pod that no longer runs). Use it when someone asks \"pod X failed, was it \
+the GPU?\"; follow with describe_gpu_node for the node's drain command.",
+            strip_root_annotations(schema_of::<ExplainInput>(false)),
+            strip_root_annotations(schema_of::<Explanation>(true)),
+        ),
     ]
 }
 
@@ -169,15 +190,18 @@ impl KubeTools {
 
     /// Whether `name` is one of these tools.
     pub(crate) fn serves(name: &str) -> bool {
-        name == DESCRIBE_GPU_NODE || name == GET_POD_GPU_ALLOCATION
+        matches!(
+            name,
+            DESCRIBE_GPU_NODE | GET_POD_GPU_ALLOCATION | EXPLAIN_POD_GPU_FAILURE
+        )
     }
 
     /// Runs `name`.
     pub(crate) async fn call(&self, name: &str, arguments: Option<JsonObject>) -> CallToolResult {
-        let result = if name == DESCRIBE_GPU_NODE {
-            self.describe_gpu_node(arguments).await
-        } else {
-            self.get_pod_gpu_allocation(arguments).await
+        let result = match name {
+            DESCRIBE_GPU_NODE => self.describe_gpu_node(arguments).await,
+            EXPLAIN_POD_GPU_FAILURE => self.explain_pod_gpu_failure(arguments).await,
+            _ => self.get_pod_gpu_allocation(arguments).await,
         };
         result.unwrap_or_else(CallToolResult::error)
     }
@@ -259,5 +283,72 @@ run a GPU agent."
         }
         let text = allocation::words(&result);
         Ok(answer(&result, text))
+    }
+
+    async fn explain_pod_gpu_failure(
+        &self,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, String> {
+        let input: ExplainInput = parse(EXPLAIN_POD_GPU_FAILURE, arguments)?;
+        // The same name rules as get_pod_gpu_allocation's `namespace` and `pod`.
+        AllocationArgs::check(AllocationInput {
+            namespace: Some(input.namespace.clone()),
+            pod: Some(input.pod.clone()),
+            ..AllocationInput::default()
+        })?;
+        if let Some(message) = not_synced("GPU pod", &self.cache.pods_state()) {
+            return Err(message);
+        }
+        let Some(pod) = self.cache.pod(&input.namespace, &input.pod) else {
+            return Err(format!(
+                "No pod {}/{} that requests GPUs is known: it may request no `nvidia.com/gpu` \
+or `nvidia.com/mig-*`, or it no longer exists (the gateway sees only pods that exist; a deleted \
+pod's history is in the cluster's events and logs, not here).",
+                input.namespace, input.pod
+            ));
+        };
+        let evidence = match pod.node.as_deref().map(NodeName::try_from) {
+            Some(Ok(node)) => {
+                let mut since = JsonObject::new();
+                if let Some(t) = pod.started.or(pod.created) {
+                    since.insert("since".into(), json!(t.to_string()));
+                }
+                since.insert("limit".into(), json!(1));
+                let mut ask = JsonObject::new();
+                ask.insert("namespace".into(), json!(pod.namespace));
+                ask.insert("pod".into(), json!(pod.name));
+                ask.insert("limit".into(), json!(1));
+                let nodes = [node.to_string()];
+                let (health, xids, mut reports) = futures::join!(
+                    self.agents.health(&node),
+                    self.agents
+                        .structured::<AgentXids>(&node, ANALYZE_XID_ERRORS, Some(since)),
+                    self.agents.processes(&nodes, &ask),
+                );
+                let held = match reports.remove(node.as_str()) {
+                    Some(Ok(report)) => Ok(allocation::devices_of(&pod, &report)),
+                    Some(Err(reason)) => Err(reason),
+                    None => Err("its node's agent was not asked".to_owned()),
+                };
+                Evidence {
+                    held,
+                    health,
+                    xids,
+                    now: std::time::SystemTime::now(),
+                }
+            }
+            _ => {
+                let none = "the pod has no node".to_owned();
+                Evidence {
+                    held: Err(none.clone()),
+                    health: Err(none.clone()),
+                    xids: Err(none),
+                    now: std::time::SystemTime::now(),
+                }
+            }
+        };
+        let explanation = explain::explain(&pod, evidence);
+        let text = explain::words(&explanation);
+        Ok(answer(&explanation, text))
     }
 }
