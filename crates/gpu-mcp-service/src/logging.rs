@@ -89,14 +89,24 @@ impl LogSink {
 
 /// The log messages of one session, encoded as `notifications/message` (compact JSON, no
 /// newline), from [`Session::log_messages`].
+///
+/// A session has at most one at a time, so a transport with several streams open for one
+/// session (Streamable HTTP) sends each message on one of them only; dropping it lets the next
+/// stream take over.
 #[derive(Debug)]
 pub struct LogMessages {
     rx: broadcast::Receiver<LogRecord>,
     session: Session,
 }
 
+impl Drop for LogMessages {
+    fn drop(&mut self) {
+        self.session.lock().log_stream_taken = false;
+    }
+}
+
 impl LogMessages {
-    pub(crate) fn new(session: Session) -> Self {
+    fn new(session: Session) -> Self {
         let rx = session.server.inner.log_sink.subscribe();
         Self { rx, session }
     }
@@ -125,9 +135,17 @@ impl LogMessages {
 }
 
 impl Session {
-    /// This session's log messages, for a transport to deliver while the session lasts.
-    pub fn log_messages(&self) -> LogMessages {
-        LogMessages::new(self.clone())
+    /// This session's log messages from now on, for a transport to deliver on one stream;
+    /// `None` while another stream of this session carries them (until that one is dropped).
+    pub fn log_messages(&self) -> Option<LogMessages> {
+        {
+            let mut state = self.lock();
+            if state.log_stream_taken {
+                return None;
+            }
+            state.log_stream_taken = true;
+        }
+        Some(LogMessages::new(self.clone()))
     }
 
     /// Sets the level from `logging/setLevel`, for records written from now on.

@@ -19,6 +19,8 @@ pub(crate) struct SessionState {
     pub(crate) log_level: Option<LoggingLevel>,
     /// How many log records had been written when the level was set.
     pub(crate) log_level_since: u64,
+    /// Whether a [`crate::LogMessages`] of this session is alive.
+    pub(crate) log_stream_taken: bool,
     pub(crate) in_flight: HashMap<RequestId, CancellationToken>,
 }
 

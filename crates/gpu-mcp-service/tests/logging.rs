@@ -72,7 +72,7 @@ async fn logging_capability_is_declared() {
 async fn messages_below_the_set_level_are_held_back() {
     let server = server();
     let session = server.session();
-    let mut messages = session.log_messages();
+    let mut messages = session.log_messages().expect("the first stream");
     let set = request(&session, 1, "logging/setLevel", json!({"level": "warning"})).await;
     assert_eq!(set["result"], json!({}));
 
@@ -96,7 +96,7 @@ async fn messages_below_the_set_level_are_held_back() {
 async fn nothing_is_sent_before_a_level_is_set() {
     let server = server();
     let session = server.session();
-    let mut messages = session.log_messages();
+    let mut messages = session.log_messages().expect("the first stream");
     let sink = server.log_sink();
     sink.log(
         LoggingLevel::Emergency,
@@ -115,8 +115,8 @@ async fn each_session_has_its_own_level() {
     let server = server();
     let quiet = server.session();
     let loud = server.session();
-    let mut quiet_messages = quiet.log_messages();
-    let mut loud_messages = loud.log_messages();
+    let mut quiet_messages = quiet.log_messages().expect("the first stream");
+    let mut loud_messages = loud.log_messages().expect("the first stream");
     request(&quiet, 1, "logging/setLevel", json!({"level": "critical"})).await;
     request(&loud, 1, "logging/setLevel", json!({"level": "info"})).await;
     let sink = server.log_sink();
@@ -134,4 +134,25 @@ async fn an_unknown_level_is_refused() {
     let set = request(&session, 1, "logging/setLevel", json!({"level": "verbose"})).await;
     assert_eq!(set["error"]["code"], -32602);
     assert_eq!(session.log_level(), None);
+}
+
+#[tokio::test]
+async fn one_stream_of_a_session_carries_its_messages_at_a_time() {
+    let server = server();
+    let session = server.session();
+    request(&session, 1, "logging/setLevel", json!({"level": "info"})).await;
+    let first = session.log_messages().expect("the first stream");
+    assert!(
+        session.log_messages().is_none(),
+        "a second stream would send every message twice"
+    );
+    drop(first);
+    let mut second = session
+        .log_messages()
+        .expect("taken over once the first is gone");
+    server
+        .log_sink()
+        .log(LoggingLevel::Warning, "fleet", json!({"message": "once"}));
+    let message = decode(&second.next().await.expect("a message"));
+    assert_eq!(message["params"]["data"]["message"], "once");
 }

@@ -5,7 +5,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt;
-use gpu_mcp_service::{Incoming, McpServer, Reply, Session};
+use gpu_mcp_service::{Incoming, LogMessages, McpServer, Reply, Session};
+use tokio::sync::mpsc;
 
 use crate::metrics::{Metrics, Outcome};
 
@@ -70,5 +71,14 @@ impl Dispatcher {
             guard.finish(label.method, &label.tool, outcome);
         }
         reply
+    }
+}
+
+/// Sends a session's log messages to `tx` until the server or the receiver is gone.
+pub(crate) async fn forward(mut messages: LogMessages, tx: mpsc::Sender<Vec<u8>>) {
+    while let Some(message) = messages.next().await {
+        if tx.send(message).await.is_err() {
+            break;
+        }
     }
 }

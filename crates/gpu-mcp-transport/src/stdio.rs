@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_protocol::ErrorCode;
-use gpu_mcp_service::{Incoming, LogMessages, McpServer};
+use gpu_mcp_service::{Incoming, McpServer};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::codec::{encode_response, error_response};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, forward};
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -121,10 +121,9 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
     let session = dispatcher.server().session();
     // Log messages the client asked for (`logging/setLevel`) go out between the replies while
     // the session lasts.
-    let _log_messages = AbortOnDropHandle::new(tokio::spawn(forward_log_messages(
-        session.log_messages(),
-        tx.clone(),
-    )));
+    let _log_messages = session
+        .log_messages()
+        .map(|messages| AbortOnDropHandle::new(tokio::spawn(forward(messages, tx.clone()))));
     let mut tasks = JoinSet::new();
     let mut buf = Vec::new();
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
@@ -217,14 +216,6 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
         }
     }
     result
-}
-
-async fn forward_log_messages(mut messages: LogMessages, tx: mpsc::Sender<Vec<u8>>) {
-    while let Some(message) = messages.next().await {
-        if tx.send(message).await.is_err() {
-            break;
-        }
-    }
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(

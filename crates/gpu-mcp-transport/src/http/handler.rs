@@ -11,13 +11,12 @@ use http::header::{
     CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::Full;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use serde_json::json;
 
 use super::Conn;
-use super::body::BudgetedBody;
+use super::body::{BudgetedBody, ReplyBody};
 use super::post::post;
 use super::security;
 use super::sessions::SessionTable;
@@ -28,7 +27,7 @@ use crate::dispatch::Dispatcher;
 use crate::health::Health;
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 
-pub(super) type HttpResponse = http::Response<Full<Bytes>>;
+pub(super) type HttpResponse = http::Response<ReplyBody>;
 
 /// State shared by every connection of one server.
 #[derive(Debug)]
@@ -85,8 +84,14 @@ impl Shared {
     }
 
     /// Labels a response for caches and content sniffing, and takes its bytes from the budget
-    /// until it is written; over budget, a short 503 goes out instead.
-    pub(super) fn budgeted(&self, response: HttpResponse) -> http::Response<BudgetedBody> {
+    /// until it is written; over budget, a short 503 goes out instead. `guard` lives as long as
+    /// the body. An event stream takes each event's bytes as it is produced
+    /// (see `post::stream`).
+    pub(super) fn budgeted<G>(
+        &self,
+        response: HttpResponse,
+        guard: G,
+    ) -> http::Response<BudgetedBody<G>> {
         let size = usize::try_from(response.body().size_hint().lower()).unwrap_or(usize::MAX);
         let (mut response, held) = match self.budget.try_take(size) {
             Some(held) => (response, held),
@@ -103,7 +108,7 @@ impl Shared {
         if !h.contains_key(CACHE_CONTROL) {
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
-        response.map(|body| BudgetedBody::new(body, held))
+        response.map(|body| BudgetedBody::new(body, held, guard))
     }
 }
 
@@ -359,7 +364,7 @@ pub(super) fn with_type(
     content_type: &'static str,
     body: Bytes,
 ) -> HttpResponse {
-    let mut r = http::Response::new(Full::new(body));
+    let mut r = http::Response::new(ReplyBody::from(body));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

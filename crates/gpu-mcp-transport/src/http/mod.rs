@@ -6,6 +6,7 @@ mod handler;
 mod post;
 mod security;
 mod sessions;
+mod stream;
 mod tls;
 
 use std::collections::HashMap;
@@ -460,6 +461,26 @@ impl Activity {
     }
 }
 
+/// One request in flight on a connection, from its headers until its response is written or
+/// dropped.
+#[derive(Debug)]
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
+        Self(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
 async fn serve_connection<I>(
     io: I,
     conn_info: Conn,
@@ -481,12 +502,10 @@ async fn serve_connection<I>(
         service_fn(move |req: hyper::Request<Incoming>| {
             let (shared, activity) = (shared.clone(), activity.clone());
             async move {
-                activity.in_flight.fetch_add(1, Ordering::Relaxed);
-                activity.touch();
+                // Busy until the whole body is written (an event stream outlives the handler).
+                let busy = Busy::start(activity);
                 let response = handler::handle(&shared, conn_info, req).await;
-                activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-                activity.touch();
-                Ok::<_, Infallible>(shared.budgeted(response))
+                Ok::<_, Infallible>(shared.budgeted(response, busy))
             }
         })
     };

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use super::handler::{HttpResponse, Shared, busy, rpc_error, session_id, with_type};
 use super::security::{self, ReplyFormat};
 use super::sessions::TableFull;
-use super::{Conn, SessionMode};
+use super::{Conn, SessionMode, stream};
 use crate::budget::Held;
 
 pub(super) async fn post(
@@ -44,6 +44,15 @@ pub(super) async fn post(
         Ok(resolved) => resolved,
         Err(refusal) => return refusal.reply(&incoming),
     };
+    // A request on a session it does not open may send notifications before its response,
+    // when the client takes an event stream; an `initialize` must name its session in the
+    // headers, which go out before anything else.
+    if !fresh
+        && incoming.request_id().is_some()
+        && security::names_event_stream(headers.get(ACCEPT))
+    {
+        return stream::serve(shared, session, incoming, format).await;
+    }
     let reply = shared.dispatcher.dispatch(&session, incoming).await;
     let session_id = if fresh && reply.opens_session() {
         match shared.sessions.insert(session, conn.peer.ip()) {
@@ -210,7 +219,7 @@ fn resolve(
 
 /// Reply: 202 without a body; otherwise the reply's status, as JSON or as one SSE `message`
 /// event, naming the session it opened.
-fn frame(reply: Reply, format: ReplyFormat, session_id: Option<String>) -> HttpResponse {
+pub(super) fn frame(reply: Reply, format: ReplyFormat, session_id: Option<String>) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::OK);
     let Some(body) = reply.into_body() else {
         return with_type(
@@ -222,11 +231,7 @@ fn frame(reply: Reply, format: ReplyFormat, session_id: Option<String>) -> HttpR
     let mut response = match format {
         ReplyFormat::Json => with_type(status, "application/json", Bytes::from(body)),
         ReplyFormat::EventStream => {
-            let mut event = Vec::with_capacity(body.len() + 24);
-            event.extend_from_slice(b"event: message\ndata: ");
-            event.extend_from_slice(&body);
-            event.extend_from_slice(b"\n\n");
-            let mut r = with_type(status, "text/event-stream", Bytes::from(event));
+            let mut r = with_type(status, EVENT_STREAM, sse_event(&body));
             r.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
@@ -236,4 +241,16 @@ fn frame(reply: Reply, format: ReplyFormat, session_id: Option<String>) -> HttpR
         response.headers_mut().insert(SESSION_ID_HEADER, id);
     }
     response
+}
+
+/// The media type of an event stream.
+pub(super) const EVENT_STREAM: &str = "text/event-stream";
+
+/// One SSE `message` event carrying one JSON-RPC message.
+pub(super) fn sse_event(message: &[u8]) -> Bytes {
+    let mut event = Vec::with_capacity(message.len() + 24);
+    event.extend_from_slice(b"event: message\ndata: ");
+    event.extend_from_slice(message);
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
 }

@@ -119,6 +119,33 @@ pub(crate) fn negotiate(accept: Option<&HeaderValue>) -> Option<ReplyFormat> {
     if accept.trim().is_empty() {
         return Some(ReplyFormat::Json);
     }
+    let (json, sse) = weights(accept);
+    // The most specific matching range decides a format's weight.
+    let weight = |w: [Option<f32>; 3]| w.into_iter().flatten().next().unwrap_or(0.0);
+    let (json, sse) = (weight(json), weight(sse));
+    if json <= 0.0 && sse <= 0.0 {
+        None
+    } else if sse > json {
+        Some(ReplyFormat::EventStream)
+    } else {
+        Some(ReplyFormat::Json)
+    }
+}
+
+/// Whether `Accept` names the event stream itself (`text/event-stream` or `text/*`, with a
+/// weight above 0), so a request may be answered with a stream of several events (its
+/// notifications, then its response). `*/*` alone does not count: a client that never named
+/// the format is not sent one it may not expect.
+pub(crate) fn names_event_stream(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|a| a.to_str().ok()) else {
+        return false;
+    };
+    let (_, sse) = weights(accept);
+    sse[..2].iter().flatten().next().is_some_and(|q| *q > 0.0)
+}
+
+/// The (exact, `type/*`, `*/*`) weights `accept` gives JSON and the event stream.
+fn weights(accept: &str) -> ([Option<f32>; 3], [Option<f32>; 3]) {
     // (exact, type/*, */*) weights for each format
     let mut json = [None::<f32>; 3];
     let mut sse = [None::<f32>; 3];
@@ -145,16 +172,7 @@ pub(crate) fn negotiate(accept: Option<&HeaderValue>) -> Option<ReplyFormat> {
             _ => {}
         }
     }
-    // The most specific matching range decides a format's weight.
-    let weight = |w: [Option<f32>; 3]| w.into_iter().flatten().next().unwrap_or(0.0);
-    let (json, sse) = (weight(json), weight(sse));
-    if json <= 0.0 && sse <= 0.0 {
-        None
-    } else if sse > json {
-        Some(ReplyFormat::EventStream)
-    } else {
-        Some(ReplyFormat::Json)
-    }
+    (json, sse)
 }
 
 #[cfg(test)]
@@ -283,5 +301,19 @@ mod tests {
             negotiate(Some(&hv("text/*, application/xml"))),
             Some(EventStream)
         );
+    }
+
+    #[test]
+    fn only_a_named_event_stream_may_be_streamed() {
+        assert!(names_event_stream(Some(&hv(
+            "application/json, text/event-stream"
+        ))));
+        assert!(names_event_stream(Some(&hv("text/*"))));
+        assert!(!names_event_stream(None));
+        assert!(!names_event_stream(Some(&hv("application/json"))));
+        assert!(!names_event_stream(Some(&hv("*/*"))));
+        assert!(!names_event_stream(Some(&hv(
+            "application/json, text/event-stream;q=0"
+        ))));
     }
 }

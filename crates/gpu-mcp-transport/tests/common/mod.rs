@@ -16,7 +16,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-/// `echo` returns its arguments; `wait` blocks until the gate opens (or the call is cancelled);
+/// `echo` returns its arguments; `wait` sends `steps` progress reports (default 1) when the
+/// client asked for progress, then blocks until the gate opens (or the call is cancelled);
 /// `fail` returns an `isError` result.
 #[derive(Default)]
 pub struct TestCatalog {
@@ -53,6 +54,16 @@ impl ToolCatalog for TestCatalog {
                     Ok(CallToolResult::structured(args.clone(), args.to_string()))
                 }
                 "wait" => {
+                    if let Some(progress) = &ctx.progress {
+                        let steps = arguments
+                            .as_ref()
+                            .and_then(|a| a.get("steps"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(1);
+                        for done in 1..=steps {
+                            progress.report(done, steps, &format!("step {done}"));
+                        }
+                    }
                     let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
                     self.peak.fetch_max(now, Ordering::SeqCst);
                     let _running = Running(&self.running);
