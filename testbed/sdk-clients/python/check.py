@@ -1,7 +1,7 @@
 """Checks an MCP server with the official Python SDK (`mcp`) in its default mode.
 
-    check.py --name NAME --url http://127.0.0.1:PORT/mcp
-    check.py --name NAME --stdio -- COMMAND [ARG...]
+    check.py --name NAME [--progress TOOL=TOTAL] --url http://127.0.0.1:PORT/mcp
+    check.py --name NAME [--progress TOOL=TOTAL] --stdio -- COMMAND [ARG...]
 
 Connects with `Client(url)` or `Client(StdioServerParameters(...))` and no other argument, so the
 SDK negotiates as it does for every user (`mode="auto"`: `server/discover`, falling back to
@@ -11,6 +11,9 @@ validates every `structuredContent` against the tool's `outputSchema` (the SDK d
 and resources only when the server advertises them, gets every prompt, and completes every
 prompt argument when the server advertises completions (a required argument takes the first
 completed value, and later arguments are completed in the context of the earlier ones).
+With `--progress TOOL=TOTAL` it also calls TOOL with its default arguments and a progress
+callback, and requires one progress report per step up to TOTAL (done / total with a message)
+before the result: a gateway fan-out over TOTAL nodes.
 Prints one JSON report on stdout; the server's and the SDK's logs go to stderr.
 Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
 """
@@ -180,6 +183,33 @@ async def call_tool(report: Report, client: Client, tool: Any) -> None:
     report.add(check, True, "structuredContent matches outputSchema")
 
 
+async def follow_progress(report: Report, client: Client, tool: str, total: int) -> None:
+    """Calls `tool` asking for progress; requires the reports 1..total of total, then a result."""
+    check = f"progress {tool}"
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, of: float | None, message: str | None) -> None:
+        seen.append((progress, of, message))
+
+    try:
+        result = await guarded(client.call_tool(tool, {}, progress_callback=on_progress))
+    except Exception as exc:
+        report.add(check, False, describe(exc))
+        return
+    if result.is_error:
+        report.add(check, False, "the call failed: " + " ".join(getattr(c, "text", "") for c in result.content)[:500])
+        return
+    steps = [(p, t) for p, t, _ in seen]
+    expected = [(float(i), float(total)) for i in range(1, total + 1)]
+    if steps != expected:
+        report.add(check, False, f"progress reports {steps}, expected {expected}")
+        return
+    if not all(m for _, _, m in seen):
+        report.add(check, False, f"a progress report without a message: {seen}")
+        return
+    report.add(check, True, f"{len(seen)} reports before the result: " + "; ".join(m or "" for _, _, m in seen))
+
+
 async def get_prompt(report: Report, client: Client, prompt: Any, completes: bool) -> None:
     """Completes the prompt's arguments (when the server completes) and gets the prompt."""
     chosen: dict[str, str] = {}
@@ -220,7 +250,7 @@ async def get_prompt(report: Report, client: Client, prompt: Any, completes: boo
     report.add(check, True, f"{len(result.messages)} messages with {sorted(chosen)}")
 
 
-async def run(report: Report, server: Any) -> None:
+async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> None:
     started = time.monotonic()
     # The SDK's defaults: no mode, no timeouts, no cache settings, no callbacks.
     async with Client(server) as client:
@@ -242,6 +272,8 @@ async def run(report: Report, server: Any) -> None:
                     await call_tool(report, client, tool)
             else:
                 report.skip("tools/call", "tools/list failed, so there is no tool to call")
+        if progress is not None:
+            await follow_progress(report, client, *progress)
 
         if caps.prompts is None:
             report.skip("prompts/list", "capability not advertised")
@@ -262,8 +294,17 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--url", help="Streamable HTTP endpoint")
     group.add_argument("--stdio", action="store_true", help="spawn the command after `--`")
+    parser.add_argument(
+        "--progress", metavar="TOOL=TOTAL", help="a tool whose call reports TOTAL progress steps"
+    )
     parser.add_argument("command", nargs="*", help="stdio server command line")
     opts = parser.parse_args()
+    progress = None
+    if opts.progress:
+        tool, _, total = opts.progress.partition("=")
+        if not tool or not total.isdigit() or int(total) < 1:
+            parser.error("--progress takes TOOL=TOTAL with TOTAL a positive integer")
+        progress = (tool, int(total))
     if opts.stdio and not opts.command:
         parser.error("--stdio needs a command after `--`")
     if opts.url and opts.command:
@@ -277,7 +318,7 @@ def main() -> int:
         report = Report(opts.name, {"transport": "stdio", "command": opts.command})
     print(f"python mcp {version('mcp')} -> {opts.name}", file=sys.stderr)
     try:
-        asyncio.run(run(report, server))
+        asyncio.run(run(report, server, progress))
     except BaseException as exc:  # a failed connect or teardown is a finding too
         if isinstance(exc, KeyboardInterrupt):
             raise

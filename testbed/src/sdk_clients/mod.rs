@@ -16,7 +16,10 @@
 //!
 //! Each check lists the tools, calls every tool with its default arguments, validates every
 //! `structuredContent` against the tool's `outputSchema`, and lists prompts and resources only
-//! when the server advertises them. Everything listens on 127.0.0.1 and stops when the run ends.
+//! when the server advertises them. Against the gateway the Python client also calls a fan-out
+//! over both agents with a progress callback and requires one `notifications/progress` per
+//! agent before the result (over HTTP they arrive on the POST's event stream).
+//! Everything listens on 127.0.0.1 and stops when the run ends.
 
 mod install;
 
@@ -38,6 +41,9 @@ use crate::util::{fs as files, net};
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Mock scenario of the first agent (also the stdio agent's).
 const SCENARIO: &str = "xid-79";
+/// The gateway's fan-out the Python client follows: `get_gpu_health` without `node` reports
+/// one step per agent (two).
+const FAN_OUT: (&str, usize) = ("get_gpu_health", 2);
 
 /// Arguments of `cargo xtask sdk-clients`.
 #[derive(Debug, clap::Args)]
@@ -97,6 +103,9 @@ pub enum Server {
 struct Target {
     name: &'static str,
     server: Server,
+    /// A tool whose call reports this many progress steps (a gateway fan-out over every
+    /// agent); the Python client calls it asking for progress and follows every step.
+    progress: Option<(&'static str, usize)>,
 }
 
 /// The outcome of one client against one target.
@@ -201,7 +210,11 @@ pub fn check_with_python(name: &'static str, server: Server, out_dir: &Path) -> 
     install::check_prerequisites(&[Client::Python])?;
     let inst = install::python()?;
     files::create_dir(out_dir)?;
-    let target = Target { name, server };
+    let target = Target {
+        name,
+        server,
+        progress: None,
+    };
     let outcome = start_client(Client::Python, &inst, &target, out_dir)?.finish();
     if outcome.failures.is_empty() {
         eprintln!(
@@ -270,14 +283,17 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
                 "--mock-scenario".to_owned(),
                 SCENARIO.to_owned(),
             ]),
+            progress: None,
         },
         Target {
             name: "agent-http",
             server: Server::Http(url(ports[0])),
+            progress: None,
         },
         Target {
             name: "gateway-http",
             server: Server::Http(url(ports[2])),
+            progress: Some(FAN_OUT),
         },
         Target {
             name: "gateway-stdio",
@@ -288,6 +304,7 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
                 "--agents".to_owned(),
                 agents,
             ]),
+            progress: Some(FAN_OUT),
         },
     ];
     Ok((servers, targets))
@@ -317,6 +334,9 @@ fn start_client(
     let log = out_dir.join(format!("{stem}.log"));
     let mut cmd = Command::new(&inst.program);
     cmd.arg(&inst.script).args(["--name", target.name]);
+    if let (Client::Python, Some((tool, total))) = (client, target.progress) {
+        cmd.arg("--progress").arg(format!("{tool}={total}"));
+    }
     match &target.server {
         Server::Http(url) => {
             cmd.args(["--url", url]);
