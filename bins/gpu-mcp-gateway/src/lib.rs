@@ -14,13 +14,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_mcp_fleet::{ClusterCatalog, ClusterMetrics, MetricSink, register_cache_size};
+use gpu_mcp_fleet::{ClusterCatalog, ClusterMetrics, FleetLog, MetricSink, register_cache_size};
 use gpu_mcp_k8s::{
     CircuitBreakerConfig, ClientOptions, ClusterCache, Discovery, DiscoveryConfig, ExecTransport,
-    ExecTransportConfig, HttpTransport, HttpTransportConfig, NodeDirectory, NodeTransport, Router,
-    RouterConfig, StaticDirectory,
+    ExecTransportConfig, FleetEvents, HttpTransport, HttpTransportConfig, NodeDirectory,
+    NodeTransport, Router, RouterConfig, StaticDirectory,
 };
-use gpu_mcp_service::{McpServer, ServerInfo, SessionPolicy};
+use gpu_mcp_service::{
+    DEFAULT_LOG_INTERVAL, LogSink, McpServer, ServerInfo, SessionPolicy, ThrottledLog,
+};
 use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
 use prometheus_client::registry::Metric;
 use tokio_util::sync::CancellationToken;
@@ -226,6 +228,12 @@ impl Gateway {
     /// Builds every layer and binds the listener.
     pub async fn start(config: Config) -> Result<Self> {
         config.validate()?;
+        // What clients that asked for log messages hear about the fleet.
+        let log_sink = LogSink::new();
+        let fleet_log: Arc<dyn FleetEvents> = Arc::new(FleetLog::new(ThrottledLog::new(
+            log_sink.clone(),
+            DEFAULT_LOG_INTERVAL,
+        )));
         let (directory, client): (Arc<dyn NodeDirectory>, _) = match &config.agents {
             Agents::Static(list) => (Arc::new(StaticDirectory::parse(list)?), None),
             Agents::Cluster {
@@ -240,7 +248,7 @@ impl Gateway {
                     context: context.clone(),
                 })
                 .await?;
-                let discovery = Discovery::start(
+                let discovery = Discovery::start_with_events(
                     client.clone(),
                     DiscoveryConfig {
                         namespace: namespace.clone(),
@@ -248,6 +256,7 @@ impl Gateway {
                         container: agent_container.clone(),
                         ..DiscoveryConfig::default()
                     },
+                    fleet_log.clone(),
                 )?;
                 tracing::info!(%namespace, %selector, "watching agent pods");
                 (Arc::new(discovery), Some(client))
@@ -279,15 +288,18 @@ impl Gateway {
                 return Err(Error::Config("--routing exec needs a cluster".into()));
             }
         };
-        let router = Arc::new(Router::new(
-            directory.clone(),
-            transport,
-            RouterConfig {
-                concurrency: config.concurrency,
-                node_timeout: config.node_timeout,
-                circuit_breaker: config.circuit_breaker,
-            },
-        ));
+        let router = Arc::new(
+            Router::new(
+                directory.clone(),
+                transport,
+                RouterConfig {
+                    concurrency: config.concurrency,
+                    node_timeout: config.node_timeout,
+                    circuit_breaker: config.circuit_breaker,
+                },
+            )
+            .with_events(fleet_log),
+        );
 
         let metrics = Metrics::new();
         let cluster_metrics = ClusterMetrics::register(&mut TransportSink(&metrics));
@@ -304,7 +316,7 @@ impl Gateway {
         if let Some(cache) = cluster {
             catalog = catalog.with_cluster_context(cache);
         }
-        let server = McpServer::with_policy(
+        let server = McpServer::with_log_sink(
             ServerInfo {
                 name: SERVER_NAME.into(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -316,6 +328,7 @@ impl Gateway {
                 strict_lifecycle: config.strict_lifecycle,
                 ..SessionPolicy::default()
             },
+            log_sink,
         );
         let health = Health::new(directory.is_synced());
         let serving = match config.transport {

@@ -23,6 +23,7 @@ mod fleet_args;
 mod forward;
 mod kube;
 mod listing;
+mod log;
 mod metrics;
 mod node_arg;
 mod progress;
@@ -31,4 +32,5 @@ mod shape;
 
 pub use catalog::ClusterCatalog;
 pub use error::{Error, Result};
+pub use log::FleetLog;
 pub use metrics::{CacheSize, ClusterMetrics, MetricSink, register_cache_size};

@@ -14,6 +14,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::endpoint::{AgentEndpoint, NodeDirectory};
 use crate::error::{Error, Result};
+use crate::events::{FleetEvent, FleetEvents, NoEvents};
 use parking_lot::{Mutex, RwLock};
 
 /// Namespace the agents run in by default.
@@ -130,6 +131,17 @@ impl Drop for Discovery {
 impl Discovery {
     /// Start watching agent pods with `client`. Must be called inside a Tokio runtime.
     pub fn start(client: kube::Client, config: DiscoveryConfig) -> Result<Discovery> {
+        Self::start_with_events(client, config, Arc::new(NoEvents))
+    }
+
+    /// [`Discovery::start`], reporting to `events` when the watch fails after working (or
+    /// before its first list) and when it lists again after a failure: once per change, not
+    /// once per retry.
+    pub fn start_with_events(
+        client: kube::Client,
+        config: DiscoveryConfig,
+        events: Arc<dyn FleetEvents>,
+    ) -> Result<Discovery> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let api: Api<Pod> = Api::namespaced(client, &config.namespace);
@@ -152,7 +164,9 @@ impl Discovery {
                             tracing::info!(%namespace, "agent discovery synced");
                         }
                         synced_tx.send_replace(true);
-                        set_last_error(&task_shared, None);
+                        if set_last_error(&task_shared, None) {
+                            events.observe(FleetEvent::WatchRestored);
+                        }
                     }
                     Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
                         rebuild_index(&task_shared, &task_store, &container);
@@ -161,7 +175,10 @@ impl Discovery {
                     Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                     Err(err) => {
                         tracing::warn!(%namespace, error = %err, "agent pod watch failed; retrying");
-                        set_last_error(&task_shared, Some(err.to_string()));
+                        let error = err.to_string();
+                        if !set_last_error(&task_shared, Some(error.clone())) {
+                            events.observe(FleetEvent::WatchLost { error });
+                        }
                     }
                 }
             }
@@ -237,8 +254,9 @@ fn rebuild_index(shared: &Shared, store: &Store<Pod>, container: &str) {
     *shared.index.write() = Arc::new(index);
 }
 
-fn set_last_error(shared: &Shared, value: Option<String>) {
-    *shared.last_error.lock() = value;
+/// Sets the last watch error; whether there was one before.
+fn set_last_error(shared: &Shared, value: Option<String>) -> bool {
+    std::mem::replace(&mut *shared.last_error.lock(), value).is_some()
 }
 
 impl Discovery {

@@ -14,6 +14,9 @@
 //! - [`Router`]: one node, or a fan-out to all with bounded concurrency; the one judge of
 //!   unknown, not-ready, circuit-open and timed-out nodes, and the one deadline of the hop.
 //!   Each node gets a [`NodeResult`] with its response or a typed [`NodeError`].
+//! - [`FleetEvents`]: what the router and discovery observe (a node failing or answering, a
+//!   breaker opening or closing, the watch lost or restored), for the gateway to tell its
+//!   clients.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,6 +60,7 @@ mod config;
 mod discovery;
 mod endpoint;
 mod error;
+mod events;
 mod node_name;
 mod quote;
 mod router;
@@ -74,6 +78,7 @@ pub use discovery::{
 };
 pub use endpoint::{AgentEndpoint, NodeDirectory, StaticDirectory};
 pub use error::{ConfigAttempt, Error, NodeError, Result};
+pub use events::{FleetEvent, FleetEvents, NoEvents};
 pub use node_name::{MAX_NODE_NAME_LEN, NODE_NAME_PATTERN, NodeName};
 pub use quote::{QUOTE_LIMIT, quote_untrusted};
 pub use router::{CircuitBreakerConfig, NodeResult, Router, RouterConfig};

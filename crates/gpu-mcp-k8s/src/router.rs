@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::endpoint::{AgentEndpoint, NodeDirectory};
 use crate::error::NodeError;
+use crate::events::{FleetEvent, FleetEvents, NoEvents};
 use crate::node_name::NodeName;
 use crate::transport::NodeTransport;
 
@@ -95,6 +96,7 @@ pub struct Router {
     transport: Arc<dyn NodeTransport>,
     config: RouterConfig,
     breakers: Mutex<HashMap<String, Breaker>>,
+    events: Arc<dyn FleetEvents>,
 }
 
 impl std::fmt::Debug for Router {
@@ -117,7 +119,16 @@ impl Router {
             transport,
             config,
             breakers: Mutex::new(HashMap::new()),
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// Reports every node answer and failure, and every breaker that opens or closes, to
+    /// `events`.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn FleetEvents>) -> Router {
+        self.events = events;
+        self
     }
 
     /// The directory nodes are looked up in.
@@ -223,7 +234,21 @@ impl Router {
                 Ok(outcome) => outcome,
                 Err(_) => Err(NodeError::Timeout { after: deadline }),
             };
-        self.record(&endpoint.node_name, &outcome);
+        let breaker = self.record(&endpoint.node_name, &outcome);
+        let node = || endpoint.node_name.clone();
+        match &outcome {
+            Ok(_) => self
+                .events
+                .observe(FleetEvent::NodeAnswered { node: node() }),
+            Err(error) if error.is_agent_failure() => self.events.observe(FleetEvent::NodeFailed {
+                node: node(),
+                error: error.clone(),
+            }),
+            Err(_) => {}
+        }
+        if let Some(event) = breaker {
+            self.events.observe(event);
+        }
         outcome
     }
 
@@ -259,27 +284,35 @@ impl Router {
         Ok(())
     }
 
-    fn record(&self, node: &str, outcome: &Result<Value, NodeError>) {
-        let Some(config) = self.config.circuit_breaker else {
-            return;
-        };
+    /// Counts `outcome` in the node's breaker; the breaker's change, if it opened or closed.
+    fn record(&self, node: &str, outcome: &Result<Value, NodeError>) -> Option<FleetEvent> {
+        let config = self.config.circuit_breaker?;
         let mut breakers = self.breakers.lock();
         match outcome {
-            Ok(_) => {
-                breakers.remove(node);
-            }
+            Ok(_) => breakers.remove(node).and_then(|b| b.open_until).map(|_| {
+                FleetEvent::CircuitClosed {
+                    node: node.to_owned(),
+                }
+            }),
             Err(err) if err.is_agent_failure() => {
                 let breaker = breakers.entry(node.to_owned()).or_default();
                 breaker.failures = breaker.failures.saturating_add(1);
                 breaker.trial_started = None;
-                if breaker.failures >= config.failure_threshold.max(1) {
-                    breaker.open_until = Some(Instant::now() + config.cool_down);
+                if breaker.failures < config.failure_threshold.max(1) {
+                    return None;
                 }
+                breaker.open_until = Some(Instant::now() + config.cool_down);
+                Some(FleetEvent::CircuitOpened {
+                    node: node.to_owned(),
+                    failures: breaker.failures,
+                    cool_down: config.cool_down,
+                })
             }
             Err(_) => {
                 if let Some(breaker) = breakers.get_mut(node) {
                     breaker.trial_started = None;
                 }
+                None
             }
         }
     }
@@ -517,5 +550,70 @@ mod tests {
         assert!(router.route_to_node(&name("a"), &req).await.is_ok());
         assert!(router.route_to_node(&name("a"), &req).await.is_ok());
         assert_eq!(transport.calls.load(Ordering::SeqCst), 5);
+    }
+
+    /// Keeps every event as a short word, in order.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl FleetEvents for Recorded {
+        fn observe(&self, event: FleetEvent) {
+            let word = match event {
+                FleetEvent::NodeAnswered { node } => format!("answered {node}"),
+                FleetEvent::NodeFailed { node, error } => format!("failed {node}: {error}"),
+                FleetEvent::CircuitOpened {
+                    node,
+                    failures,
+                    cool_down,
+                } => format!(
+                    "opened {node} after {failures} for {}s",
+                    cool_down.as_secs()
+                ),
+                FleetEvent::CircuitClosed { node } => format!("closed {node}"),
+                FleetEvent::WatchLost { .. } | FleetEvent::WatchRestored => "watch".into(),
+            };
+            self.0.lock().push(word);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_failures_and_breaker_changes_are_reported() {
+        let transport = Arc::new(Scripted::default());
+        transport.failing.lock().insert("a".into());
+        let events = Arc::new(Recorded::default());
+        let router = Router::new(
+            directory(&["a"]),
+            transport.clone(),
+            RouterConfig {
+                circuit_breaker: Some(CircuitBreakerConfig {
+                    failure_threshold: 2,
+                    cool_down: Duration::from_secs(10),
+                }),
+                ..RouterConfig::default()
+            },
+        )
+        .with_events(events.clone());
+        let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+        for _ in 0..3 {
+            router.route_to_node(&name("a"), &req).await;
+        }
+        tokio::time::advance(Duration::from_secs(11)).await;
+        transport.failing.lock().clear();
+        router.route_to_node(&name("a"), &req).await;
+        router.route_to_node(&name("a"), &req).await;
+        let refused =
+            "failed a: cannot connect to the agent at http://127.0.0.1:9/a: \"connection refused\"";
+        assert_eq!(
+            *events.0.lock(),
+            [
+                refused.to_owned(),
+                refused.to_owned(),
+                "opened a after 2 for 10s".to_owned(),
+                // The third call was skipped by the open breaker: no request, no event.
+                "answered a".to_owned(),
+                "closed a".to_owned(),
+                "answered a".to_owned(),
+            ]
+        );
     }
 }

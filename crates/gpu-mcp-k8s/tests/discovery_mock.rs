@@ -5,9 +5,10 @@
 mod support;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use gpu_mcp_k8s::{Discovery, DiscoveryConfig, NodeDirectory};
+use gpu_mcp_k8s::{Discovery, DiscoveryConfig, FleetEvent, FleetEvents, NoEvents, NodeDirectory};
 use http::{Request, Response};
 use kube::client::Body;
 use support::{eventually, pod, pod_list, status_json, watch_body};
@@ -16,9 +17,31 @@ use tower_test::mock::{self, Handle, SendResponse};
 type ApiHandle = Pin<Box<Handle<Request<Body>, Response<Body>>>>;
 
 fn mocked(config: DiscoveryConfig) -> (Discovery, ApiHandle) {
+    mocked_with(config, Arc::new(NoEvents))
+}
+
+fn mocked_with(config: DiscoveryConfig, events: Arc<dyn FleetEvents>) -> (Discovery, ApiHandle) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    (Discovery::start(client, config).unwrap(), Box::pin(handle))
+    (
+        Discovery::start_with_events(client, config, events).unwrap(),
+        Box::pin(handle),
+    )
+}
+
+/// The watch events discovery reported, as words.
+#[derive(Default)]
+struct WatchEvents(parking_lot::Mutex<Vec<String>>);
+
+impl FleetEvents for WatchEvents {
+    fn observe(&self, event: FleetEvent) {
+        let word = match event {
+            FleetEvent::WatchLost { error } => format!("lost: {error}"),
+            FleetEvent::WatchRestored => "restored".to_owned(),
+            other => format!("unexpected {other:?}"),
+        };
+        self.0.lock().push(word);
+    }
 }
 
 /// The next API request, with its query string.
@@ -254,7 +277,8 @@ async fn forbidden_list_is_reported_then_retried() {
         agent_component_only: true,
         ..DiscoveryConfig::default()
     };
-    let (discovery, mut api) = mocked(config);
+    let events = Arc::new(WatchEvents::default());
+    let (discovery, mut api) = mocked_with(config, events.clone());
     let (_, query, send) = next(&mut api).await;
     assert!(
         query.contains("app.kubernetes.io%2Fcomponent%3Dagent"),
@@ -284,6 +308,14 @@ async fn forbidden_list_is_reported_then_retried() {
         .await
         .unwrap();
     assert_eq!(summary(&discovery), ["node-a:a1:ready:127.0.1.1"]);
+    // Lost once (the retry that failed again is the same loss), restored once.
+    eventually("the watch restored", || events.0.lock().len() == 2).await;
+    let seen = events.0.lock().clone();
+    assert!(
+        seen[0].starts_with("lost: ") && seen[0].contains("cannot list resource"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1], "restored");
 }
 
 #[tokio::test]

@@ -110,6 +110,7 @@ mod prompts;
 mod server;
 mod session;
 mod shaping;
+mod throttle;
 mod tool;
 
 pub use catalog::{CallContext, CallError, PromptCatalog, PromptError, ToolCatalog};
@@ -120,6 +121,7 @@ pub use logging::{LOG_MESSAGE_METHOD, LogMessages, LogRecord, LogSink};
 pub use progress::{NotificationSender, PROGRESS_METHOD, Progress};
 pub use server::{DEFAULT_TOOLS_TTL_MS, McpServer, ServerInfo, SessionPolicy};
 pub use session::Session;
+pub use throttle::{DEFAULT_LOG_INTERVAL, ThrottledLog};
 pub use tool::{
     MAX_TOOL_NAME_LEN, is_valid_tool_name, parse_arguments, tool_definition, try_tool_definition,
     validate_tool, validate_tools,

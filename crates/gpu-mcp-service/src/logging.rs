@@ -82,7 +82,9 @@ impl LogSink {
         self.written.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogRecord> {
+    /// Every record written from now on, unfiltered (sessions read theirs through
+    /// [`Session::log_messages`], which applies the client's level).
+    pub fn subscribe(&self) -> broadcast::Receiver<LogRecord> {
         self.tx.subscribe()
     }
 }

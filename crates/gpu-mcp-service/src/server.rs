@@ -116,6 +116,17 @@ impl McpServer {
         catalog: Arc<dyn ToolCatalog>,
         policy: SessionPolicy,
     ) -> Self {
+        Self::with_log_sink(info, catalog, policy, LogSink::new())
+    }
+
+    /// Creates a server whose sessions read log messages from `log_sink`, which the components
+    /// behind the catalog were given before the server existed.
+    pub fn with_log_sink(
+        info: ServerInfo,
+        catalog: Arc<dyn ToolCatalog>,
+        policy: SessionPolicy,
+        log_sink: LogSink,
+    ) -> Self {
         let implementation_titled = implementation(&info, true);
         let implementation_plain = implementation(&info, false);
         let server_info_meta = serde_json::to_value(&implementation_titled).unwrap_or(Value::Null);
@@ -133,7 +144,7 @@ impl McpServer {
                 server_info_meta,
                 tool_names,
                 has_prompts,
-                log_sink: LogSink::new(),
+                log_sink,
             }),
         }
     }
