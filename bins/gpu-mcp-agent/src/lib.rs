@@ -15,7 +15,9 @@ use gpu_mcp_backend::{
     CoalescingBackend, GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions,
 };
 use gpu_mcp_model::output::Verdict;
-use gpu_mcp_service::{McpServer, ServerInfo, SessionPolicy};
+use gpu_mcp_service::{
+    DEFAULT_LOG_INTERVAL, LogSink, McpServer, ServerInfo, SessionPolicy, ThrottledLog,
+};
 use gpu_mcp_tools::{AgentCatalog, AgentCatalogConfig};
 use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics, StdioConfig};
 use tokio::io::AsyncWriteExt;
@@ -161,12 +163,15 @@ fn catalog(config: &Config, backend: Arc<dyn GpuBackend>) -> AgentCatalog {
 
 /// The MCP server over the agent's tool catalog.
 pub fn mcp_server(config: &Config, backend: Arc<dyn GpuBackend>) -> McpServer {
-    let catalog = catalog(config, backend);
+    // What clients that asked for log messages hear about the node's GPUs and Xid sources.
+    let log_sink = LogSink::new();
+    let catalog = catalog(config, backend)
+        .with_log(ThrottledLog::new(log_sink.clone(), DEFAULT_LOG_INTERVAL));
     let policy = SessionPolicy {
         strict_lifecycle: config.strict_lifecycle,
         ..SessionPolicy::default()
     };
-    McpServer::with_policy(server_info(), Arc::new(catalog), policy)
+    McpServer::with_log_sink(server_info(), Arc::new(catalog), policy, log_sink)
 }
 
 /// Runs the agent until its input ends (stdio) or `shutdown` is cancelled, then lets in-flight

@@ -17,11 +17,12 @@ use gpu_mcp_model::{
 use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use gpu_mcp_service::{
-    CallContext, CallError, PromptCatalog, PromptError, ToolCatalog, parse_arguments,
+    CallContext, CallError, PromptCatalog, PromptError, ThrottledLog, ToolCatalog, parse_arguments,
 };
 
 use crate::answers::{self, AnswerCache};
 use crate::health::assess_gpu;
+use crate::log::AgentLog;
 use crate::text;
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
 
@@ -62,6 +63,7 @@ pub struct AgentCatalog {
     config: AgentCatalogConfig,
     tools: Vec<Tool>,
     answers: Arc<AnswerCache>,
+    log: Arc<AgentLog>,
 }
 
 impl std::fmt::Debug for AgentCatalog {
@@ -125,7 +127,16 @@ impl AgentCatalog {
             config,
             tools: gpu_tool_definitions(),
             answers: Arc::default(),
+            log: Arc::default(),
         }
+    }
+
+    /// Tells `log` when a GPU cannot be read or stops answering in time, when the kernel log
+    /// becomes unreadable, when the Xid event recorder stops, and when each comes back.
+    #[must_use]
+    pub fn with_log(mut self, log: ThrottledLog) -> Self {
+        self.log = Arc::new(AgentLog::new(log));
+        self
     }
 
     fn now(&self) -> SystemTime {
@@ -148,8 +159,15 @@ impl AgentCatalog {
     async fn gather(&self, with_snapshot: bool) -> Evidence {
         let (snapshot, snapshot_error) = if with_snapshot {
             match self.backend.snapshot().await {
-                Ok(s) => (Some(s), None),
-                Err(e) => (None, Some(e.to_string())),
+                Ok(s) => {
+                    self.log.snapshot(Ok(&s));
+                    (Some(s), None)
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    self.log.snapshot(Err(&error));
+                    (None, Some(error))
+                }
             }
         } else {
             (None, None)
@@ -187,21 +205,29 @@ impl AgentCatalog {
         let keys = GpuKeys::new(snapshot.as_ref());
         let recorded: Vec<XidEvent> = self.backend.xid_events();
         let events = merge(kernel_events, recorded, &keys);
+        let sources = EvidenceSources {
+            kernel_log,
+            recorded_events: self.backend.xid_recorder_status(),
+        };
+        self.log.sources(&sources);
         Evidence {
             snapshot,
             snapshot_error,
-            sources: EvidenceSources {
-                kernel_log,
-                recorded_events: self.backend.xid_recorder_status(),
-            },
+            sources,
             events,
         }
     }
 
     async fn inventory(&self, args: InventoryArgs) -> CallToolResult {
         let snap = match self.backend.snapshot().await {
-            Ok(s) => s,
-            Err(e) => return CallToolResult::error(format!("Cannot read the GPUs: {e}")),
+            Ok(s) => {
+                self.log.snapshot(Ok(&s));
+                s
+            }
+            Err(e) => {
+                self.log.snapshot(Err(&e.to_string()));
+                return CallToolResult::error(format!("Cannot read the GPUs: {e}"));
+            }
         };
         let keep: Vec<u32> = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref())
         {

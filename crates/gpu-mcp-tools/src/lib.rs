@@ -2,7 +2,8 @@
 //! `get_gpu_health` and `analyze_xid_errors` run against a backend, judged by the health rules
 //! and rendered as structured results and a readable text block. Their names, arguments, result
 //! types and definitions are `gpu-mcp-model`'s. It also serves the GPU prompts for this node and
-//! completes their `gpu` argument from the node's GPUs (`prompts`).
+//! completes their `gpu` argument from the node's GPUs (`prompts`), and tells clients' logs when
+//! one of its sources (a GPU, the kernel log, the Xid event recorder) fails or comes back (`log`).
 //!
 //! Architecture invariant: the catalog does no I/O of its own beyond the backend and the kernel-log
 //! reader (both off the async runtime with deadlines); health rules are pure functions of a
@@ -12,6 +13,7 @@ mod answers;
 mod catalog;
 mod error;
 pub mod health;
+mod log;
 mod prompts;
 pub mod reference;
 pub mod terminal;
