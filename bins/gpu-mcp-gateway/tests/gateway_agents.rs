@@ -734,3 +734,108 @@ async fn cluster_mode_is_not_ready_until_discovery_syncs() {
     client.cancel().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A node that keeps failing is skipped by its circuit breaker, with no request and no wait for
+/// its deadline, and asked again once the cool-down has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_node_is_skipped_by_its_breaker_then_asked_again() {
+    // gpu-node-2 is a port that accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            held.push(socket);
+        }
+    });
+    let start_agent = |name: &str, port: u16| {
+        let child = Command::new(agent_bin())
+            .args(["--transport", "http", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--nvml-mode", "mock", "--node-name", name])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start gpu-mcp-agent");
+        Proc {
+            child,
+            name: format!("agent {name}"),
+        }
+    };
+    let port_1 = free_port();
+    let mut agent_1 = start_agent("gpu-node-1", port_1);
+    wait_for_port(port_1, &mut agent_1).await;
+    let gateway_port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_gpu-mcp-gateway"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{gateway_port}"))
+        .arg("--agents")
+        .arg(format!(
+            "gpu-node-1=http://127.0.0.1:{port_1}/mcp,gpu-node-2=http://127.0.0.1:{hang_port}/mcp"
+        ))
+        .args(["--node-timeout", "1s", "--log-level", "warn"])
+        .args(["--breaker-failures", "2", "--breaker-cool-down", "2s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start gpu-mcp-gateway");
+    let mut gateway = Proc {
+        child,
+        name: "gateway".into(),
+    };
+    wait_for_port(gateway_port, &mut gateway).await;
+    let client = connect(gateway_port).await;
+    let node_2 = json!({"node": "gpu-node-2"});
+
+    // Two calls wait for the node's deadline and count as failures.
+    for _ in 0..2 {
+        let r = call(&client, "get_gpu_health", node_2.clone()).await;
+        assert!(failed(&r));
+        assert!(
+            text(&r).contains("no answer from the agent within"),
+            "{}",
+            text(&r)
+        );
+    }
+    // The breaker is open: the node is skipped at once, by the breaker, not by its deadline.
+    let r = call(&client, "get_gpu_health", node_2.clone()).await;
+    assert!(failed(&r));
+    assert!(
+        text(&r).contains("skipped after 2 consecutive failures"),
+        "{}",
+        text(&r)
+    );
+    // A fan-out still answers for the other node and names the skipped one.
+    let r = call(&client, "get_gpu_health", json!({"detail": "full"})).await;
+    assert!(!failed(&r), "{}", text(&r));
+    let fan = structured(&r);
+    assert_eq!(fan["summary"]["nodes_ok"], 1, "{fan}");
+    assert_eq!(fan["summary"]["failed_nodes"], json!(["gpu-node-2"]));
+
+    // The node comes back on the same address; after the cool-down a trial reaches it and the
+    // breaker closes.
+    holder.abort();
+    let _ = holder.await;
+    let mut agent_2 = start_agent("gpu-node-2", hang_port);
+    wait_for_port(hang_port, &mut agent_2).await;
+    let mut answered = None;
+    for _ in 0..100 {
+        let r = call(&client, "get_gpu_health", node_2.clone()).await;
+        if !failed(&r) {
+            answered = Some(r);
+            break;
+        }
+        assert!(
+            text(&r).contains("skipped after") || text(&r).contains("gpu-node-2"),
+            "{}",
+            text(&r)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = answered.expect("the node is asked again after the cool-down");
+    assert_eq!(structured(&r)["node"], "gpu-node-2");
+    let r = call(&client, "get_gpu_health", json!({})).await;
+    assert_eq!(structured(&r)["summary"]["nodes_ok"], 2, "{}", text(&r));
+    client.cancel().await.unwrap();
+}

@@ -9,7 +9,8 @@
 //! server core.
 //!
 //! - [`serve_stdio`] / [`serve_stdio_with`]: one session over a reader/writer pair.
-//! - [`HttpServer`]: `POST /mcp` (JSON or one-event SSE replies), optional `Mcp-Session-Id`
+//! - [`HttpServer`]: `POST /mcp` (JSON or SSE replies; a request that sends notifications
+//!   streams them, then its response, on its own event stream), optional `Mcp-Session-Id`
 //!   sessions, `DELETE /mcp`, `Origin` allow-list, bearer token, body limit, TLS, graceful shutdown.
 //! - [`Metrics`] and [`Health`]: shared with the binaries, which may add their own metrics.
 //!
@@ -18,6 +19,7 @@
 //! | situation | answer |
 //! |---|---|
 //! | a request | 200, `application/json`, or `text/event-stream` (one `message` event) when `Accept` prefers it |
+//! | a request that sends notifications (progress, its session's log messages) before its response, when `Accept` names `text/event-stream` | 200, `text/event-stream`: one event per notification, the response last |
 //! | a notification or a response | 202, no body |
 //! | a 2026-07-28 request whose reply is an error | the status of [`gpu_mcp_protocol::http_status_for_error`] |
 //! | body that is not JSON / not JSON-RPC | 400 with `-32700` / `-32600` |
@@ -27,7 +29,7 @@
 //! | missing or wrong bearer token | 401 with `WWW-Authenticate: Bearer` |
 //! | `Origin` (or `Host`) not allowed | 403 |
 //! | unknown or ended session | 404 (the client initializes again) |
-//! | `GET` (no server-initiated stream is offered) | 405 with `Allow: POST, DELETE` |
+//! | `GET` (no standalone stream is offered: every notification travels on its request's stream) | 405 with `Allow: POST, DELETE` |
 //! | `Accept` admits neither JSON nor an event stream | 406 |
 //! | body not received within the request timeout | 408 |
 //! | body over the limit (from `Content-Length`, or while reading) | 413 |

@@ -265,7 +265,7 @@ async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -
         _ => {
             let mut r = plain(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "this endpoint takes POST (one JSON-RPC message) and DELETE (end a session); it offers no server-initiated stream\n",
+                "this endpoint takes POST (one JSON-RPC message) and DELETE (end a session); notifications travel on the event stream of the request they belong to, so no standalone stream is offered\n",
             );
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
