@@ -300,3 +300,25 @@ async fn a_sessions_log_messages_travel_on_its_request_stream_once() {
     ids.sort_unstable();
     assert_eq!(ids, [3, 4]);
 }
+
+#[tokio::test]
+async fn a_long_stream_holds_only_the_events_on_their_way_out() {
+    // 50 reports of about 150 bytes each would not fit in the budget together; at most a few
+    // queued events hold bytes at any time, so every one of them arrives.
+    let s = start(HttpConfig {
+        max_buffered_bytes: 4096,
+        ..HttpConfig::default()
+    })
+    .await;
+    let mut events = Events::post(&s.http, &report_call(9, 50, Some("long")), &[]).await;
+    let mut seen = Vec::new();
+    while seen.len() < 50 {
+        let n = events.next().await.expect("a progress event");
+        seen.push(n["params"]["progress"].as_u64().unwrap());
+    }
+    assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+    s.catalog.gate.notify_one();
+    let rest = events.rest().await;
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest[0]["id"], 9);
+}

@@ -29,7 +29,7 @@ impl From<Bytes> for ReplyBody {
 }
 
 /// The SSE events of one request, each with the budget bytes it holds; those go back once hyper
-/// asks for the next event (it has taken this one) or the stream ends.
+/// asks for the next frame (it has taken this one), whether or not the next event is ready.
 ///
 /// Dropping the stream (the client went away) aborts the task that produces it, and with it
 /// the request: a call whose client disconnected is cancelled.
@@ -64,17 +64,18 @@ impl Body for ReplyBody {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match &mut *self {
             Self::Full(full) => Pin::new(full).poll_frame(cx),
-            Self::Events(stream) => match stream.events.poll_recv(cx) {
-                Poll::Ready(Some((event, held))) => {
-                    stream.writing = held;
-                    Poll::Ready(Some(Ok(Frame::data(event))))
+            Self::Events(stream) => {
+                // Asked for the next frame: hyper has taken the last one.
+                stream.writing = Held::none();
+                match stream.events.poll_recv(cx) {
+                    Poll::Ready(Some((event, held))) => {
+                        stream.writing = held;
+                        Poll::Ready(Some(Ok(Frame::data(event))))
+                    }
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Ready(None) => {
-                    stream.writing = Held::none();
-                    Poll::Ready(None)
-                }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 
