@@ -14,8 +14,8 @@ use crate::util::process::Supervised;
 use crate::util::workspace::Workspace;
 use crate::util::{cmd, http, workspace};
 
-/// Starts an HTTP agent (mock backend, `gpus` GPUs, optional scenario) on `addr` as node
-/// `node_name`, and waits for `/healthz`.
+/// Starts an HTTP agent (mock backend, `gpus` GPUs, optional scenario, no per-client rate limit)
+/// on `addr` as node `node_name`, and waits for `/healthz`.
 pub(crate) fn start_http_agent(
     ws: &Workspace,
     name: &str,
@@ -33,6 +33,10 @@ pub(crate) fn start_http_agent(
         "mock",
         "--log-level",
         "warn",
+        // The load generators and the gateway send from one loopback address far faster than
+        // any one client does; the per-client rate limit is tested in the transport's tests.
+        "--rate-limit-rps",
+        "0",
     ])
     .arg("--listen")
     .arg(addr.to_string())
@@ -48,7 +52,7 @@ pub(crate) fn start_http_agent(
     Ok(agent)
 }
 
-/// Starts the gateway with `args` on `addr` and waits for `/readyz`.
+/// Starts the gateway with `args` on `addr` (no per-client rate limit) and waits for `/readyz`.
 pub(crate) fn start_gateway(
     ws: &Workspace,
     name: &str,
@@ -58,7 +62,11 @@ pub(crate) fn start_gateway(
     ready_timeout: Duration,
 ) -> Result<Supervised> {
     let mut cmd = Command::new(ws.binary("gpu-mcp-gateway"));
-    cmd.arg("--listen").arg(addr.to_string()).args(args);
+    // The per-client rate limit is off, as for the agents above.
+    cmd.arg("--listen")
+        .arg(addr.to_string())
+        .args(["--rate-limit-rps", "0"])
+        .args(args);
     let mut gw = Supervised::spawn(name, &mut cmd, log_dir)?;
     http::wait_ok(addr, "/readyz", ready_timeout, Some(&mut gw))?;
     Ok(gw)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use gpu_mcp_transport::{HttpConfig, SessionMode, StdioConfig, TlsConfig};
+use gpu_mcp_transport::{HttpConfig, RateLimit, SessionMode, StdioConfig, TlsConfig};
 
 use crate::duration::parse_duration;
 use crate::error::{Error, Result};
@@ -66,6 +66,24 @@ pub struct HttpFlags {
     /// Largest accepted HTTP request body.
     #[arg(long, default_value_t = gpu_mcp_transport::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
+    /// Requests one client (peer address; an IPv6 /64) may POST to /mcp at once before it gets
+    /// 429 (the size of its token bucket).
+    #[arg(long, default_value_t = gpu_mcp_transport::DEFAULT_RATE_LIMIT_BURST, value_name = "REQUESTS")]
+    pub rate_limit_burst: u32,
+    /// Requests per second one client earns back after its burst; 0 turns the per-client rate
+    /// limit off.
+    #[arg(long, default_value_t = gpu_mcp_transport::DEFAULT_RATE_LIMIT_PER_SECOND, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate_limit_rps: f64,
+}
+
+/// A rate: a finite number of requests per second, 0 or more.
+fn parse_rate(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{s}` is not a rate: expected requests per second, 0 or more (0 turns the limit off)"
+        )),
+    }
 }
 
 impl HttpFlags {
@@ -76,6 +94,10 @@ impl HttpFlags {
         http.allowed_origins = non_empty(&self.allowed_origins);
         http.allowed_hosts = non_empty(&self.allowed_hosts);
         http.max_body_bytes = self.max_body_bytes;
+        http.rate_limit = (self.rate_limit_rps > 0.0).then_some(RateLimit {
+            burst: self.rate_limit_burst.max(1),
+            per_second: self.rate_limit_rps,
+        });
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             http.tls = Some(TlsConfig::Pem {
                 cert_chain: read_file("TLS certificate", cert)?,
@@ -280,6 +302,10 @@ mod tests {
             "https://a.example,,",
             "--max-body-bytes",
             "1024",
+            "--rate-limit-burst",
+            "20",
+            "--rate-limit-rps",
+            "0.5",
             "--http-sessions",
             "required",
             "--strict-lifecycle",
@@ -299,6 +325,13 @@ mod tests {
         assert_eq!(http.listen, SocketAddr::from(([0, 0, 0, 0], 9000)));
         assert_eq!(http.allowed_origins, ["https://a.example"]);
         assert_eq!(http.max_body_bytes, 1024);
+        assert_eq!(
+            http.rate_limit,
+            Some(RateLimit {
+                burst: 20,
+                per_second: 0.5
+            })
+        );
         assert_eq!(
             SessionMode::from(d.serve.sessions.http_sessions),
             SessionMode::Required
@@ -356,6 +389,24 @@ mod tests {
                 .token()
                 .is_err()
         );
+        let mut http = HttpConfig::default();
+        d.serve
+            .http
+            .apply(&mut http, SocketAddr::from(([127, 0, 0, 1], 8080)))
+            .unwrap();
+        assert_eq!(http.rate_limit, Some(RateLimit::default()), "on by default");
+        let off = demo(&["--rate-limit-rps", "0"]).unwrap();
+        off.serve
+            .http
+            .apply(&mut http, SocketAddr::from(([127, 0, 0, 1], 8080)))
+            .unwrap();
+        assert_eq!(http.rate_limit, None, "0 turns it off");
+        for bad in ["-1", "inf", "NaN", "fast"] {
+            assert!(
+                demo(&["--rate-limit-rps", bad]).is_err(),
+                "{bad} is not a rate"
+            );
+        }
         assert!(demo(&["--tls-cert", "c.pem"]).is_err());
         assert!(demo(&["--http-sessions", "sometimes"]).is_err());
         assert!(

@@ -34,6 +34,8 @@
 //! | body not received within the request timeout | 408 |
 //! | body over the limit (from `Content-Length`, or while reading) | 413 |
 //! | `Content-Type` other than `application/json` | 415 |
+//! | the client POSTed faster than its rate limit ([`RateLimit`]) | 429 with `Retry-After` |
+//! | a connection, byte or session limit of the whole server is reached | 503 with `Retry-After` |
 //!
 //! A missing `MCP-Protocol-Version` is left to the server core, which assumes 2025-03-26 after
 //! `initialize`. Requests without a session are served on a fresh session of their own, so a bare
@@ -51,8 +53,8 @@ mod stdio;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, HttpConfig, HttpServer, SessionMode,
-    TlsConfig,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_RATE_LIMIT_BURST,
+    DEFAULT_RATE_LIMIT_PER_SECOND, HttpConfig, HttpServer, RateLimit, SessionMode, TlsConfig,
 };
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 pub use stdio::{

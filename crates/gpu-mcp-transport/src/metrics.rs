@@ -78,6 +78,7 @@ struct Inner {
     latency: Family<MethodLabels, Histogram>,
     in_flight: Gauge,
     http_responses: Family<StatusLabels, Counter>,
+    rate_limited: Counter,
 }
 
 /// The metrics registry of one process; cheap to clone.
@@ -109,6 +110,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let in_flight = Gauge::default();
         let http_responses = Family::<StatusLabels, Counter>::default();
+        let rate_limited = Counter::default();
         registry.register(
             "mcp_requests",
             "MCP requests answered, by method, tool and outcome",
@@ -129,6 +131,11 @@ impl Metrics {
             "HTTP responses sent, by status code",
             http_responses.clone(),
         );
+        registry.register(
+            "mcp_http_rate_limited",
+            "POSTs to the MCP endpoint refused with 429 because their client was over its rate limit",
+            rate_limited.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry: RwLock::new(registry),
@@ -136,6 +143,7 @@ impl Metrics {
                 latency,
                 in_flight,
                 http_responses,
+                rate_limited,
             }),
         }
     }
@@ -159,6 +167,11 @@ impl Metrics {
             .http_responses
             .get_or_create(&StatusLabels { status })
             .inc();
+    }
+
+    /// Counts one request refused by the per-client rate limit.
+    pub(crate) fn rate_limited(&self) {
+        self.inner.rate_limited.inc();
     }
 
     /// Starts timing a request; the guard keeps the in-flight gauge up until it is finished or dropped.
@@ -229,6 +242,7 @@ mod tests {
             .finish("tools/call", "echo", Outcome::Ok);
         m.request_started().finish("made/up", "", Outcome::Error);
         m.http_response(200);
+        m.rate_limited();
         let text = m.encode();
         assert!(
             text.contains(r#"mcp_requests_total{method="tools/call",tool="echo",outcome="ok"} 1"#),
@@ -247,6 +261,7 @@ mod tests {
             text.contains(r#"mcp_http_responses_total{status="200"} 1"#),
             "{text}"
         );
+        assert!(text.contains("mcp_http_rate_limited_total 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 

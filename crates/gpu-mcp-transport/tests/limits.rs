@@ -1,7 +1,7 @@
 //! The HTTP transport's limits, driven over loopback with raw sockets: silent and slow clients,
 //! connection slots per peer and for probes, the byte budget, the body deadline, sessions per
-//! client and the smaller header rules. Every case ends by checking that a valid request from
-//! another client still succeeds.
+//! client, the per-client rate limit and the smaller header rules. Every case ends by checking
+//! that a valid request from another client still succeeds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Http, TestCatalog, call, initialize};
-use gpu_mcp_transport::{Health, HttpConfig, HttpServer, Metrics};
+use gpu_mcp_transport::{
+    DEFAULT_RATE_LIMIT_BURST, Health, HttpConfig, HttpServer, Metrics, RateLimit,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -312,4 +314,104 @@ async fn header_rules_session_id_host_and_reply_labels() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     other_client_is_served(h.addr).await;
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_and_others_are_served() {
+    // Two requests at once, then one every thousand seconds: the third is refused.
+    let s = start(HttpConfig {
+        rate_limit: Some(RateLimit {
+            burst: 2,
+            per_second: 0.001,
+        }),
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    for id in 0..2 {
+        let r = h.rpc(&call(id, "echo", json!({}))).await;
+        assert_eq!(r.status, 200, "within the burst");
+    }
+    let r = h.rpc(&call(3, "echo", json!({}))).await;
+    assert_eq!(r.status, 429);
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=1000).contains(&retry), "Retry-After {retry}");
+    assert_eq!(r.json()["error"]["code"], -32600);
+    // Only POSTs take from the bucket: a GET is still answered for what it is.
+    let get = h.get("/mcp").await;
+    assert_eq!(get.status, 405);
+    // The probes and the metrics are not limited, and count the refusal.
+    assert_eq!(h.get("/healthz").await.status, 200);
+    assert_eq!(h.get("/readyz").await.status, 200);
+    let metrics = String::from_utf8(h.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(
+        metrics.contains("mcp_http_rate_limited_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"mcp_http_responses_total{status="429"} 1"#),
+        "{metrics}"
+    );
+    // Another client address has its own bucket.
+    other_client_is_served(h.addr).await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_comes_before_the_token_and_can_be_turned_off() {
+    let s = start(HttpConfig {
+        bearer_token: Some("s3cret".into()),
+        rate_limit: Some(RateLimit {
+            burst: 3,
+            per_second: 0.001,
+        }),
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = &s.http;
+    // Guessing tokens spends the bucket like any request.
+    for id in 0..3 {
+        let r = h
+            .send(
+                h.post()
+                    .header("accept", "application/json")
+                    .header("authorization", format!("Bearer guess{id}")),
+                call(id, "echo", json!({})).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = h
+        .send(
+            h.post()
+                .header("accept", "application/json")
+                .header("authorization", "Bearer s3cret"),
+            call(9, "echo", json!({})).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 429, "even the right token waits for the bucket");
+    drop(s);
+
+    // Off: far more than any burst passes.
+    let s = start(HttpConfig {
+        rate_limit: None,
+        ..HttpConfig::default()
+    })
+    .await;
+    for id in 0..(DEFAULT_RATE_LIMIT_BURST as i64 + 50) {
+        let r = s.http.rpc(&call(id, "echo", json!({}))).await;
+        assert_eq!(r.status, 200, "request {id}");
+    }
+}
+
+#[tokio::test]
+async fn the_default_rate_limit_admits_a_busy_assistant() {
+    // An assistant that fires a hundred calls at once (a big fan-out of its own) is not limited.
+    let s = start(HttpConfig::default()).await;
+    let calls = (0..100).map(|id| {
+        let h = s.http.clone();
+        tokio::spawn(async move { h.rpc(&call(id, "echo", json!({}))).await.status })
+    });
+    for status in futures::future::join_all(calls).await {
+        assert_eq!(status.unwrap(), 200);
+    }
 }

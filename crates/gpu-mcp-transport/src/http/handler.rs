@@ -18,6 +18,7 @@ use serde_json::json;
 use super::Conn;
 use super::body::{BudgetedBody, ReplyBody};
 use super::post::post;
+use super::rate::{self, RateLimiter};
 use super::security;
 use super::sessions::SessionTable;
 use super::{HttpConfig, SessionMode};
@@ -37,6 +38,7 @@ pub(crate) struct Shared {
     pub(super) sessions: SessionTable,
     pub(super) health: Health,
     pub(super) budget: Budget,
+    limiter: RateLimiter,
     metrics: Metrics,
     version_body: Bytes,
     cors_request_headers: HeaderValue,
@@ -70,6 +72,7 @@ impl Shared {
         let expose_headers = format!("{SESSION_ID_HEADER}, www-authenticate");
         Self {
             budget: Budget::new(config.max_buffered_bytes),
+            limiter: RateLimiter::new(config.rate_limit),
             version_body: Bytes::from(version.to_string()),
             cors_request_headers: HeaderValue::from_str(&request_headers)
                 .unwrap_or(HeaderValue::from_static("*")),
@@ -240,10 +243,26 @@ fn cors(shared: &Shared, response: &mut HttpResponse, origin: HeaderValue) {
     h.append(VARY, HeaderValue::from_static("origin"));
 }
 
-/// The MCP endpoint once `Host` and `Origin` passed: the bearer token, then the method.
+/// The MCP endpoint once `Host` and `Origin` passed: the client's rate limit (before the token,
+/// so guessing tokens is limited too), the bearer token, then the method.
 async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
     let config = &shared.config;
     let headers = req.headers();
+    if req.method() == Method::POST
+        && let Err(wait) = shared.limiter.admit(conn.peer.ip())
+    {
+        shared.metrics.rate_limited();
+        tracing::debug!(peer = %conn.peer, ?wait, "request refused: over the client's rate limit");
+        let mut r = rpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            ErrorCode::InvalidRequest,
+            "Too Many Requests: this client is over its request rate; retry after the time in Retry-After",
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(rate::retry_after_secs(wait)));
+        return r;
+    }
     if let Some(token) = &config.bearer_token
         && !security::bearer_ok(headers.get(AUTHORIZATION), token)
     {

@@ -4,6 +4,7 @@
 mod body;
 mod handler;
 mod post;
+mod rate;
 mod security;
 mod sessions;
 mod stream;
@@ -29,6 +30,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use rate::{DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_SECOND, RateLimit};
 pub use tls::TlsConfig;
 
 use crate::dispatch::Dispatcher;
@@ -129,6 +131,9 @@ pub struct HttpConfig {
     pub max_sessions_per_client: usize,
     /// Sessions unused for this long are forgotten.
     pub session_idle_ttl: Duration,
+    /// Requests one client (peer address) may POST to the MCP endpoint, as a token bucket;
+    /// over it the client gets 429 with `Retry-After`. `None` turns the limit off.
+    pub rate_limit: Option<RateLimit>,
     /// Source revision reported by `/version`.
     pub git_sha: Option<String>,
 }
@@ -169,6 +174,7 @@ impl Default for HttpConfig {
             max_sessions: 4096,
             max_sessions_per_client: 256,
             session_idle_ttl: Duration::from_secs(3600),
+            rate_limit: Some(RateLimit::default()),
             git_sha: None,
         }
     }
