@@ -1,0 +1,203 @@
+//! Properties of what a node's kernel log and a client's arguments feed this crate: the
+//! kernel-log parser never panics on any bytes and keeps its bounds, a well-formed Xid line in
+//! any record format is read back with its fields, PCI addresses normalise to a fixed point, and
+//! the time parsers never panic, stay within their bounds and round-trip what they format.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gpu_mcp_model::time::{format_rfc3339, parse_rfc3339, parse_since, parse_window};
+use gpu_mcp_model::xid::{
+    KernelLogParser, normalize_pci_bus_id, parse_kernel_log, parse_sxid_line, parse_xid_line,
+};
+use proptest::prelude::*;
+
+/// 256 cases, or `PROPTEST_CASES` for a longer hunt.
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 256;
+    }
+    config
+}
+
+/// Text that looks like kernel-log lines often enough to reach the parser's deeper branches.
+fn log_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        prop::sample::select(vec![
+            "NVRM: Xid (",
+            "PCI:",
+            "0000:3b:00",
+            "3b:00.0",
+            "): ",
+            "79",
+            ", ",
+            "pid=",
+            "'<unknown>'",
+            "name=",
+            "GPU-I:",
+            "GPU-CI:",
+            "GPU-0123abcd-",
+            "SXid (",
+            "nvidia-nvswitch0: ",
+            "Fatal",
+            "Non-fatal",
+            "Link ",
+            "fallen off the bus",
+            "NVRM: The NVIDIA GPU ",
+            "NVRM: GPU at PCI:",
+            "NVRM: GPU ",
+            "6,1234,5678901,-;",
+            "[12345.678901] ",
+            "[Mon May  1 12:34:56 2024] ",
+            "2026-01-31T12:00:00Z ",
+            "May  1 12:34:56 host kernel: ",
+            "\\x0a",
+            "\\x",
+            "\n",
+            "\r",
+            "]",
+            "[",
+            ";",
+            ")",
+            "(",
+            ":",
+            ".",
+            " ",
+        ])
+        .prop_map(str::to_owned),
+        any::<String>(),
+        "[0-9]{1,12}",
+    ];
+    prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+}
+
+fn boot_time() -> impl Strategy<Value = Option<SystemTime>> {
+    prop::option::of((0u64..=1 << 40).prop_map(|s| UNIX_EPOCH + Duration::from_secs(s)))
+}
+
+fn pci() -> impl Strategy<Value = (u32, u8, u8)> {
+    (0u32..=0xffff, any::<u8>(), 0u8..0x20)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn any_bytes_parse_without_panicking(
+        bytes in prop::collection::vec(any::<u8>(), 0..2048),
+        boot in boot_time(),
+    ) {
+        let parse = parse_kernel_log(&bytes, boot);
+        let lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        prop_assert_eq!(parse.lines, lines as u64);
+        for event in &parse.events {
+            prop_assert!(event.message.len() <= 1024 + '…'.len_utf8());
+        }
+    }
+
+    #[test]
+    fn log_like_text_parses_without_panicking(
+        text in log_text(),
+        boot in boot_time(),
+        now in prop::option::of((0u64..=1 << 36).prop_map(|s| UNIX_EPOCH + Duration::from_secs(s))),
+        max in 1usize..4,
+    ) {
+        let mut parser = KernelLogParser::new(boot).with_max_events(max);
+        if let Some(now) = now {
+            parser = parser.with_now(now);
+        }
+        parser.feed_buffer(text.as_bytes());
+        parser.feed_record(text.as_bytes());
+        let parse = parser.finish();
+        prop_assert!(parse.events.len() <= max && parse.sxids.len() <= max);
+        let _ = parse_xid_line(&text);
+        let _ = parse_sxid_line(&text);
+    }
+
+    #[test]
+    fn a_well_formed_xid_line_is_read_in_every_record_format(
+        (domain, bus, dev) in pci(),
+        xid in 1u32..1_000_000,
+        pid in prop::option::of(any::<u32>()),
+        name in "[a-zA-Z0-9_./-]{1,32}",
+        message in "[ -~]{0,80}",
+        prefix in prop::sample::select(vec![
+            "", "6,1234,5678901,-;", "[12345.678901] ", "[Mon May  1 12:34:56 2024] ",
+            "2026-01-31T12:00:00Z ", "May  1 12:34:56 host kernel: ",
+        ]),
+    ) {
+        let process = match pid {
+            Some(pid) => format!("pid={pid}, name={name}, "),
+            None => String::new(),
+        };
+        let line = format!(
+            "{prefix}NVRM: Xid (PCI:{domain:04x}:{bus:02x}:{dev:02x}): {xid}, {process}{message}"
+        );
+        let parse = parse_kernel_log(line.as_bytes(), Some(UNIX_EPOCH));
+        prop_assert_eq!(parse.events.len(), 1, "{}", line);
+        let event = &parse.events[0];
+        prop_assert_eq!(event.xid, xid);
+        let expected_pci = format!("{domain:04x}:{bus:02x}:{dev:02x}");
+        prop_assert_eq!(event.pci_bus_id.as_deref(), Some(expected_pci.as_str()));
+        prop_assert_eq!(event.pid, pid);
+        if pid.is_some() {
+            prop_assert_eq!(event.process_name.as_deref(), Some(name.as_str()));
+        }
+        prop_assert_eq!(parse.unparsed_xid_lines, 0);
+    }
+
+    #[test]
+    fn pci_addresses_normalise_to_a_fixed_point(raw in prop_oneof![
+        any::<String>(),
+        "(PCI:)?[0-9a-fA-F]{0,9}:[0-9a-fA-F]{0,3}:[0-9a-fA-F]{0,3}(\\.[0-9a-f])?",
+    ]) {
+        if let Some(normal) = normalize_pci_bus_id(&raw) {
+            let again = normalize_pci_bus_id(&normal);
+            prop_assert_eq!(again.as_deref(), Some(normal.as_str()));
+            prop_assert!(normal.bytes().all(|b| b == b':' || b.is_ascii_hexdigit()));
+        }
+    }
+
+    #[test]
+    fn timestamps_round_trip(secs in 0u64..253_402_300_800, nanos in 0u32..1_000_000_000) {
+        let t = UNIX_EPOCH + Duration::from_secs(secs);
+        let text = format_rfc3339(t + Duration::from_nanos(u64::from(nanos)));
+        prop_assert_eq!(parse_rfc3339(&text), Some(t), "{}", text);
+        let with_fraction = text.replace('Z', &format!(".{nanos:09}Z"));
+        prop_assert_eq!(
+            parse_rfc3339(&with_fraction),
+            Some(t + Duration::from_nanos(u64::from(nanos)))
+        );
+    }
+
+    #[test]
+    fn any_text_is_a_time_or_not_without_panicking(
+        s in prop_oneof![
+            any::<String>(),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}[T t][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?(Z|[+-][0-9]{2}:?[0-9]{2})?",
+            "([0-9]{0,10}[smhdw]){0,4}",
+        ],
+        now in 0u64..=1 << 36,
+    ) {
+        let _ = parse_rfc3339(&s);
+        if let Some(window) = parse_window(&s) {
+            prop_assert!(window > Duration::ZERO && window <= Duration::from_secs(400 * 86_400));
+        }
+        let now = UNIX_EPOCH + Duration::from_secs(now);
+        if let Ok(since) = parse_since(&s, now) {
+            if parse_window(&s).is_some() {
+                prop_assert!(since <= now);
+            }
+        }
+    }
+
+    #[test]
+    fn windows_are_the_sum_of_their_parts(parts in prop::collection::vec((1u64..1000, 0usize..5), 1..4)) {
+        let units = [("s", 1u64), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)];
+        let text: String = parts.iter().map(|(n, u)| format!("{n}{}", units[*u].0)).collect();
+        let total: u64 = parts.iter().map(|(n, u)| n * units[*u].1).sum();
+        let expected = (total <= 400 * 86_400).then(|| Duration::from_secs(total));
+        prop_assert_eq!(parse_window(&text), expected, "{}", text);
+    }
+}
