@@ -183,12 +183,13 @@ impl NodePattern {
         let (mut pi, mut ni) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
         while ni < n.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-                pi += 1;
-                ni += 1;
-            } else if pi < p.len() && p[pi] == '*' {
+            // A `*` is a wildcard even where the name has a `*` at that place.
+            if pi < p.len() && p[pi] == '*' {
                 star = Some((pi, ni));
                 pi += 1;
+            } else if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+                pi += 1;
+                ni += 1;
             } else if let Some((sp, sn)) = star {
                 pi = sp + 1;
                 ni = sn + 1;
@@ -321,7 +322,122 @@ mod tests {
         assert!(!p("node-1").matches("node-10"));
         assert!(p("a*b*c").matches("aXXbYYc"));
         assert!(!p("a*b*c").matches("aXXbYY"));
+        // A star facing a literal `*` in the name still matches any run.
+        assert!(p("?*").matches("x*y"));
+        assert!(p("a*").matches("a*b"));
         let long = "*".repeat(200);
         assert!(p(&long).matches(&"x".repeat(253)));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A plain recursive shell-glob match, to check the iterative one against.
+    fn reference(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| reference(rest, &n[i..])),
+            Some((c, rest)) => n
+                .split_first()
+                .is_some_and(|(m, tail)| (*c == '?' || c == m) && reference(rest, tail)),
+        }
+    }
+
+    /// 256 cases, or `PROPTEST_CASES` for a longer hunt.
+    fn config() -> ProptestConfig {
+        let mut config = ProptestConfig::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = 256;
+        }
+        config
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn cursors_round_trip(
+            section in prop::sample::select(vec!['p', 'f', 'l']),
+            rank in any::<u8>(),
+            node in any::<String>(),
+        ) {
+            let cursor = Cursor { section, rank, node };
+            prop_assert_eq!(Cursor::decode(&cursor.encode(), section), Ok(cursor.clone()));
+            for other in ['p', 'f', 'l'].into_iter().filter(|s| *s != section) {
+                prop_assert!(Cursor::decode(&cursor.encode(), other).is_err());
+            }
+        }
+
+        #[test]
+        fn any_cursor_text_is_decoded_or_refused_without_panicking(
+            text in prop_oneof![
+                any::<String>(),
+                prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+                (any::<String>(), any::<String>(), any::<String>())
+                    .prop_map(|(a, b, c)| URL_SAFE_NO_PAD.encode(format!("{a}|{b}|{c}"))),
+            ],
+            section in prop::sample::select(vec!['p', 'f', 'l']),
+        ) {
+            if let Ok(cursor) = Cursor::decode(&text, section) {
+                prop_assert_eq!(cursor.section, section);
+            }
+        }
+
+        #[test]
+        fn any_pattern_is_checked_without_panicking(pattern in any::<String>()) {
+            let valid = !pattern.is_empty()
+                && pattern.len() <= MAX_PATTERN_LEN
+                && pattern
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*' | '?'));
+            prop_assert_eq!(NodePattern::new(&pattern).is_ok(), valid);
+        }
+
+        #[test]
+        fn the_glob_matches_like_the_reference(
+            pattern in "[ab*?]{1,10}",
+            name in prop_oneof!["[ab]{0,12}", any::<String>()],
+        ) {
+            let glob = NodePattern::new(&pattern).unwrap();
+            let p: Vec<char> = pattern.chars().collect();
+            let n: Vec<char> = name.chars().collect();
+            prop_assert_eq!(glob.matches(&name), reference(&p, &n), "{} ~ {}", pattern, name);
+        }
+
+        #[test]
+        fn a_name_matches_itself_and_any_star_pattern(name in "[a-z0-9][a-z0-9.-]{0,60}") {
+            prop_assert!(NodePattern::new(&name).unwrap().matches(&name));
+            let starred: String = name.chars().flat_map(|c| ['*', c]).collect();
+            prop_assert!(NodePattern::new(&starred).unwrap().matches(&name));
+            prop_assert!(NodePattern::new("*").unwrap().matches(&name));
+        }
+
+        #[test]
+        fn any_arguments_are_taken_without_panicking(
+            members in prop::collection::vec(
+                (
+                    prop_oneof![
+                        prop::sample::select(FLEET_ARGUMENTS.to_vec()).prop_map(str::to_owned),
+                        "[a-z_]{1,10}",
+                    ],
+                    prop_oneof![
+                        Just(Value::Null),
+                        any::<i64>().prop_map(Value::from),
+                        any::<String>().prop_map(Value::from),
+                        prop::sample::select(vec!["full", "summary", "problems", "critical", "gpu-*"])
+                            .prop_map(Value::from),
+                    ],
+                ),
+                0..8,
+            ),
+        ) {
+            let mut arguments = Some(members.into_iter().collect::<JsonObject>());
+            let _ = take_fleet_arguments(&mut arguments);
+            let left = arguments.unwrap();
+            prop_assert!(FLEET_ARGUMENTS.iter().all(|name| !left.contains_key(*name)));
+        }
     }
 }

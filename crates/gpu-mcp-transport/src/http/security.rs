@@ -154,7 +154,7 @@ fn weights(accept: &str) -> ([Option<f32>; 3], [Option<f32>; 3]) {
         let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
+            .find_map(|q| q.trim().parse::<f32>().ok().filter(|q| q.is_finite()))
             .unwrap_or(1.0)
             .clamp(0.0, 1.0);
         let slot = |w: &mut [Option<f32>; 3], i: usize| {
@@ -315,5 +315,133 @@ mod tests {
         assert!(!names_event_stream(Some(&hv(
             "application/json, text/event-stream;q=0"
         ))));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any header value a client can send (visible ASCII, blanks, obs-text bytes).
+    fn header_value() -> impl Strategy<Value = HeaderValue> {
+        prop_oneof![
+            prop::collection::vec(prop_oneof![0x20u8..0x7f, Just(b'\t'), 0x80u8..=0xff], 0..64),
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    "application/json",
+                    "text/event-stream",
+                    "*/*",
+                    "text/*",
+                    "application/*",
+                    ";q=",
+                    "0",
+                    "1",
+                    "0.5",
+                    "NaN",
+                    "inf",
+                    "-1",
+                    ",",
+                    ";",
+                    " ",
+                    "Bearer ",
+                    "bearer ",
+                    "http://",
+                    "https://",
+                    "localhost",
+                    "127.0.0.1",
+                    "[::1]",
+                    ":",
+                    "/",
+                    "]",
+                    "[",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+                0..12,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+        .prop_map(|bytes| HeaderValue::from_bytes(&bytes).unwrap_or(HeaderValue::from_static("")))
+    }
+
+    fn q() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "0", "0.0", "0.1", "0.5", "1", "1.0", "2", "-1", "NaN", "inf", "x",
+        ])
+    }
+
+    /// The weight a `q=` value gives: unreadable or non-finite counts as absent (1), the rest is
+    /// clamped to 0-1.
+    fn weight(q: &str) -> f32 {
+        q.parse::<f32>()
+            .ok()
+            .filter(|q| q.is_finite())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0)
+    }
+
+    #[test]
+    fn a_weight_that_is_not_a_number_counts_as_absent() {
+        // `q=NaN` once made the event stream lose to a JSON range the client refused.
+        let accept = HeaderValue::from_static("application/json;q=0, text/event-stream;q=NaN");
+        assert_eq!(negotiate(Some(&accept)), Some(ReplyFormat::EventStream));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_header_value_is_judged_without_panicking(
+            value in header_value(),
+            allowed in prop::collection::vec("[a-z:/.*0-9]{0,20}", 0..3),
+            loopback in any::<bool>(),
+        ) {
+            let _ = origin_allowed(Some(&value), &allowed);
+            let _ = origin_allowed(Some(&value), &[]);
+            let _ = host_allowed(value.to_str().ok(), &allowed, loopback);
+            let _ = bearer_ok(Some(&value), "s3cret");
+            let _ = is_json_content_type(Some(&value));
+            let _ = negotiate(Some(&value));
+        }
+
+        #[test]
+        fn the_format_with_the_higher_weight_is_chosen(json_q in q(), sse_q in q(), sse_first in any::<bool>()) {
+            let json = format!("application/json;q={json_q}");
+            let sse = format!("text/event-stream;q={sse_q}");
+            let accept = if sse_first { format!("{sse}, {json}") } else { format!("{json}, {sse}") };
+            let (jw, sw) = (weight(json_q), weight(sse_q));
+            let expected = if jw <= 0.0 && sw <= 0.0 {
+                None
+            } else if sw > jw {
+                Some(ReplyFormat::EventStream)
+            } else {
+                Some(ReplyFormat::Json)
+            };
+            prop_assert_eq!(negotiate(Some(&HeaderValue::from_str(&accept).unwrap())), expected, "{}", accept);
+        }
+
+        #[test]
+        fn only_the_expected_token_passes(token in "[!-~]{1,40}", expected in "[!-~]{1,40}", pad in "[ \t]{0,3}") {
+            let value = HeaderValue::from_str(&format!("Bearer {pad}{token}{pad}")).unwrap();
+            prop_assert_eq!(bearer_ok(Some(&value), &expected), token == expected);
+            prop_assert!(bearer_ok(Some(&value), &token));
+        }
+
+        #[test]
+        fn loopback_hosts_pass_and_others_do_not_on_a_loopback_listener(
+            b in any::<u8>(), c in any::<u8>(), d in any::<u8>(),
+            port in prop::option::of(any::<u16>()),
+            other in "[a-z]{1,12}\\.(example|com|internal)",
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let (ip, name, foreign) = (
+                format!("127.{b}.{c}.{d}{port}"),
+                format!("localhost{port}"),
+                format!("{other}{port}"),
+            );
+            prop_assert!(host_allowed(Some(&ip), &[], true), "{}", ip);
+            prop_assert!(host_allowed(Some(&name), &[], true), "{}", name);
+            prop_assert!(!host_allowed(Some(&foreign), &[], true), "{}", foreign);
+        }
     }
 }
