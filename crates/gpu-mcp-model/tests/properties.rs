@@ -185,10 +185,10 @@ proptest! {
             prop_assert!(window > Duration::ZERO && window <= Duration::from_secs(400 * 86_400));
         }
         let now = UNIX_EPOCH + Duration::from_secs(now);
-        if let Ok(since) = parse_since(&s, now) {
-            if parse_window(&s).is_some() {
-                prop_assert!(since <= now);
-            }
+        if let Ok(since) = parse_since(&s, now)
+            && parse_window(&s).is_some()
+        {
+            prop_assert!(since <= now);
         }
     }
 
