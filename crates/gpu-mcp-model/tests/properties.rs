@@ -138,7 +138,8 @@ proptest! {
         prop_assert_eq!(parse.events.len(), 1, "{}", line);
         let event = &parse.events[0];
         prop_assert_eq!(event.xid, xid);
-        let expected_pci = format!("{domain:04x}:{bus:02x}:{dev:02x}");
+        // The kernel log names no function: a GPU is function 0.
+        let expected_pci = format!("{domain:04x}:{bus:02x}:{dev:02x}.0");
         prop_assert_eq!(event.pci_bus_id.as_deref(), Some(expected_pci.as_str()));
         prop_assert_eq!(event.pid, pid);
         if pid.is_some() {
@@ -150,12 +151,14 @@ proptest! {
     #[test]
     fn pci_addresses_normalise_to_a_fixed_point(raw in prop_oneof![
         any::<String>(),
-        "(PCI:)?[0-9a-fA-F]{0,9}:[0-9a-fA-F]{0,3}:[0-9a-fA-F]{0,3}(\\.[0-9a-f])?",
+        "(PCI:)?[0-9a-fA-F]{0,9}:[0-9a-fA-F]{0,3}:[0-9a-fA-F]{0,3}(\\.[0-9a-fA-F])?",
     ]) {
         if let Some(normal) = normalize_pci_bus_id(&raw) {
             let again = normalize_pci_bus_id(&normal);
             prop_assert_eq!(again.as_deref(), Some(normal.as_str()));
-            prop_assert!(normal.bytes().all(|b| b == b':' || b.is_ascii_hexdigit()));
+            let (address, function) = normal.split_once('.').unwrap();
+            prop_assert!(address.bytes().all(|b| b == b':' || b.is_ascii_hexdigit()));
+            prop_assert!(function.len() == 1 && function < "8", "{}", normal);
         }
     }
 
