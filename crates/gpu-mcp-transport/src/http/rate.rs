@@ -6,8 +6,9 @@
 //! until the next one would pass.
 //!
 //! The table of buckets is bounded: when it is full, buckets that have refilled (their clients
-//! are as if never seen) are dropped, and while it is still full new clients are served
-//! untracked rather than refused, so no client can lock others out by filling it.
+//! are as if never seen) are dropped, at most once a second, and while it is still full new
+//! clients are served untracked rather than refused, so no client can lock others out by
+//! filling it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -57,11 +58,21 @@ struct Bucket {
     at: Instant,
 }
 
+/// How often a full table is searched for refilled buckets, at most.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// The buckets of every client, and when the table was last pruned.
+#[derive(Debug, Default)]
+struct Table {
+    buckets: HashMap<IpAddr, Bucket>,
+    pruned: Option<Instant>,
+}
+
 /// The buckets of every client.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     limit: Option<RateLimit>,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    table: Mutex<Table>,
 }
 
 impl RateLimiter {
@@ -72,7 +83,7 @@ impl RateLimiter {
                 burst: l.burst.max(1),
                 per_second: l.per_second,
             }),
-            buckets: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 
@@ -88,9 +99,14 @@ impl RateLimiter {
         };
         let burst = f64::from(limit.burst);
         let key = client_key(peer);
-        let mut buckets = self.buckets.lock();
+        let mut table = self.table.lock();
+        let Table { buckets, pruned } = &mut *table;
         if !buckets.contains_key(&key) && buckets.len() >= MAX_TRACKED {
-            buckets.retain(|_, b| refilled(b, now, limit) < burst);
+            // Searching the whole table is bounded to once a second, however many newcomers.
+            if pruned.is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY) {
+                buckets.retain(|_, b| refilled(b, now, limit) < burst);
+                *pruned = Some(now);
+            }
             if buckets.len() >= MAX_TRACKED {
                 return Ok(());
             }
@@ -228,12 +244,12 @@ mod tests {
         let newcomer = peer(MAX_TRACKED);
         assert_eq!(l.admit_at(newcomer, t0), Ok(()));
         assert_eq!(l.admit_at(newcomer, t0), Ok(()));
-        assert_eq!(l.buckets.lock().len(), MAX_TRACKED);
+        assert_eq!(l.table.lock().buckets.len(), MAX_TRACKED);
         // Once the others have refilled they are forgotten, and the newcomer is tracked.
         let t1 = t0 + Duration::from_secs(2);
         assert_eq!(l.admit_at(newcomer, t1), Ok(()));
         assert!(l.admit_at(newcomer, t1).is_err());
-        assert_eq!(l.buckets.lock().len(), 1);
+        assert_eq!(l.table.lock().buckets.len(), 1);
     }
 
     #[test]
