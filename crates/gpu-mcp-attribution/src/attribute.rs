@@ -15,7 +15,8 @@ pub struct GpuProcessRef<'a> {
 
 /// Combines the sources into one owner per process, in the order of `processes`.
 ///
-/// `allocations` is the pod-resources answer when it was available; `cgroups` holds one lookup
+/// `allocations` is the pod-resources answer when it was available (or the mock fleet's own,
+/// which names itself as the source); `cgroups` holds one lookup
 /// per process (same order) when the host's `/proc` is mounted. A GPU held by
 /// one container names that container; a GPU held by several lists them as candidates (the
 /// pod-resources API has no pod UIDs, so the cgroup cannot pick one); nothing is ever guessed.
@@ -31,7 +32,7 @@ pub fn attribute(
             let mut owner = ProcessOwner::default();
             let lookup = cgroups.and_then(|c| c.get(i));
             if let Some(allocations) = allocations {
-                owner.sources.push(AttributionSource::PodResources);
+                owner.sources.push(allocations.source());
                 let holders = process
                     .device_ids
                     .iter()

@@ -5,7 +5,7 @@
 //! - [`PodResourcesClient`]: the kubelet's pod-resources gRPC API (v1, the API dcgm-exporter
 //!   uses) on its unix socket, which says which container was allocated which device id
 //!   (a GPU UUID, a MIG device UUID, or an index, by the device plugin's strategy).
-//! - [`ProcRoot`]: each process's cgroup under the host's `/proc`, which names the pod UID and the
+//! - [`ProcRoot`]: each process's name and cgroup under the host's `/proc`; the cgroup names the pod UID and the
 //!   container id of the process (cgroup v1 and v2, the cgroupfs and systemd drivers, containerd,
 //!   CRI-O and Docker).
 //!
@@ -37,4 +37,4 @@ pub use cgroup::{CgroupIdentity, CgroupLookup, parse_cgroup};
 pub use error::{Error, Result};
 pub use gpu_mcp_model::{AttributionSource, PodRef, ProcessOwner};
 pub use podresources::{DEFAULT_SOCKET, DeviceAllocations, PodResourcesClient, is_gpu_resource};
-pub use procfs::ProcRoot;
+pub use procfs::{HostProcess, ProcRoot};

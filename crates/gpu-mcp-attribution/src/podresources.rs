@@ -2,7 +2,7 @@
 
 use crate::proto::ListPodResourcesRequest;
 use crate::proto::pod_resources_lister_client::PodResourcesListerClient;
-use crate::{Error, PodRef, Result};
+use crate::{AttributionSource, Error, PodRef, Result};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,12 +28,46 @@ pub fn is_gpu_resource(resource_name: &str) -> bool {
 /// Device ids are what the device plugin advertised: GPU UUIDs (`GPU-…`), MIG device UUIDs
 /// (`MIG-…`) or, with the plugin's index strategy, GPU indexes (`"0"`). A time-sliced replica
 /// (`GPU-…::3`) is filed under its GPU's id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAllocations {
     by_device: BTreeMap<String, Vec<PodRef>>,
+    source: AttributionSource,
+}
+
+impl Default for DeviceAllocations {
+    fn default() -> Self {
+        Self {
+            by_device: BTreeMap::new(),
+            source: AttributionSource::PodResources,
+        }
+    }
 }
 
 impl DeviceAllocations {
+    /// Who said so: [`AttributionSource::PodResources`] for a kubelet's answer.
+    pub fn source(&self) -> AttributionSource {
+        self.source
+    }
+
+    /// Allocations that did not come from a kubelet (the mock fleet's own), filed the same way
+    /// and named by `source`.
+    pub fn from_holders<'a>(
+        source: AttributionSource,
+        holders: impl IntoIterator<Item = (&'a str, PodRef)>,
+    ) -> Self {
+        let mut by_device: BTreeMap<String, Vec<PodRef>> = BTreeMap::new();
+        for (id, holder) in holders {
+            let entry = by_device.entry(id.to_owned()).or_default();
+            if !entry.contains(&holder) {
+                entry.push(holder);
+            }
+        }
+        for holders in by_device.values_mut() {
+            holders.sort();
+        }
+        Self { by_device, source }
+    }
+
     /// The containers holding `device_id` (empty when none does).
     pub fn holders(&self, device_id: &str) -> &[PodRef] {
         self.by_device
@@ -88,7 +122,10 @@ impl DeviceAllocations {
         for holders in by_device.values_mut() {
             holders.sort();
         }
-        Self { by_device }
+        Self {
+            by_device,
+            source: AttributionSource::PodResources,
+        }
     }
 }
 

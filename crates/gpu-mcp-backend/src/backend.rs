@@ -1,7 +1,9 @@
 //! The seam between the tools and the GPUs.
 
+use std::collections::BTreeMap;
+
 use futures::future::BoxFuture;
-use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, XidEvent};
+use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, PodRef, XidEvent};
 
 use crate::Result;
 
@@ -33,4 +35,21 @@ pub trait GpuBackend: Send + Sync + 'static {
     fn fresh_generation(&self) -> Option<u64> {
         None
     }
+
+    /// The pods that hold this backend's devices when the backend itself decides them: only
+    /// the mock fleet, whose simulated pods hold its simulated GPUs. `None` for real hardware,
+    /// where the kubelet and the host's `/proc` say who holds what.
+    fn fleet_allocations(&self) -> Option<FleetAllocations> {
+        None
+    }
+}
+
+/// The mock fleet's own allocations: which simulated container holds which device, and the
+/// simulated processes' names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetAllocations {
+    /// `(device UUID, holder)`: a GPU UUID, or a MIG device UUID when MIG is enabled.
+    pub holders: Vec<(String, PodRef)>,
+    /// The simulated processes' names, by pid.
+    pub process_names: BTreeMap<u32, String>,
 }

@@ -128,6 +128,10 @@ impl GpuBackend for CoalescingBackend {
         self.inner.kind()
     }
 
+    fn fleet_allocations(&self) -> Option<crate::FleetAllocations> {
+        self.inner.fleet_allocations()
+    }
+
     fn fresh_generation(&self) -> Option<u64> {
         if self.max_age.is_zero() {
             return None;

@@ -13,9 +13,12 @@ mod kmsg;
 mod mock;
 pub mod nvml;
 
-pub use backend::GpuBackend;
+pub use backend::{FleetAllocations, GpuBackend};
 pub use coalesce::CoalescingBackend;
 pub use error::{Error, Result};
 pub use kmsg::{KernelLogRead, KmsgReader};
-pub use mock::{GpuModel, MAX_MOCK_GPUS, MOCK_UPTIME, MockBackend, MockConfig, MockGpu, Scenario};
+pub use mock::{
+    GpuModel, MAX_MOCK_GPUS, MOCK_CONTAINER, MOCK_NAMESPACE, MOCK_UPTIME, MockBackend, MockConfig,
+    MockGpu, Scenario, mock_pod,
+};
 pub use nvml::{NvmlBackend, NvmlOptions};

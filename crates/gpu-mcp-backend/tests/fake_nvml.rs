@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use gpu_mcp_backend::{Error, GpuBackend, NvmlBackend, NvmlOptions};
 use gpu_mcp_fake_nvml::{FakeNvml, fixture, fixture_names};
-use gpu_mcp_model::{GpuAccess, GpuSnapshot, NodeSnapshot, Reading, RecoveryAction, XidEvent};
+use gpu_mcp_model::{
+    GpuAccess, GpuSnapshot, MigPlacement, NodeSnapshot, ProcessKind, Reading, RecoveryAction,
+    XidEvent,
+};
 use serde_json::Value;
 
 fn options(fake: &FakeNvml, timeout: Duration, events: bool) -> NvmlOptions {
@@ -421,6 +424,33 @@ async fn mig_instances_are_the_ones_that_exist_with_their_ids() {
             (Some(1), Some(0), Some("3g.40gb")),
             (Some(5), Some(0), Some("2g.20gb")),
             (Some(13), Some(0), Some("1g.10gb")),
+        ]
+    );
+    let placements: Vec<Option<MigPlacement>> =
+        instances.iter().map(|m| m.placement.get()).collect();
+    assert_eq!(
+        placements,
+        vec![
+            Some(MigPlacement { start: 0, size: 4 }),
+            Some(MigPlacement { start: 4, size: 2 }),
+            None,
+        ]
+    );
+    assert!(
+        matches!(instances[2].placement, Reading::Error(_)),
+        "an unprivileged placement read is the driver's error: {:?}",
+        instances[2].placement
+    );
+    let procs = g.processes.value().unwrap();
+    let kinds: Vec<(u32, ProcessKind, Option<u32>)> = procs
+        .iter()
+        .map(|p| (p.pid, p.kind, p.gpu_instance))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (7001, ProcessKind::Compute, Some(1)),
+            (7002, ProcessKind::Mps, Some(5)),
         ]
     );
 }

@@ -6,6 +6,7 @@ use gpu_mcp_protocol::{Tool, tool_definition};
 use crate::args::{HealthArgs, InventoryArgs, XidArgs};
 use crate::output::{HealthReport, Inventory, XidReport};
 use crate::portable::{strip_nonstandard_formats, strip_nullable};
+use crate::processes::{GpuProcessesArgs, GpuProcessesReport};
 
 /// Name of the inventory tool.
 pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
@@ -13,6 +14,8 @@ pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
 pub const GET_GPU_HEALTH: &str = "get_gpu_health";
 /// Name of the Xid analysis tool.
 pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
+/// Name of the GPU processes tool.
+pub const GET_GPU_PROCESSES: &str = "get_gpu_processes";
 
 /// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
 ///
@@ -47,6 +50,18 @@ pub fn gpu_tool_definitions() -> Vec<Tool> {
              started, maps each to its GPU, explains it from the Xid catalog (name, category, severity, recommended \
              action) and groups them per GPU and code with counts and first/last seen. Unknown codes are reported as \
              unknown. Filter by time window (since), GPU, and limit the listed events.",
+        ),
+        tool_definition::<GpuProcessesArgs, GpuProcessesReport>(
+            GET_GPU_PROCESSES,
+            "GPU processes and their pods",
+            "Lists the processes on the node's GPUs (compute, graphics and MPS clients, per GPU and per MIG \
+             instance) with pid, name and GPU memory, each attributed to its Kubernetes namespace, pod and \
+             container, and every GPU or MIG device the kubelet allocated to a container with that GPU's \
+             health verdict. Attribution comes from the kubelet's pod-resources API and each process's \
+             cgroup; `attribution` says which source answered and why one could not. Use it to answer \
+             \"which pod is on this GPU?\" (before draining or resetting a sick GPU) or \"which GPUs does \
+             this pod hold?\". Biggest GPU memory first, at most `limit` processes (counts include all); \
+             filter by GPU (index, or GPU or MIG UUID), namespace or pod.",
         ),
     ];
     for t in &mut tools {

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::pods::PodRef;
 use crate::snapshot::{
     BackendKind, ClockEventReason, ComputeMode, EccCounts, GpuAccess, GpuProcess, GpuSnapshot,
-    MemoryUsage, NvLink, Reading, RecoveryAction, RetiredPages, RowRemapping, Utilization,
+    MemoryUsage, MigPlacement, NvLink, ProcessKind, Reading, RecoveryAction, RetiredPages,
+    RowRemapping, Utilization,
 };
 
 /// A part of a GPU's inventory that can be asked for.
@@ -191,9 +193,9 @@ pub struct GpuInventory {
     /// NVLink links, folded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nvlink: Option<NvLinkInventory>,
-    /// Processes with a context on the GPU (host pids).
+    /// Processes with a context on the GPU (host pids), with their pods where known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub processes: Option<Vec<GpuProcess>>,
+    pub processes: Option<Vec<ProcessInventory>>,
     /// Multi-Instance GPU state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mig: Option<MigInventory>,
@@ -281,9 +283,74 @@ pub struct MigInstanceInventory {
     /// Name with the profile.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The profile, e.g. `3g.40gb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// MIG GPU instance id (GI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_instance_id: Option<u32>,
+    /// MIG compute instance id (CI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_instance_id: Option<u32>,
+    /// The memory slices the GPU instance occupies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<MigPlacement>,
     /// Memory of this instance in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_total_bytes: Option<u64>,
+    /// Host pids of the processes on this instance (when the process list was read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<u32>,
+    /// The containers allocated this MIG device, where known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<PodRef>,
+}
+
+impl MigInstanceInventory {
+    /// Whether a process with these MIG instance ids runs on this device.
+    pub fn runs(&self, p: &GpuProcess) -> bool {
+        p.gpu_instance.is_some()
+            && p.gpu_instance == self.gpu_instance_id
+            && (p.compute_instance.is_none() || p.compute_instance == self.compute_instance_id)
+    }
+}
+
+/// One process on a GPU.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProcessInventory {
+    /// Process id (in the host's pid namespace).
+    pub pid: u32,
+    /// `compute` (CUDA), `graphics` or `mps` (an MPS client).
+    pub kind: ProcessKind,
+    /// GPU memory the process uses, in bytes, when the driver reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_memory_bytes: Option<u64>,
+    /// MIG GPU instance, when MIG is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_instance: Option<u32>,
+    /// MIG compute instance, when MIG is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_instance: Option<u32>,
+    /// Process name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The container that owns the process, when one source says so (see `get_gpu_processes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodRef>,
+}
+
+impl From<GpuProcess> for ProcessInventory {
+    fn from(p: GpuProcess) -> Self {
+        Self {
+            pid: p.pid,
+            kind: p.kind,
+            used_memory_bytes: p.used_memory_bytes,
+            gpu_instance: p.gpu_instance,
+            compute_instance: p.compute_instance,
+            name: None,
+            pod: None,
+        }
+    }
 }
 
 /// Takes a reading's value, recording why there is none under `key`.
@@ -524,8 +591,10 @@ impl GpuInventory {
         if has(InventorySection::Nvlink) {
             out.nvlink = take(g.nvlink, "nvlink", u).map(|l| fold_nvlink(l, full, u));
         }
+        let processes = g.processes.value().cloned();
         if has(InventorySection::Processes) {
-            out.processes = take(g.processes, "processes", u);
+            out.processes = take(g.processes, "processes", u)
+                .map(|p| p.into_iter().map(ProcessInventory::from).collect());
         }
         if has(InventorySection::Mig) {
             let m = g.mig;
@@ -537,16 +606,38 @@ impl GpuInventory {
                     .into_iter()
                     .map(|i| {
                         let k = format!("mig.instances[{}]", i.index);
-                        MigInstanceInventory {
+                        let mut inst = MigInstanceInventory {
                             index: i.index,
                             uuid: take(i.uuid, &format!("{k}.uuid"), u),
                             name: take(i.name, &format!("{k}.name"), u),
+                            profile: i.profile,
+                            gpu_instance_id: take(
+                                i.gpu_instance_id,
+                                &format!("{k}.gpu_instance_id"),
+                                u,
+                            ),
+                            compute_instance_id: take(
+                                i.compute_instance_id,
+                                &format!("{k}.compute_instance_id"),
+                                u,
+                            ),
+                            // A driver without GPU-instance queries is not worth a line.
+                            placement: i.placement.value().copied(),
                             memory_total_bytes: take(
                                 i.memory_total_bytes,
                                 &format!("{k}.memory_total_bytes"),
                                 u,
                             ),
-                        }
+                            pids: Vec::new(),
+                            pods: Vec::new(),
+                        };
+                        inst.pids = processes
+                            .iter()
+                            .flatten()
+                            .filter(|p| inst.runs(p))
+                            .map(|p| p.pid)
+                            .collect();
+                        inst
                     })
                     .collect(),
             });

@@ -28,14 +28,14 @@ pub mod time;
 pub mod xid;
 
 pub use definitions::{
-    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, gpu_tool_definitions,
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, gpu_tool_definitions,
 };
 pub use error::{Error, Result};
 pub use pods::{AttributionSource, PodRef, ProcessOwner};
 pub use snapshot::{
     BackendKind, ClockEventReason, Clocks, ComputeMode, CounterChanges, Ecc, EccCounts, GpuAccess,
-    GpuProcess, GpuSnapshot, LinkChanges, MemoryUsage, Mig, MigInstance, NodeSnapshot, NvLink,
-    Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping, Temperature,
-    Utilization,
+    GpuProcess, GpuSnapshot, LinkChanges, MemoryUsage, Mig, MigInstance, MigPlacement,
+    NodeSnapshot, NvLink, Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages,
+    RowRemapping, Temperature, Utilization,
 };
 pub use xid::{EventRecorderStatus, KernelLogStatus, XidEvent, XidSource};

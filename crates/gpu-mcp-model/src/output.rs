@@ -129,6 +129,9 @@ pub struct GpuHealth {
     pub notes: Vec<String>,
     /// Checks that could not run because the field is not supported or not readable.
     pub not_checked: Vec<String>,
+    /// The GPU's MIG devices with their processes and holders, when MIG is enabled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mig_devices: Vec<crate::processes::MigDeviceProcesses>,
 }
 
 /// Result of `get_gpu_health`.
@@ -221,6 +224,9 @@ pub struct XidRecord {
     pub pid: Option<u32>,
     /// Process name, when known.
     pub process_name: Option<String>,
+    /// The container that owned the process, when a source says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<crate::pods::PodRef>,
     /// The driver's message.
     pub message: String,
     /// Inferred from a "fallen off the bus" line without an Xid line.

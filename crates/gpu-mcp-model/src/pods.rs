@@ -26,12 +26,33 @@ pub enum AttributionSource {
     PodResources,
     /// The process's cgroup under the host's `/proc`: pod UID and container id.
     Cgroup,
+    /// The mock fleet's own allocations; mock backend only.
+    MockFleet,
+}
+
+impl AttributionSource {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PodResources => "pod_resources",
+            Self::Cgroup => "cgroup",
+            Self::MockFleet => "mock_fleet",
+        }
+    }
+}
+
+impl PodRef {
+    /// `namespace/pod/container`, the compact form the text blocks use.
+    pub fn path(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.pod, self.container)
+    }
 }
 
 /// The owner of one GPU process, as far as this node can tell.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessOwner {
-    /// The container, when exactly one container holds the process's GPU (pod-resources).
+    /// The container, when exactly one container holds the process's GPU (pod-resources, or
+    /// the mock fleet's allocations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodRef>,
     /// Every container that holds the GPU when it is shared (time-slicing, MPS) and the process

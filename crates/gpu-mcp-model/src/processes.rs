@@ -70,7 +70,7 @@ pub struct ProcessEntry {
     /// Process name (the executable, from the host's `/proc`), when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// `compute` (CUDA) or `graphics`; MPS clients are compute.
+    /// `compute` (CUDA), `graphics`, or `mps` (a client of the Multi-Process Service).
     pub kind: ProcessKind,
     /// GPU memory the process uses, in bytes, when the driver reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +110,33 @@ pub struct GpuProcesses {
     /// Why the process list could not be read, when it could not (never an empty list then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// The GPU's MIG devices with their processes and holders, when MIG is enabled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mig_devices: Vec<MigDeviceProcesses>,
+}
+
+/// One MIG device of a GPU: which instance it is, and who is on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MigDeviceProcesses {
+    /// MIG device index on its parent GPU.
+    pub index: u32,
+    /// MIG device UUID (`MIG-...`), when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// MIG GPU instance id (GI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_instance_id: Option<u32>,
+    /// MIG compute instance id (CI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_instance_id: Option<u32>,
+    /// The profile, e.g. `3g.40gb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Processes on this MIG device, including those left out by `limit`.
+    pub process_count: u64,
+    /// The containers allocated this MIG device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<PodRef>,
 }
 
 /// Result of `get_gpu_processes`.

@@ -212,7 +212,7 @@ impl GpuSnapshot {
 pub struct GpuProcess {
     /// Process id (in the host's pid namespace).
     pub pid: u32,
-    /// `compute` (CUDA) or `graphics`.
+    /// `compute` (CUDA), `graphics` or `mps` (an MPS client).
     pub kind: ProcessKind,
     /// GPU memory the process uses, in bytes, when the driver reports it.
     pub used_memory_bytes: Option<u64>,
@@ -230,6 +230,19 @@ pub enum ProcessKind {
     Compute,
     /// A graphics context.
     Graphics,
+    /// A client of the CUDA Multi-Process Service (its work runs in the MPS server's context).
+    Mps,
+}
+
+impl ProcessKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Compute => "compute",
+            Self::Graphics => "graphics",
+            Self::Mps => "mps",
+        }
+    }
 }
 
 /// Memory totals in bytes.
@@ -477,6 +490,18 @@ pub struct MigInstance {
     /// The profile taken from the name, e.g. `3g.40gb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// Where the GPU instance sits on its GPU (memory slices), from `nvmlGpuInstanceGetInfo`.
+    #[serde(default)]
+    pub placement: Reading<MigPlacement>,
+}
+
+/// The slices a MIG GPU instance occupies on its GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MigPlacement {
+    /// First memory slice.
+    pub start: u32,
+    /// Number of slices.
+    pub size: u32,
 }
 
 impl MigInstance {

@@ -3,12 +3,19 @@
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, XidEvent};
+use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, PodRef, XidEvent};
 
 use super::fleet::{build_gpu, v};
 use super::profile::MockConfig;
 use crate::Result;
-use crate::backend::GpuBackend;
+use crate::backend::{FleetAllocations, GpuBackend};
+
+/// The namespace of the mock fleet's simulated training pods.
+pub const MOCK_NAMESPACE: &str = "ml-training";
+/// The container of each simulated training pod.
+pub const MOCK_CONTAINER: &str = "worker";
+/// The name every simulated GPU process has.
+const MOCK_PROCESS_NAME: &str = "python3";
 
 /// The simulated backend.
 #[derive(Debug, Clone)]
@@ -16,6 +23,46 @@ pub struct MockBackend {
     node: NodeSnapshot,
     events: Vec<XidEvent>,
     config: MockConfig,
+    allocations: FleetAllocations,
+}
+
+/// The simulated pod that holds GPU `index` of `node` (all of its MIG devices when MIG is
+/// enabled): `ml-training/{node}-job-{index}`, container `worker`.
+pub fn mock_pod(node: &str, index: u32) -> PodRef {
+    PodRef {
+        namespace: MOCK_NAMESPACE.to_owned(),
+        pod: format!("{node}-job-{index}"),
+        container: MOCK_CONTAINER.to_owned(),
+    }
+}
+
+/// One simulated pod per GPU, holding the GPU, or each of its MIG devices when MIG is enabled.
+fn allocations(node: &NodeSnapshot, node_name: &str) -> FleetAllocations {
+    let mut out = FleetAllocations::default();
+    for g in &node.gpus {
+        let holder = mock_pod(node_name, g.index);
+        let migs: Vec<String> = g
+            .mig
+            .instances
+            .value()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.uuid.value().cloned())
+            .collect();
+        if migs.is_empty() {
+            if let Some(u) = g.uuid.value() {
+                out.holders.push((u.clone(), holder));
+            }
+        } else {
+            out.holders
+                .extend(migs.into_iter().map(|m| (m, holder.clone())));
+        }
+        for p in g.processes.value().into_iter().flatten() {
+            out.process_names
+                .insert(p.pid, MOCK_PROCESS_NAME.to_owned());
+        }
+    }
+    out
 }
 
 /// How long the simulated node has been up when the mock starts (its kernel-log times count
@@ -43,10 +90,12 @@ impl MockBackend {
             nvml_version: v(format!("12.{}", config.driver_version)),
             gpus,
         };
+        let allocations = allocations(&node, &config.node_name);
         Ok(MockBackend {
             node,
             events,
             config,
+            allocations,
         })
     }
 
@@ -98,6 +147,10 @@ impl GpuBackend for MockBackend {
 
     fn kind(&self) -> BackendKind {
         BackendKind::Mock
+    }
+
+    fn fleet_allocations(&self) -> Option<FleetAllocations> {
+        Some(self.allocations.clone())
     }
 }
 

@@ -17,7 +17,7 @@ mod models;
 mod profile;
 mod scenarios;
 
-pub use backend::{MOCK_UPTIME, MockBackend};
+pub use backend::{MOCK_CONTAINER, MOCK_NAMESPACE, MOCK_UPTIME, MockBackend, mock_pod};
 pub use models::GpuModel;
 pub use profile::{MAX_MOCK_GPUS, MockConfig, MockGpu};
 pub use scenarios::Scenario;

@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use gpu_mcp_model::{
     ClockEventReason, CounterChanges, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, LinkChanges,
-    MigInstance, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping, Utilization,
+    MigInstance, MigPlacement, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping,
+    Utilization,
 };
 
 use super::fleet::{MIB, MockEvents, MockIdentity, uuid_from, v};
@@ -388,6 +389,10 @@ fn mig_enabled(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
             gpu_instance_id: v([1, 2, 9][i % 3]),
             compute_instance_id: v(0),
             profile: Some((*profile).to_owned()),
+            placement: v(MigPlacement {
+                start: [0, 4, 7][i % 3],
+                size: [4, 4, 1][i % 3],
+            }),
         })
         .collect());
     gpu.processes = v((0..s.mig_profiles.len() as u32)

@@ -19,7 +19,7 @@ pub(super) fn read_mig(dev: &Device<'_>, l: &mut GpuAccess) -> Mig {
             let mut found = Vec::new();
             for i in 0..slots {
                 match dev.mig_device_by_index(i) {
-                    Ok(m) => found.push(instance(&m, i)),
+                    Ok(m) => found.push(instance(dev, &m, i)),
                     // An empty slot.
                     Err(NvmlError::NotFound) => {}
                     Err(NvmlError::GpuLost) => return Err(NvmlError::GpuLost),
@@ -43,18 +43,24 @@ pub(super) fn read_mig(dev: &Device<'_>, l: &mut GpuAccess) -> Mig {
     }
 }
 
-/// One MIG device; its fields do not mark the parent GPU lost.
-fn instance(m: &Device<'_>, i: u32) -> MigInstance {
+/// One MIG device of `parent`; its fields do not mark the parent GPU lost.
+fn instance(parent: &Device<'_>, m: &Device<'_>, i: u32) -> MigInstance {
     let mut x = GpuAccess::Ok;
     let name = reading(m.name(), &mut x);
+    let gi = raw::gpu_instance_id(m);
+    let placement = match &gi {
+        Ok(id) => raw::gpu_instance_placement(parent, *id),
+        Err(e) => Err(clone_err(e)),
+    };
     MigInstance {
         index: i,
         uuid: reading(m.uuid(), &mut x),
         profile: name.value().and_then(|n| MigInstance::profile_of(n)),
         name,
         memory_total_bytes: reading(m.memory_info().map(|mi| mi.total), &mut x),
-        gpu_instance_id: reading(raw::gpu_instance_id(m), &mut x),
+        gpu_instance_id: reading(gi, &mut x),
         compute_instance_id: reading(raw::compute_instance_id(m), &mut x),
+        placement: reading(placement, &mut x),
     }
 }
 
@@ -67,5 +73,6 @@ fn instance_error(i: u32, e: &NvmlError) -> MigInstance {
         gpu_instance_id: Reading::Error(e.to_string()),
         compute_instance_id: Reading::Error(e.to_string()),
         profile: None,
+        placement: Reading::Error(e.to_string()),
     }
 }

@@ -1,4 +1,5 @@
-//! The processes with a compute or graphics context on a GPU.
+//! The processes with a compute or graphics context on a GPU, and the clients of its
+//! Multi-Process Service.
 
 use gpu_mcp_model::{GpuAccess, GpuProcess, ProcessKind, Reading};
 use nvml_wrapper::Device;
@@ -10,7 +11,8 @@ pub(super) fn read_processes(dev: &Device<'_>, l: &mut GpuAccess) -> Reading<Vec
     reading(processes(dev), l)
 }
 
-/// Compute and graphics processes of a device (a process with both appears twice).
+/// Compute, graphics and MPS client processes of a device (a process with several contexts
+/// appears once per kind). A device or driver without graphics or MPS queries lists none.
 fn processes(dev: &Device<'_>) -> Result<Vec<GpuProcess>, NvmlError> {
     let conv = |p: nvml_wrapper::struct_wrappers::device::ProcessInfo, kind| GpuProcess {
         pid: p.pid,
@@ -30,6 +32,11 @@ fn processes(dev: &Device<'_>) -> Result<Vec<GpuProcess>, NvmlError> {
     match dev.running_graphics_processes() {
         Ok(g) => out.extend(g.into_iter().map(|p| conv(p, ProcessKind::Graphics))),
         Err(NvmlError::NotSupported) => {}
+        Err(e) => return Err(e),
+    }
+    match dev.mps_running_compute_processes() {
+        Ok(m) => out.extend(m.into_iter().map(|p| conv(p, ProcessKind::Mps))),
+        Err(NvmlError::NotSupported | NvmlError::FailedToLoadSymbol(_)) => {}
         Err(e) => return Err(e),
     }
     Ok(out)

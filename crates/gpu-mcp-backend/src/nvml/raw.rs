@@ -1,15 +1,19 @@
-//! The three NVML facts `nvml-wrapper` does not expose, read through its own loaded library:
-//! a device handle's identity, the MIG instance ids of a MIG device, and the instance ids an
-//! Xid event carries (`nvmlEventData_t.gpuInstanceId` / `computeInstanceId`).
+//! The NVML facts `nvml-wrapper` does not expose, read through its own loaded library:
+//! a device handle's identity, the MIG instance ids of a MIG device, a GPU instance's
+//! placement, and the instance ids an Xid event carries (`nvmlEventData_t.gpuInstanceId` /
+//! `computeInstanceId`).
 //!
 //! This is the backend's only `unsafe` code: each block calls one symbol of the library
 //! `nvml-wrapper` loaded, with handles it handed out, after checking the symbol exists (an old
 //! driver lacks some), so a missing symbol is `FunctionNotFound`, never a panic.
 #![allow(unsafe_code)]
 
+use gpu_mcp_model::MigPlacement;
 use nvml_wrapper::error::{NvmlError, nvml_sym, nvml_try};
 use nvml_wrapper::{Device, EventSet};
-use nvml_wrapper_sys::bindings::nvmlEventData_t;
+use nvml_wrapper_sys::bindings::{
+    nvmlEventData_t, nvmlGpuInstance_t, nvmlGpuInstanceInfo_t, nvmlGpuInstancePlacement_t,
+};
 
 /// NVML's "no instance" value in event data and process records.
 const NO_INSTANCE: u32 = u32::MAX;
@@ -40,6 +44,34 @@ pub(super) fn compute_instance_id(dev: &Device<'_>) -> Result<u32, NvmlError> {
     // SAFETY: as in `gpu_instance_id`.
     nvml_try(unsafe { sym(dev.handle(), &mut id) })?;
     Ok(id)
+}
+
+/// Where GPU instance `gpu_instance_id` sits on `parent` (`nvmlDeviceGetGpuInstanceById`, then
+/// `nvmlGpuInstanceGetInfo`). The driver may require privileges for these (`NO_PERMISSION`).
+pub(super) fn gpu_instance_placement(
+    parent: &Device<'_>,
+    gpu_instance_id: u32,
+) -> Result<MigPlacement, NvmlError> {
+    let lib = parent.nvml().lib();
+    let by_id = nvml_sym(lib.nvmlDeviceGetGpuInstanceById.as_ref())?;
+    let info_of = nvml_sym(lib.nvmlGpuInstanceGetInfo.as_ref())?;
+    let mut gi: nvmlGpuInstance_t = std::ptr::null_mut();
+    // SAFETY: the symbol exists (checked above) in the library `parent` came from; its handle
+    // is valid while `parent` borrows the library, and `gi` is a valid, writable handle slot.
+    nvml_try(unsafe { by_id(parent.handle(), gpu_instance_id, &mut gi) })?;
+    let mut info = nvmlGpuInstanceInfo_t {
+        device: std::ptr::null_mut(),
+        id: 0,
+        profileId: 0,
+        placement: nvmlGpuInstancePlacement_t { start: 0, size: 0 },
+    };
+    // SAFETY: the symbol exists (checked above); `gi` is the handle NVML just handed out for
+    // this library, and `info` is a valid, writable `nvmlGpuInstanceInfo_t`.
+    nvml_try(unsafe { info_of(gi, &mut info) })?;
+    Ok(MigPlacement {
+        start: info.placement.start,
+        size: info.placement.size,
+    })
 }
 
 /// One event as NVML delivered it, with nothing asked of the device.

@@ -169,6 +169,67 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeInstanceId(
     instance_id("nvmlDeviceGetComputeInstanceId", device, id, false)
 }
 
+/// `nvmlDeviceGetGpuInstanceById`: the GPU instance handle is the handle of the MIG device
+/// in that instance (the fake's instances hold one compute instance each), so
+/// `nvmlGpuInstanceGetInfo` finds its way back.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceById(
+    device: nvmlDevice_t,
+    id: c_uint,
+    gpu_instance: *mut nvmlGpuInstance_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let h = device_call("nvmlDeviceGetGpuInstanceById", device, |_, d, g| {
+            let gpu = whole(d)?;
+            if opt(g.mig_mode)?.current != 1 {
+                return Err(NOT_SUPPORTED);
+            }
+            let m = g
+                .mig
+                .instances
+                .iter()
+                .find(|m| m.gpu_instance_id == id)
+                .ok_or(NOT_FOUND)?;
+            if m.placement.is_none() {
+                return Err(NO_PERMISSION);
+            }
+            Ok(Dev::Mig(gpu, m.slot).handle() as nvmlGpuInstance_t)
+        })?;
+        put!(gpu_instance, h)
+    })
+}
+
+/// `nvmlGpuInstanceGetInfo` of a handle from `nvmlDeviceGetGpuInstanceById`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
+    gpu_instance: nvmlGpuInstance_t,
+    info: *mut nvmlGpuInstanceInfo_t,
+) -> nvmlReturn_t {
+    guard(|| {
+        let v = device_call(
+            "nvmlGpuInstanceGetInfo",
+            gpu_instance as nvmlDevice_t,
+            |_, d, g| match d {
+                Dev::Mig(gpu, s) => {
+                    let m = mig_instance(g, s)?;
+                    let p = opt(m.placement)?;
+                    Ok(nvmlGpuInstanceInfo_t {
+                        device: Dev::Gpu(gpu).handle(),
+                        id: m.gpu_instance_id,
+                        profileId: 0,
+                        placement: nvmlGpuInstancePlacement_t {
+                            start: p.start,
+                            size: p.size,
+                        },
+                    })
+                }
+                Dev::Gpu(_) => Err(INVALID_ARGUMENT),
+            },
+        )?;
+        put!(info, v)
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Processes
 

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nvml_wrapper_sys::bindings::{
     nvmlBAR1Memory_t, nvmlClockType_t, nvmlComputeMode_t, nvmlDevice_t, nvmlDeviceArchitecture_t,
     nvmlEccCounterType_t, nvmlEnableState_t, nvmlEventData_t, nvmlEventSet_t, nvmlFieldValue_t,
-    nvmlMemory_t, nvmlMemory_v2_t, nvmlMemoryErrorType_t, nvmlNvLinkErrorCounter_t,
-    nvmlPageRetirementCause_t, nvmlPciInfo_t, nvmlProcessInfo_t, nvmlPstates_t, nvmlReturn_t,
-    nvmlTemperatureSensors_t, nvmlTemperatureThresholds_t, nvmlUtilization_t, nvmlValue_t,
+    nvmlGpuInstance_t, nvmlGpuInstanceInfo_t, nvmlGpuInstancePlacement_t, nvmlMemory_t,
+    nvmlMemory_v2_t, nvmlMemoryErrorType_t, nvmlNvLinkErrorCounter_t, nvmlPageRetirementCause_t,
+    nvmlPciInfo_t, nvmlProcessInfo_t, nvmlPstates_t, nvmlReturn_t, nvmlTemperatureSensors_t,
+    nvmlTemperatureThresholds_t, nvmlUtilization_t, nvmlValue_t,
 };
 
 use crate::scenario::{Answer, GpuSpec, LinkSpec, LinkState, ProcessSpec};
@@ -29,6 +30,7 @@ const SUCCESS: nvmlReturn_t = 0;
 const UNINITIALIZED: nvmlReturn_t = 1;
 const INVALID_ARGUMENT: nvmlReturn_t = 2;
 const NOT_SUPPORTED: nvmlReturn_t = 3;
+const NO_PERMISSION: nvmlReturn_t = 4;
 const NOT_FOUND: nvmlReturn_t = 6;
 const INSUFFICIENT_SIZE: nvmlReturn_t = 7;
 const TIMEOUT: nvmlReturn_t = 10;

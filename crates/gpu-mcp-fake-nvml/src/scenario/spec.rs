@@ -394,6 +394,21 @@ pub struct MigInstanceSpec {
     pub gpu_instance_id: u32,
     /// `nvmlDeviceGetComputeInstanceId`.
     pub compute_instance_id: u32,
+    /// The GPU instance's placement (`nvmlGpuInstanceGetInfo`); without one,
+    /// `nvmlDeviceGetGpuInstanceById` answers `NO_PERMISSION`, as it does to an unprivileged
+    /// caller.
+    #[serde(default)]
+    pub placement: Option<PlacementSpec>,
+}
+
+/// A GPU instance's memory slices.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementSpec {
+    /// First slice.
+    pub start: u32,
+    /// Number of slices.
+    pub size: u32,
 }
 
 /// Running processes.
