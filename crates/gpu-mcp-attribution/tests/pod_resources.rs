@@ -11,8 +11,8 @@ use gpu_mcp_attribution::proto::{
     ListPodResourcesResponse, PodResources,
 };
 use gpu_mcp_attribution::{
-    AttributionSource, CgroupLookup, Error, GpuProcessRef, PodRef, PodResourcesClient, ProcRoot,
-    attribute,
+    AttributionSource, CgroupLookup, DeviceAllocations, Error, GpuProcessRef, PodRef,
+    PodResourcesClient, ProcRoot, attribute,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -365,4 +365,50 @@ async fn each_source_alone_still_answers_what_it_knows() {
     assert_eq!(owners[0].pod, None);
     assert_eq!(owners[0].pod_uid.as_deref(), Some(UID));
     assert_eq!(owners[0].sources, [AttributionSource::Cgroup]);
+}
+
+#[tokio::test]
+async fn inspect_reads_names_and_cgroups_in_one_batch() {
+    let proc_root = scratch("inspect");
+    write_cgroup(&proc_root, 11, &format!("0::/kubepods/pod{UID}/{CID}\n"));
+    std::fs::write(proc_root.join("11").join("comm"), "python3\n").unwrap();
+    write_cgroup(&proc_root, 12, "0::/system.slice/x.service\n");
+    // A process may name itself anything: control characters are dropped.
+    std::fs::write(proc_root.join("12").join("comm"), "bad\u{1b}[2Jname\n").unwrap();
+    let found = ProcRoot::new(&proc_root, Duration::from_secs(10))
+        .inspect(&[11, 12, 13])
+        .await
+        .unwrap();
+    assert_eq!(found[0].name.as_deref(), Some("python3"));
+    assert!(matches!(found[0].cgroup, CgroupLookup::Pod(_)));
+    assert_eq!(found[1].name.as_deref(), Some("bad[2Jname"));
+    assert_eq!(found[1].cgroup, CgroupLookup::Host);
+    assert_eq!(found[2].name, None);
+    assert!(matches!(found[2].cgroup, CgroupLookup::Unreadable(_)));
+}
+
+#[test]
+fn allocations_that_did_not_come_from_a_kubelet_name_their_source() {
+    let a = DeviceAllocations::from_holders(
+        AttributionSource::MockFleet,
+        [
+            (GPU0, pod("ml-training", "n-job-0", "worker")),
+            (GPU0, pod("ml-training", "n-job-0", "worker")),
+        ],
+    );
+    assert_eq!(a.len(), 1, "one holder filed once");
+    let owners = attribute(
+        &[GpuProcessRef {
+            pid: 1,
+            device_ids: &[GPU0],
+        }],
+        Some(&a),
+        None,
+    );
+    assert_eq!(owners[0].pod, Some(pod("ml-training", "n-job-0", "worker")));
+    assert_eq!(owners[0].sources, [AttributionSource::MockFleet]);
+    assert_eq!(
+        DeviceAllocations::from_list(&node_pods()).source(),
+        AttributionSource::PodResources
+    );
 }

@@ -9,10 +9,11 @@ use futures::future::BoxFuture;
 use gpu_mcp_backend::{GpuBackend, KmsgReader};
 use gpu_mcp_model::args::{DEFAULT_HEALTH_XID_WINDOW, HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::output::*;
+use gpu_mcp_model::processes::{GpuProcessesArgs, GpuProcessesReport};
 use gpu_mcp_model::time::{format_rfc3339, parse_since};
 use gpu_mcp_model::{
-    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GpuSnapshot, KernelLogStatus,
-    NodeSnapshot, XidEvent, gpu_tool_definitions,
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GpuSnapshot,
+    KernelLogStatus, NodeSnapshot, XidEvent, gpu_tool_definitions,
 };
 use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
@@ -21,7 +22,9 @@ use gpu_mcp_service::{
 };
 
 use crate::answers::{self, AnswerCache};
-use crate::health::assess_gpu;
+use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
+use crate::owners::{Attribution, Query, Sources, labels};
+use crate::processes;
 use crate::log::AgentLog;
 use crate::text;
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
@@ -42,6 +45,13 @@ pub struct AgentCatalogConfig {
     pub boot_time: Option<SystemTime>,
     /// A fixed "now" (for reproducible output); the system clock when `None`.
     pub now: Option<SystemTime>,
+    /// The kubelet's pod-resources socket, to attribute GPUs to pods; none when `None`.
+    pub pod_resources_socket: Option<PathBuf>,
+    /// The host's `/proc` (process names and cgroups), to attribute processes to pods; none
+    /// when `None`.
+    pub host_proc: Option<PathBuf>,
+    /// Deadline of one attribution read (the pod-resources call, one batch of `/proc` reads).
+    pub attribution_timeout: Duration,
 }
 
 impl Default for AgentCatalogConfig {
@@ -52,15 +62,20 @@ impl Default for AgentCatalogConfig {
             kmsg_timeout: Duration::from_secs(5),
             boot_time: None,
             now: None,
+            pod_resources_socket: None,
+            host_proc: None,
+            attribution_timeout: Duration::from_secs(2),
         }
     }
 }
 
-/// The agent's catalog: `get_gpu_inventory`, `get_gpu_health`, `analyze_xid_errors`.
+/// The agent's catalog: `get_gpu_inventory`, `get_gpu_health`, `analyze_xid_errors`,
+/// `get_gpu_processes`.
 #[derive(Clone)]
 pub struct AgentCatalog {
     backend: Arc<dyn GpuBackend>,
     config: AgentCatalogConfig,
+    sources: Arc<Sources>,
     tools: Vec<Tool>,
     answers: Arc<AnswerCache>,
     log: Arc<AgentLog>,
@@ -84,7 +99,7 @@ struct Evidence {
 }
 
 /// Resolves a GPU filter against a snapshot; an `Err` is the `isError` result naming the argument.
-fn select_gpus<'a>(
+pub(crate) fn select_gpus<'a>(
     gpus: &'a [GpuSnapshot],
     index: Option<u32>,
     uuid: Option<&str>,
@@ -122,9 +137,15 @@ fn select_gpus<'a>(
 impl AgentCatalog {
     /// A catalog over `backend`.
     pub fn new(backend: Arc<dyn GpuBackend>, config: AgentCatalogConfig) -> Self {
+        let sources = Arc::new(Sources::new(
+            config.pod_resources_socket.clone(),
+            config.host_proc.clone(),
+            config.attribution_timeout,
+        ));
         Self {
             backend,
             config,
+            sources,
             tools: gpu_tool_definitions(),
             answers: Arc::default(),
             log: Arc::default(),
@@ -247,6 +268,29 @@ impl AgentCatalog {
         };
         // The text is written from the snapshot before its GPUs move into the compact form.
         let text = text::inventory(&self.config.node_name, &snap, &keep);
+        // Owners of the processes the answer names (and of its MIG devices), looked up only
+        // when those sections are asked for.
+        let named = |g: &&GpuSnapshot| {
+            keep.contains(&g.index)
+                && (sections.contains(&InventorySection::Processes)
+                    || sections.contains(&InventorySection::Mig)
+                        && g.mig.enabled.get() == Some(true))
+        };
+        let queries: Vec<Query> = snap
+            .gpus
+            .iter()
+            .filter(named)
+            .flat_map(gpu_queries)
+            .collect();
+        let attribution = if snap.gpus.iter().any(|g| named(&g)) {
+            Some(
+                self.sources
+                    .attribute(self.backend.as_ref(), Some(&snap), &queries)
+                    .await,
+            )
+        } else {
+            None
+        };
         let mut unavailable = std::collections::BTreeMap::new();
         let node_field =
             |r: gpu_mcp_model::Reading<String>,
@@ -270,12 +314,15 @@ impl AgentCatalog {
         );
         let nvml_version = node_field(snap.nvml_version, "nvml_version", &mut unavailable);
         // The snapshot is ours: move the selected GPUs instead of copying them.
-        let gpus = snap
+        let mut gpus: Vec<GpuInventory> = snap
             .gpus
             .into_iter()
             .filter(|g| keep.contains(&g.index))
             .map(|g| GpuInventory::from_snapshot(g, &sections, args.full))
             .collect();
+        if let Some(a) = &attribution {
+            name_owners(&mut gpus, &queries, a);
+        }
         let left_out: Vec<&str> = InventorySection::ALL
             .iter()
             .filter(|s| !sections.contains(s))
@@ -320,10 +367,20 @@ impl AgentCatalog {
             .parse_since("xid_since", Some(window))?
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let ev = self.gather(true).await;
+        self.judge(&ev, &args, since).await
+    }
+
+    /// The health report from gathered evidence.
+    async fn judge(
+        &self,
+        ev: &Evidence,
+        args: &HealthArgs,
+        since: SystemTime,
+    ) -> Result<HealthReport, CallToolResult> {
         let Some(snap) = &ev.snapshot else {
             return Err(CallToolResult::error(format!(
                 "Cannot read the GPUs: {}",
-                ev.snapshot_error.unwrap_or_default()
+                ev.snapshot_error.clone().unwrap_or_default()
             )));
         };
         let selected = select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref())?;
@@ -334,14 +391,54 @@ impl AgentCatalog {
             .filter(|m| is_since(&m.ev, since))
             .collect();
         let groups = group(&recent);
-        let mut gpus = Vec::with_capacity(selected.len());
-        let mut counts = VerdictCounts::default();
-        for g in &selected {
-            let mine: Vec<_> = groups
+        let mine = |g: &GpuSnapshot| -> Vec<&XidGroup> {
+            groups
                 .iter()
                 .filter(|x| x.gpu_index == Some(g.index))
-                .collect();
-            let h = assess_gpu(g, &mine, &since_s);
+                .collect()
+        };
+        let first: Vec<GpuHealth> = selected
+            .iter()
+            .map(|g| assess_gpu(g, &mine(g), &since_s))
+            .collect();
+        // The owners of the processes the advice names, and of the MIG devices, are looked up
+        // only for the GPUs whose answer shows them.
+        let shown: Vec<bool> = selected
+            .iter()
+            .zip(&first)
+            .map(|(g, h)| names_processes(g, h) || g.mig.enabled.get() == Some(true))
+            .collect();
+        let queries: Vec<Query> = selected
+            .iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .flat_map(|(g, _)| gpu_queries(g))
+            .collect();
+        let attribution = if shown.contains(&true) {
+            Some(
+                self.sources
+                    .attribute(self.backend.as_ref(), Some(snap), &queries)
+                    .await,
+            )
+        } else {
+            None
+        };
+        let by_pid = attribution
+            .as_ref()
+            .map(|a| labels(&queries, a))
+            .unwrap_or_default();
+        let mut gpus = Vec::with_capacity(selected.len());
+        let mut counts = VerdictCounts::default();
+        for ((g, mut h), shown) in selected.iter().zip(first).zip(shown) {
+            if shown {
+                let mine_labels = by_pid
+                    .iter()
+                    .filter(|((gi, _), _)| *gi == g.index)
+                    .map(|((_, pid), l)| (*pid, l.clone()))
+                    .collect();
+                h = assess_gpu_labelled(g, &mine(g), &since_s, &mine_labels);
+                h.mig_devices = mig_devices_of(g, attribution.as_ref());
+            }
             match h.verdict {
                 Verdict::Healthy => counts.healthy += 1,
                 Verdict::Warning => counts.warning += 1,
@@ -389,7 +486,7 @@ impl AgentCatalog {
             summary: String::new(),
             counts,
             xid_since: since_s,
-            sources: ev.sources,
+            sources: ev.sources.clone(),
             node_findings,
             gpus,
         };
@@ -438,12 +535,33 @@ impl AgentCatalog {
             .filter(|m| filter_index.is_none() || m.gpu_index == filter_index)
             .collect();
         let groups = group(&matching);
-        let events: Vec<XidRecord> = matching
+        let mut events: Vec<XidRecord> = matching
             .iter()
             .rev()
             .take(limit as usize)
             .map(|m| record(m))
             .collect();
+        let queries: Vec<Query> = events
+            .iter()
+            .filter_map(|e| {
+                Some(Query {
+                    pid: e.pid?,
+                    gpu_index: e.gpu_index,
+                    gpu_instance: e.gpu_instance,
+                    compute_instance: e.compute_instance,
+                })
+            })
+            .collect();
+        if !queries.is_empty() {
+            let a = self
+                .sources
+                .attribute(self.backend.as_ref(), ev.snapshot.as_ref(), &queries)
+                .await;
+            let mut owners = a.owners.into_iter();
+            for e in events.iter_mut().filter(|e| e.pid.is_some()) {
+                e.pod = owners.next().and_then(|o| o.pod);
+            }
+        }
         let mut report = XidReport {
             node: self.config.node_name.clone(),
             since: since.map(format_rfc3339),
@@ -466,6 +584,52 @@ impl AgentCatalog {
     async fn xids(&self, args: XidArgs) -> CallToolResult {
         match self.xid_report(args).await {
             Ok(r) => CallToolResult::structured_encoded(&r, text::xids(&r)),
+            Err(e) => e,
+        }
+    }
+
+    /// Builds the processes report (also used by the docs generator and tests).
+    pub async fn processes_report(
+        &self,
+        args: GpuProcessesArgs,
+    ) -> Result<GpuProcessesReport, CallToolResult> {
+        let limit = processes::limit(&args)?;
+        let ev = self.gather(true).await;
+        let Some(snap) = &ev.snapshot else {
+            return Err(CallToolResult::error(format!(
+                "Cannot read the GPUs: {}",
+                ev.snapshot_error.clone().unwrap_or_default()
+            )));
+        };
+        let sel = processes::select(snap, &args)?;
+        let since = self
+            .parse_since("xid_since", Some(DEFAULT_HEALTH_XID_WINDOW))?
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        // Every GPU's verdict, for the allocations (the health call shares this evidence).
+        let verdicts: BTreeMap<u32, Verdict> = self
+            .judge(&ev, &HealthArgs::default(), since)
+            .await
+            .map(|h| h.gpus.iter().map(|g| (g.index, g.verdict)).collect())
+            .unwrap_or_default();
+        let queries = processes::queries(&sel);
+        let attribution = self
+            .sources
+            .attribute(self.backend.as_ref(), Some(snap), &queries)
+            .await;
+        Ok(processes::report(
+            &self.config.node_name,
+            snap,
+            &sel,
+            &args,
+            limit,
+            &attribution,
+            &verdicts,
+        ))
+    }
+
+    async fn processes(&self, args: GpuProcessesArgs) -> CallToolResult {
+        match self.processes_report(args).await {
+            Ok(r) => CallToolResult::structured_encoded(&r, processes::text(&r)),
             Err(e) => e,
         }
     }
@@ -514,8 +678,72 @@ impl AgentCatalog {
                 Ok(a) => self.xids(a).await,
                 Err(e) => e,
             },
+            GET_GPU_PROCESSES => match parse_arguments::<GpuProcessesArgs>(arguments) {
+                Ok(a) => self.processes(a).await,
+                Err(e) => e,
+            },
             other => return Err(CallError::UnknownTool(other.to_owned())),
         })
+    }
+}
+
+/// The processes of one GPU to attribute.
+fn gpu_queries(g: &GpuSnapshot) -> Vec<Query> {
+    g.processes
+        .value()
+        .into_iter()
+        .flatten()
+        .map(|p| Query {
+            pid: p.pid,
+            gpu_index: Some(g.index),
+            gpu_instance: p.gpu_instance,
+            compute_instance: p.compute_instance,
+        })
+        .collect()
+}
+
+/// The MIG devices of `g` with their process counts and the holders the attribution found.
+fn mig_devices_of(
+    g: &GpuSnapshot,
+    attribution: Option<&Attribution>,
+) -> Vec<gpu_mcp_model::processes::MigDeviceProcesses> {
+    let entries: Vec<gpu_mcp_model::processes::ProcessEntry> = g
+        .processes
+        .value()
+        .into_iter()
+        .flatten()
+        .map(|p| gpu_mcp_model::processes::ProcessEntry {
+            pid: p.pid,
+            name: None,
+            kind: p.kind,
+            used_memory_bytes: p.used_memory_bytes,
+            mig_uuid: crate::owners::mig_uuid(g, p.gpu_instance, p.compute_instance),
+            owner: Default::default(),
+        })
+        .collect();
+    processes::mig_devices(g, &entries, attribution)
+}
+
+/// Writes the names and pods of an attribution of `queries` into the inventory's processes and
+/// MIG devices.
+fn name_owners(gpus: &mut [GpuInventory], queries: &[Query], a: &Attribution) {
+    let found: BTreeMap<(u32, u32), (Option<String>, Option<gpu_mcp_model::PodRef>)> = queries
+        .iter()
+        .zip(a.owners.iter().zip(&a.names))
+        .filter_map(|(q, (o, n))| Some(((q.gpu_index?, q.pid), (n.clone(), o.pod.clone()))))
+        .collect();
+    for g in gpus {
+        for p in g.processes.iter_mut().flatten() {
+            if let Some((name, pod)) = found.get(&(g.index, p.pid)) {
+                p.name.clone_from(name);
+                p.pod.clone_from(pod);
+            }
+        }
+        for m in g.mig.iter_mut().flat_map(|m| m.instances.iter_mut()) {
+            if let Some(u) = &m.uuid {
+                m.pods = a.holders(u);
+            }
+        }
     }
 }
 

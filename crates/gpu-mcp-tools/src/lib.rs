@@ -1,12 +1,15 @@
 //! The agent's GPU tools over a [`gpu_mcp_backend::GpuBackend`]: `get_gpu_inventory`,
-//! `get_gpu_health` and `analyze_xid_errors` run against a backend, judged by the health rules
-//! and rendered as structured results and a readable text block. Their names, arguments, result
+//! `get_gpu_health`, `analyze_xid_errors` and `get_gpu_processes` run against a backend, judged
+//! by the health rules and rendered as structured results and a readable text block. Wherever
+//! a tool names a GPU process it names its owner too, from the agent's attribution sources
+//! (`gpu-mcp-attribution`: the kubelet's pod-resources API and the host's `/proc`), or the mock
+//! fleet's own allocations. Their names, arguments, result
 //! types and definitions are `gpu-mcp-model`'s. It also serves the GPU prompts for this node and
 //! completes their `gpu` argument from the node's GPUs (`prompts`), and tells clients' logs when
 //! one of its sources (a GPU, the kernel log, the Xid event recorder) fails or comes back (`log`).
 //!
-//! Architecture invariant: the catalog does no I/O of its own beyond the backend and the kernel-log
-//! reader (both off the async runtime with deadlines); health rules are pure functions of a
+//! Architecture invariant: the catalog does no I/O of its own beyond the backend, the kernel-log
+//! reader and the attribution sources (all off the async runtime with deadlines); health rules are pure functions of a
 //! snapshot, documented one by one in `docs/health-rules.md`.
 
 mod answers;
@@ -14,6 +17,8 @@ mod catalog;
 mod error;
 pub mod health;
 mod log;
+mod owners;
+mod processes;
 mod prompts;
 pub mod reference;
 pub mod terminal;

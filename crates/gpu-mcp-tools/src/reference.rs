@@ -43,6 +43,7 @@ const EXAMPLES: &[(&str, &str, Scenario)] = &[
         r#"{"since": "1h"}"#,
         Scenario::XidEccFamily,
     ),
+    ("get_gpu_processes", r#"{"limit": 4}"#, Scenario::MigEnabled),
 ];
 
 /// Generates `docs/tools.md`.

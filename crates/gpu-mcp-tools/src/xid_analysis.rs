@@ -216,6 +216,7 @@ pub(crate) fn record(m: &Merged) -> XidRecord {
         severity: m.info.severity,
         sources: m.sources.clone(),
         pid: m.ev.pid,
+        pod: None,
         process_name: m.ev.process_name.clone(),
         message: m.ev.message.clone(),
         implied: m.ev.implied,

@@ -143,6 +143,11 @@ async fn every_scenario_answers_all_tools_with_schema_valid_output() {
         let xv = &ok(&x);
         assert_matches_schema("analyze_xid_errors", xv);
         assert!(!text(&x).is_empty());
+
+        let p = call(&c, "get_gpu_processes", json!({})).await;
+        let pv = &ok(&p);
+        assert_matches_schema("get_gpu_processes", pv);
+        assert!(text(&p).starts_with(pv["headline"].as_str().unwrap()));
     }
 }
 
@@ -420,7 +425,12 @@ async fn definitions_are_stable_and_usable_without_a_backend() {
     let names: Vec<&str> = defs.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"]
+        [
+            "get_gpu_inventory",
+            "get_gpu_health",
+            "analyze_xid_errors",
+            "get_gpu_processes"
+        ]
     );
     gpu_mcp_service::validate_tools(&defs).unwrap();
     let c = catalog(Scenario::Healthy);
@@ -503,6 +513,13 @@ async fn processes_are_listed_and_named_before_a_reset() {
     let v = &ok(&h);
     let notes = v["gpus"][0]["notes"].to_string();
     assert!(notes.contains(&format!("pid {pid}")), "{notes}");
+    // ... with its name and the pod that owns it.
+    assert!(
+        notes.contains("python3, ml-training/gpu-node-1-job-0/worker"),
+        "{notes}"
+    );
+    assert_eq!(procs[0]["name"], "python3");
+    assert_eq!(procs[0]["pod"]["pod"], "gpu-node-1-job-0");
     // Healthy GPUs get no drain note.
     assert!(!v["gpus"][1]["notes"].to_string().contains("drained"));
     // MIG processes carry their instance.

@@ -18,8 +18,14 @@ pub use memory::{ecc_mode, ecc_uncorrectable, retired_pages, row_remapping};
 pub use thermal::{clock_events, memory_temperature, power, temperature};
 pub use xid::recent_xid;
 
+use std::collections::BTreeMap;
+
 use gpu_mcp_model::output::{Finding, GpuHealth, Verdict, XidGroup};
 use gpu_mcp_model::{GpuAccess, GpuSnapshot, Reading};
+
+/// A short description of a GPU's processes by pid (name and owning pod), for the sentences
+/// that name them; empty when nothing is known.
+pub type ProcessLabels = BTreeMap<u32, String>;
 
 /// What the rules found for one GPU.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -103,6 +109,22 @@ pub const RULES: &[(&str, Rule)] = &[
 
 /// Runs every rule on one GPU plus its recent Xid groups.
 pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth {
+    assess_gpu_labelled(g, xids, since, &ProcessLabels::new())
+}
+
+/// Whether [`assess_gpu`]'s advice for this result names the GPU's processes, so that their
+/// owners are worth looking up for [`assess_gpu_labelled`].
+pub fn names_processes(g: &GpuSnapshot, h: &GpuHealth) -> bool {
+    reset::lists_processes(g, &h.reasons, h.verdict)
+}
+
+/// [`assess_gpu`], naming each process in the advice with its label (name and pod).
+pub fn assess_gpu_labelled(
+    g: &GpuSnapshot,
+    xids: &[&XidGroup],
+    since: &str,
+    labels: &ProcessLabels,
+) -> GpuHealth {
     let mut a = Assessment::default();
     match g.access {
         // The handle was opened: every reading is worth judging, next to the GPU-wide state one
@@ -122,7 +144,7 @@ pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth
         }
     }
     recent_xid(xids, since, &mut a);
-    if let Some(note) = reset::reset_note(g, &a.reasons, a.verdict()) {
+    if let Some(note) = reset::reset_note(g, &a.reasons, a.verdict(), labels) {
         a.notes.push(note);
     }
     a.reasons.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -135,5 +157,6 @@ pub fn assess_gpu(g: &GpuSnapshot, xids: &[&XidGroup], since: &str) -> GpuHealth
         reasons: a.reasons,
         notes: a.notes,
         not_checked: a.not_checked,
+        mig_devices: Vec::new(),
     }
 }

@@ -11,6 +11,16 @@
 use gpu_mcp_model::output::{Finding, Verdict};
 use gpu_mcp_model::{GpuAccess, GpuSnapshot};
 
+use super::ProcessLabels;
+
+/// Whether the note for these reasons would list the GPU's processes (so naming their owners
+/// is worth a look at the attribution sources).
+pub(super) fn lists_processes(g: &GpuSnapshot, reasons: &[Finding], verdict: Verdict) -> bool {
+    !off_the_bus(g, reasons)
+        && g.processes.value().is_some_and(|p| !p.is_empty())
+        && (reasons.iter().any(asks_for_reset) || verdict >= Verdict::Degraded)
+}
+
 /// Whether an action asks for a GPU reset.
 fn asks_for_reset(f: &Finding) -> bool {
     let a = f.action.to_ascii_lowercase();
@@ -30,7 +40,12 @@ fn off_the_bus(g: &GpuSnapshot, reasons: &[Finding]) -> bool {
 /// The note that goes with a GPU's reasons: what must be off the GPU before the reset they ask
 /// for, or why a reset will not help; `None` when no reason involves a reset and the GPU is
 /// healthy enough to keep its work.
-pub(super) fn reset_note(g: &GpuSnapshot, reasons: &[Finding], verdict: Verdict) -> Option<String> {
+pub(super) fn reset_note(
+    g: &GpuSnapshot,
+    reasons: &[Finding],
+    verdict: Verdict,
+    labels: &ProcessLabels,
+) -> Option<String> {
     if off_the_bus(g, reasons) {
         return Some(
             "A GPU reset cannot help: the GPU has fallen off the bus (Xid 79 or GPU_IS_LOST) and does not answer one. Drain the node and reboot it (a cold power cycle if the GPU is still missing); check the GPU's power, cooling and seating, and replace the board if it recurs."
@@ -48,9 +63,19 @@ pub(super) fn reset_note(g: &GpuSnapshot, reasons: &[Finding], verdict: Verdict)
             let list: Vec<String> = p
                 .iter()
                 .take(16)
-                .map(|p| match p.used_memory_bytes {
-                    Some(b) => format!("pid {} ({:.1} GiB)", p.pid, b as f64 / (1u64 << 30) as f64),
-                    None => format!("pid {}", p.pid),
+                .map(|p| {
+                    let mut about = Vec::new();
+                    if let Some(l) = labels.get(&p.pid) {
+                        about.push(l.clone());
+                    }
+                    if let Some(b) = p.used_memory_bytes {
+                        about.push(format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64));
+                    }
+                    if about.is_empty() {
+                        format!("pid {}", p.pid)
+                    } else {
+                        format!("pid {} ({})", p.pid, about.join(", "))
+                    }
                 })
                 .collect();
             blockers.push(format!(
