@@ -27,6 +27,9 @@ Examples:
   # the same, configured through the environment (as the Helm chart does)
   GPU_MCP_AGENT_NVML_MODE=real GPU_MCP_AGENT_KMSG_PATH=/dev/kmsg gpu-mcp-agent --transport http
 
+  # in a container with the host's /proc at /host/proc and the kubelet's pod-resources directory
+  gpu-mcp-agent --transport http --nvml-mode real --host-proc /host/proc
+
   # one-shot call, as the gateway's exec routing does
   echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_gpu_health\"}}' | gpu-mcp-agent
 
@@ -93,6 +96,26 @@ pub(crate) struct Cli {
         help_heading = "GPUs"
     )]
     snapshot_max_age: Duration,
+    /// The kubelet's pod-resources socket, read to say which pod holds which GPU. A socket that
+    /// is not there is reported as not configured, not as an error.
+    #[arg(
+        long,
+        default_value = gpu_mcp_tools::DEFAULT_POD_RESOURCES_SOCKET,
+        value_name = "PATH",
+        help_heading = "Pod attribution",
+        global = true
+    )]
+    pod_resources_socket: PathBuf,
+    /// The host's /proc as mounted in the agent's container (e.g. /host/proc), read for each GPU
+    /// process's name and cgroup (its pod UID and container id).
+    #[arg(
+        long,
+        default_value = "/proc",
+        value_name = "PATH",
+        help_heading = "Pod attribution",
+        global = true
+    )]
+    host_proc: PathBuf,
     #[command(flatten)]
     pub(crate) serve: ServeFlags,
     /// Print a check for a person and exit, instead of serving MCP.
@@ -161,6 +184,8 @@ impl Cli {
             }
         };
         config.kmsg_path = self.kmsg_path;
+        config.pod_resources_socket = Some(self.pod_resources_socket);
+        config.host_proc = Some(self.host_proc);
         config.strict_lifecycle = self.serve.sessions.strict_lifecycle;
         config.snapshot_max_age = self.snapshot_max_age;
         config.check = self.check.map(|CheckCommand::Health| Check::Health);
@@ -209,6 +234,37 @@ mod tests {
         assert_eq!(
             cli.into_config().unwrap().snapshot_max_age,
             gpu_mcp_agent::DEFAULT_SNAPSHOT_MAX_AGE
+        );
+    }
+
+    #[test]
+    fn attribution_sources_default_to_the_kubelet_and_proc_and_take_flags() {
+        let config = parse(&[]).into_config().unwrap();
+        assert_eq!(
+            config.pod_resources_socket.as_deref(),
+            Some(std::path::Path::new(
+                "/var/lib/kubelet/pod-resources/kubelet.sock"
+            ))
+        );
+        assert_eq!(
+            config.host_proc.as_deref(),
+            Some(std::path::Path::new("/proc"))
+        );
+        let config = parse(&[
+            "--host-proc",
+            "/host/proc",
+            "--pod-resources-socket",
+            "/run/k.sock",
+        ])
+        .into_config()
+        .unwrap();
+        assert_eq!(
+            config.host_proc.as_deref(),
+            Some(std::path::Path::new("/host/proc"))
+        );
+        assert_eq!(
+            config.pod_resources_socket.as_deref(),
+            Some(std::path::Path::new("/run/k.sock"))
         );
     }
 

@@ -75,6 +75,10 @@ pub struct Config {
     pub node_name: String,
     /// Kernel log read for Xid lines (`/dev/kmsg` or a file).
     pub kmsg_path: Option<PathBuf>,
+    /// The kubelet's pod-resources socket (pod attribution); none when `None`.
+    pub pod_resources_socket: Option<PathBuf>,
+    /// The host's `/proc` (process names and cgroups); none when `None`.
+    pub host_proc: Option<PathBuf>,
     /// Refuse requests before `initialize` (handshake-era clients only).
     pub strict_lifecycle: bool,
     /// How long a GPU snapshot is shared by later calls (zero: read the GPUs on every call);
@@ -104,6 +108,8 @@ impl Config {
             }),
             node_name,
             kmsg_path: None,
+            pod_resources_socket: None,
+            host_proc: None,
             strict_lifecycle: false,
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             check: None,
@@ -119,8 +125,9 @@ pub fn server_info() -> ServerInfo {
         title: Some("Kubernetes GPU diagnostics (node agent)".to_owned()),
         instructions: Some(
             "Diagnoses this node's NVIDIA GPUs. Start with get_gpu_health for a verdict per GPU, \
-             use get_gpu_inventory for models, memory, clocks and topology, and analyze_xid_errors \
-             to explain driver Xid events. Every tool is read-only."
+             use get_gpu_inventory for models, memory, clocks and topology, analyze_xid_errors \
+             to explain driver Xid events, and get_gpu_processes to see which pod is on a GPU. \
+             Every tool is read-only."
                 .to_owned(),
         ),
     }
@@ -156,6 +163,8 @@ fn catalog(config: &Config, backend: Arc<dyn GpuBackend>) -> AgentCatalog {
         AgentCatalogConfig {
             node_name: config.node_name.clone(),
             kmsg_path: config.kmsg_path.clone(),
+            pod_resources_socket: config.pod_resources_socket.clone(),
+            host_proc: config.host_proc.clone(),
             ..AgentCatalogConfig::default()
         },
     )

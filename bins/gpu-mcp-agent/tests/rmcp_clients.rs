@@ -27,13 +27,23 @@ async fn exercise(client: &Client, label: &str, structured: bool) {
         .await
         .unwrap_or_else(|e| panic!("{label}: tools/list: {e}"));
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    for expected in ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"] {
+    for expected in [
+        "get_gpu_inventory",
+        "get_gpu_health",
+        "analyze_xid_errors",
+        "get_gpu_processes",
+    ] {
         assert!(
             names.contains(&expected),
             "{label}: {expected} missing from {names:?}"
         );
     }
-    for tool in ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"] {
+    for tool in [
+        "get_gpu_inventory",
+        "get_gpu_health",
+        "analyze_xid_errors",
+        "get_gpu_processes",
+    ] {
         let result = client
             .call_tool(CallToolRequestParams::new(tool))
             .await

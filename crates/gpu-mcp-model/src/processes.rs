@@ -105,6 +105,9 @@ pub struct GpuProcesses {
     /// GPU UUID, when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+    /// The GPU's health verdict (as `get_gpu_health` judges it now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     /// Processes listed on this GPU (within the answer's limit), biggest GPU memory first.
     pub processes: Vec<ProcessEntry>,
     /// Why the process list could not be read, when it could not (never an empty list then).

@@ -27,3 +27,5 @@ mod xid_analysis;
 
 pub use catalog::{AgentCatalog, AgentCatalogConfig};
 pub use error::{Error, Result};
+/// Where the kubelet serves its pod-resources API.
+pub use gpu_mcp_attribution::DEFAULT_SOCKET as DEFAULT_POD_RESOURCES_SOCKET;

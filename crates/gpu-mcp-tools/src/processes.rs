@@ -209,6 +209,7 @@ pub(crate) fn report(
         gpus.push(GpuProcesses {
             index,
             uuid: g.uuid.value().cloned(),
+            verdict: verdicts.get(&index).copied(),
             processes: listed,
             unavailable: match &g.processes {
                 Reading::Value(_) => None,
@@ -364,8 +365,11 @@ pub(crate) fn text(r: &GpuProcessesReport) -> String {
     let mut out = r.headline.clone();
     for g in &r.gpus {
         out.push_str(&format!("\nGPU {}", g.index));
-        if let Some(u) = &g.uuid {
-            out.push_str(&format!(" ({u})"));
+        match (&g.uuid, g.verdict) {
+            (Some(u), Some(v)) => out.push_str(&format!(" ({u}, {})", v.as_str())),
+            (Some(u), None) => out.push_str(&format!(" ({u})")),
+            (None, Some(v)) => out.push_str(&format!(" ({})", v.as_str())),
+            (None, None) => {}
         }
         if let Some(why) = &g.unavailable {
             out.push_str(&format!(": processes unreadable ({why})"));

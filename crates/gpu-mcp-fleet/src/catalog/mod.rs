@@ -11,7 +11,7 @@ use gpu_mcp_k8s::{
     ClusterCache, NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted,
 };
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
-use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use gpu_mcp_service::{CallContext, CallError, PromptCatalog, ToolCatalog, parse_arguments};
 use serde::Serialize;
@@ -312,6 +312,9 @@ fn check_agent_arguments(tool: &str, arguments: Option<&JsonObject>) -> Option<C
         GET_GPU_INVENTORY => parse_arguments::<InventoryArgs>(arguments).err(),
         GET_GPU_HEALTH => parse_arguments::<HealthArgs>(arguments).err(),
         ANALYZE_XID_ERRORS => parse_arguments::<XidArgs>(arguments).err(),
+        GET_GPU_PROCESSES => {
+            parse_arguments::<gpu_mcp_model::processes::GpuProcessesArgs>(arguments).err()
+        }
         _ => None,
     }
 }

@@ -1,11 +1,15 @@
 //! What a node's answer says needs attention, trimmed to what the fleet answer shows.
 
 use gpu_mcp_model::output::Verdict;
-use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES};
 use serde_json::{Value, json};
 
 use super::{ProblemNode, parse_verdict, rank};
 use crate::aggregate::{NodeEntry, gpu_entries, top_level_verdict};
+
+/// Most processes shown per GPU of a node that needs attention (the agent lists the biggest
+/// first; `node` gives the complete list).
+const PROCESSES_PER_GPU: usize = 8;
 
 /// A node's verdict: its own, else the worst of its GPUs'.
 pub(super) fn node_verdict(result: &Value) -> Option<Verdict> {
@@ -31,6 +35,7 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
         |v: &Value, key: &str| v.get(key).and_then(Value::as_str).and_then(parse_verdict);
     let summary = result
         .get("summary")
+        .or_else(|| result.get("headline"))
         .and_then(Value::as_str)
         .map(str::to_owned);
     let (verdict, details) = match tool {
@@ -89,6 +94,53 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
                 .filter_map(|g| verdict_of(g, "severity").or_else(|| xid_severity(g)))
                 .max_by_key(|v| rank(*v))?;
             (verdict, json!({"groups": groups}))
+        }
+        GET_GPU_PROCESSES => {
+            // Who is on the GPUs that need attention: their processes (the biggest few) and
+            // the containers allocated them.
+            let gpus: Vec<Value> = gpu_entries(result)
+                .iter()
+                .filter(|g| at_least(verdict_of(g, "verdict")))
+                .map(|g| {
+                    let processes: Vec<Value> = g
+                        .get("processes")
+                        .and_then(Value::as_array)
+                        .map(|p| {
+                            p.iter()
+                                .take(PROCESSES_PER_GPU)
+                                .map(|p| {
+                                    let mut v = pick(p, &["pid", "name", "used_memory_bytes"], []);
+                                    if let Some(pod) = p.get("owner").and_then(|o| o.get("pod")) {
+                                        v["pod"] = pod.clone();
+                                    }
+                                    v
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    pick(
+                        g,
+                        &["index", "uuid", "verdict"],
+                        [("processes", Value::Array(processes))],
+                    )
+                })
+                .collect();
+            let allocations: Vec<Value> = result
+                .get("allocations")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter(|a| at_least(verdict_of(a, "verdict")))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let verdict = gpus
+                .iter()
+                .chain(&allocations)
+                .filter_map(|g| verdict_of(g, "verdict"))
+                .max_by_key(|v| rank(*v))?;
+            (verdict, json!({"gpus": gpus, "allocations": allocations}))
         }
         GET_GPU_INVENTORY => {
             let gpus: Vec<Value> = gpu_entries(result)

@@ -1,7 +1,7 @@
 //! The fleet answer in words: the headline, what needs attention, what did not answer, and
 //! what was left out.
 
-use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH};
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_PROCESSES};
 use serde_json::Value;
 
 use super::{FleetAnswer, ProblemNode};
@@ -77,6 +77,14 @@ pub(super) fn headline(tool: &str, s: &Summary, attention: usize) -> String {
                 plural(s.nodes_ok as u64, "node", "nodes"),
             )
         }
+        GET_GPU_PROCESSES => format!(
+            "{} of {} {} processes or pods on GPUs that need attention; {} on {} answering{failed}.",
+            attention,
+            plural(s.nodes_total as u64, "node", "nodes"),
+            if attention == 1 { "has" } else { "have" },
+            plural(s.gpus_total, "GPU", "GPUs"),
+            plural(s.nodes_ok as u64, "node", "nodes"),
+        ),
         _ => format!(
             "{} on {} of {} answering{failed}.",
             plural(s.gpus_total, "GPU", "GPUs"),
@@ -264,6 +272,80 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                         .and_then(Value::as_str)
                         .unwrap_or("unknown"),
                     text(g, "action")
+                ));
+            }
+        }
+        GET_GPU_PROCESSES => {
+            for g in p
+                .details
+                .get("gpus")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let procs: Vec<String> = g
+                    .get("processes")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|x| {
+                        let who = x.get("pod").map_or_else(
+                            || "owner unknown".to_owned(),
+                            |p| {
+                                format!(
+                                    "{}/{}/{}",
+                                    text(p, "namespace"),
+                                    text(p, "pod"),
+                                    text(p, "container")
+                                )
+                            },
+                        );
+                        format!(
+                            "pid {} {} ({who})",
+                            x.get("pid")
+                                .map_or_else(|| "?".to_owned(), Value::to_string),
+                            text(x, "name")
+                        )
+                    })
+                    .collect();
+                lines.push(format!(
+                    "GPU {} {}: {}",
+                    g.get("index")
+                        .map_or_else(|| "?".to_owned(), Value::to_string),
+                    text(g, "verdict"),
+                    if procs.is_empty() {
+                        "no processes".to_owned()
+                    } else {
+                        procs.join(", ")
+                    }
+                ));
+            }
+            for a in p
+                .details
+                .get("allocations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let holders: Vec<String> = a
+                    .get("holders")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|h| {
+                        format!(
+                            "{}/{}/{}",
+                            text(h, "namespace"),
+                            text(h, "pod"),
+                            text(h, "container")
+                        )
+                    })
+                    .collect();
+                lines.push(format!(
+                    "{} ({}) allocated to {}",
+                    text(a, "device_uuid"),
+                    text(a, "verdict"),
+                    holders.join(", ")
                 ));
             }
         }
