@@ -104,6 +104,38 @@ fn agent_answer(tool: &str, i: usize, kind: Kind) -> Value {
             json!({"summary": format!("{total} Xid events."), "node": node, "total_events": total,
                    "returned_events": 0, "truncated": false, "groups": groups, "events": []})
         }
+        "get_gpu_processes" => {
+            let sick = match kind {
+                Kind::Critical => "critical",
+                Kind::Warning => "warning",
+                _ => "healthy",
+            };
+            let verdict = |g: usize| if g == 3 { sick } else { "healthy" };
+            let uuid = |g: usize| format!("GPU-{i:08x}-0000-4000-8000-{g:012x}");
+            let pod = |g: usize| {
+                json!({"namespace": "ml-training", "pod": format!("{node}-job-{g}"),
+                       "container": "worker"})
+            };
+            let gpus: Vec<Value> = (0..8)
+                .map(|g| {
+                    json!({"index": g, "uuid": uuid(g), "verdict": verdict(g), "processes": [
+                        {"pid": 40_000 + g, "name": "python3", "kind": "compute",
+                         "used_memory_bytes": 60_000_000_000u64,
+                         "owner": {"pod": pod(g), "sources": ["mock_fleet"]}}]})
+                })
+                .collect();
+            let allocations: Vec<Value> = (0..8)
+                .map(|g| {
+                    json!({"device_uuid": uuid(g), "gpu_index": g, "verdict": verdict(g),
+                           "holders": [pod(g)]})
+                })
+                .collect();
+            json!({"headline": format!("8 processes on 8 GPUs of {node}."), "node": node,
+                   "process_count": 8, "processes_omitted": 0,
+                   "pods_by_namespace": {"ml-training": 8},
+                   "attribution": [{"source": "mock_fleet", "state": "ok"}],
+                   "gpus": gpus, "allocations": allocations})
+        }
         _ => {
             let gpus: Vec<Value> = (0..8)
                 .map(|g| {
@@ -225,6 +257,7 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
             "get_gpu_health",
             "analyze_xid_errors",
             "get_gpu_inventory",
+            "get_gpu_processes",
             "list_gpu_nodes",
         ] {
             let r = call(&c, tool, json!({})).await;
@@ -262,6 +295,26 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
                 failed.len(),
                 "{tool} at {n}"
             );
+            if tool == "get_gpu_processes" {
+                // Who is on the sick GPUs, in both blocks; every sick node counted.
+                let problems = s["problems"].as_array().unwrap();
+                assert_eq!(
+                    problems.len() + s["omitted"]["problem_nodes"].as_u64().unwrap() as usize,
+                    sick.len(),
+                    "{n}"
+                );
+                if let Some(first) = problems.first() {
+                    let node = first["node"].as_str().unwrap();
+                    let gpu = &first["details"]["gpus"][0];
+                    assert_eq!(gpu["index"], 3);
+                    assert_eq!(gpu["processes"][0]["pod"]["pod"], format!("{node}-job-3"));
+                    assert_eq!(first["details"]["allocations"].as_array().unwrap().len(), 1);
+                    assert!(
+                        words.contains(&format!("ml-training/{node}-job-3/worker")),
+                        "{words}"
+                    );
+                }
+            }
             if tool == "get_gpu_health" {
                 let problems: BTreeSet<String> = s["problems"]
                     .as_array()
@@ -438,6 +491,42 @@ async fn node_pattern_asks_only_the_matching_nodes_and_bad_arguments_are_refused
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn processes_go_to_one_node_with_node_and_bad_arguments_are_refused_once() {
+    let c = fleet(100);
+    let tool = c
+        .tools()
+        .into_iter()
+        .find(|t| t.name == "get_gpu_processes")
+        .expect("the gateway serves get_gpu_processes");
+    assert_eq!(tool.input_schema["properties"]["node"]["type"], "string");
+    assert!(tool.description.contains("which pod is on this GPU"));
+    let r = call(
+        &c,
+        "get_gpu_processes",
+        json!({"node": "gpu-node-00007", "pod": "x"}),
+    )
+    .await;
+    assert!(!r.failed());
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["node"], "gpu-node-00007");
+    // The agent's answer untouched, so the allocations join with pods by UUID.
+    assert_eq!(s["result"]["allocations"].as_array().unwrap().len(), 8);
+    assert_eq!(s["result"]["allocations"][3]["verdict"], "critical");
+    let schema = Value::Object(tool.output_schema.unwrap());
+    assert!(jsonschema::is_valid(&schema, &s), "{s}");
+    for bad in [
+        json!({"limit": "ten"}),
+        json!({"pods": "x"}),
+        json!({"gpu_index": -1}),
+    ] {
+        let r = call(&c, "get_gpu_processes", bad.clone()).await;
+        assert!(r.failed(), "{bad}");
+        let text = r.content[0].as_text().unwrap();
+        assert!(text.len() < 400, "one message, not one per node: {text}");
+    }
+}
+
 /// Not a check: prints the size of each tool's default answer at 1 to 5,000 nodes and the time of
 /// the 1,000-node default health call, for docs/benchmarks.md:
 /// `cargo test --release -p gpu-mcp-fleet --test fleet_scale answer_sizes -- --ignored --nocapture`
@@ -451,6 +540,7 @@ async fn answer_sizes() {
         "get_gpu_health",
         "analyze_xid_errors",
         "get_gpu_inventory",
+        "get_gpu_processes",
         "list_gpu_nodes",
     ] {
         for n in [1, 10, 100, 1_000, 5_000] {
