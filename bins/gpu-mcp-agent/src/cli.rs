@@ -97,7 +97,8 @@ pub(crate) struct Cli {
     )]
     snapshot_max_age: Duration,
     /// The kubelet's pod-resources socket, read to say which pod holds which GPU. A socket that
-    /// is not there is reported as not configured, not as an error.
+    /// is not there is reported as not configured, not as an error; an empty value turns this
+    /// source off.
     #[arg(
         long,
         default_value = gpu_mcp_tools::DEFAULT_POD_RESOURCES_SOCKET,
@@ -105,9 +106,10 @@ pub(crate) struct Cli {
         help_heading = "Pod attribution",
         global = true
     )]
-    pod_resources_socket: PathBuf,
+    pod_resources_socket: String,
     /// The host's /proc as mounted in the agent's container (e.g. /host/proc), read for each GPU
-    /// process's name and cgroup (its pod UID and container id).
+    /// process's name and cgroup (its pod UID and container id); an empty value turns this
+    /// source off.
     #[arg(
         long,
         default_value = "/proc",
@@ -115,7 +117,7 @@ pub(crate) struct Cli {
         help_heading = "Pod attribution",
         global = true
     )]
-    host_proc: PathBuf,
+    host_proc: String,
     #[command(flatten)]
     pub(crate) serve: ServeFlags,
     /// Print a check for a person and exit, instead of serving MCP.
@@ -184,8 +186,9 @@ impl Cli {
             }
         };
         config.kmsg_path = self.kmsg_path;
-        config.pod_resources_socket = Some(self.pod_resources_socket);
-        config.host_proc = Some(self.host_proc);
+        let path = |p: String| (!p.is_empty()).then(|| PathBuf::from(p));
+        config.pod_resources_socket = path(self.pod_resources_socket);
+        config.host_proc = path(self.host_proc);
         config.strict_lifecycle = self.serve.sessions.strict_lifecycle;
         config.snapshot_max_age = self.snapshot_max_age;
         config.check = self.check.map(|CheckCommand::Health| Check::Health);
@@ -266,6 +269,10 @@ mod tests {
             config.pod_resources_socket.as_deref(),
             Some(std::path::Path::new("/run/k.sock"))
         );
+        let off = parse(&["--host-proc", "", "--pod-resources-socket="])
+            .into_config()
+            .unwrap();
+        assert_eq!((off.host_proc, off.pod_resources_socket), (None, None));
     }
 
     #[test]

@@ -23,7 +23,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
-const GPU_TOOLS: [&str; 3] = ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"];
+const GPU_TOOLS: [&str; 4] = [
+    "get_gpu_inventory",
+    "get_gpu_health",
+    "analyze_xid_errors",
+    "get_gpu_processes",
+];
 
 /// A child process killed when dropped.
 struct Proc {
@@ -423,6 +428,33 @@ async fn xid_79_node_is_critical_in_aggregated_health() {
     let r = call(&client, "list_gpu_nodes", json!({})).await;
     let list = structured(&r);
     assert_eq!(list["nodes"][1]["health"], "critical", "{list}");
+
+    // Who is on the sick GPU: with `node`, that agent's complete answer; without, the fan-out
+    // names the pod on the critical GPU only.
+    let r = call(&client, "get_gpu_processes", json!({"node": "gpu-node-2"})).await;
+    assert!(!failed(&r), "{}", text(&r));
+    let one = structured(&r);
+    assert_eq!(one["node"], "gpu-node-2");
+    let sick = &one["result"]["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["gpu_index"] == 0)
+        .cloned()
+        .unwrap_or_else(|| panic!("no allocation of GPU 0: {one}"));
+    assert_eq!(sick["verdict"], "critical");
+    assert_eq!(sick["holders"][0]["pod"], "gpu-node-2-job-0");
+    let r = call(&client, "get_gpu_processes", json!({})).await;
+    assert!(!failed(&r), "{}", text(&r));
+    let fan = structured(&r);
+    assert_eq!(fan["summary"]["nodes_ok"], 2, "{fan}");
+    assert_eq!(fan["problems"].as_array().unwrap().len(), 1, "{fan}");
+    assert_eq!(fan["problems"][0]["node"], "gpu-node-2", "{fan}");
+    assert!(
+        text(&r).contains("ml-training/gpu-node-2-job-0/worker"),
+        "{}",
+        text(&r)
+    );
     client.cancel().await.unwrap();
 }
 

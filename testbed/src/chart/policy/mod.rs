@@ -27,8 +27,20 @@ pub const GATEWAY_DEFAULT_SELECTOR: &[(&str, &str)] = &[
 
 /// Capabilities a container may add, and only with the kernel log mounted.
 const KMSG_CAPABILITY: &str = "SYSLOG";
-/// The only host path the chart may mount.
+/// The kernel log, the one host path that comes with a capability.
 const KMSG_PATH: &str = "/dev/kmsg";
+/// The host paths the agent may mount, each read-only and only where the agent reads it:
+/// the kernel log (Xid lines), the kubelet's pod-resources directory (which pod holds which
+/// GPU) and the host's `/proc` (each GPU process's name and cgroup), never over the
+/// container's own `/proc`. The gateway may mount none.
+const AGENT_HOST_PATHS: &[(&str, &str)] = &[
+    (KMSG_PATH, KMSG_PATH),
+    (
+        "/var/lib/kubelet/pod-resources",
+        "/var/lib/kubelet/pod-resources",
+    ),
+    ("/proc", "/host/proc"),
+];
 /// UID the gateway runs as.
 const GATEWAY_UID: i64 = 1000;
 
@@ -390,6 +402,39 @@ mod tests {
         docs[2]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] =
             json!(["SYS_ADMIN"]);
         assert_flags(&docs, "capability SYS_ADMIN is not allowed");
+    }
+
+    #[test]
+    fn attribution_mounts_are_read_only_and_only_where_the_agent_reads_them() {
+        let mut docs = good();
+        let pod = &mut docs[2]["spec"]["template"]["spec"];
+        pod["volumes"] = json!([
+            {"name": "pr", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}},
+            {"name": "proc", "hostPath": {"path": "/proc"}},
+        ]);
+        pod["containers"][0]["volumeMounts"] = json!([
+            {"name": "pr", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": true},
+            {"name": "proc", "mountPath": "/host/proc", "readOnly": true},
+        ]);
+        assert_eq!(violations(&docs), Vec::<String>::new());
+        let mounts = &mut docs[2]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+        mounts[0]["readOnly"] = json!(false);
+        mounts[1]["mountPath"] = json!("/proc");
+        assert_flags(
+            &docs,
+            "/var/lib/kubelet/pod-resources must be mounted readOnly",
+        );
+        assert_flags(&docs, "/proc must be mounted at /host/proc, not /proc");
+        // The kubelet's whole directory is not the pod-resources directory.
+        let mut docs = good();
+        docs[2]["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "k", "hostPath": {"path": "/var/lib/kubelet"}}]);
+        assert_flags(&docs, "hostPath /var/lib/kubelet is not allowed");
+        // The gateway mounts no host path at all.
+        let mut docs = good();
+        docs[3]["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "proc", "hostPath": {"path": "/proc"}}]);
+        assert_flags(&docs, "hostPath /proc is not allowed (none here)");
     }
 
     #[test]

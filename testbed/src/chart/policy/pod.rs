@@ -1,14 +1,21 @@
 //! Hardening and health of a pod and its containers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::json::{str_at, strings};
 use super::{KMSG_CAPABILITY, KMSG_PATH};
 
-/// Hardening and health of every container of a pod.
-pub(super) fn check_pod(id: &str, pod: &Value, command: &str, out: &mut Vec<String>) {
+/// Hardening and health of every container of a pod. `host_paths` are the `(host path, mount
+/// path)` pairs this pod may mount, each read-only.
+pub(super) fn check_pod(
+    id: &str,
+    pod: &Value,
+    command: &str,
+    host_paths: &[(&str, &str)],
+    out: &mut Vec<String>,
+) {
     for key in ["hostNetwork", "hostPID", "hostIPC"] {
         if pod[key] == Value::Bool(true) {
             out.push(format!("{id}: {key} is not allowed"));
@@ -18,14 +25,26 @@ pub(super) fn check_pod(id: &str, pod: &Value, command: &str, out: &mut Vec<Stri
         out.push(format!("{id}: pod seccompProfile must be RuntimeDefault"));
     }
     let mut kmsg_volumes = BTreeSet::new();
+    // Volume name -> (host path, the one mount path allowed for it).
+    let mut host_volumes: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let allowed: Vec<&str> = host_paths.iter().map(|(p, _)| *p).collect();
     for volume in pod["volumes"].as_array().into_iter().flatten() {
         if let Some(path) = str_at(volume, "/hostPath/path") {
-            if path == KMSG_PATH {
-                kmsg_volumes.insert(str_at(volume, "/name").unwrap_or_default().to_owned());
-            } else {
-                out.push(format!(
-                    "{id}: hostPath {path} is not allowed (only {KMSG_PATH})"
-                ));
+            let name = str_at(volume, "/name").unwrap_or_default().to_owned();
+            match host_paths.iter().find(|(p, _)| *p == path) {
+                Some((p, at)) => {
+                    if *p == KMSG_PATH {
+                        kmsg_volumes.insert(name.clone());
+                    }
+                    host_volumes.insert(name, ((*p).to_owned(), (*at).to_owned()));
+                }
+                None if allowed.is_empty() => {
+                    out.push(format!("{id}: hostPath {path} is not allowed (none here)"));
+                }
+                None => out.push(format!(
+                    "{id}: hostPath {path} is not allowed (only {})",
+                    allowed.join(", ")
+                )),
             }
         }
     }
@@ -49,13 +68,26 @@ pub(super) fn check_pod(id: &str, pod: &Value, command: &str, out: &mut Vec<Stri
             out.push(format!("{cid}: command must start with {command}"));
         }
         let sc = &c["securityContext"];
-        let mounts_kmsg = c["volumeMounts"].as_array().into_iter().flatten().any(|m| {
-            let is_kmsg = kmsg_volumes.contains(str_at(m, "/name").unwrap_or_default());
-            if is_kmsg && m["readOnly"] != Value::Bool(true) {
-                out.push(format!("{cid}: {KMSG_PATH} must be mounted readOnly"));
+        for m in c["volumeMounts"].as_array().into_iter().flatten() {
+            let name = str_at(m, "/name").unwrap_or_default();
+            let Some((path, at)) = host_volumes.get(name) else {
+                continue;
+            };
+            if m["readOnly"] != Value::Bool(true) {
+                out.push(format!("{cid}: {path} must be mounted readOnly"));
             }
-            is_kmsg
-        });
+            let mount_path = str_at(m, "/mountPath").unwrap_or_default();
+            if mount_path != at {
+                out.push(format!(
+                    "{cid}: {path} must be mounted at {at}, not {mount_path}"
+                ));
+            }
+        }
+        let mounts_kmsg = c["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| kmsg_volumes.contains(str_at(m, "/name").unwrap_or_default()));
         if sc["privileged"] == Value::Bool(true) {
             out.push(format!("{cid}: privileged containers are not allowed"));
         }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::json::{binds_service_account, find, flags, is_subset, labels_at, parse_selector};
 use super::pod::check_pod;
 use super::rbac::{check_cluster_rbac, check_rbac};
-use super::{GATEWAY_DEFAULT_SELECTOR, GATEWAY_UID, Object, Release};
+use super::{AGENT_HOST_PATHS, GATEWAY_DEFAULT_SELECTOR, GATEWAY_UID, Object, Release};
 
 /// The agent DaemonSet: selector consistency, pod hardening, no API token.
 pub(super) fn check_agent(
@@ -56,7 +56,7 @@ pub(super) fn check_agent(
             }
         }
     }
-    check_pod(&id, pod, "/gpu-mcp-agent", out);
+    check_pod(&id, pod, "/gpu-mcp-agent", AGENT_HOST_PATHS, out);
 }
 
 /// The gateway Deployment, its RBAC and its view of the agents.
@@ -70,7 +70,7 @@ pub(super) fn check_gateway(
 ) {
     let id = gateway.id();
     let pod = &gateway.value["spec"]["template"]["spec"];
-    check_pod(&id, pod, "/gpu-mcp-gateway", out);
+    check_pod(&id, pod, "/gpu-mcp-gateway", &[], out);
     if gateway.value["spec"]["replicas"].as_i64().is_none() {
         out.push(format!("{id}: spec.replicas must be set"));
     }
