@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use gpu_mcp_backend::{GpuBackend, KmsgReader};
 use gpu_mcp_model::args::{DEFAULT_HEALTH_XID_WINDOW, HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::output::*;
-use gpu_mcp_model::processes::{GpuProcessesArgs, GpuProcessesReport};
+use gpu_mcp_model::processes::GpuProcessesArgs;
 use gpu_mcp_model::time::{format_rfc3339, parse_since};
 use gpu_mcp_model::{
     ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GpuSnapshot,
@@ -23,9 +23,9 @@ use gpu_mcp_service::{
 
 use crate::answers::{self, AnswerCache};
 use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
-use crate::owners::{Attribution, Query, Sources, labels};
-use crate::processes;
 use crate::log::AgentLog;
+use crate::owners::{Query, Sources, gpu_queries, labels};
+use crate::processes;
 use crate::text;
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
 
@@ -91,9 +91,9 @@ impl std::fmt::Debug for AgentCatalog {
 }
 
 /// Evidence gathered for one call.
-struct Evidence {
-    snapshot: Option<NodeSnapshot>,
-    snapshot_error: Option<String>,
+pub(crate) struct Evidence {
+    pub(crate) snapshot: Option<NodeSnapshot>,
+    pub(crate) snapshot_error: Option<String>,
     sources: EvidenceSources,
     events: Vec<Merged>,
 }
@@ -135,6 +135,22 @@ pub(crate) fn select_gpus<'a>(
 }
 
 impl AgentCatalog {
+    pub(crate) fn backend(&self) -> &Arc<dyn GpuBackend> {
+        &self.backend
+    }
+
+    pub(crate) fn config(&self) -> &AgentCatalogConfig {
+        &self.config
+    }
+
+    pub(crate) fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    pub(crate) fn log(&self) -> &AgentLog {
+        &self.log
+    }
+
     /// A catalog over `backend`.
     pub fn new(backend: Arc<dyn GpuBackend>, config: AgentCatalogConfig) -> Self {
         let sources = Arc::new(Sources::new(
@@ -164,7 +180,7 @@ impl AgentCatalog {
         self.config.now.unwrap_or_else(SystemTime::now)
     }
 
-    fn parse_since(
+    pub(crate) fn parse_since(
         &self,
         arg: &str,
         value: Option<&str>,
@@ -177,7 +193,7 @@ impl AgentCatalog {
         }
     }
 
-    async fn gather(&self, with_snapshot: bool) -> Evidence {
+    pub(crate) async fn gather(&self, with_snapshot: bool) -> Evidence {
         let (snapshot, snapshot_error) = if with_snapshot {
             match self.backend.snapshot().await {
                 Ok(s) => {
@@ -239,124 +255,6 @@ impl AgentCatalog {
         }
     }
 
-    async fn inventory(&self, args: InventoryArgs) -> CallToolResult {
-        let snap = match self.backend.snapshot().await {
-            Ok(s) => {
-                self.log.snapshot(Ok(&s));
-                s
-            }
-            Err(e) => {
-                self.log.snapshot(Err(&e.to_string()));
-                return CallToolResult::error(format!("Cannot read the GPUs: {e}"));
-            }
-        };
-        let keep: Vec<u32> = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref())
-        {
-            Ok(g) => g.into_iter().map(|g| g.index).collect(),
-            Err(e) => return e,
-        };
-        let gpu_count = snap.gpus.len() as u32;
-        let sections: Vec<InventorySection> = match (&args.sections, args.full) {
-            (Some(list), _) => {
-                let mut l = list.clone();
-                l.sort_unstable();
-                l.dedup();
-                l
-            }
-            (None, true) => InventorySection::ALL.to_vec(),
-            (None, false) => InventorySection::DEFAULT.to_vec(),
-        };
-        // The text is written from the snapshot before its GPUs move into the compact form.
-        let text = text::inventory(&self.config.node_name, &snap, &keep);
-        // Owners of the processes the answer names (and of its MIG devices), looked up only
-        // when those sections are asked for.
-        let named = |g: &&GpuSnapshot| {
-            keep.contains(&g.index)
-                && (sections.contains(&InventorySection::Processes)
-                    || sections.contains(&InventorySection::Mig)
-                        && g.mig.enabled.get() == Some(true))
-        };
-        let queries: Vec<Query> = snap
-            .gpus
-            .iter()
-            .filter(named)
-            .flat_map(gpu_queries)
-            .collect();
-        let attribution = if snap.gpus.iter().any(|g| named(&g)) {
-            Some(
-                self.sources
-                    .attribute(self.backend.as_ref(), Some(&snap), &queries)
-                    .await,
-            )
-        } else {
-            None
-        };
-        let mut unavailable = std::collections::BTreeMap::new();
-        let node_field =
-            |r: gpu_mcp_model::Reading<String>,
-             key: &str,
-             u: &mut std::collections::BTreeMap<String, String>| match r {
-                gpu_mcp_model::Reading::Value(v) => Some(v),
-                gpu_mcp_model::Reading::NotSupported => {
-                    u.insert(key.to_owned(), "not_supported".to_owned());
-                    None
-                }
-                gpu_mcp_model::Reading::Error(e) => {
-                    u.insert(key.to_owned(), e);
-                    None
-                }
-            };
-        let driver_version = node_field(snap.driver_version, "driver_version", &mut unavailable);
-        let cuda_driver_version = node_field(
-            snap.cuda_driver_version,
-            "cuda_driver_version",
-            &mut unavailable,
-        );
-        let nvml_version = node_field(snap.nvml_version, "nvml_version", &mut unavailable);
-        // The snapshot is ours: move the selected GPUs instead of copying them.
-        let mut gpus: Vec<GpuInventory> = snap
-            .gpus
-            .into_iter()
-            .filter(|g| keep.contains(&g.index))
-            .map(|g| GpuInventory::from_snapshot(g, &sections, args.full))
-            .collect();
-        if let Some(a) = &attribution {
-            name_owners(&mut gpus, &queries, a);
-        }
-        let left_out: Vec<&str> = InventorySection::ALL
-            .iter()
-            .filter(|s| !sections.contains(s))
-            .map(|s| s.as_str())
-            .collect();
-        let more = (!left_out.is_empty() || !args.full).then(|| {
-            let mut m = String::new();
-            if !left_out.is_empty() {
-                m = format!(
-                    "Sections left out: {}; ask for them with `sections`. ",
-                    left_out.join(", ")
-                );
-            }
-            if !args.full {
-                m.push_str("Clean NVLink links are counted, not listed; `full: true` lists every link and section.");
-            }
-            m.trim_end().to_owned()
-        });
-        let inv = Inventory {
-            node: self.config.node_name.clone(),
-            backend: snap.backend,
-            driver_version,
-            cuda_driver_version,
-            nvml_version,
-            unavailable,
-            gpu_count,
-            sections,
-            full: args.full,
-            gpus,
-            more,
-        };
-        CallToolResult::structured_encoded(&inv, text)
-    }
-
     /// Builds the health report (also used by the docs generator and tests).
     pub async fn health_report(&self, args: HealthArgs) -> Result<HealthReport, CallToolResult> {
         let window = args
@@ -371,7 +269,7 @@ impl AgentCatalog {
     }
 
     /// The health report from gathered evidence.
-    async fn judge(
+    pub(crate) async fn judge(
         &self,
         ev: &Evidence,
         args: &HealthArgs,
@@ -437,7 +335,7 @@ impl AgentCatalog {
                     .map(|((_, pid), l)| (*pid, l.clone()))
                     .collect();
                 h = assess_gpu_labelled(g, &mine(g), &since_s, &mine_labels);
-                h.mig_devices = mig_devices_of(g, attribution.as_ref());
+                h.mig_devices = processes::mig_devices_of(g, attribution.as_ref());
             }
             match h.verdict {
                 Verdict::Healthy => counts.healthy += 1,
@@ -588,52 +486,6 @@ impl AgentCatalog {
         }
     }
 
-    /// Builds the processes report (also used by the docs generator and tests).
-    pub async fn processes_report(
-        &self,
-        args: GpuProcessesArgs,
-    ) -> Result<GpuProcessesReport, CallToolResult> {
-        let limit = processes::limit(&args)?;
-        let ev = self.gather(true).await;
-        let Some(snap) = &ev.snapshot else {
-            return Err(CallToolResult::error(format!(
-                "Cannot read the GPUs: {}",
-                ev.snapshot_error.clone().unwrap_or_default()
-            )));
-        };
-        let sel = processes::select(snap, &args)?;
-        let since = self
-            .parse_since("xid_since", Some(DEFAULT_HEALTH_XID_WINDOW))?
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        // Every GPU's verdict, for the allocations (the health call shares this evidence).
-        let verdicts: BTreeMap<u32, Verdict> = self
-            .judge(&ev, &HealthArgs::default(), since)
-            .await
-            .map(|h| h.gpus.iter().map(|g| (g.index, g.verdict)).collect())
-            .unwrap_or_default();
-        let queries = processes::queries(&sel);
-        let attribution = self
-            .sources
-            .attribute(self.backend.as_ref(), Some(snap), &queries)
-            .await;
-        Ok(processes::report(
-            &self.config.node_name,
-            snap,
-            &sel,
-            &args,
-            limit,
-            &attribution,
-            &verdicts,
-        ))
-    }
-
-    async fn processes(&self, args: GpuProcessesArgs) -> CallToolResult {
-        match self.processes_report(args).await {
-            Ok(r) => CallToolResult::structured_encoded(&r, processes::text(&r)),
-            Err(e) => e,
-        }
-    }
-
     /// Runs a tool by name without the MCP plumbing (used by the docs generator and tests).
     ///
     /// While the backend names a fresh snapshot generation, an identical earlier call's answer
@@ -684,66 +536,6 @@ impl AgentCatalog {
             },
             other => return Err(CallError::UnknownTool(other.to_owned())),
         })
-    }
-}
-
-/// The processes of one GPU to attribute.
-fn gpu_queries(g: &GpuSnapshot) -> Vec<Query> {
-    g.processes
-        .value()
-        .into_iter()
-        .flatten()
-        .map(|p| Query {
-            pid: p.pid,
-            gpu_index: Some(g.index),
-            gpu_instance: p.gpu_instance,
-            compute_instance: p.compute_instance,
-        })
-        .collect()
-}
-
-/// The MIG devices of `g` with their process counts and the holders the attribution found.
-fn mig_devices_of(
-    g: &GpuSnapshot,
-    attribution: Option<&Attribution>,
-) -> Vec<gpu_mcp_model::processes::MigDeviceProcesses> {
-    let entries: Vec<gpu_mcp_model::processes::ProcessEntry> = g
-        .processes
-        .value()
-        .into_iter()
-        .flatten()
-        .map(|p| gpu_mcp_model::processes::ProcessEntry {
-            pid: p.pid,
-            name: None,
-            kind: p.kind,
-            used_memory_bytes: p.used_memory_bytes,
-            mig_uuid: crate::owners::mig_uuid(g, p.gpu_instance, p.compute_instance),
-            owner: Default::default(),
-        })
-        .collect();
-    processes::mig_devices(g, &entries, attribution)
-}
-
-/// Writes the names and pods of an attribution of `queries` into the inventory's processes and
-/// MIG devices.
-fn name_owners(gpus: &mut [GpuInventory], queries: &[Query], a: &Attribution) {
-    let found: BTreeMap<(u32, u32), (Option<String>, Option<gpu_mcp_model::PodRef>)> = queries
-        .iter()
-        .zip(a.owners.iter().zip(&a.names))
-        .filter_map(|(q, (o, n))| Some(((q.gpu_index?, q.pid), (n.clone(), o.pod.clone()))))
-        .collect();
-    for g in gpus {
-        for p in g.processes.iter_mut().flatten() {
-            if let Some((name, pod)) = found.get(&(g.index, p.pid)) {
-                p.name.clone_from(name);
-                p.pod.clone_from(pod);
-            }
-        }
-        for m in g.mig.iter_mut().flat_map(|m| m.instances.iter_mut()) {
-            if let Some(u) = &m.uuid {
-                m.pods = a.holders(u);
-            }
-        }
     }
 }
 

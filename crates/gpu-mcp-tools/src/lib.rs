@@ -16,6 +16,7 @@ mod answers;
 mod catalog;
 mod error;
 pub mod health;
+mod inventory;
 mod log;
 mod owners;
 mod processes;

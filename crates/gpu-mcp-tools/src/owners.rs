@@ -363,3 +363,18 @@ pub(crate) fn labels(queries: &[Query], a: &Attribution) -> BTreeMap<(u32, u32),
         })
         .collect()
 }
+
+/// The processes of one GPU to attribute.
+pub(crate) fn gpu_queries(g: &GpuSnapshot) -> Vec<Query> {
+    g.processes
+        .value()
+        .into_iter()
+        .flatten()
+        .map(|p| Query {
+            pid: p.pid,
+            gpu_index: Some(g.index),
+            gpu_instance: p.gpu_instance,
+            compute_instance: p.compute_instance,
+        })
+        .collect()
+}

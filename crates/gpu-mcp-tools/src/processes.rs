@@ -2,7 +2,9 @@
 //! kubelet allocated, built from one snapshot, one attribution and the GPUs' verdicts.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
+use gpu_mcp_model::args::{DEFAULT_HEALTH_XID_WINDOW, HealthArgs};
 use gpu_mcp_model::output::Verdict;
 use gpu_mcp_model::processes::{
     DEFAULT_PROCESS_LIMIT, GpuAllocation, GpuProcesses, GpuProcessesArgs, GpuProcessesReport,
@@ -11,7 +13,56 @@ use gpu_mcp_model::processes::{
 use gpu_mcp_model::{AttributionSource, GpuSnapshot, NodeSnapshot, PodRef, ProcessOwner, Reading};
 use gpu_mcp_protocol::CallToolResult;
 
+use crate::catalog::AgentCatalog;
 use crate::owners::{Attribution, Query, mig_uuid};
+
+impl AgentCatalog {
+    /// Builds the processes report (also used by the docs generator and tests).
+    pub async fn processes_report(
+        &self,
+        args: GpuProcessesArgs,
+    ) -> Result<GpuProcessesReport, CallToolResult> {
+        let limit = limit(&args)?;
+        let ev = self.gather(true).await;
+        let Some(snap) = &ev.snapshot else {
+            return Err(CallToolResult::error(format!(
+                "Cannot read the GPUs: {}",
+                ev.snapshot_error.clone().unwrap_or_default()
+            )));
+        };
+        let sel = select(snap, &args)?;
+        let since = self
+            .parse_since("xid_since", Some(DEFAULT_HEALTH_XID_WINDOW))?
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        // Every GPU's verdict, for the allocations (the health call shares this evidence).
+        let verdicts: BTreeMap<u32, Verdict> = self
+            .judge(&ev, &HealthArgs::default(), since)
+            .await
+            .map(|h| h.gpus.iter().map(|g| (g.index, g.verdict)).collect())
+            .unwrap_or_default();
+        let queries = queries(&sel);
+        let attribution = self
+            .sources()
+            .attribute(self.backend().as_ref(), Some(snap), &queries)
+            .await;
+        Ok(report(
+            &self.config().node_name,
+            snap,
+            &sel,
+            &args,
+            limit,
+            &attribution,
+            &verdicts,
+        ))
+    }
+
+    pub(crate) async fn processes(&self, args: GpuProcessesArgs) -> CallToolResult {
+        match self.processes_report(args).await {
+            Ok(r) => CallToolResult::structured_encoded(&r, text(&r)),
+            Err(e) => e,
+        }
+    }
+}
 
 /// The GPUs and the MIG device a `get_gpu_processes` call is about.
 pub(crate) struct Selection<'a> {
@@ -453,4 +504,26 @@ pub(crate) fn text(r: &GpuProcessesReport) -> String {
         }
     }
     out
+}
+
+/// The MIG devices of `g` with their process counts and the holders the attribution found.
+pub(crate) fn mig_devices_of(
+    g: &GpuSnapshot,
+    attribution: Option<&Attribution>,
+) -> Vec<MigDeviceProcesses> {
+    let entries: Vec<ProcessEntry> = g
+        .processes
+        .value()
+        .into_iter()
+        .flatten()
+        .map(|p| ProcessEntry {
+            pid: p.pid,
+            name: None,
+            kind: p.kind,
+            used_memory_bytes: p.used_memory_bytes,
+            mig_uuid: mig_uuid(g, p.gpu_instance, p.compute_instance),
+            owner: Default::default(),
+        })
+        .collect();
+    mig_devices(g, &entries, attribution)
 }
