@@ -17,6 +17,7 @@ mod counters;
 mod definitions;
 mod error;
 mod inventory;
+mod inventory_devices;
 pub mod output;
 mod pods;
 pub mod portable;
