@@ -224,7 +224,9 @@ pub struct XidRecord {
     pub pid: Option<u32>,
     /// Process name, when known.
     pub process_name: Option<String>,
-    /// The container that owned the process, when a source says so.
+    /// The container the process runs in, when it still runs there (its cgroup names a pod) or
+    /// the allocation never changes (the mock fleet's); an event older than the GPU's current
+    /// allocation names none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod: Option<crate::pods::PodRef>,
     /// The driver's message.

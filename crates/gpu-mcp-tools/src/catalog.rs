@@ -455,9 +455,19 @@ impl AgentCatalog {
                 .sources
                 .attribute(self.backend.as_ref(), ev.snapshot.as_ref(), &queries)
                 .await;
+            // An event may be older than the GPU's current allocation: its pod is named only
+            // when the process still runs in a pod (its cgroup says so) or the allocations
+            // never change (the mock fleet's).
             let mut owners = a.owners.into_iter();
             for e in events.iter_mut().filter(|e| e.pid.is_some()) {
-                e.pod = owners.next().and_then(|o| o.pod);
+                e.pod = owners
+                    .next()
+                    .filter(|o| {
+                        o.pod_uid.is_some()
+                            || o.sources
+                                .contains(&gpu_mcp_model::AttributionSource::MockFleet)
+                    })
+                    .and_then(|o| o.pod);
             }
         }
         let mut report = XidReport {

@@ -548,3 +548,39 @@ async fn a_socket_that_is_not_a_kubelet_is_unavailable_with_the_reason() {
         v["headline"]
     );
 }
+
+#[tokio::test]
+async fn an_xid_names_a_pod_only_while_its_process_still_runs_there() {
+    let dir = scratch("xid");
+    let backend = mock(Scenario::ApplicationXid);
+    let socket = dir.join("kubelet.sock");
+    serve(&socket, kubelet_answer(&backend).await);
+    let proc = dir.join("proc");
+    // 31337 still runs in a pod; 31544 is gone (the GPU may have a new holder since).
+    let d = proc.join("31337");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("comm"), "python3\n").unwrap();
+    std::fs::write(
+        d.join("cgroup"),
+        format!("0::/kubepods/burstable/pod{UID}/{CID}\n"),
+    )
+    .unwrap();
+    let c = hardware_catalog(backend, Some(socket), Some(proc));
+    let r = call(&c, "analyze_xid_errors", json!({})).await;
+    let v = r.structured_value().unwrap().into_owned();
+    let events = v["events"].as_array().unwrap();
+    let by_pid = |pid: u64| {
+        events
+            .iter()
+            .filter(|e| e["pid"] == pid)
+            .map(|e| e["pod"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(!by_pid(31337).is_empty());
+    assert!(by_pid(31337).iter().all(|p| p["pod"] == "train-0"), "{v}");
+    assert!(!by_pid(31544).is_empty());
+    assert!(
+        by_pid(31544).iter().all(Value::is_null),
+        "never a guess: {v}"
+    );
+}
