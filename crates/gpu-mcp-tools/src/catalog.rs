@@ -265,15 +265,17 @@ impl AgentCatalog {
             .parse_since("xid_since", Some(window))?
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let ev = self.gather(true).await;
-        self.judge(&ev, &args, since).await
+        self.judge(&ev, &args, since, true).await
     }
 
-    /// The health report from gathered evidence.
+    /// The health report from gathered evidence; `with_owners` names the owners of the
+    /// processes and MIG devices it shows (a caller after the verdicts alone skips that).
     pub(crate) async fn judge(
         &self,
         ev: &Evidence,
         args: &HealthArgs,
         since: SystemTime,
+        with_owners: bool,
     ) -> Result<HealthReport, CallToolResult> {
         let Some(snap) = &ev.snapshot else {
             return Err(CallToolResult::error(format!(
@@ -304,7 +306,9 @@ impl AgentCatalog {
         let shown: Vec<bool> = selected
             .iter()
             .zip(&first)
-            .map(|(g, h)| names_processes(g, h) || g.mig.enabled.get() == Some(true))
+            .map(|(g, h)| {
+                with_owners && (names_processes(g, h) || g.mig.enabled.get() == Some(true))
+            })
             .collect();
         let queries: Vec<Query> = selected
             .iter()

@@ -36,7 +36,7 @@ impl AgentCatalog {
             .unwrap_or(SystemTime::UNIX_EPOCH);
         // Every GPU's verdict, for the allocations (the health call shares this evidence).
         let verdicts: BTreeMap<u32, Verdict> = self
-            .judge(&ev, &HealthArgs::default(), since)
+            .judge(&ev, &HealthArgs::default(), since, false)
             .await
             .map(|h| h.gpus.iter().map(|g| (g.index, g.verdict)).collect())
             .unwrap_or_default();
