@@ -13,7 +13,9 @@ use gpu_mcp_protocol::Content;
 use gpu_mcp_protocol::mcp::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 
 use crate::args::DEFAULT_HEALTH_XID_WINDOW;
-use crate::definitions::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
+use crate::definitions::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES,
+};
 use crate::error::Error as PromptError;
 use crate::time::{parse_rfc3339, parse_window};
 
@@ -452,10 +454,16 @@ fn drain_check(scope: PromptScope, c: &Chosen<'_>) -> String {
     );
     let _ = writeln!(
         out,
-        "{}. Call `{GET_GPU_INVENTORY}` with {} to see the pending row remaps or retired pages \
-         and the processes that would be evicted.",
+        "{}. Call `{GET_GPU_INVENTORY}` with {} to see the pending row remaps or retired pages.",
         n + 2,
-        c.call(None, &["\"sections\": [\"ecc\", \"processes\"]"])
+        c.call(None, &["\"sections\": [\"ecc\"]"])
+    );
+    let _ = writeln!(
+        out,
+        "{}. Call `{GET_GPU_PROCESSES}` with {} to see the processes and the pods (namespace, \
+         pod, container) that a drain would evict.",
+        n + 3,
+        c.call(None, &[])
     );
     out.push_str(
         "\nRecommend draining when a GPU is critical, when its recommended action is a reset or \
