@@ -24,8 +24,7 @@ use tokio::time::Instant;
 use crate::aggregate::result_text;
 use crate::forward::{failure_of, parse_agent_response, to_router, tools_call_request};
 
-/// The agent tool that says which container holds which GPU.
-pub(crate) const GET_GPU_PROCESSES: &str = "get_gpu_processes";
+use gpu_mcp_model::GET_GPU_PROCESSES;
 /// How long what an agent pod lists in `tools/list` is trusted before it is asked again.
 const TOOLS_TTL: Duration = Duration::from_secs(300);
 /// Most agent pods whose tool list is remembered.
