@@ -52,7 +52,8 @@ pub(crate) fn start_http_agent(
     Ok(agent)
 }
 
-/// Starts the gateway with `args` on `addr` (no per-client rate limit) and waits for `/readyz`.
+/// Starts the gateway with `args` on `addr` and waits for `/readyz`. The per-client rate limit
+/// is off, as for the agents above, unless `args` set it (the chart's arguments do).
 pub(crate) fn start_gateway(
     ws: &Workspace,
     name: &str,
@@ -62,11 +63,11 @@ pub(crate) fn start_gateway(
     ready_timeout: Duration,
 ) -> Result<Supervised> {
     let mut cmd = Command::new(ws.binary("gpu-mcp-gateway"));
-    // The per-client rate limit is off, as for the agents above.
-    cmd.arg("--listen")
-        .arg(addr.to_string())
-        .args(["--rate-limit-rps", "0"])
-        .args(args);
+    cmd.arg("--listen").arg(addr.to_string());
+    if !args.iter().any(|a| a.starts_with("--rate-limit-rps")) {
+        cmd.args(["--rate-limit-rps", "0"]);
+    }
+    cmd.args(args);
     let mut gw = Supervised::spawn(name, &mut cmd, log_dir)?;
     http::wait_ok(addr, "/readyz", ready_timeout, Some(&mut gw))?;
     Ok(gw)
