@@ -32,7 +32,7 @@ enum Action {
     /// Mint a ServiceAccount token (TokenRequest API) and write a kubeconfig that uses it.
     Token(TokenArgs),
     /// Only build (or reuse) the Go binaries, printing where they are.
-    Build,
+    Build(BuildArgs),
     /// Check a running cluster end to end: a pod placed on a node and a DaemonSet's pods become
     /// Running and Ready with loopback IPs, `pods/exec` runs a local command, and RBAC denies a
     /// ServiceAccount without a binding.
@@ -62,6 +62,17 @@ struct UpArgs {
     /// Keep a running, healthy cluster with the same node count instead of recreating it.
     #[arg(long)]
     reuse: bool,
+    /// Also start a real node beside the kwok nodes: a kubelet built from the same Kubernetes
+    /// release on the distribution's containerd and runc (root; installs them when missing).
+    #[arg(long)]
+    real_node: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// Also the real node's kubelet, CNI plugins and pause program.
+    #[arg(long)]
+    real_node: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             opts.nodes = up.nodes;
             opts.apiserver_port = up.apiserver_port;
             opts.agent_bin = up.agent_bin;
+            opts.real_node = up.real_node;
             if let Some(dir) = up.state.state_dir {
                 opts.state_dir = fs::absolute(&dir)?;
             }
@@ -100,11 +112,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 super::up(&opts)?
             };
             eprintln!(
-                "cluster ready in {:.1} s: {} on {} with nodes {}",
+                "cluster ready in {:.1} s: {} on {} with nodes {}{}",
                 started.elapsed().as_secs_f64(),
                 handle.nodes.len(),
                 handle.server,
-                handle.nodes.join(", ")
+                handle.nodes.join(", "),
+                handle
+                    .real_node
+                    .as_ref()
+                    .map_or_else(String::new, |n| format!(" and the real node {n}"))
             );
             print!("{}", handle.env_exports());
             Ok(())
@@ -131,9 +147,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let handle = ClusterHandle::load(&state_dir_or_default(args.state_dir)?)?;
             smoke::run(&handle)
         }
-        Action::Build => {
-            for module in gobuild::ALL {
-                let dir = gobuild::ensure(&module)?;
+        Action::Build(args) => {
+            let real_node: &[gobuild::GoModule] = if args.real_node {
+                &gobuild::REAL_NODE
+            } else {
+                &[]
+            };
+            for module in gobuild::ALL.iter().chain(real_node) {
+                let dir = gobuild::ensure(module)?;
                 println!("{} {}: {}", module.name, module.version, dir.display());
             }
             println!("kubectl: {}", kubectl_path()?.display());

@@ -44,6 +44,9 @@ pub(crate) struct GoModule {
     /// module (`path@version`) and the file's path in it; the replacement lives at
     /// `testbed/k8s-bins/<name>/_overlay/<file>` (Go ignores `_`-prefixed directories).
     pub(crate) overlays: &'static [(&'static str, &'static str)],
+    /// The module's own source files (a `main` package of the wrapper module itself), hashed
+    /// with `go.mod` and `go.sum`.
+    pub(crate) sources: &'static [&'static str],
     /// Rough cold-build time on two shared cores, shown while building.
     pub(crate) cold_estimate: &'static str,
 }
@@ -75,6 +78,7 @@ pub(crate) const KUBERNETES: GoModule = GoModule {
               -X k8s.io/component-base/version.gitMinor=36 \
               -X k8s.io/component-base/version.gitTreeState=clean",
     overlays: &[],
+    sources: &[],
     cold_estimate: "9-15 min",
 };
 
@@ -88,6 +92,7 @@ pub(crate) const ETCD: GoModule = GoModule {
     }],
     ldflags: "",
     overlays: &[],
+    sources: &[],
     cold_estimate: "1-3 min",
 };
 
@@ -103,6 +108,7 @@ pub(crate) const KWOK: GoModule = GoModule {
     // kwok v0.8.0 never closes an exec'd command's stdin, so a command reading to the end of
     // its input (the agent's stdio mode) never exits; the overlay closes it as kubelets do.
     overlays: &[("sigs.k8s.io/kwok@v0.8.0", "pkg/utils/exec/exec.go")],
+    sources: &[],
     cold_estimate: "2-4 min",
 };
 
@@ -116,11 +122,69 @@ pub(crate) const HELM: GoModule = GoModule {
     }],
     ldflags: "-X helm.sh/helm/v3/internal/version.version=v3.21.4",
     overlays: &[],
+    sources: &[],
     cold_estimate: "2-4 min",
 };
 
 /// Every module `cargo xtask cluster up` needs.
 pub(crate) const ALL: [GoModule; 4] = [ETCD, KUBERNETES, KWOK, HELM];
+
+/// The kubelet of the real node, from the same `k8s.io/kubernetes` release as [`KUBERNETES`]
+/// (its own wrapper module, so the control plane's cached build stays valid; a test keeps the
+/// two modules' `k8s.io` pins identical).
+pub(crate) const KUBELET: GoModule = GoModule {
+    name: "kubelet",
+    version: KUBERNETES.version,
+    tools: &[Tool {
+        package: "k8s.io/kubernetes/cmd/kubelet",
+        binary: "kubelet",
+    }],
+    ldflags: KUBERNETES.ldflags,
+    overlays: &[],
+    sources: &[],
+    cold_estimate: "3-6 min",
+};
+
+/// The CNI plugins the real node's pod network uses.
+pub(crate) const CNI_PLUGINS: GoModule = GoModule {
+    name: "cni-plugins",
+    version: "v1.9.1",
+    tools: &[
+        Tool {
+            package: "github.com/containernetworking/plugins/plugins/main/ptp",
+            binary: "ptp",
+        },
+        Tool {
+            package: "github.com/containernetworking/plugins/plugins/ipam/host-local",
+            binary: "host-local",
+        },
+        Tool {
+            package: "github.com/containernetworking/plugins/plugins/main/loopback",
+            binary: "loopback",
+        },
+    ],
+    ldflags: "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=v1.9.1",
+    overlays: &[],
+    sources: &[],
+    cold_estimate: "1-2 min",
+};
+
+/// The pause program of the real node's pod sandboxes (the wrapper module's own `main`).
+pub(crate) const PAUSE: GoModule = GoModule {
+    name: "pause",
+    version: "v1",
+    tools: &[Tool {
+        package: "gpu-mcp.local/k8s-bins/pause",
+        binary: "pause",
+    }],
+    ldflags: "",
+    overlays: &[],
+    sources: &["main.go"],
+    cold_estimate: "0-1 min",
+};
+
+/// The modules only the real node (`cluster up --real-node`) needs.
+pub(crate) const REAL_NODE: [GoModule; 3] = [KUBELET, CNI_PLUGINS, PAUSE];
 
 /// Minimum Go release the wrapper modules declare (`go 1.26.0`).
 const MIN_GO: (u32, u32) = (1, 26);
@@ -209,6 +273,10 @@ pub(crate) fn output_dir(module: &GoModule) -> anyhow::Result<PathBuf> {
     let mut chunks: Vec<Vec<u8>> = vec![go_mod, go_sum, flags.into_bytes()];
     for (_, file) in module.overlays {
         let path = overlay_file(module, file);
+        chunks.push(fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    for file in module.sources {
+        let path = dir.join(file);
         chunks.push(fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
     }
     let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
@@ -456,12 +524,13 @@ mod tests {
 
     #[test]
     fn every_module_dir_pins_its_version_and_tools() {
-        for module in ALL {
+        for module in ALL.into_iter().chain(REAL_NODE) {
             let go_mod = fs::read_to_string(module_dir(&module).join("go.mod")).unwrap();
             for tool in module.tools {
                 assert!(
                     go_mod.contains(&format!("tool {}", tool.package))
-                        || go_mod.contains(&format!("\t{}\n", tool.package)),
+                        || go_mod.contains(&format!("\t{}\n", tool.package))
+                        || go_mod.contains(&format!("module {}\n", tool.package)),
                     "{} lacks tool {}",
                     module.name,
                     tool.package
@@ -471,12 +540,45 @@ mod tests {
                 assert!(overlay_file(&module, file).is_file(), "{upstream} {file}");
                 assert!(upstream.ends_with(module.version), "{upstream}");
             }
+            for file in module.sources {
+                assert!(module_dir(&module).join(file).is_file(), "{file}");
+            }
+            // A module of its own sources pins no upstream release.
             assert!(
-                go_mod.contains(module.version),
+                !module.sources.is_empty() || go_mod.contains(module.version),
                 "{} go.mod does not pin {}",
                 module.name,
                 module.version
             );
         }
+    }
+
+    /// The `replace (...)` block and the `k8s.io/kubernetes` requirement of a go.mod.
+    fn kubernetes_pins(module: &GoModule) -> (String, String) {
+        let go_mod = fs::read_to_string(module_dir(module).join("go.mod")).unwrap();
+        let start = go_mod.find("replace (").unwrap();
+        let end = start + go_mod[start..].find(')').unwrap();
+        let require = go_mod
+            .lines()
+            .find(|l| l.trim_start().starts_with("k8s.io/kubernetes "))
+            .unwrap()
+            .trim()
+            .trim_end_matches("// indirect")
+            .trim()
+            .to_owned();
+        (go_mod[start..end].to_owned(), require)
+    }
+
+    #[test]
+    fn the_kubelet_is_built_from_the_control_planes_kubernetes_release() {
+        let (control_plane_replace, control_plane) = kubernetes_pins(&KUBERNETES);
+        let (kubelet_replace, kubelet) = kubernetes_pins(&KUBELET);
+        assert_eq!(
+            control_plane,
+            format!("k8s.io/kubernetes {}", KUBERNETES.version)
+        );
+        assert_eq!(kubelet, control_plane);
+        assert_eq!(kubelet_replace, control_plane_replace);
+        assert_eq!(KUBELET.ldflags, KUBERNETES.ldflags);
     }
 }

@@ -31,6 +31,9 @@ pub struct ClusterHandle {
     pub ca_cert: PathBuf,
     /// Names of the fake GPU nodes.
     pub nodes: Vec<String>,
+    /// Name of the real node (a kubelet on containerd), when the cluster has one.
+    #[serde(default)]
+    pub real_node: Option<String>,
 }
 
 impl ClusterHandle {
@@ -65,6 +68,18 @@ impl ClusterHandle {
                 .iter()
                 .all(|r| procs::is_ours(r.pid, &marker))
             && self.kubectl_output(&["get", "--raw=/readyz"]).is_ok()
+    }
+
+    /// Imports an image archive (`docker save` format) into the real node's containerd, where
+    /// its kubelet finds images; fails when the cluster has no real node.
+    pub fn import_image(&self, archive: &Path) -> anyhow::Result<()> {
+        if self.real_node.is_none() {
+            bail!(
+                "the local cluster in {} has no real node (`cargo xtask cluster up --real-node`)",
+                self.state_dir.display()
+            );
+        }
+        super::realnode::import_image(&self.state_dir, archive)
     }
 
     /// A `kubectl` command using the admin kubeconfig.

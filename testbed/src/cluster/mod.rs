@@ -9,7 +9,8 @@
 //! One job per module: `cli` (the subcommands), `up` (start, reuse, stop), `start` (the
 //! components in order), `kwok` (fake nodes and kwok's configuration), `handle` (a started
 //! cluster and kubectl against it), `state` (what is on disk, the lock), `procs` (detached
-//! processes by pid), `pki` (certificates), `gobuild` (the Go builds), `smoke` (the self-check).
+//! processes by pid), `pki` (certificates), `gobuild` (the Go builds), `smoke` (the self-check),
+//! `realnode` (with `up --real-node`: a real kubelet on containerd joined beside the kwok nodes).
 //!
 //! The e2e runners and the benchmarks use [`ensure_up`], [`down`], [`helm_path`],
 //! [`kubectl_path`] and [`ClusterHandle::token_kubeconfig`].
@@ -20,6 +21,7 @@ mod handle;
 mod kwok;
 mod pki;
 mod procs;
+mod realnode;
 mod smoke;
 mod start;
 mod state;

@@ -48,6 +48,20 @@ pub(crate) const KWOK: Identity = Identity {
     group: Some("system:masters"),
 };
 
+/// The real node's kubelet (the Node authorizer knows nodes by this user name and group).
+pub(crate) const REAL_NODE: Identity = Identity {
+    file: "kubelet-gpu-mcp-real-node",
+    user: "system:node:gpu-mcp-real-node",
+    group: Some("system:nodes"),
+};
+/// The API server when it calls a kubelet (exec, logs): the real node's kubelet authenticates
+/// it by this certificate and asks the API server whether it may.
+pub(crate) const APISERVER_KUBELET_CLIENT: Identity = Identity {
+    file: "kube-apiserver-kubelet-client",
+    user: "kube-apiserver-kubelet-client",
+    group: Some("system:masters"),
+};
+
 /// Paths of the generated material.
 #[derive(Debug, Clone)]
 pub(crate) struct Pki {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use super::ClusterHandle;
+use super::{ClusterHandle, realnode};
 
 const NAMESPACE: &str = "gpu-mcp-smoke";
 
@@ -19,9 +19,9 @@ pub(super) fn run(handle: &ClusterHandle) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn manifest(node: &str) -> serde_json::Value {
+fn manifest(node: &str, real_node: Option<&str>) -> serde_json::Value {
     let container = serde_json::json!([{"name": "agent", "image": "example.invalid/agent:dev"}]);
-    serde_json::json!({
+    let mut list = serde_json::json!({
         "apiVersion": "v1",
         "kind": "List",
         "items": [
@@ -52,8 +52,29 @@ fn manifest(node: &str) -> serde_json::Value {
                 "metadata": {"name": "unbound", "namespace": NAMESPACE},
             },
         ],
-    })
+    });
+    if let (Some(real), Some(items)) = (real_node, list["items"].as_array_mut()) {
+        // The pause image is the one image the real node has without an import.
+        items.push(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": REAL_POD, "namespace": NAMESPACE},
+            "spec": {
+                "nodeName": real,
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "containers": [{
+                    "name": "pause",
+                    "image": realnode::PAUSE_IMAGE,
+                    "imagePullPolicy": "Never",
+                }],
+            },
+        }));
+    }
+    list
 }
+
+/// The smoke pod on the real node.
+const REAL_POD: &str = "on-real-node";
 
 /// Pods of the namespace that are Running and Ready: `(name, node, pod IP)`.
 fn ready_pods(handle: &ClusterHandle) -> anyhow::Result<Vec<(String, String, String)>> {
@@ -83,11 +104,13 @@ fn checks(handle: &ClusterHandle) -> anyhow::Result<()> {
     let first = handle.nodes.first().context("the cluster has no nodes")?;
     handle.kubectl_output(&["create", "namespace", NAMESPACE])?;
     let file = handle.state_dir.join("smoke.json");
-    std::fs::write(&file, serde_json::to_vec(&manifest(first))?)?;
+    let real_node = handle.real_node.as_deref();
+    std::fs::write(&file, serde_json::to_vec(&manifest(first, real_node))?)?;
     handle.kubectl_output(&["apply", "-f", &file.display().to_string()])?;
 
-    // One placed pod plus one DaemonSet pod per node.
-    let want = handle.nodes.len() + 1;
+    // One placed pod plus one DaemonSet pod per kwok node (the real node is tainted), and
+    // the real node's pod.
+    let want = handle.nodes.len() + 1 + usize::from(real_node.is_some());
     let deadline = Instant::now() + Duration::from_secs(120);
     let pods = loop {
         let pods = ready_pods(handle)?;
@@ -104,8 +127,24 @@ fn checks(handle: &ClusterHandle) -> anyhow::Result<()> {
     };
     for (name, node, ip) in &pods {
         let addr: std::net::Ipv4Addr = ip.parse().with_context(|| format!("pod IP {ip}"))?;
-        ensure!(addr.is_loopback(), "pod {name} got non-loopback IP {ip}");
+        if Some(node.as_str()) == real_node {
+            ensure!(
+                realnode::is_pod_ip(addr),
+                "pod {name} on the real node got {ip}, outside {}",
+                realnode::POD_SUBNET
+            );
+        } else {
+            ensure!(addr.is_loopback(), "pod {name} got non-loopback IP {ip}");
+        }
         println!("smoke: pod {name} on {node} is Running and Ready at {ip}");
+    }
+    if real_node.is_some() {
+        // Logs come from the kubelet's API: the API server's client certificate and the
+        // kubelet's webhook authorisation work.
+        handle
+            .kubectl_output(&["logs", "-n", NAMESPACE, REAL_POD])
+            .context("reading a log through the real node's kubelet")?;
+        println!("smoke: the real node's kubelet serves pod logs to the API server");
     }
     for node in &handle.nodes {
         ensure!(

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use super::handle::{ClusterHandle, UserAuth, kubeconfig_yaml};
 use super::state::{ProcessRecord, State, marker, write_state};
 use super::up::{UpOptions, agent_path};
-use super::{gobuild, kwok, pki, procs};
+use super::{gobuild, kwok, pki, procs, realnode};
 use crate::util::{fs as files, http, net};
 
 /// The ServiceCIDR; nothing routes it (there is no kube-proxy), but a loopback range keeps every
@@ -21,12 +21,12 @@ const SERVICE_CIDR: &str = "127.1.0.0/16";
 const FALLBACK_POD_CIDR: &str = "127.0.255.0/24";
 
 /// Everything `start` needs to know about one component.
-struct Component<'a> {
-    name: &'static str,
-    binary: PathBuf,
-    args: Vec<String>,
-    envs: Vec<(String, String)>,
-    state_dir: &'a Path,
+pub(super) struct Component<'a> {
+    pub(super) name: &'static str,
+    pub(super) binary: PathBuf,
+    pub(super) args: Vec<String>,
+    pub(super) envs: Vec<(String, String)>,
+    pub(super) state_dir: &'a Path,
 }
 
 impl Component<'_> {
@@ -36,7 +36,7 @@ impl Component<'_> {
             .join(format!("{}.log", self.name))
     }
 
-    fn spawn(self, state: &mut State) -> anyhow::Result<ProcessRecord> {
+    pub(super) fn spawn(self, state: &mut State) -> anyhow::Result<ProcessRecord> {
         let log = self.log();
         let pid = procs::spawn_detached(&self.binary, &self.args, &self.envs, &log)?;
         let record = ProcessRecord {
@@ -66,7 +66,7 @@ fn died(record: &ProcessRecord, state_dir: &Path) -> anyhow::Error {
 
 /// Polls `check` every 250 ms until it returns `Ok(true)`, failing when `record` dies or
 /// `timeout` passes.
-fn wait_for(
+pub(super) fn wait_for(
     what: &str,
     record: &ProcessRecord,
     state_dir: &Path,
@@ -95,7 +95,7 @@ fn wait_for(
     }
 }
 
-fn bin(bins: &[(gobuild::GoModule, PathBuf)], name: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn bin(bins: &[(gobuild::GoModule, PathBuf)], name: &str) -> anyhow::Result<PathBuf> {
     bins.iter()
         .find_map(|(module, dir)| {
             module
@@ -114,6 +114,7 @@ pub(super) fn start(
     state_dir: &Path,
     bins: &[(gobuild::GoModule, PathBuf)],
     stages: &str,
+    real_node: Option<&realnode::HostTools>,
 ) -> anyhow::Result<ClusterHandle> {
     let started = Instant::now();
     let mut state = State::default();
@@ -137,6 +138,8 @@ pub(super) fn start(
             pki::CONTROLLER_MANAGER,
             pki::SCHEDULER,
             pki::KWOK,
+            pki::APISERVER_KUBELET_CLIENT,
+            pki::REAL_NODE,
         ],
     )?;
 
@@ -174,8 +177,11 @@ pub(super) fn start(
         server: server.clone(),
         ca_cert: pki.ca_cert.clone(),
         nodes: (0..opts.nodes).map(kwok::node_name).collect(),
+        real_node: None,
     };
     let p = |path: &Path| path.display().to_string();
+
+    let kubelet_client = pki.client(&pki::APISERVER_KUBELET_CLIENT);
 
     // etcd
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -238,6 +244,9 @@ pub(super) fn start(
             // Service's endpoint, which endpoint validation rejects (loopback).
             "--endpoint-reconciler-type=none".into(),
             "--kubelet-preferred-address-types=InternalIP,Hostname".into(),
+            // Who the API server is when it calls a kubelet (the real node's checks it).
+            format!("--kubelet-client-certificate={}", p(&kubelet_client.0)),
+            format!("--kubelet-client-key={}", p(&kubelet_client.1)),
             "--enable-priority-and-fairness=false".into(),
             "--profiling=false".into(),
             "--event-ttl=30m".into(),
@@ -383,6 +392,21 @@ pub(super) fn start(
                 .is_ok()
         },
     )?;
+    let mut handle = handle;
+    if let Some(tools) = real_node {
+        realnode::start(
+            &realnode::Join {
+                state_dir,
+                bins,
+                pki: &pki,
+                kubeconfig: kubeconfig(&pki::REAL_NODE)?,
+                handle: &handle,
+                tools,
+            },
+            &mut state,
+        )?;
+        handle.real_node = Some(realnode::NODE_NAME.to_owned());
+    }
     let marker = marker(state_dir);
     for record in [&scheduler, &apiserver, &etcd] {
         if !procs::is_ours(record.pid, &marker) {

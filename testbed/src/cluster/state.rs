@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::handle::ClusterHandle;
-use super::procs;
+use super::{procs, realnode};
 use crate::util::cache::PidLock;
 use crate::util::{fs as files, workspace};
 
@@ -72,23 +72,32 @@ pub(super) fn marker(state_dir: &Path) -> String {
 }
 
 /// Stops every process of the cluster in `state_dir` (recorded pids first, then any process
-/// whose command line still names the state directory) and keeps the files. Returns how many
+/// whose command line still names the state directory), deletes the real node's containers
+/// and removes what they left outside the files (mounts, network namespaces, cgroups), and
+/// keeps the files. Returns how many
 /// processes were running.
 pub(super) fn stop_all(state_dir: &Path) -> anyhow::Result<usize> {
     let marker = marker(state_dir);
     let mut stopped = 0;
     if let Some(state) = read_state(state_dir)? {
+        // Reverse start order: the kubelet stops before containerd, and the real node's
+        // containers are deleted while containerd still hears of their end.
         for record in state.processes.iter().rev() {
+            if record.name == realnode::CONTAINERD {
+                realnode::delete_containers(state_dir);
+            }
             if procs::stop(record.pid, &marker, Duration::from_secs(15)) {
                 stopped += 1;
             }
         }
     }
+    realnode::delete_containers(state_dir);
     for pid in procs::find_by_marker(&marker) {
         if procs::stop(pid, &marker, Duration::from_secs(15)) {
             stopped += 1;
         }
     }
+    realnode::release(state_dir)?;
     Ok(stopped)
 }
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::handle::ClusterHandle;
 use super::state::{default_state_dir, lock, read_state, stop_all, write_state};
-use super::{gobuild, kwok, start};
+use super::{gobuild, kwok, realnode, start};
 use crate::util::{fs as files, net, workspace};
 
 /// Options of [`up`] and [`ensure_up`].
@@ -21,6 +21,8 @@ pub struct UpOptions {
     pub apiserver_port: Option<u16>,
     /// Agent binary run by `pods/exec` (default `target/debug/gpu-mcp-agent`).
     pub agent_bin: Option<PathBuf>,
+    /// Also start a real node: a kubelet on containerd (needs root; see `realnode`).
+    pub real_node: bool,
 }
 
 impl UpOptions {
@@ -31,6 +33,7 @@ impl UpOptions {
             state_dir: default_state_dir()?,
             apiserver_port: None,
             agent_bin: None,
+            real_node: false,
         })
     }
 }
@@ -66,6 +69,7 @@ pub fn ensure_up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
     let _lock = lock(&state_dir)?;
     if let Ok(handle) = ClusterHandle::load(&state_dir)
         && handle.nodes.len() == opts.nodes as usize
+        && handle.real_node.is_some() == opts.real_node
         && runs_current_binaries(&handle)
         && handle.is_healthy()
     {
@@ -79,7 +83,12 @@ pub fn ensure_up(opts: &UpOptions) -> anyhow::Result<ClusterHandle> {
 /// Whether the cluster's `bin/` links point at the binaries the wrapper modules now build
 /// (a cluster started before a version bump or a patch is not reused).
 fn runs_current_binaries(handle: &ClusterHandle) -> bool {
-    gobuild::ALL.iter().all(|module| {
+    let real_node: &[gobuild::GoModule] = if handle.real_node.is_some() {
+        &gobuild::REAL_NODE
+    } else {
+        &[]
+    };
+    gobuild::ALL.iter().chain(real_node).all(|module| {
         gobuild::output_dir(module).is_ok_and(|dir| {
             module.tools.iter().all(|tool| {
                 fs::read_link(handle.bin_dir.join(tool.binary))
@@ -126,16 +135,26 @@ fn up_locked(opts: &UpOptions, state_dir: &Path) -> anyhow::Result<ClusterHandle
         net::check_port_free(port, "kube-apiserver")?;
     }
 
-    // Build before creating any state, so a failed build leaves nothing behind.
+    // Check the host and build before creating any state, so a failure leaves nothing behind.
+    let real_node = if opts.real_node {
+        Some(realnode::prepare_host(&state_dir)?)
+    } else {
+        None
+    };
+    let real_node_modules: &[gobuild::GoModule] = if opts.real_node {
+        &gobuild::REAL_NODE
+    } else {
+        &[]
+    };
     let mut bins = Vec::new();
-    for module in gobuild::ALL {
-        bins.push((module, gobuild::ensure(&module)?));
+    for module in gobuild::ALL.iter().chain(real_node_modules) {
+        bins.push((*module, gobuild::ensure(module)?));
     }
     let stages = kwok::stages()?;
 
     fs::create_dir_all(state_dir.join("logs"))
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    let result = start::start(opts, &state_dir, &bins, &stages);
+    let result = start::start(opts, &state_dir, &bins, &stages, real_node.as_ref());
     if result.is_err() {
         let _ = stop_all(&state_dir);
         if let Ok(Some(mut state)) = read_state(&state_dir) {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::util::cache::cache_root;
+use crate::util::host::{self, which};
 use crate::util::process::Supervised;
 use crate::util::{cmd, fs as files};
 
@@ -158,33 +159,5 @@ fn cli() -> Result<PathBuf> {
 
 /// Installs Debian's `docker.io` (daemon, CLI, containerd, runc) when running as root.
 fn install_docker() -> Result<()> {
-    if !is_root() || which("apt-get").is_none() {
-        bail!("Docker is not installed and this is not a root Debian shell to install it in");
-    }
-    eprintln!("installing Docker from the distribution (apt-get install docker.io)");
-    cmd::run(Command::new("apt-get").args(["update", "-qq"]))?;
-    cmd::run(
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "docker.io",
-            ]),
-    )?;
-    Ok(())
-}
-
-fn is_root() -> bool {
-    cmd::output(Command::new("id").arg("-u")).is_ok_and(|u| u.trim() == "0")
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+    host::apt_install(&["docker.io"], "building the image without a Docker engine")
 }
