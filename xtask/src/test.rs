@@ -6,7 +6,9 @@
 //! 2. `cargo xtask docs --check`: generated docs are current;
 //! 3. `cargo xtask chart`: Helm lint and render, strict schema and policy checks, snapshots;
 //! 4. `cargo xtask e2e --cluster local`: the chart installed into a real control plane on
-//!    loopback, the gateway routing over HTTP and over pods/exec;
+//!    loopback, the gateway routing over HTTP and over pods/exec, and where the machine allows
+//!    the project's image under the chart on a real kubelet (`--real-node off` with
+//!    `--skip-image`);
 //! 5. `cargo xtask sdk-clients`: the official Python and TypeScript MCP SDKs, in their default
 //!    modes, against the agent and the gateway over stdio and HTTP (after e2e, whose build of the
 //!    agent and the gateway it reuses);
@@ -28,7 +30,8 @@ pub(crate) struct Args {
     /// Leave out the stages that need the Go-built Kubernetes components (chart, e2e).
     #[arg(long)]
     skip_e2e: bool,
-    /// Leave out the container image stage (it needs a Docker engine, or root to install one).
+    /// Leave out the container image stage (it needs a Docker engine, or root to install one),
+    /// and with it the e2e's real node, which runs that image.
     #[arg(long)]
     skip_image: bool,
 }
@@ -41,8 +44,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     })?;
     if !args.skip_e2e {
         stage("cargo xtask chart", || subcommand(&["chart"]))?;
+        // Without the image stage there is no image for the real node either.
+        let real_node = if args.skip_image { "off" } else { "auto" };
         stage("cargo xtask e2e --cluster local", || {
-            subcommand(&["e2e", "--cluster", "local"])
+            subcommand(&["e2e", "--cluster", "local", "--real-node", real_node])
         })?;
     }
     stage("cargo xtask sdk-clients", || subcommand(&["sdk-clients"]))?;

@@ -19,10 +19,10 @@ use serde_json::{Value, json};
 use super::agent::command_line;
 use super::exec_target::ExecBenchTarget;
 use super::load::{Summary, fmt_dur};
-use super::mcp_client::McpConn;
 use super::report;
 use super::stand_in::StandInApi;
 use crate::programs::{start_gateway, start_http_agent};
+use crate::util::mcp_client::McpConn;
 use crate::util::net;
 use crate::util::workspace::Workspace;
 

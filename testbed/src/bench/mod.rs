@@ -4,9 +4,10 @@
 //! Nothing here asserts a time: the numbers are printed and written to the docs.
 //!
 //! `agent` and `gateway` are the two benchmarks; `load` (the load generator and its statistics),
-//! `floor` (a bare hyper server), `mcp_client` (one keep-alive MCP connection), `stand_in` (a
+//! `floor` (a bare hyper server), `stand_in` (a
 //! stand-in API server for discovery), `exec_target` (the local cluster with the chart for exec
-//! routing) and `report` (the section of `docs/benchmarks.md`) are their parts.
+//! routing) and `report` (the section of `docs/benchmarks.md`) are their parts; the MCP
+//! connection they measure through is `crate::util::mcp_client`.
 
 use anyhow::Result;
 
@@ -15,7 +16,6 @@ mod exec_target;
 mod floor;
 mod gateway;
 mod load;
-mod mcp_client;
 mod report;
 mod stand_in;
 

@@ -120,7 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 handle
                     .real_node
                     .as_ref()
-                    .map_or_else(String::new, |n| format!(" and the real node {n}"))
+                    .map_or_else(String::new, |n| format!(
+                        " and the real node {} (pods in {})",
+                        n.name, n.pod_subnet
+                    ))
             );
             print!("{}", handle.env_exports());
             Ok(())

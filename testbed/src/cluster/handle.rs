@@ -31,9 +31,9 @@ pub struct ClusterHandle {
     pub ca_cert: PathBuf,
     /// Names of the fake GPU nodes.
     pub nodes: Vec<String>,
-    /// Name of the real node (a kubelet on containerd), when the cluster has one.
+    /// The real node (a kubelet on containerd), when the cluster has one.
     #[serde(default)]
-    pub real_node: Option<String>,
+    pub real_node: Option<super::RealNode>,
 }
 
 impl ClusterHandle {

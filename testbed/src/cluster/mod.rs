@@ -31,11 +31,19 @@ use std::path::PathBuf;
 
 pub use cli::{Args, run};
 pub use handle::ClusterHandle;
+pub use realnode::RealNode;
 pub use up::{UpOptions, down, ensure_up, up};
 
 /// The built helm binary (built on first use).
 pub fn helm_path() -> anyhow::Result<PathBuf> {
     gobuild::binary(&gobuild::HELM, "helm")
+}
+
+/// Checks what a real node needs of this machine (root, cgroups, overlayfs, a short enough
+/// state directory), installing containerd and runc from the distribution when missing;
+/// fails naming every missing piece.
+pub fn real_node_prerequisites(state_dir: &std::path::Path) -> anyhow::Result<()> {
+    realnode::prepare_host(&crate::util::fs::absolute(state_dir)?).map(drop)
 }
 
 /// The built kubectl binary (built on first use).

@@ -104,7 +104,7 @@ fn checks(handle: &ClusterHandle) -> anyhow::Result<()> {
     let first = handle.nodes.first().context("the cluster has no nodes")?;
     handle.kubectl_output(&["create", "namespace", NAMESPACE])?;
     let file = handle.state_dir.join("smoke.json");
-    let real_node = handle.real_node.as_deref();
+    let real_node = handle.real_node.as_ref().map(|n| n.name.as_str());
     std::fs::write(&file, serde_json::to_vec(&manifest(first, real_node))?)?;
     handle.kubectl_output(&["apply", "-f", &file.display().to_string()])?;
 
@@ -127,11 +127,11 @@ fn checks(handle: &ClusterHandle) -> anyhow::Result<()> {
     };
     for (name, node, ip) in &pods {
         let addr: std::net::Ipv4Addr = ip.parse().with_context(|| format!("pod IP {ip}"))?;
-        if Some(node.as_str()) == real_node {
+        if let Some(real) = handle.real_node.as_ref().filter(|n| &n.name == node) {
             ensure!(
-                realnode::is_pod_ip(addr),
+                real.has_pod_ip(addr.into()),
                 "pod {name} on the real node got {ip}, outside {}",
-                realnode::POD_SUBNET
+                real.pod_subnet
             );
         } else {
             ensure!(addr.is_loopback(), "pod {name} got non-loopback IP {ip}");

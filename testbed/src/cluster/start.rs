@@ -394,7 +394,7 @@ pub(super) fn start(
     )?;
     let mut handle = handle;
     if let Some(tools) = real_node {
-        realnode::start(
+        let node = realnode::start(
             &realnode::Join {
                 state_dir,
                 bins,
@@ -405,7 +405,7 @@ pub(super) fn start(
             },
             &mut state,
         )?;
-        handle.real_node = Some(realnode::NODE_NAME.to_owned());
+        handle.real_node = Some(node);
     }
     let marker = marker(state_dir);
     for record in [&scheduler, &apiserver, &etcd] {

@@ -46,7 +46,7 @@ impl Deployment {
     /// `helm upgrade --install` with `routing`, then waits for one ready agent pod per node.
     pub(crate) fn install(handle: &ClusterHandle, routing: &str, log_dir: &Path) -> Result<Self> {
         let chart = workspace::workspace_root().join(CHART_DIR);
-        let set = format!(
+        let mut set = format!(
             "agent.nvmlMode=mock,agent.kmsg.enabled=false,gateway.enabled=true,\
              gpu.runtimeClass.enabled=false,gateway.routing={routing},gateway.replicas=1,\
              auth.enabled=false,networkPolicy.enabled=false,\
@@ -55,6 +55,11 @@ impl Deployment {
         );
         // The toleration: the workloads taint one node and cordon another, and with two nodes
         // the gateway's pod must still find one.
+        // These agents and the gateway are played on this machine: the release stays off the
+        // real node, which runs the chart in a release of its own (`real_node`).
+        if handle.real_node.is_some() {
+            set.push_str(",agent.nodeSelector.type=kwok,gateway.nodeSelector.type=kwok");
+        }
         eprintln!("helm upgrade --install {RELEASE} ({set})");
         handle
             .helm_output(&[

@@ -21,6 +21,7 @@
 //! the agents and runs the scenarios for one routing; `--cluster kind` is run by `crate::kind`.
 
 mod deployment;
+mod real_node;
 mod routing;
 mod workloads;
 
@@ -57,6 +58,18 @@ pub struct Args {
     /// cluster already up is reused).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// The real node (a kubelet on containerd running the project's image): `auto` adds it
+    /// when this machine allows (root, cgroups, overlayfs, containerd and runc, Docker to build
+    /// the image) and says what is missing otherwise; `on` fails instead; `off` leaves it out.
+    #[arg(long, value_enum, default_value_t = RealNodeChoice::Auto)]
+    real_node: RealNodeChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RealNodeChoice {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,14 +120,36 @@ fn run_local(args: &Args) -> Result<()> {
         opts.state_dir.clone_from(dir);
     }
     opts.agent_bin = Some(ws.binary("gpu-mcp-agent"));
+    // Everything the real node needs is checked (and the image built) before the cluster starts.
+    let image = match args.real_node {
+        RealNodeChoice::Off => None,
+        choice => match real_node_prerequisites(&ws, &opts) {
+            Ok(image) => Some(image),
+            Err(e) if choice == RealNodeChoice::Auto => {
+                eprintln!(
+                    "\n=== e2e: the real node is left out: {e:#} ===\nthe rest runs on the kwok nodes"
+                );
+                None
+            }
+            Err(e) => return Err(e.context("--real-node on")),
+        },
+    };
+    opts.real_node = image.is_some();
     // A cluster that was already up (`cargo xtask cluster up`) is reused and left running.
-    let reused = ClusterHandle::load(&opts.state_dir)
-        .is_ok_and(|h| h.nodes.len() == opts.nodes as usize && h.is_healthy());
+    let reused = ClusterHandle::load(&opts.state_dir).is_ok_and(|h| {
+        h.nodes.len() == opts.nodes as usize
+            && h.real_node.is_some() == opts.real_node
+            && h.is_healthy()
+    });
     let handle = cluster::ensure_up(&opts)?;
     eprintln!(
-        "cluster: {} with nodes {}",
+        "cluster: {} with nodes {}{}",
         handle.server,
-        handle.nodes.join(", ")
+        handle.nodes.join(", "),
+        handle
+            .real_node
+            .as_ref()
+            .map_or_else(String::new, |n| format!(" and the real node {}", n.name))
     );
 
     let mut failures = Vec::new();
@@ -140,6 +175,24 @@ fn run_local(args: &Args) -> Result<()> {
     }
 
     workloads.remove();
+
+    if let Some((tag, archive)) = &image {
+        eprintln!("\n=== e2e: the real node (image {tag}, the chart unchanged) ===");
+        let started = Instant::now();
+        let result = real_node::import(&handle, archive)
+            .and_then(|()| real_node::run(&ws, &handle, tag, args.routing.list()));
+        match result {
+            Ok(()) => eprintln!(
+                "=== e2e real node: passed in {:.0} s ===",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                eprintln!("=== e2e real node: FAILED: {e:#} ===");
+                failures.push(format!("real node: {e:#}"));
+            }
+        }
+    }
+
     if args.keep {
         eprintln!(
             "--keep: cluster and release left running; \
@@ -172,6 +225,17 @@ fn run_local(args: &Args) -> Result<()> {
     } else {
         bail!("e2e failed:\n{}", failures.join("\n"))
     }
+}
+
+/// What the real node needs: this machine's part (checked, containerd and runc installed when
+/// missing) and the project's image, built and saved for import. Returns the image's tag and
+/// archive.
+fn real_node_prerequisites(ws: &Workspace, opts: &UpOptions) -> Result<(String, PathBuf)> {
+    cluster::real_node_prerequisites(&opts.state_dir)?;
+    let archive = ws.scratch("e2e-real-node").join("image.tar");
+    let tag =
+        crate::image::build_archive(&archive).context("building the image for the real node")?;
+    Ok((tag.to_owned(), archive))
 }
 
 /// The Kubernetes layer's own integration tests (discovery watching pods appear, turn ready,

@@ -50,12 +50,7 @@ pub fn run(args: Args) -> Result<()> {
     if !args.no_build {
         ws.build(&["gpu-mcp-agent", "gpu-mcp-gateway"])?;
     }
-    // Inside the build context whatever CARGO_TARGET_DIR says (.dockerignore admits it).
-    let stage = ws.root.join("target").join("image");
-    let binaries = ["gpu-mcp-agent", "gpu-mcp-gateway"].map(|b| ws.binary(b));
-    stage_files(&stage, &binaries)?;
-    let engine = docker::Engine::start_or_find(&ws.scratch("image"))?;
-    build(&engine, &ws.root, &args.tag)?;
+    let engine = stage_and_build(&ws, &args.tag)?;
     let size = engine.image_size(&args.tag)?;
     eprintln!(
         "image {} built: {:.1} MB",
@@ -66,6 +61,38 @@ pub fn run(args: Args) -> Result<()> {
         smoke::run(&engine, &args.tag, &ws.scratch("image"))?;
     }
     Ok(())
+}
+
+/// Builds the image from the release binaries already built (staged files, a Docker engine
+/// found or started, `docker build`); the engine is returned to use it further.
+fn stage_and_build(ws: &Workspace, tag: &str) -> Result<docker::Engine> {
+    // Inside the build context whatever CARGO_TARGET_DIR says (.dockerignore admits it).
+    let stage = ws.root.join("target").join("image");
+    let binaries = ["gpu-mcp-agent", "gpu-mcp-gateway"].map(|b| ws.binary(b));
+    stage_files(&stage, &binaries)?;
+    let engine = docker::Engine::start_or_find(&ws.scratch("image"))?;
+    build(&engine, &ws.root, tag)?;
+    Ok(engine)
+}
+
+/// Builds the image as `cargo xtask image` does (release binaries, local runtime base) and
+/// writes it to `archive` with `docker save`, for a runtime that imports images (the local
+/// cluster's real node). Returns the image's tag; a Docker engine this started is stopped.
+pub fn build_archive(archive: &std::path::Path) -> Result<&'static str> {
+    let ws = Workspace::new(true);
+    ws.build(&["gpu-mcp-agent", "gpu-mcp-gateway"])?;
+    let engine = stage_and_build(&ws, DEFAULT_TAG)?;
+    if let Some(dir) = archive.parent() {
+        files::create_dir(dir)?;
+    }
+    cmd::run(
+        engine
+            .command()
+            .args(["save", "--output"])
+            .arg(archive)
+            .arg(DEFAULT_TAG),
+    )?;
+    Ok(DEFAULT_TAG)
 }
 
 /// Fills `stage/bin` with the binaries and `stage/rootfs` with their runtime files.

@@ -8,13 +8,31 @@ use crate::util::cache::fnv1a;
 
 /// The image every pod sandbox runs (built and imported by the test bed, never pulled).
 pub(crate) const PAUSE_IMAGE: &str = "localhost/gpu-mcp-pause:v1";
-/// Pod IPs of the real node: a range reserved for network tests (RFC 2544), on veth pairs into
-/// the pods' network namespaces, routed on this machine only.
-pub(crate) const POD_SUBNET: &str = "198.18.0.0/24";
+/// Pod IPs of real nodes: one /24 per cluster out of 198.18.0.0/15, the range reserved for
+/// network tests (RFC 2544), on veth pairs into the pods' network namespaces, routed on this
+/// machine only.
+const POD_RANGE: [u8; 2] = [198, 18];
 
-/// Whether `ip` is in [`POD_SUBNET`].
-pub(crate) fn is_pod_ip(ip: std::net::Ipv4Addr) -> bool {
-    ip.octets()[..3] == [198, 18, 0]
+/// The first /24 of the pod range that no route of this machine uses yet (`/proc/net/route`'s
+/// text), so clusters started side by side never share pod addresses.
+pub(crate) fn free_pod_subnet(routes: &str) -> Option<String> {
+    let used: Vec<[u8; 3]> = routes
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|hex| u32::from_str_radix(hex, 16).ok())
+        .map(|dest| {
+            let [a, b, c, _] = dest.to_le_bytes();
+            [a, b, c]
+        })
+        .collect();
+    (0..512u16)
+        .map(|i| {
+            let [hi, lo] = i.to_be_bytes();
+            [POD_RANGE[0], POD_RANGE[1] + hi, lo]
+        })
+        .find(|net| !used.contains(net))
+        .map(|[a, b, c]| format!("{a}.{b}.{c}.0/24"))
 }
 
 /// Where the real node keeps its files.
@@ -129,9 +147,9 @@ state = {state}
     )
 }
 
-/// The pod network: a veth pair per pod (`ptp`) with an address of [`POD_SUBNET`] and a host
-/// route to it, no masquerading (pods talk to this machine only).
-pub(crate) fn cni_conflist(layout: &Layout) -> serde_json::Value {
+/// The pod network: a veth pair per pod (`ptp`) with an address of `subnet` and a host route
+/// to it, no masquerading (pods talk to this machine only).
+pub(crate) fn cni_conflist(layout: &Layout, subnet: &str) -> serde_json::Value {
     serde_json::json!({
         "cniVersion": "1.0.0",
         "name": "gpu-mcp-real-node",
@@ -140,7 +158,7 @@ pub(crate) fn cni_conflist(layout: &Layout) -> serde_json::Value {
             "ipMasq": false,
             "ipam": {
                 "type": "host-local",
-                "ranges": [[{ "subnet": POD_SUBNET }]],
+                "ranges": [[{ "subnet": subnet }]],
                 "dataDir": layout.root.join("cni").join("ipam"),
             },
         }],
@@ -270,16 +288,31 @@ mod tests {
     }
 
     #[test]
-    fn pod_ips_are_those_of_the_pod_subnet() {
-        assert_eq!(POD_SUBNET, "198.18.0.0/24");
-        assert!(is_pod_ip("198.18.0.2".parse().unwrap()));
-        assert!(!is_pod_ip("198.18.1.2".parse().unwrap()));
-        assert!(!is_pod_ip("127.0.0.1".parse().unwrap()));
+    fn each_cluster_gets_a_pod_subnet_no_route_uses() {
+        let header = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n";
+        assert_eq!(free_pod_subnet(header).as_deref(), Some("198.18.0.0/24"));
+        // 198.18.0.2/32 (a pod of another cluster) and 198.18.1.0/24 are taken.
+        let routes = format!(
+            "{header}veth1\t020012C6\t00000000\t0005\t0\t0\t0\tFFFFFFFF\n\
+             eth0\t000112C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"
+        );
+        assert_eq!(free_pod_subnet(&routes).as_deref(), Some("198.18.2.0/24"));
+        let full: String = (0..=255u32)
+            .map(|c| format!("x\t{:08X}\t0\n", u32::from_le_bytes([198, 18, c as u8, 0])))
+            .collect();
+        assert_eq!(
+            free_pod_subnet(&format!("{header}{full}")).as_deref(),
+            Some("198.19.0.0/24")
+        );
     }
 
     #[test]
     fn the_pod_network_stays_on_this_machine() {
-        let conf = cni_conflist(&layout());
+        let conf = cni_conflist(&layout(), "198.18.7.0/24");
+        assert_eq!(
+            conf["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
+            "198.18.7.0/24"
+        );
         assert_eq!(conf["plugins"][0]["type"], "ptp");
         assert_eq!(conf["plugins"][0]["ipMasq"], false);
         assert_eq!(

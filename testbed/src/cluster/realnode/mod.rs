@@ -5,8 +5,9 @@
 //! containerd runs with its own configuration, sockets and state under `<state>/real-node/`
 //! (a containerd of the host is never used or touched); the kubelet serves on 127.0.0.1 with the
 //! cluster's certificates, so `pods/exec` and logs go through its real streaming server. The
-//! node's address is 127.0.0.1; its pods get addresses of [`config::POD_SUBNET`] on veth pairs
-//! (pods that need the host's network use `hostNetwork`). It is tainted and labelled like a
+//! node's address is 127.0.0.1; its pods get addresses of a /24 of 198.18.0.0/15 (reserved for
+//! network tests) on veth pairs, routed on this machine only (pods that need the host's network
+//! use `hostNetwork`). It is tainted and labelled like a
 //! GPU node, so only workloads meant for GPU nodes (the agent's DaemonSet) land on it.
 //!
 //! `down` stops the kubelet, deletes every container through runc's state in the layout, stops
@@ -32,12 +33,7 @@ use super::start::{Component, bin, wait_for};
 use super::state::State;
 use crate::util::{fs as files, host, net};
 
-pub(crate) use config::{Layout, PAUSE_IMAGE, POD_SUBNET};
-
-/// Whether `ip` is in [`POD_SUBNET`], where the real node's pods get their addresses.
-pub(super) fn is_pod_ip(ip: std::net::Ipv4Addr) -> bool {
-    config::is_pod_ip(ip)
-}
+pub(crate) use config::{Layout, PAUSE_IMAGE};
 
 /// Name of the real node.
 pub(super) const NODE_NAME: &str = "gpu-mcp-real-node";
@@ -122,8 +118,11 @@ pub(super) struct Join<'a> {
 }
 
 /// Starts containerd and the kubelet, imports the pause image and waits until the node is Ready.
-pub(super) fn start(join: &Join<'_>, state: &mut State) -> anyhow::Result<()> {
+pub(super) fn start(join: &Join<'_>, state: &mut State) -> anyhow::Result<RealNode> {
     let layout = Layout::new(join.state_dir);
+    let routes = fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let pod_subnet = config::free_pod_subnet(&routes)
+        .context("every /24 of 198.18.0.0/15 is routed already: no pod subnet is free")?;
     let p = |path: &Path| path.display().to_string();
     for dir in [
         layout.root.join("containerd"),
@@ -141,7 +140,7 @@ pub(super) fn start(join: &Join<'_>, state: &mut State) -> anyhow::Result<()> {
     }
     files::write(
         &layout.cni_conf().join("10-gpu-mcp.conflist"),
-        serde_json::to_vec_pretty(&config::cni_conflist(&layout))?,
+        serde_json::to_vec_pretty(&config::cni_conflist(&layout, &pod_subnet))?,
     )?;
     files::write(
         &layout.containerd_config(),
@@ -252,7 +251,30 @@ pub(super) fn start(join: &Join<'_>, state: &mut State) -> anyhow::Result<()> {
                 .is_some_and(|list| kwok::all_nodes_ready(&list, &names))
         },
     )?;
-    Ok(())
+    Ok(RealNode {
+        name: NODE_NAME.to_owned(),
+        pod_subnet,
+    })
+}
+
+/// The real node of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RealNode {
+    /// Its node name.
+    pub name: String,
+    /// Where its pods' addresses come from (`198.18.X.0/24`).
+    pub pod_subnet: String,
+}
+
+impl RealNode {
+    /// Whether `ip` is one of this node's pod addresses.
+    pub fn has_pod_ip(&self, ip: std::net::IpAddr) -> bool {
+        let std::net::IpAddr::V4(ip) = ip else {
+            return false;
+        };
+        let [a, b, c, _] = ip.octets();
+        self.pod_subnet.starts_with(&format!("{a}.{b}.{c}.0/"))
+    }
 }
 
 /// Imports an image archive (`docker save` format) into the real node's containerd.

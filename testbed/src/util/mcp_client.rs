@@ -1,5 +1,6 @@
-//! A minimal Streamable HTTP client for measurements: one keep-alive connection, bare
-//! `tools/call` requests (stateless, no `initialize`), answers as JSON or one SSE event.
+//! A minimal Streamable HTTP client for measurements and single checks: one keep-alive
+//! connection, bare `tools/call` requests (stateless, no `initialize`), answers as JSON or one
+//! SSE event.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
