@@ -260,3 +260,29 @@ pub(super) fn import(handle: &ClusterHandle, archive: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(tagged: &str, answered_by: &str) -> Value {
+        json!({"structuredContent": {"node": tagged, "result": {
+            "node": answered_by, "gpus": [{"uuid": "GPU-1"}]
+        }}})
+    }
+
+    #[test]
+    fn only_the_real_nodes_own_agent_passes() {
+        let node = "gpu-mcp-real-node";
+        assert!(check_inventory(&answer(node, node), node).is_ok());
+        let other = check_inventory(&answer(node, "kwok-gpu-node-0"), node).unwrap_err();
+        assert!(other.to_string().contains("did not come from"), "{other}");
+        assert!(check_inventory(&answer("kwok-gpu-node-0", node), node).is_err());
+        let mut failed = answer(node, node);
+        failed["isError"] = json!(true);
+        assert!(check_inventory(&failed, node).is_err());
+        let empty =
+            json!({"structuredContent": {"node": node, "result": {"node": node, "gpus": []}}});
+        assert!(check_inventory(&empty, node).is_err());
+    }
+}
