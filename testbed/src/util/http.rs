@@ -76,8 +76,15 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
+            // Read the whole request: closing with unread bytes would reset the connection
+            // before the client reads the answer.
+            let mut request = Vec::new();
             let mut buf = [0u8; 1024];
-            let _ = stream.read(&mut buf).unwrap();
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the client closed before the end of its request");
+                request.extend_from_slice(&buf[..n]);
+            }
             stream
                 .write_all(
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\nnot yet\n",
