@@ -7,7 +7,7 @@
 //!
 //! - [`jsonrpc`]: messages, the codec and its rules for bad input, error codes and their HTTP
 //!   statuses.
-//! - [`mcp`]: MCP payloads (lifecycle, tools, cancellation, logging, discovery).
+//! - [`mcp`]: MCP payloads (lifecycle, tools, prompts, resources, cancellation, logging, discovery).
 //! - [`version`]: the revisions we speak and how `initialize` negotiates between them.
 //! - [`envelope`]: the 2026-07-28 per-request `_meta` envelope.
 //! - [`tool_definition`]: a tool's definition with schemas derived from Rust types.

@@ -53,6 +53,11 @@ impl ErrorObject {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InternalError, message)
     }
+    /// `-32002`: no resource at `uri`; `data` is `{uri}`.
+    pub fn resource_not_found(uri: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceNotFound, message)
+            .with_data(serde_json::json!({ "uri": uri }))
+    }
     /// `-32020`: an HTTP header disagrees with the body (2026-07-28).
     pub fn header_mismatch(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::HeaderMismatch, message)
@@ -165,6 +170,8 @@ mod tests {
         assert_eq!(ErrorObject::invalid_params("x").code, -32602);
         assert_eq!(ErrorObject::internal("x").code, -32603);
         assert_eq!(ErrorObject::header_mismatch("x").code, -32020);
+        let e = ErrorObject::resource_not_found("gpu://a/b", "x");
+        assert_eq!((e.code, e.data), (-32002, Some(json!({"uri": "gpu://a/b"}))));
         let e = ErrorObject::missing_client_capability(json!({"sampling": {}}));
         assert_eq!(e.code, -32021);
         assert_eq!(

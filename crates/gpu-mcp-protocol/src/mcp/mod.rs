@@ -1,5 +1,5 @@
-//! MCP message payloads: lifecycle, tools, prompts, completion, cancellation, logging and
-//! discovery.
+//! MCP message payloads: lifecycle, tools, prompts, resources, completion, cancellation, logging
+//! and discovery.
 //!
 //! The types round-trip the example messages of the specification revisions 2024-11-05 through
 //! 2026-07-28 (see the crate's golden tests).
@@ -8,7 +8,8 @@
 
 //!
 //! Lifecycle, discovery, cancellation and logging payloads live here; tool definitions, calls and
-//! results in [`tools`], prompts and completions in [`prompts`] (both re-exported here).
+//! results in [`tools`], prompts and completions in [`prompts`], resources in [`resources`] (all
+//! re-exported here).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,12 +17,17 @@ use serde_json::Value;
 use crate::{Error, JsonObject, RequestId};
 
 pub mod prompts;
+pub mod resources;
 pub mod tools;
 
 pub use prompts::{
     CompleteArgument, CompleteContext, CompleteRequestParams, CompleteResult, Completion,
     CompletionReference, GetPromptRequestParams, GetPromptResult, ListPromptsResult,
     MAX_COMPLETION_VALUES, Prompt, PromptArgument, PromptMessage, Role,
+};
+pub use resources::{
+    ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams,
+    ReadResourceResult, Resource, ResourceTemplate, TextResourceContents,
 };
 pub use tools::{
     CallToolRequestParams, CallToolResult, Content, ListToolsResult, Tool, ToolAnnotations,
