@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
-use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
+use gpu_mcp_protocol::mcp::{
+    CompleteRequestParams, Completion, GetPromptResult, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate,
+};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +64,12 @@ pub trait ToolCatalog: Send + Sync + 'static {
     fn prompt_catalog(&self) -> Option<&dyn PromptCatalog> {
         None
     }
+
+    /// The catalog's resources, if it has any; the server declares the `resources` capability
+    /// (and `completions`, for the templates' variables) only when it has templates.
+    fn resource_catalog(&self) -> Option<&dyn ResourceCatalog> {
+        None
+    }
 }
 
 /// Prompt templates (`prompts/list`, `prompts/get`) and argument completion
@@ -76,8 +85,46 @@ pub trait PromptCatalog: Send + Sync {
         arguments: &BTreeMap<String, String>,
     ) -> Result<GetPromptResult, PromptError>;
 
-    /// Values for the argument of a prompt or the variable of a resource template that
-    /// `request` names (at most [`gpu_mcp_protocol::mcp::MAX_COMPLETION_VALUES`]); no values
-    /// for an argument the catalog cannot complete.
+    /// Values for the argument of a prompt that `request` names (at most
+    /// [`gpu_mcp_protocol::mcp::MAX_COMPLETION_VALUES`]); no values for an argument the catalog
+    /// cannot complete. The variables of resource templates are
+    /// [`ResourceCatalog::complete`]'s.
+    fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion>;
+}
+
+/// Why a resource could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceError {
+    /// No resource at that URI (not one of the templates, or a node or GPU that does not
+    /// exist): `-32002` with this message and `data: {uri}`.
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource exists but could not be read now (the GPUs or the node did not answer):
+    /// `-32603` with this message.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Resources (`resources/list`, `resources/templates/list`, `resources/read`) of a
+/// [`ToolCatalog`], and completion of their templates' variables.
+pub trait ResourceCatalog: Send + Sync {
+    /// Resource templates in a stable order (fixed for the life of the process).
+    fn templates(&self) -> Vec<ResourceTemplate>;
+
+    /// The concrete resources, in a stable order; the server pages them.
+    fn resources(&self) -> BoxFuture<'_, Vec<Resource>>;
+
+    /// How long a `resources/list` page stays true, in milliseconds (2026-07-28 `ttlMs`).
+    fn resources_ttl_ms(&self) -> u64;
+
+    /// Reads the resource at `uri`; `cancel` fires when the client cancels the request.
+    fn read<'a>(
+        &'a self,
+        uri: &'a str,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<ReadResourceResult, ResourceError>>;
+
+    /// Values for the variable of a resource template that `request` names (at most
+    /// [`gpu_mcp_protocol::mcp::MAX_COMPLETION_VALUES`]).
     fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion>;
 }

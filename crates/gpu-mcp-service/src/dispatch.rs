@@ -1,6 +1,7 @@
 //! Dispatch: one request to its handler (`initialize`, `ping`, `server/discover`, `tools/list`,
-//! `tools/call`, `logging/setLevel`, `prompts/list`, `prompts/get`, `completion/complete`), and
-//! the handlers that are not lifecycle.
+//! `tools/call`, `logging/setLevel`, `prompts/list`, `prompts/get`, `completion/complete`,
+//! `resources/list`, `resources/templates/list`, `resources/read`), and the handlers that are
+//! not lifecycle.
 
 use std::pin::pin;
 
@@ -53,7 +54,21 @@ impl Session {
             methods::LOGGING_SET_LEVEL => self.set_level(params),
             methods::PROMPTS_LIST if self.has_prompts() => self.list_prompts(params, served),
             methods::PROMPTS_GET if self.has_prompts() => self.get_prompt(params),
-            methods::COMPLETION_COMPLETE if self.has_prompts() => self.complete(params).await,
+            methods::COMPLETION_COMPLETE if self.has_prompts() || self.has_resources() => {
+                self.complete(params).await
+            }
+            methods::RESOURCES_LIST if self.has_resources() => {
+                self.list_resources(params, served).await
+            }
+            methods::RESOURCES_TEMPLATES_LIST if self.has_resources() => {
+                self.list_resource_templates(params, served)
+            }
+            methods::RESOURCES_READ if self.has_resources() => {
+                match self.read_resource(&id, params).await? {
+                    Ok(result) => Ok(result),
+                    Err(e) => return error(e),
+                }
+            }
             _ => return error(ErrorObject::method_not_found(&method)),
         };
         Some(Answer::of(match outcome {

@@ -1,6 +1,7 @@
 //! Transport-agnostic MCP server core: connection lifecycle (`initialize`, `ping`, `server/discover`),
 //! version negotiation, and dispatch of `tools/list` / `tools/call` (and `prompts/list`,
-//! `prompts/get`, `completion/complete` where the catalog offers them) to a [`ToolCatalog`].
+//! `prompts/get`, `completion/complete`, `resources/list`, `resources/templates/list`,
+//! `resources/read` where the catalog offers them) to a [`ToolCatalog`].
 //!
 //! Transports (stdio, Streamable HTTP) own sockets, limits and framing.
 //! They hand the bytes of each message (and, over HTTP, its MCP headers) to
@@ -85,6 +86,15 @@
 //! ([`Incoming::with_notifications`]); the tool reports `notifications/progress` with it
 //! (done / total and a message) while it runs.
 //!
+//! **Resources.**
+//! A catalog with a [`ResourceCatalog`] that has templates gets the `resources` capability
+//! (`subscribe` and `listChanged` false) and `completions`, in every revision.
+//! `resources/list` pages at most 100 resources and, in 2026-07-28, carries the catalog's
+//! `ttlMs` with `cacheScope: "public"`; `resources/templates/list` carries the tool list's hints.
+//! A URI that names no resource is `-32002` with `data: {uri}`; a read is cancellable like a
+//! call. `resource_link` blocks in tool results go to 2025-06-18 and later as they are, and
+//! become a sentence naming the URI before.
+//!
 //! The same policy, for users, is in `docs/protocol.md`.
 //!
 //! # Modules
@@ -92,7 +102,8 @@
 //! `exchange` (the seam with transports), `headers` (MCP headers over HTTP), `session` (state
 //! and cancellation), `lifecycle` (revision and lifecycle decisions, `initialize`,
 //! `server/discover`), `dispatch` (methods to handlers), `prompts` (`prompts/list`,
-//! `prompts/get`, `completion/complete`), `shaping` (per-revision fields),
+//! `prompts/get`, `completion/complete`), `resources` (`resources/list`,
+//! `resources/templates/list`, `resources/read`), `shaping` (per-revision fields),
 //! `logging` (log messages for clients), `progress` (progress notifications), `server` (identity and policy), `tool` (definitions from Rust types, argument parsing).
 //!
 //! Tool authors use [`tool_definition`] to derive definitions from Rust types and
@@ -107,13 +118,16 @@ mod lifecycle;
 mod logging;
 mod progress;
 mod prompts;
+mod resources;
 mod server;
 mod session;
 mod shaping;
 mod throttle;
 mod tool;
 
-pub use catalog::{CallContext, CallError, PromptCatalog, PromptError, ToolCatalog};
+pub use catalog::{
+    CallContext, CallError, PromptCatalog, PromptError, ResourceCatalog, ResourceError, ToolCatalog,
+};
 pub use error::{Error, Result};
 pub use exchange::{Incoming, Label, Outcome, Reply, RequestContext, SessionUse, TransportKind};
 pub use headers::HttpHeaders;

@@ -72,7 +72,9 @@ impl Session {
                 method,
                 methods::INITIALIZE | methods::PING | methods::DISCOVER
             )
-            && (is_known_method(method) || self.serves_prompt_method(method))
+            && (is_known_method(method)
+                || self.serves_prompt_method(method)
+                || self.serves_resource_method(method))
         {
             return Err(ErrorObject::invalid_request(
                 "Server not initialized: send `initialize` first",

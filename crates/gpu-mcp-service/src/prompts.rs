@@ -1,5 +1,6 @@
 //! `prompts/list`, `prompts/get` and `completion/complete`: the catalog's prompt templates and
-//! argument completion, shaped per revision.
+//! argument completion (of prompt arguments and of resource-template variables), shaped per
+//! revision.
 //!
 //! The prompt list is fixed for the life of the process and the same for every caller, so in
 //! 2026-07-28 it carries the tool list's cache hints (`ttlMs` of [`crate::SessionPolicy`],
@@ -53,10 +54,11 @@ impl Session {
 
     /// Whether `method` is a prompt or completion method this session's catalog serves.
     pub(crate) fn serves_prompt_method(&self, method: &str) -> bool {
-        matches!(
-            method,
-            methods::PROMPTS_LIST | methods::PROMPTS_GET | methods::COMPLETION_COMPLETE
-        ) && self.has_prompts()
+        match method {
+            methods::PROMPTS_LIST | methods::PROMPTS_GET => self.has_prompts(),
+            methods::COMPLETION_COMPLETE => self.has_prompts() || self.has_resources(),
+            _ => false,
+        }
     }
 
     pub(crate) fn list_prompts(
@@ -117,15 +119,30 @@ impl Session {
     pub(crate) async fn complete(&self, params: Option<Value>) -> Result<Value, ErrorObject> {
         let params: CompleteRequestParams = parse_params(params)
             .map_err(|e| ErrorObject::invalid_params(format!("completion/complete: {e}")))?;
-        let catalog = self.prompt_catalog()?;
-        if let CompletionReference::Prompt { name } = &params.reference
-            && !catalog.prompts().iter().any(|p| &p.name == name)
-        {
-            return Err(ErrorObject::invalid_params(format!(
-                "Unknown prompt: {name}"
-            )));
-        }
-        let mut completion = catalog.complete(&params).await;
+        let mut completion = match &params.reference {
+            CompletionReference::Prompt { name } => {
+                let catalog = self
+                    .has_prompts()
+                    .then(|| self.prompt_catalog())
+                    .transpose()?
+                    .filter(|c| c.prompts().iter().any(|p| &p.name == name))
+                    .ok_or_else(|| {
+                        ErrorObject::invalid_params(format!("Unknown prompt: {name}"))
+                    })?;
+                catalog.complete(&params).await
+            }
+            CompletionReference::Resource { uri } => {
+                let catalog = self
+                    .has_resources()
+                    .then(|| self.resource_catalog())
+                    .transpose()?
+                    .filter(|c| c.templates().iter().any(|t| &t.uri_template == uri))
+                    .ok_or_else(|| {
+                        ErrorObject::invalid_params(format!("Unknown resource template: {uri}"))
+                    })?;
+                catalog.complete(&params).await
+            }
+        };
         if completion.values.len() > MAX_COMPLETION_VALUES {
             completion.values.truncate(MAX_COMPLETION_VALUES);
             completion.has_more = Some(true);

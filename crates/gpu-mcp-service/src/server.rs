@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use gpu_mcp_protocol::JsonObject;
 use gpu_mcp_protocol::mcp::{
-    Implementation, PromptsCapability, ServerCapabilities, ToolsCapability,
+    Implementation, PromptsCapability, ResourcesCapability, ServerCapabilities, ToolsCapability,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) tool_names: HashSet<String>,
     /// Whether the catalog offers prompts (fixed for the life of the server).
     pub(crate) has_prompts: bool,
+    /// Whether the catalog offers resource templates (fixed for the life of the server).
+    pub(crate) has_resources: bool,
     /// Where components write log messages for the sessions' clients.
     pub(crate) log_sink: LogSink,
 }
@@ -134,6 +136,9 @@ impl McpServer {
         let has_prompts = catalog
             .prompt_catalog()
             .is_some_and(|p| !p.prompts().is_empty());
+        let has_resources = catalog
+            .resource_catalog()
+            .is_some_and(|r| !r.templates().is_empty());
         Self {
             inner: Arc::new(Inner {
                 info,
@@ -144,6 +149,7 @@ impl McpServer {
                 server_info_meta,
                 tool_names,
                 has_prompts,
+                has_resources,
                 log_sink,
             }),
         }
@@ -194,7 +200,13 @@ impl McpServer {
             prompts: self.inner.has_prompts.then_some(PromptsCapability {
                 list_changed: Some(false),
             }),
-            completions: self.inner.has_prompts.then(JsonObject::new),
+            // No subscriptions and no list-changed notifications: resources are read fresh,
+            // and `resources/list` says with `ttlMs` how long its page stays true.
+            resources: self.inner.has_resources.then_some(ResourcesCapability {
+                subscribe: Some(false),
+                list_changed: Some(false),
+            }),
+            completions: (self.inner.has_prompts || self.inner.has_resources).then(JsonObject::new),
             ..ServerCapabilities::default()
         }
     }

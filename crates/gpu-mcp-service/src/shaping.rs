@@ -4,6 +4,8 @@
 //! tool `annotations` from 2025-03-26.
 //! A result that loses `structuredContent` gets its JSON as a text block after the words, so
 //! the data still reaches the client.
+//! `resource_link` content blocks exist from 2025-06-18; before, they become a sentence naming
+//! the URI.
 //! The cache hints of list results exist from 2026-07-28.
 
 use gpu_mcp_protocol::mcp::CacheScope;
@@ -49,6 +51,14 @@ pub(crate) fn shape_call_result(
     mut result: CallToolResult,
     version: ProtocolVersion,
 ) -> CallToolResult {
+    // `resource_link` blocks exist from 2025-06-18; before, the link is said in words.
+    if !version.supports_structured_content() {
+        for block in &mut result.content {
+            if let Some(uri) = block.link_uri() {
+                *block = Content::text(format!("More at the resource {uri} (resources/read)."));
+            }
+        }
+    }
     if !version.supports_structured_content()
         && let Some(structured) = result.take_structured_json()
         && !result
@@ -128,6 +138,25 @@ mod tests {
         assert_eq!(shaped.content.len(), 2);
         assert_eq!(shaped.content[0].as_text(), Some("GPU 3 is critical."));
         assert_eq!(shaped.content[1].as_text(), Some(r#"{"a":1}"#));
+        let linked = CallToolResult::new(
+            vec![
+                Content::text("t"),
+                Content::ResourceLink(
+                    json!({"uri": "gpu://n/health", "name": "n"})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
+                ),
+            ],
+            None,
+            None,
+        );
+        let old = shape_call_result(linked.clone(), ProtocolVersion::V2025_03_26);
+        assert!(old.content[1].as_text().unwrap().contains("gpu://n/health"));
+        assert_eq!(
+            shape_call_result(linked.clone(), ProtocolVersion::V2025_06_18),
+            linked
+        );
         // A text block that already is the JSON is not repeated.
         let as_json = CallToolResult::from_structured(json!({"a": 1}));
         let shaped = shape_call_result(as_json, ProtocolVersion::V2024_11_05);

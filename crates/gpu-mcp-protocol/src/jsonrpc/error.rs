@@ -55,8 +55,7 @@ impl ErrorObject {
     }
     /// `-32002`: no resource at `uri`; `data` is `{uri}`.
     pub fn resource_not_found(uri: &str, message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ResourceNotFound, message)
-            .with_data(serde_json::json!({ "uri": uri }))
+        Self::new(ErrorCode::ResourceNotFound, message).with_data(serde_json::json!({ "uri": uri }))
     }
     /// `-32020`: an HTTP header disagrees with the body (2026-07-28).
     pub fn header_mismatch(message: impl Into<String>) -> Self {
@@ -171,7 +170,10 @@ mod tests {
         assert_eq!(ErrorObject::internal("x").code, -32603);
         assert_eq!(ErrorObject::header_mismatch("x").code, -32020);
         let e = ErrorObject::resource_not_found("gpu://a/b", "x");
-        assert_eq!((e.code, e.data), (-32002, Some(json!({"uri": "gpu://a/b"}))));
+        assert_eq!(
+            (e.code, e.data),
+            (-32002, Some(json!({"uri": "gpu://a/b"})))
+        );
         let e = ErrorObject::missing_client_capability(json!({"sampling": {}}));
         assert_eq!(e.code, -32021);
         assert_eq!(
