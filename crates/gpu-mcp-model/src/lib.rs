@@ -2,7 +2,8 @@
 //! reports ([`NodeSnapshot`], [`GpuSnapshot`], [`Reading`]), Xid errors (the catalog, the
 //! kernel-log parser, [`XidEvent`]), time helpers, and the GPU tools' arguments, structured
 //! results and MCP definitions ([`gpu_tool_definitions`]), and the GPU prompts ([`prompts`]:
-//! the same templates for the agent and, with `node`, for the gateway).
+//! the same templates for the agent and, with `node`, for the gateway), and the GPU resources
+//! ([`resources`]: `gpu://{node}/...` URIs read through the tools).
 //!
 //! The agent's tools (`gpu-mcp-tools`) judge and render these types over a backend
 //! (`gpu-mcp-backend`); the gateway's fleet catalog (`gpu-mcp-fleet`) takes the tool definitions
@@ -24,6 +25,7 @@ pub mod portable;
 pub mod processes;
 pub mod prompts;
 mod reading;
+pub mod resources;
 mod snapshot;
 pub mod time;
 pub mod xid;
