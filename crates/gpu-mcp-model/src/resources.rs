@@ -225,7 +225,10 @@ impl GpuResource {
         let (name, description) = match (self.kind, self.index) {
             (ResourceKind::GpuInventory, Some(i)) => (
                 format!("{} GPU {i} inventory", self.node),
-                format!("GPU {i} of {}: every inventory section and link.", self.node),
+                format!(
+                    "GPU {i} of {}: every inventory section and link.",
+                    self.node
+                ),
             ),
             (ResourceKind::Inventory | ResourceKind::GpuInventory, _) => (
                 format!("{} inventory", self.node),
@@ -296,7 +299,10 @@ mod tests {
             Value::Object(gpu.arguments().unwrap()),
             json!({"full": true, "gpu_index": 3})
         );
-        assert_eq!(GpuResource::parse("gpu://n/health").unwrap().arguments(), None);
+        assert_eq!(
+            GpuResource::parse("gpu://n/health").unwrap().arguments(),
+            None
+        );
     }
 
     #[test]
@@ -330,6 +336,9 @@ mod tests {
             Some(ResourceKind::GpuInventory)
         );
         assert!(ResourceKind::GpuInventory.takes_index());
-        assert_eq!(ResourceKind::of_tool(GET_GPU_HEALTH), Some(ResourceKind::Health));
+        assert_eq!(
+            ResourceKind::of_tool(GET_GPU_HEALTH),
+            Some(ResourceKind::Health)
+        );
     }
 }

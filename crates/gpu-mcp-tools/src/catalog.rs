@@ -18,7 +18,8 @@ use gpu_mcp_model::{
 use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use gpu_mcp_service::{
-    CallContext, CallError, PromptCatalog, PromptError, ThrottledLog, ToolCatalog, parse_arguments,
+    CallContext, CallError, PromptCatalog, PromptError, ResourceCatalog, ThrottledLog, ToolCatalog,
+    parse_arguments,
 };
 
 use crate::answers::{self, AnswerCache};
@@ -174,6 +175,16 @@ impl AgentCatalog {
     pub fn with_log(mut self, log: ThrottledLog) -> Self {
         self.log = Arc::new(AgentLog::new(log));
         self
+    }
+
+    /// The backend the catalog reads.
+    pub(crate) fn backend(&self) -> &dyn GpuBackend {
+        self.backend.as_ref()
+    }
+
+    /// The node this catalog reports on.
+    pub(crate) fn node_name(&self) -> &str {
+        &self.config.node_name
     }
 
     fn now(&self) -> SystemTime {
@@ -573,6 +584,10 @@ impl ToolCatalog for AgentCatalog {
     }
 
     fn prompt_catalog(&self) -> Option<&dyn PromptCatalog> {
+        Some(self)
+    }
+
+    fn resource_catalog(&self) -> Option<&dyn ResourceCatalog> {
         Some(self)
     }
 }

@@ -5,8 +5,10 @@
 //! (`gpu-mcp-attribution`: the kubelet's pod-resources API and the host's `/proc`), or the mock
 //! fleet's own allocations. Their names, arguments, result
 //! types and definitions are `gpu-mcp-model`'s. It also serves the GPU prompts for this node and
-//! completes their `gpu` argument from the node's GPUs (`prompts`), and tells clients' logs when
-//! one of its sources (a GPU, the kernel log, the Xid event recorder) fails or comes back (`log`).
+//! completes their `gpu` argument from the node's GPUs (`prompts`), offers this node's
+//! `gpu://{node}/...` resources, read through the same tools (`resources`), and tells clients'
+//! logs when one of its sources (a GPU, the kernel log, the Xid event recorder) fails or comes
+//! back (`log`).
 //!
 //! Architecture invariant: the catalog does no I/O of its own beyond the backend, the kernel-log
 //! reader and the attribution sources (all off the async runtime with deadlines); health rules are pure functions of a
@@ -22,6 +24,7 @@ mod owners;
 mod processes;
 mod prompts;
 pub mod reference;
+pub mod resources;
 pub mod terminal;
 mod text;
 mod xid_analysis;
