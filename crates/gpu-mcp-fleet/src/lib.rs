@@ -13,6 +13,10 @@
 //! The gateway also serves the GPU prompts with a `node` argument (`prompts`, checked like a
 //! tool's `node`) and completes `node` from discovery and `gpu` from the chosen node's agent
 //! (`completion`).
+//!
+//! It offers the agent's `gpu://{node}/...` resources for every known node, each read routed to
+//! that node's agent as the tool call that holds it (`resources`), and a fan-out answer links to
+//! the resources of the nodes it details (`resource_link` blocks, at most ten).
 
 mod aggregate;
 mod catalog;
@@ -28,6 +32,7 @@ mod metrics;
 mod node_arg;
 mod progress;
 mod prompts;
+mod resources;
 mod shape;
 
 pub use catalog::ClusterCatalog;

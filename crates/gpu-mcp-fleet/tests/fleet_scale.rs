@@ -270,12 +270,17 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
                 text <= MAX_TEXT,
                 "{tool} at {n} nodes: {text} bytes of text"
             );
+            // A link to each detailed node's full answer, at most ten.
+            let links = r.content.iter().filter_map(|c| c.link_uri()).count();
+            assert!(links <= 10, "{tool} at {n}: {links} links");
             let s = r.structured_content.unwrap();
             let words = r.content[0].as_text().unwrap().to_owned();
             assert!(
                 !words.trim_start().starts_with('{'),
                 "{tool}: the text block is words"
             );
+            let detailed = s["problems"].as_array().map_or(0, Vec::len);
+            assert_eq!(links, detailed.min(10), "{tool} at {n}");
             if tool == "list_gpu_nodes" {
                 assert_eq!(s["node_count"], n, "{tool}");
                 continue;

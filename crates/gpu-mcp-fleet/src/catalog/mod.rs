@@ -13,7 +13,9 @@ use gpu_mcp_k8s::{
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
-use gpu_mcp_service::{CallContext, CallError, PromptCatalog, ToolCatalog, parse_arguments};
+use gpu_mcp_service::{
+    CallContext, CallError, PromptCatalog, ResourceCatalog, ToolCatalog, parse_arguments,
+};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -100,13 +102,23 @@ impl ClusterCatalog {
         self.router.directory()
     }
 
-    fn request(&self, tool: &str, arguments: Option<JsonObject>) -> Value {
+    /// Whether the gateway offers the agent tool `name`.
+    pub(crate) fn offers_tool(&self, name: &str) -> bool {
+        self.agent_tools.contains(name)
+    }
+
+    /// The agent tools the gateway offers.
+    pub(crate) fn offered_tools(&self) -> Vec<String> {
+        self.agent_tools.iter().cloned().collect()
+    }
+
+    pub(crate) fn request(&self, tool: &str, arguments: Option<JsonObject>) -> Value {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         to_router(&tools_call_request(id, tool, arguments))
     }
 
     /// Turns a routed node result into an outcome, and records it.
-    fn outcome(&self, tool: &str, result: NodeResult) -> NodeOutcome {
+    pub(crate) fn outcome(&self, tool: &str, result: NodeResult) -> NodeOutcome {
         let reply = match result.outcome {
             Ok(response) => parse_agent_response(response),
             Err(e) => Err(failure_of(&e)),
@@ -210,6 +222,9 @@ or pick another node.{}",
             Ok(v) => CallToolResult::structured(v, text),
             Err(e) => return CallToolResult::error(format!("cannot encode the answer: {e}")),
         };
+        // Each detailed node's full answer, to read without another fleet-wide call.
+        let links = self.problem_links(tool, answer.problems.iter().map(|p| p.node.as_str()));
+        result.content.extend(links);
         if all_failed {
             result.is_error = Some(true);
             // One refusal every node gave alike (a GPU index none has) is said once.
@@ -266,7 +281,11 @@ or pick another node.{}",
 
 /// The known node names, for an error message: a closest match to `wanted` when one is
 /// plausible, then the names (at most [`LISTED_NODES`]), or why there are none.
-fn known_nodes_hint(wanted: Option<&str>, mut names: Vec<String>, synced: bool) -> String {
+pub(crate) fn known_nodes_hint(
+    wanted: Option<&str>,
+    mut names: Vec<String>,
+    synced: bool,
+) -> String {
     names.sort_unstable();
     let mut hint = String::new();
     if let Some(best) = wanted.and_then(|w| closest_match(w, names.iter().map(String::as_str))) {
@@ -374,6 +393,10 @@ impl ToolCatalog for ClusterCatalog {
     }
 
     fn prompt_catalog(&self) -> Option<&dyn PromptCatalog> {
+        Some(self)
+    }
+
+    fn resource_catalog(&self) -> Option<&dyn ResourceCatalog> {
         Some(self)
     }
 
