@@ -105,6 +105,8 @@ impl ClusterCatalog {
                 mime_type: Some(MIME_JSON.to_owned()),
                 text,
             }],
+            ttl_ms: None,
+            cache_scope: None,
             meta: None,
         })
     }

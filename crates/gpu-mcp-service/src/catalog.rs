@@ -117,7 +117,14 @@ pub trait ResourceCatalog: Send + Sync {
     /// How long a `resources/list` page stays true, in milliseconds (2026-07-28 `ttlMs`).
     fn resources_ttl_ms(&self) -> u64;
 
-    /// Reads the resource at `uri`; `cancel` fires when the client cancels the request.
+    /// How long a read stays true, in milliseconds (2026-07-28 `ttlMs` of `resources/read`).
+    /// Default 0: every read is the state now.
+    fn read_ttl_ms(&self) -> u64 {
+        0
+    }
+
+    /// Reads the resource at `uri` (its `ttlMs` and `cacheScope` are the server's to set);
+    /// `cancel` fires when the client cancels the request.
     fn read<'a>(
         &'a self,
         uri: &'a str,

@@ -64,7 +64,7 @@ impl Session {
                 self.list_resource_templates(params, served)
             }
             methods::RESOURCES_READ if self.has_resources() => {
-                match self.read_resource(&id, params).await? {
+                match self.read_resource(&id, params, served).await? {
                     Ok(result) => Ok(result),
                     Err(e) => return error(e),
                 }

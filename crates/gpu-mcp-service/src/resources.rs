@@ -5,7 +5,8 @@
 //! 2026-07-28 it carries the tool list's cache hints. The concrete resources follow what the
 //! catalog knows (GPUs, nodes), so their `ttlMs` is the catalog's
 //! ([`ResourceCatalog::resources_ttl_ms`]), with `cacheScope: "public"` (every caller gets the
-//! same list). `title`s exist from 2025-06-18.
+//! same list). A read carries the catalog's [`ResourceCatalog::read_ttl_ms`] (by default 0: the
+//! GPUs' state now) and `cacheScope: "public"` in 2026-07-28. `title`s exist from 2025-06-18.
 //! A URI that names no resource is `-32002` (resource not found) with `data: {uri}`; one that
 //! exists but cannot be read now is `-32603`.
 
@@ -158,6 +159,7 @@ impl Session {
         &self,
         id: &RequestId,
         params: Option<Value>,
+        served: Served,
     ) -> Option<Result<Value, ErrorObject>> {
         let params: ReadResourceRequestParams = match parse_params(params) {
             Ok(p) => p,
@@ -186,7 +188,14 @@ impl Session {
             return None;
         }
         Some(match outcome {
-            Ok(result) => to_value(result),
+            Ok(mut result) => {
+                (result.ttl_ms, result.cache_scope) = if served.version.supports_cache_hints() {
+                    (Some(catalog.read_ttl_ms()), Some(CacheScope::Public))
+                } else {
+                    (None, None)
+                };
+                to_value(result)
+            }
             Err(ResourceError::NotFound(message)) => {
                 Err(ErrorObject::resource_not_found(&params.uri, message))
             }

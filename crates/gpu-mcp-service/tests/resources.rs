@@ -111,6 +111,8 @@ impl ResourceCatalog for Boxes {
                     mime_type: Some("text/plain".into()),
                     text: format!("inside {uri}"),
                 }],
+                ttl_ms: None,
+                cache_scope: None,
                 meta: None,
             })
         }
@@ -274,6 +276,20 @@ async fn read_answers_contents_or_a_clean_error() {
         r["contents"],
         json!([{"uri": "box://a1", "mimeType": "text/plain", "text": "inside box://a1"}])
     );
+    assert!(r.get("ttlMs").is_none(), "no cache hints before 2026-07-28");
+    let fresh = result(
+        &call(
+            &s,
+            "resources/read",
+            json!({"uri": "box://a1", "_meta": envelope()}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (&fresh["ttlMs"], &fresh["cacheScope"]),
+        (&json!(0), &json!("public"))
+    );
+    assert_eq!(fresh["resultType"], "complete");
     let missing = call(&s, "resources/read", json!({"uri": "box://a9"})).await;
     let e = missing.error.unwrap();
     assert_eq!(e.code, -32002);

@@ -88,6 +88,8 @@ impl AgentCatalog {
                 mime_type: Some(MIME_JSON.to_owned()),
                 text,
             }],
+            ttl_ms: None,
+            cache_scope: None,
             meta: None,
         })
     }

@@ -111,9 +111,16 @@ pub struct TextResourceContents {
 
 /// Result of `resources/read`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReadResourceResult {
     /// The contents (one entry per resource read).
     pub contents: Vec<TextResourceContents>,
+    /// How long the contents stay fresh, in milliseconds (2026-07-28, required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+    /// Who may cache the contents (2026-07-28, required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_scope: Option<CacheScope>,
     /// Result metadata.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
