@@ -10,7 +10,10 @@ validates every `structuredContent` against the tool's `outputSchema` (the SDK d
 `call_tool`; this program checks again with `jsonschema` and lists every error), lists prompts
 and resources only when the server advertises them, gets every prompt, and completes every
 prompt argument when the server advertises completions (a required argument takes the first
-completed value, and later arguments are completed in the context of the earlier ones).
+completed value, and later arguments are completed in the context of the earlier ones). With
+resources it lists them and their templates, reads the first listed ones, completes every
+template variable (in the context of the earlier ones) and reads the filled template, and reads
+the `resource_link` blocks that tool answers carry.
 With `--progress TOOL=TOTAL` it also calls TOOL with its default arguments and a progress
 callback, and requires one progress report per step up to TOTAL (done / total with a message)
 before the result: a gateway fan-out over TOTAL nodes.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 import traceback
@@ -31,13 +35,15 @@ from typing import Any
 
 import jsonschema
 from mcp import Client, StdioServerParameters
-from mcp.types import PromptReference
+from mcp.types import PromptReference, ResourceTemplateReference
 from pydantic import ValidationError
 
 # Hang guard of one request; no request here should take more than a few seconds.
 REQUEST_TIMEOUT_S = 60.0
 # Most pages of one list walked before giving up (a cursor that never ends).
 MAX_PAGES = 100
+# Most listed resources read (a gateway lists every node's).
+MAX_READS = 5
 # When the imports above were done; each check records when it ended, relative to this.
 STARTED = time.monotonic()
 
@@ -154,33 +160,36 @@ async def list_all(report: Report, method: str, fetch: Any, items: str) -> list[
     return collected
 
 
-async def call_tool(report: Report, client: Client, tool: Any) -> None:
+async def call_tool(report: Report, client: Client, tool: Any) -> list[str]:
+    """Calls `tool` with default arguments; returns the URIs of its `resource_link` blocks."""
     check = f"tools/call {tool.name}"
     try:
         args = default_arguments(tool.input_schema)
     except ValueError as exc:
         report.add(check, False, f"cannot call with default arguments: {exc}")
-        return
+        return []
     try:
         result = await guarded(client.call_tool(tool.name, args))
     except Exception as exc:
         report.add(check, False, describe(exc))
-        return
+        return []
+    links = [str(c.uri) for c in result.content if getattr(c, "type", None) == "resource_link"]
     if result.is_error:
         text = " ".join(getattr(c, "text", "") for c in result.content)
         report.add(check, False, f"isError with default arguments: {text[:500]}")
-        return
+        return []
     if tool.output_schema is None:
         report.add(check, True, "no outputSchema declared")
-        return
+        return links
     if result.structured_content is None:
         report.add(check, False, "outputSchema declared but no structuredContent returned")
-        return
+        return []
     errors = schema_errors(tool.output_schema, result.structured_content)
     if errors:
         report.add(check, False, "structuredContent does not match outputSchema: " + "; ".join(errors[:20]))
-        return
+        return []
     report.add(check, True, "structuredContent matches outputSchema")
+    return links
 
 
 async def follow_progress(report: Report, client: Client, tool: str, total: int) -> None:
@@ -250,6 +259,56 @@ async def get_prompt(report: Report, client: Client, prompt: Any, completes: boo
     report.add(check, True, f"{len(result.messages)} messages with {sorted(chosen)}")
 
 
+async def read_resource(report: Report, client: Client, uri: str, why: str) -> None:
+    check = f"resources/read {uri} ({why})"
+    try:
+        result = await guarded(client.read_resource(uri))
+    except Exception as exc:
+        report.add(check, False, describe(exc))
+        return
+    texts = [getattr(c, "text", None) for c in result.contents]
+    if not texts or any(t is None for t in texts):
+        report.add(check, False, "no text contents")
+        return
+    try:
+        for t in texts:
+            json.loads(t)
+    except ValueError as exc:
+        report.add(check, False, f"contents are not JSON: {exc}")
+        return
+    report.add(check, True, f"{sum(len(t) for t in texts)} characters of JSON")
+
+
+async def fill_template(report: Report, client: Client, template: Any, completes: bool) -> None:
+    """Completes each variable of the template (earlier ones as context) and reads the result."""
+    uri = template.uri_template
+    chosen: dict[str, str] = {}
+    for var in re.findall(r"\{(\w+)\}", uri):
+        if not completes:
+            report.skip(f"resources/read {uri}", "no completions to fill the template with")
+            return
+        check = f"completion/complete {uri} {var}"
+        try:
+            result = await guarded(
+                client.complete(
+                    ResourceTemplateReference(type="ref/resource", uri=uri),
+                    {"name": var, "value": ""},
+                    dict(chosen) or None,
+                )
+            )
+        except Exception as exc:
+            report.add(check, False, describe(exc))
+            return
+        values = result.completion.values
+        if not values:
+            report.add(check, False, "a template variable completed to no values")
+            return
+        report.add(check, True, f"{len(values)} values")
+        chosen[var] = values[0]
+    filled = re.sub(r"\{(\w+)\}", lambda m: chosen[m.group(1)], uri)
+    await read_resource(report, client, filled, f"template {uri}")
+
+
 async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> None:
     started = time.monotonic()
     # The SDK's defaults: no mode, no timeouts, no cache settings, no callbacks.
@@ -269,7 +328,9 @@ async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> 
                 if not tools:
                     report.add("tools/list non-empty", False, "the server lists no tools")
                 for tool in tools:
-                    await call_tool(report, client, tool)
+                    links = await call_tool(report, client, tool)
+                    if links and caps.resources is not None:
+                        await read_resource(report, client, links[0], f"linked by {tool.name}")
             else:
                 report.skip("tools/call", "tools/list failed, so there is no tool to call")
         if progress is not None:
@@ -284,7 +345,14 @@ async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> 
         if caps.resources is None:
             report.skip("resources/list", "capability not advertised")
         else:
-            await list_all(report, "resources/list", client.list_resources, "resources")
+            resources = await list_all(report, "resources/list", client.list_resources, "resources")
+            for resource in (resources or [])[:MAX_READS]:
+                await read_resource(report, client, str(resource.uri), "listed")
+            templates = await list_all(
+                report, "resources/templates/list", client.list_resource_templates, "resource_templates"
+            )
+            for template in templates or []:
+                await fill_template(report, client, template, caps.completions is not None)
     report.data["elapsed_s"] = round(time.monotonic() - started, 3)
 
 

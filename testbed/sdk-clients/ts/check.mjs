@@ -11,7 +11,9 @@
 // lists prompts and resources only when the server advertises them, gets every prompt, and
 // completes every prompt argument when the server advertises completions (a required argument
 // takes the first completed value, and later arguments are completed in the context of the
-// earlier ones).
+// earlier ones). With resources it lists them and their templates, reads the first listed ones,
+// completes every template variable (in the context of the earlier ones) and reads the filled
+// template, and reads the `resource_link` blocks that tool answers carry.
 // Prints one JSON report on stdout; the server's logs go to stderr.
 // Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
 //
@@ -31,6 +33,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 const REQUEST_TIMEOUT_MS = 60_000;
 // Most pages of one list walked before giving up (a cursor that never ends).
 const MAX_PAGES = 100;
+// Most listed resources read (a gateway lists every node's).
+const MAX_READS = 5;
 
 function usage(message) {
   process.stderr.write(`check.mjs: ${message}\nusage: check.mjs --name NAME (--url URL | --stdio -- COMMAND [ARG...])\n`);
@@ -139,29 +143,31 @@ async function callTool(report, client, tool) {
     args = defaultArguments(tool.inputSchema);
   } catch (err) {
     report.add(check, false, `cannot call with default arguments: ${err.message}`);
-    return;
+    return [];
   }
   let result;
   try {
     result = await client.callTool({ name: tool.name, arguments: args }, undefined, { timeout: REQUEST_TIMEOUT_MS });
   } catch (err) {
     report.add(check, false, describe(err));
-    return;
+    return [];
   }
+  const links = (result.content ?? []).filter((c) => c.type === 'resource_link').map((c) => c.uri);
   if (result.isError) {
     const text = (result.content ?? []).map((c) => c.text ?? '').join(' ');
     report.add(check, false, `isError with default arguments: ${text.slice(0, 500)}`);
-    return;
+    return [];
   }
   if (!tool.outputSchema) {
     report.add(check, true, 'no outputSchema declared');
-    return;
+    return links;
   }
   if (result.structuredContent === undefined) {
     report.add(check, false, 'outputSchema declared but no structuredContent returned');
-    return;
+    return [];
   }
   report.add(check, true, 'structuredContent matches outputSchema (validated by the SDK)');
+  return links;
 }
 
 async function getPrompt(report, client, prompt, completes) {
@@ -207,6 +213,60 @@ async function getPrompt(report, client, prompt, completes) {
   report.add(check, true, `${result.messages.length} messages with ${JSON.stringify(Object.keys(chosen).sort())}`);
 }
 
+async function readResource(report, client, uri, why) {
+  const check = `resources/read ${uri} (${why})`;
+  let result;
+  try {
+    result = await client.readResource({ uri }, { timeout: REQUEST_TIMEOUT_MS });
+  } catch (err) {
+    report.add(check, false, describe(err));
+    return;
+  }
+  const texts = (result.contents ?? []).map((c) => c.text);
+  if (texts.length === 0 || texts.some((t) => typeof t !== 'string')) {
+    report.add(check, false, 'no text contents');
+    return;
+  }
+  try {
+    for (const t of texts) JSON.parse(t);
+  } catch (err) {
+    report.add(check, false, `contents are not JSON: ${err.message}`);
+    return;
+  }
+  report.add(check, true, `${texts.reduce((n, t) => n + t.length, 0)} characters of JSON`);
+}
+
+// Completes each variable of the template (earlier ones as context) and reads the result.
+async function fillTemplate(report, client, template, completes) {
+  const uri = template.uriTemplate;
+  const chosen = {};
+  for (const [, variable] of uri.matchAll(/\{(\w+)\}/g)) {
+    if (!completes) {
+      report.skip(`resources/read ${uri}`, 'no completions to fill the template with');
+      return;
+    }
+    const check = `completion/complete ${uri} ${variable}`;
+    let result;
+    try {
+      const params = { ref: { type: 'ref/resource', uri }, argument: { name: variable, value: '' } };
+      if (Object.keys(chosen).length > 0) params.context = { arguments: { ...chosen } };
+      result = await client.complete(params, { timeout: REQUEST_TIMEOUT_MS });
+    } catch (err) {
+      report.add(check, false, describe(err));
+      return;
+    }
+    const values = result.completion.values;
+    if (values.length === 0) {
+      report.add(check, false, 'a template variable completed to no values');
+      return;
+    }
+    report.add(check, true, `${values.length} values`);
+    chosen[variable] = values[0];
+  }
+  const filled = uri.replace(/\{(\w+)\}/g, (_, v) => chosen[v]);
+  await readResource(report, client, filled, `template ${uri}`);
+}
+
 async function run(report, transport) {
   const started = performance.now();
   // Ajv (inside the SDK) logs schema keywords it does not know, such as `format: uint32`, with
@@ -242,7 +302,10 @@ async function run(report, transport) {
         report.skip('tools/call', 'tools/list failed, so there is no tool to call');
       } else {
         if (tools.length === 0) report.add('tools/list non-empty', false, 'the server lists no tools');
-        for (const tool of tools) await callTool(report, client, tool);
+        for (const tool of tools) {
+          const links = await callTool(report, client, tool);
+          if (links.length > 0 && caps.resources) await readResource(report, client, links[0], `linked by ${tool.name}`);
+        }
       }
     }
     if (!caps.prompts) {
@@ -254,7 +317,15 @@ async function run(report, transport) {
     if (!caps.resources) {
       report.skip('resources/list', 'capability not advertised');
     } else {
-      await listAll(report, 'resources/list', (p, o) => client.listResources(p, o), 'resources');
+      const resources = await listAll(report, 'resources/list', (p, o) => client.listResources(p, o), 'resources');
+      for (const resource of (resources ?? []).slice(0, MAX_READS)) await readResource(report, client, resource.uri, 'listed');
+      const templates = await listAll(
+        report,
+        'resources/templates/list',
+        (p, o) => client.listResourceTemplates(p, o),
+        'resourceTemplates',
+      );
+      for (const template of templates ?? []) await fillTemplate(report, client, template, Boolean(caps.completions));
     }
   } finally {
     try {

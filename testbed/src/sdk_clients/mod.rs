@@ -16,9 +16,11 @@
 //!
 //! Each check lists the tools, calls every tool with its default arguments, validates every
 //! `structuredContent` against the tool's `outputSchema`, and lists prompts and resources only
-//! when the server advertises them. Against the gateway the Python client also calls a fan-out
-//! over both agents with a progress callback and requires one `notifications/progress` per
-//! agent before the result (over HTTP they arrive on the POST's event stream).
+//! when the server advertises them; with resources it reads the first listed ones, fills every
+//! template by completing its variables and reads it, and reads the `resource_link` each tool
+//! answer carries. Against the gateway the Python client also calls a fan-out over both agents
+//! with a progress callback and requires one `notifications/progress` per agent before the
+//! result (over HTTP they arrive on the POST's event stream).
 //! Everything listens on 127.0.0.1 and stops when the run ends.
 
 mod install;
