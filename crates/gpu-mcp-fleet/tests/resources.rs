@@ -105,7 +105,7 @@ async fn call(server: &McpServer, method: &str, params: Value) -> Response {
 
 fn result(r: &Response) -> Value {
     assert!(r.error.is_none(), "unexpected error {:?}", r.error);
-    serde_json::to_value(r.result.as_ref()).unwrap()
+    r.result_value().unwrap().into_owned()
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ pub const GET_GPU_HEALTH: &str = "get_gpu_health";
 pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
 /// Name of the GPU processes tool.
 pub const GET_GPU_PROCESSES: &str = "get_gpu_processes";
+/// Name of the gateway's node listing (a gateway tool; named here for toolsets and prompts).
+pub const LIST_GPU_NODES: &str = "list_gpu_nodes";
 
 /// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
 ///

@@ -40,6 +40,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A toolset name that does not exist (or an empty list).
+    #[error("unknown toolset {given:?}; the toolsets are {known} (or all)")]
+    UnknownToolset {
+        /// What was given.
+        given: String,
+        /// The toolsets there are.
+        known: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -3,7 +3,8 @@
 //! kernel-log parser, [`XidEvent`]), time helpers, and the GPU tools' arguments, structured
 //! results and MCP definitions ([`gpu_tool_definitions`]), and the GPU prompts ([`prompts`]:
 //! the same templates for the agent and, with `node`, for the gateway), and the GPU resources
-//! ([`resources`]: `gpu://{node}/...` URIs read through the tools).
+//! ([`resources`]: `gpu://{node}/...` URIs read through the tools), and the toolsets an operator
+//! enables ([`toolsets`]: which group each tool belongs to).
 //!
 //! The agent's tools (`gpu-mcp-tools`) judge and render these types over a backend
 //! (`gpu-mcp-backend`); the gateway's fleet catalog (`gpu-mcp-fleet`) takes the tool definitions
@@ -28,10 +29,12 @@ mod reading;
 pub mod resources;
 mod snapshot;
 pub mod time;
+pub mod toolsets;
 pub mod xid;
 
 pub use definitions::{
-    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, gpu_tool_definitions,
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, LIST_GPU_NODES,
+    gpu_tool_definitions,
 };
 pub use error::{Error, Result};
 pub use pods::{AttributionSource, PodRef, ProcessOwner};

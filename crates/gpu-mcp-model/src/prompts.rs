@@ -14,7 +14,7 @@ use gpu_mcp_protocol::mcp::{GetPromptResult, Prompt, PromptArgument, PromptMessa
 
 use crate::args::DEFAULT_HEALTH_XID_WINDOW;
 use crate::definitions::{
-    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES,
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, LIST_GPU_NODES,
 };
 use crate::error::Error as PromptError;
 use crate::time::{parse_rfc3339, parse_window};
@@ -36,9 +36,6 @@ pub const ARG_GPU: &str = "gpu";
 /// time.
 pub const ARG_SINCE: &str = "since";
 
-/// The gateway's tool that lists the nodes (named here so the prompts can steer to it).
-const LIST_GPU_NODES: &str = "list_gpu_nodes";
-
 /// Which server a prompt is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromptScope {
@@ -54,7 +51,12 @@ struct Spec {
     description: &'static str,
     default_since: &'static str,
     node_required: bool,
+    /// The tools the prompt walks through (on the gateway also [`LIST_GPU_NODES`]).
+    tools: &'static [&'static str],
 }
+
+/// The tools every GPU prompt walks through.
+const HEALTH_XID_INVENTORY: &[&str] = &[GET_GPU_HEALTH, ANALYZE_XID_ERRORS, GET_GPU_INVENTORY];
 
 const SPECS: [Spec; 4] = [
     Spec {
@@ -64,6 +66,7 @@ const SPECS: [Spec; 4] = [
                       ECC, thermals, NVLink) behind each GPU that is not healthy.",
         default_since: DEFAULT_HEALTH_XID_WINDOW,
         node_required: false,
+        tools: HEALTH_XID_INVENTORY,
     },
     Spec {
         name: DIAGNOSE_XID_ERRORS,
@@ -72,6 +75,7 @@ const SPECS: [Spec; 4] = [
                       which GPUs it hit, how often, and the recommended action.",
         default_since: DEFAULT_HEALTH_XID_WINDOW,
         node_required: false,
+        tools: HEALTH_XID_INVENTORY,
     },
     Spec {
         name: GPU_TRIAGE,
@@ -80,6 +84,7 @@ const SPECS: [Spec; 4] = [
                       for each (watch, reset, drain, RMA).",
         default_since: "6h",
         node_required: false,
+        tools: HEALTH_XID_INVENTORY,
     },
     Spec {
         name: GPU_DRAIN_CHECK,
@@ -88,6 +93,7 @@ const SPECS: [Spec; 4] = [
                       with the evidence and what to tell the workloads' owners.",
         default_since: "7d",
         node_required: true,
+        tools: HEALTH_XID_INVENTORY,
     },
 ];
 
@@ -290,6 +296,26 @@ pub fn render_prompt(
         }],
         meta: None,
     })
+}
+
+/// The tools prompt `name` walks through in `scope` (a server lists a prompt only where it offers
+/// every one of them); `None` for an unknown prompt.
+pub fn prompt_tools(scope: PromptScope, name: &str) -> Option<Vec<&'static str>> {
+    spec(name).map(|s| {
+        let mut tools = s.tools.to_vec();
+        if scope == PromptScope::Fleet {
+            tools.insert(0, LIST_GPU_NODES);
+        }
+        tools
+    })
+}
+
+/// The prompts of `scope` whose tools all pass `offered`, in a stable order.
+pub fn offered_prompts(scope: PromptScope, offered: impl Fn(&str) -> bool) -> Vec<Prompt> {
+    gpu_prompts(scope)
+        .into_iter()
+        .filter(|p| prompt_tools(scope, &p.name).is_some_and(|t| t.iter().all(|t| offered(t))))
+        .collect()
 }
 
 /// The argument names `name` takes in `scope`; `None` for an unknown prompt (completion uses

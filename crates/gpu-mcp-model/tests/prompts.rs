@@ -128,3 +128,43 @@ fn every_prompt_renders_in_both_scopes() {
         }
     }
 }
+
+#[test]
+fn each_prompt_names_exactly_the_tools_it_declares() {
+    let known: Vec<String> = gpu_mcp_model::gpu_tool_definitions()
+        .into_iter()
+        .map(|t| t.name)
+        .chain([gpu_mcp_model::LIST_GPU_NODES.to_owned()])
+        .collect();
+    for scope in [PromptScope::Node, PromptScope::Fleet] {
+        for p in gpu_prompts(scope) {
+            let mut given = vec![];
+            if scope == PromptScope::Fleet && p.name == GPU_DRAIN_CHECK {
+                given.push(("node", "gpu-node-1"));
+            }
+            let filled = render_prompt(scope, &p.name, &args(&given)).unwrap();
+            let declared = prompt_tools(scope, &p.name).unwrap();
+            for tool in &known {
+                assert_eq!(
+                    text(&filled).contains(&format!("`{tool}`")),
+                    declared.contains(&tool.as_str()),
+                    "{scope:?} {}: {tool}",
+                    p.name
+                );
+            }
+        }
+    }
+    assert!(prompt_tools(PromptScope::Node, "nope").is_none());
+}
+
+#[test]
+fn a_prompt_is_offered_only_with_all_its_tools() {
+    let all = offered_prompts(PromptScope::Fleet, |_| true);
+    assert_eq!(all.len(), 4);
+    let no_cluster = offered_prompts(PromptScope::Fleet, |t| t != gpu_mcp_model::LIST_GPU_NODES);
+    assert!(no_cluster.is_empty());
+    let agent = offered_prompts(PromptScope::Node, |t| t != gpu_mcp_model::LIST_GPU_NODES);
+    assert_eq!(agent.len(), 4);
+    let no_health = offered_prompts(PromptScope::Node, |t| t != GET_GPU_HEALTH);
+    assert!(no_health.is_empty());
+}

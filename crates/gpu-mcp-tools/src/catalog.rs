@@ -11,6 +11,7 @@ use gpu_mcp_model::args::{DEFAULT_HEALTH_XID_WINDOW, HealthArgs, InventoryArgs, 
 use gpu_mcp_model::output::*;
 use gpu_mcp_model::processes::GpuProcessesArgs;
 use gpu_mcp_model::time::{format_rfc3339, parse_since};
+use gpu_mcp_model::toolsets::Toolsets;
 use gpu_mcp_model::{
     ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GpuSnapshot,
     KernelLogStatus, NodeSnapshot, XidEvent, gpu_tool_definitions,
@@ -53,6 +54,9 @@ pub struct AgentCatalogConfig {
     pub host_proc: Option<PathBuf>,
     /// Deadline of one attribution read (the pod-resources call, one batch of `/proc` reads).
     pub attribution_timeout: Duration,
+    /// The toolsets served (all by default): the tools of the others are unknown tools, and
+    /// the prompts and resources that need them are not offered.
+    pub toolsets: Toolsets,
 }
 
 impl Default for AgentCatalogConfig {
@@ -66,6 +70,7 @@ impl Default for AgentCatalogConfig {
             pod_resources_socket: None,
             host_proc: None,
             attribution_timeout: Duration::from_secs(2),
+            toolsets: Toolsets::all(),
         }
     }
 }
@@ -161,9 +166,12 @@ impl AgentCatalog {
         ));
         Self {
             backend,
+            tools: gpu_tool_definitions()
+                .into_iter()
+                .filter(|t| config.toolsets.enables(&t.name))
+                .collect(),
             config,
             sources,
-            tools: gpu_tool_definitions(),
             answers: Arc::default(),
             log: Arc::default(),
         }
@@ -180,6 +188,11 @@ impl AgentCatalog {
     /// The backend the catalog reads.
     pub(crate) fn backend(&self) -> &dyn GpuBackend {
         self.backend.as_ref()
+    }
+
+    /// Whether the catalog serves the tool `name` (it exists and its toolset is enabled).
+    pub(crate) fn offers_tool(&self, name: &str) -> bool {
+        self.tools.iter().any(|t| t.name == name)
     }
 
     /// The node this catalog reports on.
@@ -521,6 +534,9 @@ impl AgentCatalog {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
+        if !self.offers_tool(name) {
+            return Err(CallError::UnknownTool(name.to_owned()));
+        }
         let generation = self.backend.fresh_generation();
         let key = generation.map(|_| answers::key(name, arguments.as_ref()));
         if let (Some(g), Some(k)) = (generation, &key)
@@ -595,7 +611,7 @@ impl ToolCatalog for AgentCatalog {
 /// The GPU prompts for this node; `gpu` completes from the node's GPUs.
 impl PromptCatalog for AgentCatalog {
     fn prompts(&self) -> Vec<Prompt> {
-        crate::prompts::prompts()
+        crate::prompts::prompts(|t| self.offers_tool(t))
     }
 
     fn get_prompt(
@@ -603,6 +619,9 @@ impl PromptCatalog for AgentCatalog {
         name: &str,
         arguments: &BTreeMap<String, String>,
     ) -> Result<GetPromptResult, PromptError> {
+        if !self.prompts().iter().any(|p| p.name == name) {
+            return Err(PromptError::UnknownPrompt(name.to_owned()));
+        }
         crate::prompts::get_prompt(name, arguments)
     }
 

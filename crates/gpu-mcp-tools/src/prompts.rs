@@ -12,9 +12,9 @@ use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, CompletionReferen
 use gpu_mcp_protocol::mcp::{GetPromptResult, Prompt};
 use gpu_mcp_service::PromptError;
 
-/// The agent's prompt definitions.
-pub(crate) fn prompts() -> Vec<Prompt> {
-    gpu_mcp_model::prompts::gpu_prompts(PromptScope::Node)
+/// The agent's prompt definitions whose tools all pass `offered`.
+pub(crate) fn prompts(offered: impl Fn(&str) -> bool) -> Vec<Prompt> {
+    gpu_mcp_model::prompts::offered_prompts(PromptScope::Node, offered)
 }
 
 /// Fills an agent prompt.

@@ -33,7 +33,7 @@ impl AgentCatalog {
     }
 
     fn offers(&self, kind: ResourceKind) -> bool {
-        self.tools().iter().any(|t| t.name == kind.tool())
+        self.offers_tool(kind.tool())
     }
 
     /// The GPU indexes of the current snapshot (none when the GPUs cannot be read).
