@@ -12,8 +12,7 @@ use serde_json::Value;
 use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model, gpu_verdict};
 use crate::fleet_args::{Cursor, NodePattern, node_limit};
 
-/// Name of the gateway-only tool.
-pub(crate) const LIST_GPU_NODES: &str = "list_gpu_nodes";
+pub(crate) use gpu_mcp_model::LIST_GPU_NODES;
 
 /// Nodes listed per page by default.
 pub(crate) const DEFAULT_LIST_LIMIT: u32 = 50;

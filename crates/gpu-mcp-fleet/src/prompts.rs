@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_k8s::{NodeDirectory, NodeName};
-use gpu_mcp_model::prompts::{ARG_NODE, PromptScope, gpu_prompts, render_prompt};
+use gpu_mcp_model::prompts::{ARG_NODE, PromptScope, offered_prompts, render_prompt};
 use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_service::{PromptCatalog, PromptError};
 
@@ -18,7 +18,7 @@ use crate::node_arg::closest_match;
 /// The fleet prompts; `node` completes from the directory and `gpu` from the chosen node's agent.
 impl PromptCatalog for ClusterCatalog {
     fn prompts(&self) -> Vec<Prompt> {
-        gpu_prompts(PromptScope::Fleet)
+        offered_prompts(PromptScope::Fleet, |t| self.serves(t))
     }
 
     fn get_prompt(
@@ -26,6 +26,9 @@ impl PromptCatalog for ClusterCatalog {
         name: &str,
         arguments: &BTreeMap<String, String>,
     ) -> Result<GetPromptResult, PromptError> {
+        if !self.prompts().iter().any(|p| p.name == name) {
+            return Err(PromptError::UnknownPrompt(name.to_owned()));
+        }
         get_prompt(self.router().directory().as_ref(), name, arguments)
     }
 
@@ -69,6 +72,7 @@ fn check_node(directory: &dyn NodeDirectory, node: &str) -> Result<(), PromptErr
 #[cfg(test)]
 mod tests {
     use gpu_mcp_k8s::StaticDirectory;
+    use gpu_mcp_model::prompts::gpu_prompts;
 
     use super::*;
 

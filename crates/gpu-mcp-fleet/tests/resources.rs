@@ -259,3 +259,58 @@ async fn a_fan_out_links_each_detailed_node_to_its_resource() {
     assert_eq!(links[0]["mimeType"], "application/json");
     assert_eq!(r["content"][0]["type"], "text", "the words come first");
 }
+
+#[tokio::test]
+async fn toolsets_limit_the_tools_prompts_and_resources() {
+    let directory = StaticDirectory::new([("gpu-node-0", "http://127.0.0.1:9/0")]).unwrap();
+    let agents = Arc::new(Agents::default());
+    let router = Router::new(Arc::new(directory), agents.clone(), RouterConfig::default());
+    let toolsets = gpu_mcp_model::toolsets::Toolsets::parse("health").unwrap();
+    let catalog =
+        ClusterCatalog::new(Arc::new(router), gpu_tool_definitions()).with_toolsets(&toolsets);
+    let info = ServerInfo {
+        name: "gateway".into(),
+        version: "1".into(),
+        title: None,
+        instructions: None,
+    };
+    let s = McpServer::new(info, Arc::new(catalog));
+    let tools = result(&call(&s, "tools/list", json!({})).await);
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["get_gpu_health", "analyze_xid_errors"]);
+    for disabled in ["list_gpu_nodes", "get_gpu_inventory"] {
+        let r = call(&s, "tools/call", json!({"name": disabled})).await;
+        let e = r.error.expect("an unknown tool");
+        assert_eq!(e.code, -32602, "{disabled}");
+        assert!(e.message.contains("Unknown tool"), "{}", e.message);
+    }
+    // Every gateway prompt starts with list_gpu_nodes: none is offered.
+    assert_eq!(
+        call(&s, "prompts/list", json!({}))
+            .await
+            .error
+            .unwrap()
+            .code,
+        -32601
+    );
+    let templates = result(&call(&s, "resources/templates/list", json!({})).await);
+    assert_eq!(templates["resourceTemplates"].as_array().unwrap().len(), 2);
+    let r = call(
+        &s,
+        "resources/read",
+        json!({"uri": "gpu://gpu-node-0/inventory"}),
+    )
+    .await;
+    assert_eq!(r.error.unwrap().code, -32002);
+    let listed = result(&call(&s, "resources/list", json!({})).await);
+    assert_eq!(listed["resources"].as_array().unwrap().len(), 2);
+    assert!(
+        agents.asked.lock().is_empty(),
+        "nothing disabled reached an agent"
+    );
+}

@@ -18,6 +18,12 @@ pub const ANALYZE_XID_ERRORS: &str = "analyze_xid_errors";
 pub const GET_GPU_PROCESSES: &str = "get_gpu_processes";
 /// Name of the gateway's node listing (a gateway tool; named here for toolsets and prompts).
 pub const LIST_GPU_NODES: &str = "list_gpu_nodes";
+/// Name of the gateway's node description (a gateway tool; named here for toolsets).
+pub const DESCRIBE_GPU_NODE: &str = "describe_gpu_node";
+/// Name of the gateway's pod allocation tool (a gateway tool; named here for toolsets).
+pub const GET_POD_GPU_ALLOCATION: &str = "get_pod_gpu_allocation";
+/// Name of the gateway's pod-failure triage (a gateway tool; named here for toolsets).
+pub const EXPLAIN_POD_GPU_FAILURE: &str = "explain_pod_gpu_failure";
 
 /// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
 ///

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::definitions::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, LIST_GPU_NODES};
+use crate::definitions::{
+    ANALYZE_XID_ERRORS, DESCRIBE_GPU_NODE, EXPLAIN_POD_GPU_FAILURE, GET_GPU_HEALTH,
+    GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_POD_GPU_ALLOCATION, LIST_GPU_NODES,
+};
 use crate::error::Error;
 
 /// A named group of tools.
@@ -17,11 +20,12 @@ pub enum Toolset {
     Inventory,
     /// Whether they are well: `get_gpu_health`, `analyze_xid_errors`.
     Health,
-    /// Who runs on them.
+    /// Who runs on them: `get_gpu_processes`.
     Processes,
     /// How they are wired.
     Topology,
-    /// The gateway's view of the cluster: `list_gpu_nodes`.
+    /// The gateway's view of the cluster: `list_gpu_nodes`, and with the cluster context
+    /// `describe_gpu_node`, `get_pod_gpu_allocation`, `explain_pod_gpu_failure`.
     Cluster,
 }
 
@@ -51,7 +55,11 @@ impl Toolset {
         match tool {
             GET_GPU_INVENTORY => Some(Self::Inventory),
             GET_GPU_HEALTH | ANALYZE_XID_ERRORS => Some(Self::Health),
-            LIST_GPU_NODES => Some(Self::Cluster),
+            GET_GPU_PROCESSES => Some(Self::Processes),
+            LIST_GPU_NODES
+            | DESCRIBE_GPU_NODE
+            | GET_POD_GPU_ALLOCATION
+            | EXPLAIN_POD_GPU_FAILURE => Some(Self::Cluster),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ use gpu_mcp_k8s::{
     ClusterCache, NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted,
 };
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
+use gpu_mcp_model::toolsets::Toolsets;
 use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use gpu_mcp_service::{
@@ -48,6 +49,7 @@ pub struct ClusterCatalog {
     metrics: Option<ClusterMetrics>,
     next_id: AtomicU64,
     kube: Option<KubeTools>,
+    toolsets: Toolsets,
 }
 
 impl std::fmt::Debug for ClusterCatalog {
@@ -75,6 +77,7 @@ impl ClusterCatalog {
             metrics: None,
             next_id: AtomicU64::new(1),
             kube: None,
+            toolsets: Toolsets::all(),
         }
     }
 
@@ -82,10 +85,30 @@ impl ClusterCatalog {
     /// which read `cache` and ask the agents through this catalog's router.
     pub fn with_cluster_context(mut self, cache: Arc<ClusterCache>) -> Self {
         if self.kube.is_none() {
-            self.tools.extend(kube_tools());
+            let toolsets = &self.toolsets;
+            self.tools.extend(
+                kube_tools()
+                    .into_iter()
+                    .filter(|t| toolsets.enables(&t.name)),
+            );
         }
         self.kube = Some(KubeTools::new(cache, Arc::clone(&self.router)));
         self
+    }
+
+    /// Serves only the tools of `toolsets` (`list_gpu_nodes` is `cluster`'s): the others are
+    /// unknown tools, and the prompts and resources that need them are not offered.
+    /// The order of `with_toolsets` and `with_cluster_context` does not matter.
+    pub fn with_toolsets(mut self, toolsets: &Toolsets) -> Self {
+        self.tools.retain(|t| toolsets.enables(&t.name));
+        self.agent_tools.retain(|n| toolsets.enables(n));
+        self.toolsets = toolsets.clone();
+        self
+    }
+
+    /// Whether the gateway serves the tool `name`.
+    pub(crate) fn serves(&self, name: &str) -> bool {
+        self.tools.iter().any(|t| t.name == name)
     }
 
     /// Records routed calls into `metrics`.
@@ -407,6 +430,9 @@ impl ToolCatalog for ClusterCatalog {
         ctx: CallContext,
     ) -> BoxFuture<'a, Result<CallToolResult, CallError>> {
         async move {
+            if !self.serves(name) {
+                return Err(CallError::UnknownTool(name.to_owned()));
+            }
             let started = Instant::now();
             let (mode, work) = if name == LIST_GPU_NODES {
                 ("list", self.list_gpu_nodes(arguments).boxed())

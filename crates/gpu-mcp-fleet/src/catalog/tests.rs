@@ -473,3 +473,17 @@ async fn a_cancelled_call_stops_waiting() {
     assert!(r.failed());
     assert!(text(&r).contains("cancelled"));
 }
+
+#[test]
+fn every_gateway_tool_belongs_to_a_toolset() {
+    let tools = gateway_tools(gpu_mcp_model::gpu_tool_definitions())
+        .into_iter()
+        .chain(kube_tools());
+    for t in tools {
+        assert!(
+            gpu_mcp_model::toolsets::Toolset::of(&t.name).is_some(),
+            "{} has no toolset",
+            t.name
+        );
+    }
+}

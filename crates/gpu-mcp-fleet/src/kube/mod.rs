@@ -23,12 +23,9 @@ use describe::{DescribeNodeInput, NodeDescription};
 use explain::{AgentXids, Evidence, ExplainInput, Explanation};
 use gpu_mcp_model::ANALYZE_XID_ERRORS;
 
-/// Name of the node tool.
-pub(crate) const DESCRIBE_GPU_NODE: &str = "describe_gpu_node";
-/// Name of the pod tool.
-pub(crate) const GET_POD_GPU_ALLOCATION: &str = "get_pod_gpu_allocation";
-/// Name of the triage tool.
-pub(crate) const EXPLAIN_POD_GPU_FAILURE: &str = "explain_pod_gpu_failure";
+pub(crate) use gpu_mcp_model::{
+    DESCRIBE_GPU_NODE, EXPLAIN_POD_GPU_FAILURE, GET_POD_GPU_ALLOCATION,
+};
 
 /// Most bytes of a text block; a longer one is cut and says so (the structured content is
 /// complete).
