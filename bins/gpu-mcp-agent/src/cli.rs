@@ -9,6 +9,8 @@ use clap::{Parser, ValueEnum};
 use gpu_mcp_agent::{Check, Config, DEFAULT_REQUEST_TIMEOUT, GpuSource, TransportMode};
 use gpu_mcp_backend::{MockConfig, NvmlOptions, Scenario};
 use gpu_mcp_cli::{ServeFlags, Transport, parse_duration, read_file};
+use gpu_mcp_model::gpu_tool_definitions;
+use gpu_mcp_model::toolsets::Toolsets;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -118,11 +120,21 @@ pub(crate) struct Cli {
         global = true
     )]
     host_proc: String,
+    /// Toolsets served, comma-separated: inventory, health (health and Xid errors), processes,
+    /// topology, or all. The tools of the others are unknown tools, and the prompts and
+    /// resources that need them are not offered.
+    #[arg(long, default_value = "all", value_name = "LIST", value_parser = parse_toolsets)]
+    toolsets: Toolsets,
     #[command(flatten)]
     pub(crate) serve: ServeFlags,
     /// Print a check for a person and exit, instead of serving MCP.
     #[command(subcommand)]
     check: Option<CheckCommand>,
+}
+
+/// Reads `--toolsets`.
+fn parse_toolsets(list: &str) -> Result<Toolsets, String> {
+    Toolsets::parse(list).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, clap::Subcommand)]
@@ -191,6 +203,16 @@ impl Cli {
         config.host_proc = path(self.host_proc);
         config.strict_lifecycle = self.serve.sessions.strict_lifecycle;
         config.snapshot_max_age = self.snapshot_max_age;
+        if !gpu_tool_definitions()
+            .iter()
+            .any(|t| self.toolsets.enables(&t.name))
+        {
+            return Err(gpu_mcp_cli::Error::Config(format!(
+                "--toolsets {}: the agent has no tool in these toolsets (its tools are in inventory and health)",
+                self.toolsets
+            )));
+        }
+        config.toolsets = self.toolsets;
         config.check = self.check.map(|CheckCommand::Health| Check::Health);
         let token = self.serve.auth.token()?;
         self.serve.apply(
@@ -226,6 +248,20 @@ mod tests {
         };
         assert_eq!(mock.scenario, Scenario::Xid79);
         assert_eq!(parse(&[]).into_config().unwrap().check, None);
+    }
+
+    #[test]
+    fn toolsets_reach_the_config_and_need_an_agent_tool() {
+        assert!(parse(&[]).into_config().unwrap().toolsets.is_all());
+        let health = parse(&["--toolsets", "health"]).into_config().unwrap();
+        assert_eq!(health.toolsets.to_string(), "health");
+        let e = parse(&["--toolsets", "cluster"]).into_config().unwrap_err();
+        assert!(e.to_string().contains("no tool in these toolsets"), "{e}");
+        let bad = gpu_mcp_cli::parse_from::<Cli, _, _>(
+            gpu_mcp_cli::AGENT_ENV_PREFIX,
+            ["gpu-mcp-agent", "--toolsets", "nope"],
+        );
+        assert!(bad.unwrap_err().to_string().contains("unknown toolset"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use gpu_mcp_backend::{
     CoalescingBackend, GpuBackend, MockBackend, MockConfig, NvmlBackend, NvmlOptions,
 };
 use gpu_mcp_model::output::Verdict;
+use gpu_mcp_model::toolsets::Toolsets;
 use gpu_mcp_service::{
     DEFAULT_LOG_INTERVAL, LogSink, McpServer, ServerInfo, SessionPolicy, ThrottledLog,
 };
@@ -86,6 +87,8 @@ pub struct Config {
     pub snapshot_max_age: Duration,
     /// Print this check and exit instead of serving MCP.
     pub check: Option<Check>,
+    /// The toolsets served (all by default).
+    pub toolsets: Toolsets,
 }
 
 impl Config {
@@ -113,6 +116,7 @@ impl Config {
             strict_lifecycle: false,
             snapshot_max_age: DEFAULT_SNAPSHOT_MAX_AGE,
             check: None,
+            toolsets: Toolsets::all(),
         }
     }
 }
@@ -165,6 +169,7 @@ fn catalog(config: &Config, backend: Arc<dyn GpuBackend>) -> AgentCatalog {
             kmsg_path: config.kmsg_path.clone(),
             pod_resources_socket: config.pod_resources_socket.clone(),
             host_proc: config.host_proc.clone(),
+            toolsets: config.toolsets.clone(),
             ..AgentCatalogConfig::default()
         },
     )

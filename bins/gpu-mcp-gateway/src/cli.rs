@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use gpu_mcp_cli::{ServeFlags, Transport, parse_duration, read_secret};
 use gpu_mcp_gateway::{Agents, Config, Routing, TransportMode, default_request_timeout};
 use gpu_mcp_k8s::CircuitBreakerConfig;
+use gpu_mcp_model::toolsets::Toolsets;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -90,8 +91,18 @@ pub(crate) struct Cli {
     /// How long a node whose breaker opened is skipped (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration, help_heading = "Routing")]
     breaker_cool_down: Duration,
+    /// Toolsets served, comma-separated: inventory, health (health and Xid errors), processes,
+    /// topology, cluster (list_gpu_nodes and the cluster-context tools), or all. The tools of the
+    /// others are unknown tools, and the prompts and resources that need them are not offered.
+    #[arg(long, default_value = "all", value_name = "LIST", value_parser = parse_toolsets)]
+    toolsets: Toolsets,
     #[command(flatten)]
     pub(crate) serve: ServeFlags,
+}
+
+/// Reads `--toolsets`.
+fn parse_toolsets(list: &str) -> Result<Toolsets, String> {
+    Toolsets::parse(list).map_err(|e| e.to_string())
 }
 
 /// How the gateway reaches an agent.
@@ -129,6 +140,17 @@ impl Cli {
             .as_ref()
             .map(|path| read_secret("agent token file", path))
             .transpose()?;
+        let has_tool = gpu_mcp_model::gpu_tool_definitions()
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain([gpu_mcp_model::LIST_GPU_NODES])
+            .any(|t| self.toolsets.enables(t));
+        if !has_tool {
+            return Err(gpu_mcp_cli::Error::Config(format!(
+                "--toolsets {}: the gateway has no tool in these toolsets (its tools are in inventory, health and cluster)",
+                self.toolsets
+            )));
+        }
         let mut config = Config {
             transport: match self.transport {
                 Transport::Http => TransportMode::Http,
@@ -149,6 +171,7 @@ impl Cli {
                 cool_down: self.breaker_cool_down,
             }),
             agent_token,
+            toolsets: self.toolsets,
             ..Config::default()
         };
         if let Some(command) = self.exec_command {
@@ -198,6 +221,21 @@ mod tests {
         assert_eq!(
             cluster.http.max_body_bytes,
             gpu_mcp_transport::DEFAULT_MAX_BODY_BYTES
+        );
+    }
+
+    #[test]
+    fn toolsets_are_a_flag_and_refuse_unknown_names() {
+        assert!(parse(&[]).toolsets.is_all());
+        let some = parse(&["--toolsets", "health,cluster"]);
+        assert_eq!(some.toolsets.to_string(), "health,cluster");
+        let e = cli(&["--toolsets", "healthy"]).unwrap_err().to_string();
+        assert!(e.contains("unknown toolset"), "{e}");
+        let none = cli(&["--toolsets", "topology"]).unwrap().into_config(false);
+        assert!(
+            none.unwrap_err()
+                .to_string()
+                .contains("no tool in these toolsets")
         );
     }
 

@@ -20,6 +20,7 @@ use gpu_mcp_k8s::{
     ExecTransportConfig, FleetEvents, HttpTransport, HttpTransportConfig, NodeDirectory,
     NodeTransport, Router, RouterConfig, StaticDirectory,
 };
+use gpu_mcp_model::toolsets::Toolsets;
 use gpu_mcp_service::{
     DEFAULT_LOG_INTERVAL, LogSink, McpServer, ServerInfo, SessionPolicy, ThrottledLog,
 };
@@ -120,6 +121,8 @@ pub struct Config {
     pub exec_command: Vec<String>,
     /// The bearer token sent to agents.
     pub agent_token: Option<String>,
+    /// The toolsets served (all by default).
+    pub toolsets: Toolsets,
 }
 
 impl Default for Config {
@@ -155,6 +158,7 @@ impl Default for Config {
                 .map(|s| (*s).to_owned())
                 .collect(),
             agent_token: None,
+            toolsets: Toolsets::all(),
         }
     }
 }
@@ -312,6 +316,7 @@ impl Gateway {
             }),
         );
         let mut catalog = ClusterCatalog::new(router, gpu_mcp_model::gpu_tool_definitions())
+            .with_toolsets(&config.toolsets)
             .with_metrics(cluster_metrics);
         if let Some(cache) = cluster {
             catalog = catalog.with_cluster_context(cache);
