@@ -175,6 +175,12 @@ whose agent does not answer are listed with the reason."
     }
 }
 
+/// The gateway's definitions over `agent_tools` (what a gateway serving every toolset lists),
+/// without a router: for generated references.
+pub fn gateway_tool_definitions(agent_tools: Vec<Tool>) -> Vec<Tool> {
+    gateway_tools(agent_tools)
+}
+
 /// The gateway's catalog: `list_gpu_nodes`, then every agent tool with the `node` argument.
 pub(crate) fn gateway_tools(agent_tools: Vec<Tool>) -> Vec<Tool> {
     std::iter::once(list_gpu_nodes_tool())

@@ -36,6 +36,7 @@ mod resources;
 mod shape;
 
 pub use catalog::ClusterCatalog;
+pub use definitions::gateway_tool_definitions;
 pub use error::{Error, Result};
 pub use log::FleetLog;
 pub use metrics::{CacheSize, ClusterMetrics, MetricSink, register_cache_size};

@@ -1,7 +1,8 @@
 //! The tool reference (`docs/tools.md`), generated from the catalog: names, titles,
-//! descriptions, schemas, example outputs from the mock fleet on a fixed clock, the mock
-//! scenarios and the Xid catalog. `cargo xtask docs` writes it; a test fails when the committed
-//! file is stale.
+//! descriptions, schemas, example outputs from the mock fleet on a fixed clock, the gateway's own
+//! tools and the arguments it adds (from the gateway's definitions, which the caller passes: this
+//! crate does not link the gateway), the mock scenarios and the Xid catalog. `cargo xtask docs`
+//! writes it; a test there fails when the committed file is stale.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use gpu_mcp_backend::{MOCK_UPTIME, MockBackend, MockConfig, Scenario};
 use gpu_mcp_model::gpu_tool_definitions;
 use gpu_mcp_model::xid::{catalog, lookup};
-use gpu_mcp_protocol::{CallToolResult, Content};
+use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use serde_json::{Value, json};
 
 use crate::{AgentCatalog, AgentCatalogConfig, Error, Result};
@@ -46,26 +47,157 @@ const EXAMPLES: &[(&str, &str, Scenario)] = &[
     ("get_gpu_processes", r#"{"limit": 4}"#, Scenario::MigEnabled),
 ];
 
-/// Generates `docs/tools.md`.
-pub async fn tools_markdown() -> Result<String> {
+/// The JSON type a property schema admits, in words (`string`, `integer | string`).
+fn type_of(p: &Value) -> String {
+    match p.get("type") {
+        Some(Value::Array(a)) => {
+            return a
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|s| *s != "null")
+                .collect::<Vec<_>>()
+                .join(" | ");
+        }
+        Some(Value::String(s)) => return s.clone(),
+        _ => {}
+    }
+    if let Some(Value::Array(values)) = p.get("enum") {
+        let mut types: Vec<&str> = values.iter().map(json_type).collect();
+        types.dedup();
+        return types.join(" | ");
+    }
+    if let Some(c) = p.get("const") {
+        return json_type(c).to_owned();
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = p.get(key) {
+            let mut types: Vec<String> = branches.iter().map(type_of).collect();
+            types.sort_unstable();
+            types.dedup();
+            return types.join(" | ");
+        }
+    }
+    "any".to_owned()
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The argument table of `schema`, for the properties `keep` admits.
+fn arguments_table(schema: &JsonObject, keep: impl Fn(&str) -> bool) -> String {
+    let mut md = String::from("| Argument | Type | Description |\n|---|---|---|\n");
+    if let Some(Value::Object(props)) = schema.get("properties") {
+        for (name, p) in props.iter().filter(|(n, _)| keep(n)) {
+            let ty = type_of(p);
+            let desc = p
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .replace('\n', " ");
+            let _ = writeln!(md, "| `{name}` | {ty} | {desc} |");
+        }
+    }
+    md
+}
+
+/// The schemas of a definition, folded.
+fn schemas(md: &mut String, t: &Tool) -> Result<()> {
+    let _ = write!(
+        md,
+        "<details><summary>inputSchema</summary>\n\n```json\n{}\n```\n\n</details>\n\n",
+        pretty(&Value::Object(t.input_schema.clone()))?
+    );
+    if let Some(o) = &t.output_schema {
+        let _ = write!(
+            md,
+            "<details><summary>outputSchema</summary>\n\n```json\n{}\n```\n\n</details>\n\n",
+            pretty(&Value::Object(o.clone()))?
+        );
+    }
+    Ok(())
+}
+
+/// The gateway's section: the arguments it adds to every GPU tool (from its definition of the
+/// first one), then its own tools.
+fn gateway_section(md: &mut String, agent: &[Tool], gateway: &[Tool]) -> Result<()> {
+    md.push_str("\n## Gateway\n\n");
+    md.push_str("The gateway (`gpu-mcp-gateway`) serves every tool above for any node of the cluster, with the arguments below, and adds its own tools.\n");
+    md.push_str("With `node` a call goes to that node's agent and the answer is the agent's under `result`, tagged with `node` and `pod`; without it the call asks every node and the answer is a bounded summary: totals first, then the nodes that need attention, then what was left out and how to get it.\n\n");
+    let extended = agent
+        .iter()
+        .find_map(|a| gateway.iter().find(|g| g.name == a.name).map(|g| (a, g)));
+    if let Some((a, g)) = extended {
+        let own = |name: &str| {
+            a.input_schema
+                .get("properties")
+                .and_then(|p| p.get(name))
+                .is_none()
+        };
+        md.push_str("### Arguments the gateway adds to every GPU tool\n\n");
+        md.push_str(&arguments_table(&g.input_schema, own));
+        md.push('\n');
+    }
+    for t in gateway
+        .iter()
+        .filter(|g| agent.iter().all(|a| a.name != g.name))
+    {
+        let _ = write!(
+            md,
+            "\n## {}\n\n**{}** (gateway only)\n\n{}\n\n",
+            t.name,
+            t.title.as_deref().unwrap_or(""),
+            t.description
+        );
+        md.push_str("### Arguments\n\n");
+        md.push_str(&arguments_table(&t.input_schema, |_| true));
+        md.push('\n');
+        schemas(md, t)?;
+    }
+    Ok(())
+}
+
+/// Generates `docs/tools.md`; `gateway` is the gateway's tool list (its own tools and the agent's
+/// with the arguments it adds).
+pub async fn tools_markdown(gateway: &[Tool]) -> Result<String> {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_268_800); // 2026-01-01T12:00:00Z
     let mut md = String::new();
     md.push_str("# GPU tools\n\n");
     md.push_str("<!-- Generated by `cargo xtask docs` from the agent's tool catalog; do not edit by hand. -->\n\n");
     md.push_str("The agent serves these tools on every GPU node.\n");
     md.push_str(
-        "The gateway serves the same definitions with an extra optional `node` argument.\n",
+        "The gateway serves the same definitions with an extra optional `node` argument and the fleet arguments, and adds its own tools ([Gateway](#gateway)).\n",
     );
     md.push_str("Every tool is read-only (`readOnlyHint: true`, `destructiveHint: false`, `idempotentHint: true`, `openWorldHint: false`).\n");
     md.push_str("Each result carries `structuredContent` that matches the tool's `outputSchema`, and a text block for clients that ignore structured output.\n");
-    md.push_str("A field the driver cannot read is `{\"value\": ...}`, `\"not_supported\"` or `{\"error\": \"...\"}`, so one unreadable field never fails the call.\n");
+    md.push_str("Values are plain; a field the driver cannot read is left out and named once, per GPU (or per node), under `unavailable` with the reason (`not_supported` or the driver's error), so one unreadable field never fails the call.\n");
     md.push_str("How verdicts are reached is in [health-rules.md](health-rules.md).\n\n");
     let defs = gpu_tool_definitions();
-    md.push_str("| Tool | Title |\n|---|---|\n");
+    md.push_str("| Tool | Title | Served by |\n|---|---|---|\n");
     for t in &defs {
         let _ = writeln!(
             md,
-            "| [`{}`](#{}) | {} |",
+            "| [`{}`](#{}) | {} | agent and gateway |",
+            t.name,
+            t.name,
+            t.title.as_deref().unwrap_or("")
+        );
+    }
+    for t in gateway
+        .iter()
+        .filter(|g| defs.iter().all(|a| a.name != g.name))
+    {
+        let _ = writeln!(
+            md,
+            "| [`{}`](#{}) | {} | gateway |",
             t.name,
             t.name,
             t.title.as_deref().unwrap_or("")
@@ -80,40 +212,9 @@ pub async fn tools_markdown() -> Result<String> {
             t.description
         );
         md.push_str("### Arguments\n\n");
-        md.push_str("| Argument | Type | Description |\n|---|---|---|\n");
-        if let Some(Value::Object(props)) = t.input_schema.get("properties") {
-            for (name, p) in props {
-                let ty = match p.get("type") {
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .filter(|s| *s != "null")
-                        .collect::<Vec<_>>()
-                        .join(" | "),
-                    Some(Value::String(s)) => s.clone(),
-                    _ => "any".to_owned(),
-                };
-                let desc = p
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .replace('\n', " ");
-                let _ = writeln!(md, "| `{name}` | {ty} | {desc} |");
-            }
-        }
+        md.push_str(&arguments_table(&t.input_schema, |_| true));
         md.push_str("\nUnknown arguments, wrong types, an out-of-range GPU and an unparsable time are tool errors (`isError: true`) that name the argument.\n\n");
-        let _ = write!(
-            md,
-            "<details><summary>inputSchema</summary>\n\n```json\n{}\n```\n\n</details>\n\n",
-            pretty(&Value::Object(t.input_schema.clone()))?
-        );
-        if let Some(o) = &t.output_schema {
-            let _ = write!(
-                md,
-                "<details><summary>outputSchema</summary>\n\n```json\n{}\n```\n\n</details>\n\n",
-                pretty(&Value::Object(o.clone()))?
-            );
-        }
+        schemas(&mut md, t)?;
         if let Some((_, args, scenario)) = EXAMPLES.iter().find(|e| e.0 == t.name) {
             let backend = MockBackend::new(MockConfig {
                 node_name: "gpu-node-1".to_owned(),
@@ -157,6 +258,7 @@ pub async fn tools_markdown() -> Result<String> {
             );
         }
     }
+    gateway_section(&mut md, &defs, gateway)?;
     md.push_str("\n## Mock scenarios\n\n");
     md.push_str("`gpu-mcp-agent --nvml-mode mock --mock-scenario <name>` applies a scenario to one GPU (index 0 by default).\n\n");
     md.push_str("| Scenario | What it reproduces |\n|---|---|\n");
