@@ -13,7 +13,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_k8s::{NodeError, NodeName, quote_untrusted};
 use gpu_mcp_model::resources::{
-    GpuResource, MIME_JSON, ResourceKind, VAR_INDEX, VAR_NODE, resource_templates, template_kind,
+    GpuResource, MIME_JSON, ResourceKind, VAR_INDEX, VAR_NODE, resource_templates, shown,
+    template_kind,
 };
 use gpu_mcp_protocol::Content;
 use gpu_mcp_protocol::mcp::{
@@ -48,11 +49,13 @@ impl ClusterCatalog {
 
     async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, ResourceError> {
         let resource = GpuResource::parse(uri).map_err(ResourceError::NotFound)?;
-        let node = NodeName::try_from(resource.node.as_str())
-            .map_err(|e| ResourceError::NotFound(format!("{uri:?} names no valid node: {e}.")))?;
+        let node = NodeName::try_from(resource.node.as_str()).map_err(|e| {
+            ResourceError::NotFound(format!("{} names no valid node: {e}.", shown(uri)))
+        })?;
         if !self.offers(resource.kind) {
             return Err(ResourceError::NotFound(format!(
-                "{uri:?} is read through {}, which this server does not offer.",
+                "{} is read through {}, which this server does not offer.",
+                shown(uri),
                 resource.tool()
             )));
         }

@@ -28,6 +28,19 @@ pub const VAR_INDEX: &str = "index";
 /// The MIME type of every GPU resource: the tool's structured result as JSON.
 pub const MIME_JSON: &str = "application/json";
 
+/// Most characters of a client's URI an error message repeats.
+const SHOWN_CHARS: usize = 160;
+
+/// `text` (a URI or part of one, as a client sent it) for an error message: escaped, in quotes,
+/// and cut after [`SHOWN_CHARS`] characters.
+pub fn shown(text: &str) -> String {
+    let mut cut: String = text.chars().take(SHOWN_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    format!("{cut:?}")
+}
+
 /// What a GPU resource holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ResourceKind {
@@ -152,7 +165,8 @@ impl GpuResource {
     pub fn parse(uri: &str) -> Result<Self, String> {
         let unknown = || {
             format!(
-                "{uri:?} is not a GPU resource; the templates are {}.",
+                "{} is not a GPU resource; the templates are {}.",
+                shown(uri),
                 ResourceKind::ALL.map(ResourceKind::uri_template).join(", ")
             )
         };
@@ -167,14 +181,18 @@ impl GpuResource {
                     .then(|| index.parse::<u32>().ok())
                     .flatten()
                     .ok_or_else(|| {
-                        format!("{uri:?}: the GPU index {index:?} is not a number like 0 or 7.")
+                        format!(
+                            "{}: the GPU index {} is not a number like 0 or 7.",
+                            shown(uri),
+                            shown(index)
+                        )
                     })?;
                 (*node, ResourceKind::GpuInventory, Some(parsed))
             }
             _ => return Err(unknown()),
         };
         if node.is_empty() {
-            return Err(format!("{uri:?} names no node."));
+            return Err(format!("{} names no node.", shown(uri)));
         }
         Ok(Self {
             node: node.to_owned(),
@@ -322,6 +340,10 @@ mod tests {
         }
         let e = GpuResource::parse("file:///etc/passwd").unwrap_err();
         assert!(e.contains("gpu://{node}/inventory"), "{e}");
+        let long = format!("gpu://{}/fans", "n".repeat(10_000));
+        let e = GpuResource::parse(&long).unwrap_err();
+        assert!(e.len() < 600 && e.contains('…'), "{e}");
+        assert_eq!(shown("a\nb"), r#""a\nb""#);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_model::resources::{
-    GpuResource, MIME_JSON, ResourceKind, VAR_INDEX, VAR_NODE, resource_templates, template_kind,
+    GpuResource, MIME_JSON, ResourceKind, VAR_INDEX, VAR_NODE, resource_templates, shown,
+    template_kind,
 };
 use gpu_mcp_protocol::mcp::{
     CompleteRequestParams, Completion, CompletionReference, ReadResourceResult, Resource,
@@ -47,13 +48,15 @@ impl AgentCatalog {
         let node = self.node_name();
         if resource.node != node {
             return Err(ResourceError::NotFound(format!(
-                "This agent serves node {node} only; {uri:?} names {:?}. Read gpu://{node}/... here, or ask the gateway.",
-                resource.node
+                "This agent serves node {node} only; {} names {}. Read gpu://{node}/... here, or ask the gateway.",
+                shown(uri),
+                shown(&resource.node)
             )));
         }
         if !self.offers(resource.kind) {
             return Err(ResourceError::NotFound(format!(
-                "{uri:?} is read through {}, which this server does not offer.",
+                "{} is read through {}, which this server does not offer.",
+                shown(uri),
                 resource.tool()
             )));
         }
@@ -63,7 +66,8 @@ impl AgentCatalog {
             })?;
             if !indexes.contains(&index) {
                 return Err(ResourceError::NotFound(format!(
-                    "{uri:?}: node {node} has no GPU {index} (it has {}).",
+                    "{}: node {node} has no GPU {index} (it has {}).",
+                    shown(uri),
                     describe(&indexes)
                 )));
             }
