@@ -175,10 +175,12 @@ whose agent does not answer are listed with the reason."
     }
 }
 
-/// The gateway's definitions over `agent_tools` (what a gateway serving every toolset lists),
-/// without a router: for generated references.
+/// The gateway's definitions over `agent_tools` (what a gateway serving every toolset with the
+/// cluster context lists), without a router: for generated references.
 pub fn gateway_tool_definitions(agent_tools: Vec<Tool>) -> Vec<Tool> {
-    gateway_tools(agent_tools)
+    let mut tools = gateway_tools(agent_tools);
+    tools.extend(crate::kube::kube_tools());
+    tools
 }
 
 /// The gateway's catalog: `list_gpu_nodes`, then every agent tool with the `node` argument.

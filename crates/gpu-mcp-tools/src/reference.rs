@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use gpu_mcp_backend::{MOCK_UPTIME, MockBackend, MockConfig, Scenario};
-use gpu_mcp_model::gpu_tool_definitions;
 use gpu_mcp_model::xid::{catalog, lookup};
+use gpu_mcp_model::{
+    DESCRIBE_GPU_NODE, EXPLAIN_POD_GPU_FAILURE, GET_POD_GPU_ALLOCATION, LIST_GPU_NODES,
+    gpu_tool_definitions,
+};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use serde_json::{Value, json};
 
@@ -131,7 +134,11 @@ fn schemas(md: &mut String, t: &Tool) -> Result<()> {
 fn gateway_section(md: &mut String, agent: &[Tool], gateway: &[Tool]) -> Result<()> {
     md.push_str("\n## Gateway\n\n");
     md.push_str("The gateway (`gpu-mcp-gateway`) serves every tool above for any node of the cluster, with the arguments below, and adds its own tools.\n");
-    md.push_str("With `node` a call goes to that node's agent and the answer is the agent's under `result`, tagged with `node` and `pod`; without it the call asks every node and the answer is a bounded summary: totals first, then the nodes that need attention, then what was left out and how to get it.\n\n");
+    md.push_str("With `node` a call goes to that node's agent and the answer is the agent's under `result`, tagged with `node` and `pod`; without it the call asks every node and the answer is a bounded summary: totals first, then the nodes that need attention, then what was left out and how to get it.\n");
+    let _ = writeln!(
+        md,
+        "`{LIST_GPU_NODES}` is served by every gateway and the Kubernetes-context tools (`{DESCRIBE_GPU_NODE}`, `{GET_POD_GPU_ALLOCATION}`, `{EXPLAIN_POD_GPU_FAILURE}`) by one started with `--cluster-context`; `--toolsets` can leave any tool out.\n"
+    );
     let extended = agent
         .iter()
         .find_map(|a| gateway.iter().find(|g| g.name == a.name).map(|g| (a, g)));
