@@ -185,11 +185,6 @@ impl AgentCatalog {
         self
     }
 
-    /// The backend the catalog reads.
-    pub(crate) fn backend(&self) -> &dyn GpuBackend {
-        self.backend.as_ref()
-    }
-
     /// Whether the catalog serves the tool `name` (it exists and its toolset is enabled).
     pub(crate) fn offers_tool(&self, name: &str) -> bool {
         self.tools.iter().any(|t| t.name == name)
