@@ -7,6 +7,7 @@ use crate::args::{HealthArgs, InventoryArgs, XidArgs};
 use crate::output::{HealthReport, Inventory, XidReport};
 use crate::portable::{strip_nonstandard_formats, strip_nullable};
 use crate::processes::{GpuProcessesArgs, GpuProcessesReport};
+use crate::topology::{TopologyArgs, TopologyReport};
 
 /// Name of the inventory tool.
 pub const GET_GPU_INVENTORY: &str = "get_gpu_inventory";
@@ -24,6 +25,8 @@ pub const DESCRIBE_GPU_NODE: &str = "describe_gpu_node";
 pub const GET_POD_GPU_ALLOCATION: &str = "get_pod_gpu_allocation";
 /// Name of the gateway's pod-failure triage (a gateway tool; named here for toolsets).
 pub const EXPLAIN_POD_GPU_FAILURE: &str = "explain_pod_gpu_failure";
+/// Name of the topology tool (the name upstream users know).
+pub const GET_NVLINK_TOPOLOGY: &str = "get_nvlink_topology";
 
 /// The agent's GPU tools, without a backend (the gateway extends these with a `node` argument).
 ///
@@ -70,6 +73,18 @@ pub fn gpu_tool_definitions() -> Vec<Tool> {
              \"which pod is on this GPU?\" (before draining or resetting a sick GPU) or \"which GPUs does \
              this pod hold?\". Biggest GPU memory first, at most `limit` processes (counts include all); \
              filter by GPU (index, or GPU or MIG UUID), namespace or pod.",
+        ),
+        tool_definition::<TopologyArgs, TopologyReport>(
+            GET_NVLINK_TOPOLOGY,
+            "GPU interconnect topology",
+            "How the node's GPUs are wired, and whether the wiring is healthy: the GPU-to-GPU matrix as \
+             `nvidia-smi topo -m` prints it (NV# bonded NVLinks, PIX, PXB, PHB, NODE, SYS) with each GPU's NUMA node \
+             and CPU affinity, peer-to-peer read/write status per pair, each GPU's NVLink links (up, down, disabled, \
+             where they go: another GPU or an NVSwitch) with errors since the previous reading, and the NVSwitch \
+             fabric registration per GPU (state, status, clique). A verdict with findings (links down or erroring, \
+             fabric manager not done on an NVSwitch system, P2P not working between NVLink peers), each with the \
+             observed value, threshold and action. Use it for \"why is multi-GPU training slow or failing to \
+             start on this node?\" and before placing NCCL jobs; `full: true` lists every link and pair.",
         ),
     ];
     for t in &mut tools {

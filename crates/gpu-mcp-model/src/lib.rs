@@ -30,11 +30,13 @@ pub mod resources;
 mod snapshot;
 pub mod time;
 pub mod toolsets;
+pub mod topology;
 pub mod xid;
 
 pub use definitions::{
     ANALYZE_XID_ERRORS, DESCRIBE_GPU_NODE, EXPLAIN_POD_GPU_FAILURE, GET_GPU_HEALTH,
-    GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_POD_GPU_ALLOCATION, LIST_GPU_NODES,
+    GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY, GET_POD_GPU_ALLOCATION,
+    LIST_GPU_NODES,
     gpu_tool_definitions,
 };
 pub use error::{Error, Result};
@@ -44,5 +46,8 @@ pub use snapshot::{
     GpuProcess, GpuSnapshot, LinkChanges, MemoryUsage, Mig, MigInstance, MigPlacement,
     NodeSnapshot, NvLink, Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages,
     RowRemapping, Temperature, Utilization,
+};
+pub use topology::{
+    FabricInfo, FabricState, GpuTopology, NvLinkRemote, P2pStatus, PciLevel, PeerPath, RemoteKind,
 };
 pub use xid::{EventRecorderStatus, KernelLogStatus, XidEvent, XidSource};

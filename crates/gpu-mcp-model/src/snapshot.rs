@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::counters::{CounterChanges, LinkChanges};
 pub use crate::reading::Reading;
+use crate::topology::{GpuTopology, NvLinkRemote};
 
 /// Which backend produced a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -131,6 +132,10 @@ pub struct GpuSnapshot {
     /// `None` on the first reading (or when the backend keeps no history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since_previous: Option<CounterChanges>,
+    /// Where the GPU sits in the node's wiring: NUMA node, CPU affinity, the path to every
+    /// other GPU and the NVSwitch fabric registration.
+    #[serde(default)]
+    pub topology: GpuTopology,
 }
 
 impl GpuSnapshot {
@@ -203,6 +208,12 @@ impl GpuSnapshot {
             recovery_action: err(reason),
             processes: err(reason),
             since_previous: None,
+            topology: GpuTopology {
+                numa_node: err(reason),
+                cpu_affinity: err(reason),
+                peers: err(reason),
+                fabric: err(reason),
+            },
         }
     }
 }
@@ -443,6 +454,9 @@ pub struct NvLink {
     pub crc_flit_errors: Reading<u64>,
     /// CRC errors in data.
     pub crc_data_errors: Reading<u64>,
+    /// The device at the far end of the link.
+    #[serde(default)]
+    pub remote: Reading<NvLinkRemote>,
 }
 
 /// Compute mode.
