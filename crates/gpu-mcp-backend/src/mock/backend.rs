@@ -7,6 +7,7 @@ use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, PodRef, XidE
 
 use super::fleet::{build_gpu, v};
 use super::profile::MockConfig;
+use super::topology::wire;
 use crate::Result;
 use crate::backend::{FleetAllocations, GpuBackend};
 
@@ -77,11 +78,13 @@ impl MockBackend {
         let boot = now - MOCK_UPTIME;
         let mut gpus = Vec::with_capacity(layout.len());
         let mut events = Vec::new();
+        let count = layout.len() as u32;
         for (i, g) in layout.iter().enumerate() {
-            let (gpu, mut evs) = build_gpu(&config.node_name, i as u32, *g, now, boot);
+            let (gpu, mut evs) = build_gpu(&config.node_name, (i as u32, count), *g, now, boot);
             gpus.push(gpu);
             events.append(&mut evs);
         }
+        wire(&mut gpus, &layout);
         events.sort_by_key(|e| e.time);
         let node = NodeSnapshot {
             backend: BackendKind::Mock,

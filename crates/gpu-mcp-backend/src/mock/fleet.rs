@@ -5,13 +5,14 @@ use std::time::{Duration, SystemTime};
 
 use gpu_mcp_model::{
     Clocks, ComputeMode, Ecc, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, MemoryUsage, Mig,
-    NvLink, Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping,
-    Temperature, Utilization, XidEvent, XidSource,
+    Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping, Temperature,
+    Utilization, XidEvent, XidSource,
 };
 
 use super::models::ModelSpec;
 use super::profile::MockGpu;
 use super::scenarios::apply_scenario;
+use super::topology::{gpu_topology, nvlinks};
 
 pub(super) const MIB: u64 = 1024 * 1024;
 
@@ -53,6 +54,8 @@ pub(super) struct MockIdentity<'a> {
     pub(super) index: u32,
     /// The GPU index as text (a hash input).
     pub(super) idx: String,
+    /// How many GPUs the node has.
+    pub(super) count: u32,
     /// The model's facts.
     pub(super) spec: &'static ModelSpec,
     /// `GPU-...`.
@@ -64,20 +67,20 @@ pub(super) struct MockIdentity<'a> {
 }
 
 impl<'a> MockIdentity<'a> {
-    fn new(node: &'a str, index: u32, g: MockGpu) -> Self {
+    fn new(node: &'a str, index: u32, count: u32, g: MockGpu) -> Self {
         let spec = g.model.spec();
         let idx = index.to_string();
         let load = fnv(&[node, &idx, "load"]);
         let uuid = uuid_from("GPU-", &[node, &idx, g.model.as_str()]);
-        let bus = spec.pci_buses[index as usize % spec.pci_buses.len()];
-        let domain = index as usize / spec.pci_buses.len();
+        let pci = pci_bus_id(spec, index);
         Self {
             node,
             index,
             idx,
+            count,
             spec,
             uuid,
-            pci: format!("{domain:04x}:{bus:02x}:00.0"),
+            pci,
             load,
         }
     }
@@ -94,6 +97,13 @@ impl<'a> MockIdentity<'a> {
     pub(super) fn used_mib(&self) -> u64 {
         self.spec.memory_mib * (70 + self.load % 20) / 100
     }
+}
+
+/// The PCI bus id (`dddd:bb:dd.f`) of GPU `index` of a model's server.
+pub(super) fn pci_bus_id(spec: &ModelSpec, index: u32) -> String {
+    let bus = spec.pci_buses[index as usize % spec.pci_buses.len()];
+    let domain = index as usize / spec.pci_buses.len();
+    format!("{domain:04x}:{bus:02x}:00.0")
 }
 
 /// The Xid events a scenario puts in the simulated kernel log, timed back from "now".
@@ -138,12 +148,12 @@ impl MockEvents {
 /// One GPU of the fleet with its scenario applied, and the scenario's Xid events.
 pub(super) fn build_gpu(
     node: &str,
-    index: u32,
+    (index, count): (u32, u32),
     g: MockGpu,
     now: SystemTime,
     boot: SystemTime,
 ) -> (GpuSnapshot, Vec<XidEvent>) {
-    let id = MockIdentity::new(node, index, g);
+    let id = MockIdentity::new(node, index, count, g);
     let mut gpu = healthy_gpu(&id);
     let mut events = MockEvents {
         now,
@@ -191,7 +201,7 @@ fn healthy_gpu(id: &MockIdentity<'_>) -> GpuSnapshot {
         retired_pages: retired_pages(s),
         row_remapping: row_remapping(s),
         pcie: pcie(s),
-        nvlink: nvlinks(s),
+        nvlink: nvlinks(id),
         persistence_mode: v(true),
         compute_mode: v(ComputeMode::Default),
         mig: mig(s),
@@ -202,6 +212,7 @@ fn healthy_gpu(id: &MockIdentity<'_>) -> GpuSnapshot {
         },
         processes: v(vec![training_process(id)]),
         since_previous: None,
+        topology: gpu_topology(id),
     }
 }
 
@@ -298,20 +309,6 @@ fn pcie(s: &ModelSpec) -> Pcie {
         max_width: v(16),
         replay_counter: v(0),
     }
-}
-
-fn nvlinks(s: &ModelSpec) -> Reading<Vec<NvLink>> {
-    v((0..s.nvlinks)
-        .map(|l| NvLink {
-            link: l,
-            active: true,
-            disabled: false,
-            replay_errors: v(0),
-            recovery_errors: v(0),
-            crc_flit_errors: v(0),
-            crc_data_errors: v(0),
-        })
-        .collect())
 }
 
 fn mig(s: &ModelSpec) -> Mig {

@@ -9,6 +9,8 @@
 //! - `scenarios`: the named scenarios and what each does to a GPU.
 //! - `profile`: the node's configuration, from flags or a profile file.
 //! - `fleet`: one GPU's identity, healthy state and scenario.
+//! - `topology`: how the GPUs are wired (NVSwitch, direct NVLink or PCIe, by model), and the
+//!   topology scenarios.
 //! - `backend`: [`MockBackend`], the [`crate::GpuBackend`] over the built fleet.
 
 mod backend;
@@ -16,6 +18,7 @@ mod fleet;
 mod models;
 mod profile;
 mod scenarios;
+mod topology;
 
 pub use backend::{MOCK_CONTAINER, MOCK_NAMESPACE, MOCK_UPTIME, MockBackend, mock_pod};
 pub use models::GpuModel;

@@ -77,6 +77,17 @@ impl FromStr for GpuModel {
     }
 }
 
+/// How the GPUs of a model's typical server are connected to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Interconnect {
+    /// Every NVLink link goes to an NVSwitch on the baseboard (HGX).
+    NvSwitch,
+    /// NVLink links go straight to other GPUs (a hybrid cube mesh, as on DGX-1).
+    DirectNvlink,
+    /// No NVLink: PCIe only.
+    Pcie,
+}
+
 /// What the mock needs to know about a model: its identity, limits and features.
 pub(super) struct ModelSpec {
     pub(super) name: &'static str,
@@ -100,6 +111,14 @@ pub(super) struct ModelSpec {
     pub(super) recovery_action: bool,
     pub(super) pci_buses: &'static [u8],
     pub(super) serial_prefix: &'static str,
+    /// How the model's GPUs are connected in its typical server.
+    pub(super) interconnect: Interconnect,
+    /// The NVSwitch fabric registration is reported (Hopper and later).
+    pub(super) fabric_info: bool,
+    /// GPUs behind one PCIe switch in the typical server.
+    pub(super) gpus_per_pcie_switch: u32,
+    /// CPU cores per socket of the typical two-socket host (hyperthreads follow all cores).
+    pub(super) cores_per_socket: u32,
 }
 
 static A100: ModelSpec = ModelSpec {
@@ -124,6 +143,10 @@ static A100: ModelSpec = ModelSpec {
     recovery_action: true,
     pci_buses: &[0x07, 0x0f, 0x47, 0x4e, 0x87, 0x90, 0xb7, 0xbd],
     serial_prefix: "1323",
+    interconnect: Interconnect::NvSwitch,
+    fabric_info: false,
+    gpus_per_pcie_switch: 2,
+    cores_per_socket: 64,
 };
 
 static H100: ModelSpec = ModelSpec {
@@ -148,6 +171,10 @@ static H100: ModelSpec = ModelSpec {
     recovery_action: true,
     pci_buses: &[0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb],
     serial_prefix: "1652",
+    interconnect: Interconnect::NvSwitch,
+    fabric_info: true,
+    gpus_per_pcie_switch: 1,
+    cores_per_socket: 56,
 };
 
 static L4_SPEC: ModelSpec = ModelSpec {
@@ -172,6 +199,10 @@ static L4_SPEC: ModelSpec = ModelSpec {
     recovery_action: false,
     pci_buses: &[0x01, 0x02, 0x41, 0x61, 0x81, 0xa1, 0xc1, 0xe1],
     serial_prefix: "1321",
+    interconnect: Interconnect::Pcie,
+    fabric_info: false,
+    gpus_per_pcie_switch: 2,
+    cores_per_socket: 32,
 };
 
 static V100: ModelSpec = ModelSpec {
@@ -196,6 +227,10 @@ static V100: ModelSpec = ModelSpec {
     recovery_action: false,
     pci_buses: &[0x15, 0x16, 0x3a, 0x3b, 0x89, 0x8a, 0xb2, 0xb3],
     serial_prefix: "0323",
+    interconnect: Interconnect::DirectNvlink,
+    fabric_info: false,
+    gpus_per_pcie_switch: 2,
+    cores_per_socket: 20,
 };
 
 #[cfg(test)]

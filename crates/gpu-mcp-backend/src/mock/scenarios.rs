@@ -5,12 +5,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use gpu_mcp_model::{
-    ClockEventReason, CounterChanges, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, LinkChanges,
-    MigInstance, MigPlacement, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping,
+    ClockEventReason, CounterChanges, EccCounts, FabricState, GpuAccess, GpuProcess, GpuSnapshot,
+    LinkChanges, MigInstance, MigPlacement, ProcessKind, Reading, RecoveryAction, RetiredPages,
+    RowRemapping,
     Utilization,
 };
 
 use super::fleet::{MIB, MockEvents, MockIdentity, uuid_from, v};
+use super::topology::{fabric_unfinished, nvlink_degraded};
 use crate::{Error, Result};
 
 /// A named failure (or non-failure) the mock reproduces on its affected GPU.
@@ -42,11 +44,17 @@ pub enum Scenario {
     ApplicationXid,
     /// The driver asks for drain and reset (recovery action, Xid 154).
     RecoveryAction,
+    /// One NVLink link down and another replaying now: the GPU's pairs show one link fewer.
+    NvlinkDegraded,
+    /// The fabric manager is still registering the GPU with the NVSwitch fabric.
+    FabricInProgress,
+    /// The fabric manager has not started registering the GPU (not running).
+    FabricNotStarted,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 16] = [
         Self::Healthy,
         Self::ThermalSlowdown,
         Self::PowerBrake,
@@ -60,6 +68,9 @@ impl Scenario {
         Self::GspTimeout,
         Self::ApplicationXid,
         Self::RecoveryAction,
+        Self::NvlinkDegraded,
+        Self::FabricInProgress,
+        Self::FabricNotStarted,
     ];
 
     /// The name accepted by `FromStr` (kebab-case).
@@ -78,6 +89,9 @@ impl Scenario {
             Self::GspTimeout => "gsp-timeout",
             Self::ApplicationXid => "application-xid",
             Self::RecoveryAction => "recovery-action",
+            Self::NvlinkDegraded => "nvlink-degraded",
+            Self::FabricInProgress => "fabric-in-progress",
+            Self::FabricNotStarted => "fabric-not-started",
         }
     }
 
@@ -114,6 +128,15 @@ impl Scenario {
             }
             Self::RecoveryAction => {
                 "the driver asks for drain and reset (recovery action, Xid 154)"
+            }
+            Self::NvlinkDegraded => {
+                "NVLink link 7 of the affected GPU is down and link 3 is replaying now: its pairs show one bonded link fewer (NV17 on H100)"
+            }
+            Self::FabricInProgress => {
+                "the fabric manager is still registering the affected GPU with the NVSwitch fabric (state in_progress): its NVLink links are not trained yet (Hopper and later)"
+            }
+            Self::FabricNotStarted => {
+                "the fabric manager has not started registering the affected GPU (state not_started, nvidia-fabricmanager not running): its NVLink links are down (Hopper and later)"
             }
         }
     }
@@ -160,6 +183,9 @@ pub(super) fn apply_scenario(
         Scenario::GspTimeout => gsp_timeout(id, gpu, ev),
         Scenario::ApplicationXid => application_xid(ev),
         Scenario::RecoveryAction => recovery_action(id, gpu, ev),
+        Scenario::NvlinkDegraded => nvlink_degraded(id, gpu),
+        Scenario::FabricInProgress => fabric_unfinished(gpu, FabricState::InProgress),
+        Scenario::FabricNotStarted => fabric_unfinished(gpu, FabricState::NotStarted),
     }
 }
 

@@ -1,6 +1,8 @@
 //! One GPU's blocking read: open the device, read every field group, keep the worst GPU-wide state any
 //! call reported (lost, reset required, insufficient power, interrupt issue).
 
+use std::path::Path;
+
 use gpu_mcp_model::{GpuAccess, GpuSnapshot, RecoveryAction};
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
@@ -17,9 +19,15 @@ use super::nvlink::read_nvlink;
 use super::pcie::read_pcie;
 use super::processes::read_processes;
 use super::thermal::{read_power, read_temperature};
+use super::topology::read_topology;
 
-/// Every field of GPU `index`; a field the driver refuses is data, never a failure.
-pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
+/// Every field of GPU `index` of `count`; a field the driver refuses is data, never a failure.
+/// `sysfs` is where the PCI devices' NUMA nodes are read when NVML does not say.
+pub(super) fn read_gpu_blocking(
+    nvml: &Nvml,
+    (index, count): (u32, u32),
+    sysfs: &Path,
+) -> GpuSnapshot {
     let dev = match nvml.device_by_index(index) {
         Ok(d) => d,
         Err(e) => {
@@ -46,6 +54,14 @@ pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
     let id = read_identity(&dev, l);
     let mem = read_memory(&dev, &fields, l);
     let (persistence_mode, compute_mode) = read_modes(&dev, l);
+    let topology = read_topology(
+        nvml,
+        &dev,
+        (index, count),
+        id.pci_bus_id.value().map(String::as_str),
+        sysfs,
+        l,
+    );
     let recovery_action = fields
         .get(Field::RecoveryAction)
         .map(RecoveryAction::from_nvml);
@@ -79,6 +95,7 @@ pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32) -> GpuSnapshot {
         recovery_action: reading(recovery_action, l),
         processes: read_processes(&dev, l),
         since_previous: None,
+        topology,
     };
     if worst != GpuAccess::Ok {
         g.access = worst;

@@ -10,12 +10,13 @@
 //! thread records Xid events into a bounded ring buffer.
 //!
 //! - `device`: one GPU's read, by field group (`identity`, `memory`, `thermal`, `clocks`,
-//!   `pcie`, `nvlink`, `mig`, `processes`), with the NVML field-value batch in `fields`.
+//!   `pcie`, `nvlink`, `mig`, `processes`, `topology`), with the NVML field-value batch in
+//!   `fields`.
 //! - `guard`: the deadline and the one-read-per-GPU rule.
 //! - `convert`: NVML results and enums to the model's readings and names.
 //! - `recorder`: the Xid event thread and its ring buffer.
 //! - `raw`: the few NVML facts `nvml-wrapper` does not expose (handle identity, MIG instance
-//!   ids, an event's instance ids).
+//!   ids, an event's instance ids, an NVLink link's far-end kind, the fabric registration).
 
 mod clocks;
 mod convert;
@@ -31,6 +32,7 @@ mod processes;
 mod raw;
 mod recorder;
 mod thermal;
+mod topology;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -76,6 +78,9 @@ pub struct NvmlOptions {
     pub record_xid_events: bool,
     /// Most events kept in the ring buffer.
     pub event_buffer: usize,
+    /// Where sysfs is mounted: a GPU's NUMA node is read from its PCI device there when NVML
+    /// does not report it.
+    pub sysfs_root: PathBuf,
 }
 
 impl Default for NvmlOptions {
@@ -87,6 +92,7 @@ impl Default for NvmlOptions {
             open_timeout: Duration::from_secs(30),
             record_xid_events: true,
             event_buffer: 4096,
+            sysfs_root: PathBuf::from("/sys"),
         }
     }
 }
@@ -102,6 +108,7 @@ pub struct NvmlBackend {
     previous: Mutex<HashMap<u32, Previous>>,
     ring: Arc<EventRing>,
     stop: Arc<AtomicBool>,
+    sysfs_root: Arc<PathBuf>,
 }
 
 /// What the backend keeps of a GPU's previous reading.
@@ -196,6 +203,7 @@ impl NvmlBackend {
             previous: Mutex::new(HashMap::new()),
             ring,
             stop,
+            sysfs_root: Arc::new(options.sysfs_root),
         })
     }
 
@@ -233,7 +241,7 @@ impl NvmlBackend {
             call: "nvmlDeviceGetCount",
             source,
         })?;
-        let reads = (0..count).map(|i| self.read_gpu(i));
+        let reads = (0..count).map(|i| self.read_gpu(i, count));
         let mut gpus = futures::future::join_all(reads).await;
         self.compare_with_previous(&mut gpus);
         Ok(NodeSnapshot {
@@ -245,10 +253,11 @@ impl NvmlBackend {
         })
     }
 
-    async fn read_gpu(&self, index: u32) -> GpuSnapshot {
+    async fn read_gpu(&self, index: u32, count: u32) -> GpuSnapshot {
         let nvml = self.nvml.clone();
+        let sysfs = self.sysfs_root.clone();
         guarded_read(&self.busy, index, self.timeout, move || {
-            read_gpu_blocking(&nvml, index)
+            read_gpu_blocking(&nvml, (index, count), &sysfs)
         })
         .await
     }

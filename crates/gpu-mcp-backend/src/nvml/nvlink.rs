@@ -1,4 +1,4 @@
-//! NVLink links and their error counters.
+//! NVLink links, their error counters and the device at each link's far end.
 //!
 //! NVML answers `nvmlDeviceGetNvLinkState` per link: enabled (up), disabled, `NOT_SUPPORTED`
 //! for a port that is not wired on this board, `INVALID_ARGUMENT` past the driver's last link.
@@ -13,6 +13,7 @@ use nvml_wrapper::error::NvmlError;
 
 use super::convert::reading;
 use super::fields::{Field, FieldValues};
+use super::topology::link_remote;
 
 /// Upper bound of NVLink links per GPU on current drivers (`NVML_NVLINK_MAX_LINKS`).
 const MAX_NVLINKS: u32 = 36;
@@ -56,6 +57,7 @@ fn links(dev: &Device<'_>) -> Result<Vec<NvLink>, NvmlError> {
             recovery_errors: reading(w.error_counter(ErrorCounter::DlRecovery), &mut lost_here),
             crc_flit_errors: reading(w.error_counter(ErrorCounter::DlCrcFlit), &mut lost_here),
             crc_data_errors: reading(w.error_counter(ErrorCounter::DlCrcData), &mut lost_here),
+            remote: reading(link_remote(dev, link), &mut lost_here),
         });
         if lost_here == GpuAccess::Lost {
             return Err(NvmlError::GpuLost);

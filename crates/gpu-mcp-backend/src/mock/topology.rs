@@ -1,0 +1,236 @@
+//! How the simulated GPUs are wired, by model: an HGX baseboard with NVSwitch (A100, H100: every
+//! NVLink link to one of four switches, NV# between every pair), a DGX-1 style hybrid cube mesh
+//! (V100: links straight to four other GPUs), or PCIe only (L4). Two sockets: the first half of
+//! the GPUs on NUMA node 0, the rest on node 1; GPUs share PCIe switches as the model's server
+//! does. The topology scenarios live here too.
+
+use gpu_mcp_model::{
+    CounterChanges, FabricInfo, FabricState, GpuSnapshot, GpuTopology, LinkChanges, NvLink,
+    NvLinkRemote, P2pStatus, PciLevel, PeerPath, Reading, RemoteKind,
+};
+
+use super::fleet::{MockIdentity, fnv, pci_bus_id, uuid_from, v};
+use super::models::{Interconnect, ModelSpec};
+use super::profile::MockGpu;
+
+/// PCI bus ids of the four NVSwitches of an HGX baseboard.
+const NVSWITCH_BUSES: [&str; 4] = [
+    "0000:05:00.0",
+    "0000:06:00.0",
+    "0000:07:00.0",
+    "0000:08:00.0",
+];
+
+/// The socket (NUMA node) of GPU `index` of `count`: the first half on node 0.
+fn socket(index: u32, count: u32) -> u32 {
+    u32::from(index >= count.div_ceil(2).max(1))
+}
+
+/// The CPUs of `socket` on a two-socket host with `cores` cores per socket and hyperthreads
+/// numbered after every core.
+fn cpus(socket: u32, cores: u32) -> String {
+    let a = socket * cores;
+    let b = 2 * cores + socket * cores;
+    format!("{a}-{},{b}-{}", a + cores - 1, b + cores - 1)
+}
+
+/// The direct NVLink peers of GPU `index` in a hybrid cube mesh, one entry per link.
+fn mesh_peers(index: u32) -> [u32; 6] {
+    [
+        index ^ 1,
+        index ^ 1,
+        index ^ 2,
+        index ^ 3,
+        index ^ 4,
+        index ^ 4,
+    ]
+}
+
+/// The GPU's NVLink links, each with its far end; a mesh link to a GPU the node does not have
+/// is not wired.
+pub(super) fn nvlinks(id: &MockIdentity<'_>) -> Reading<Vec<NvLink>> {
+    let s = id.spec;
+    let link = |l: u32, remote: NvLinkRemote| NvLink {
+        link: l,
+        active: true,
+        disabled: false,
+        replay_errors: v(0),
+        recovery_errors: v(0),
+        crc_flit_errors: v(0),
+        crc_data_errors: v(0),
+        remote: v(remote),
+    };
+    match s.interconnect {
+        Interconnect::Pcie => Reading::NotSupported,
+        Interconnect::NvSwitch => v((0..s.nvlinks)
+            .map(|l| {
+                let sw = (l * NVSWITCH_BUSES.len() as u32 / s.nvlinks.max(1)) as usize;
+                link(
+                    l,
+                    NvLinkRemote {
+                        kind: RemoteKind::Nvswitch,
+                        pci_bus_id: Some(NVSWITCH_BUSES[sw].to_owned()),
+                    },
+                )
+            })
+            .collect()),
+        Interconnect::DirectNvlink => v(mesh_peers(id.index)
+            .into_iter()
+            .take(s.nvlinks as usize)
+            .enumerate()
+            .filter(|(_, peer)| *peer < id.count)
+            .map(|(l, peer)| {
+                link(
+                    l as u32,
+                    NvLinkRemote {
+                        kind: RemoteKind::Gpu,
+                        pci_bus_id: Some(pci_bus_id(s, peer)),
+                    },
+                )
+            })
+            .collect()),
+    }
+}
+
+/// The GPU's NUMA node, CPUs and fabric registration; the peers are filled by [`wire`].
+pub(super) fn gpu_topology(id: &MockIdentity<'_>) -> GpuTopology {
+    let s = id.spec;
+    let node = socket(id.index, id.count);
+    let fabric = if s.fabric_info {
+        v(FabricInfo {
+            state: FabricState::Completed,
+            status: "success".to_owned(),
+            clique_id: 1,
+            cluster_uuid: Some(uuid_from("", &[id.node, "fabric"])),
+            bandwidth_degraded: Some(false),
+        })
+    } else {
+        Reading::NotSupported
+    };
+    GpuTopology {
+        numa_node: v(node),
+        cpu_affinity: v(cpus(node, s.cores_per_socket)),
+        peers: v(Vec::new()),
+        fabric,
+    }
+}
+
+/// Up NVLink links from `a` that reach `b`: straight to it, or both through NVSwitch (the fewer
+/// of the two GPUs' up switch links, as `nvidia-smi topo -m` counts them).
+fn nvlinks_between(a: &GpuSnapshot, b: &GpuSnapshot) -> u32 {
+    let up = |g: &GpuSnapshot, want: &dyn Fn(&NvLinkRemote) -> bool| {
+        g.nvlink.value().map_or(0, |ls| {
+            ls.iter()
+                .filter(|l| l.active && l.remote.value().is_some_and(want))
+                .count() as u32
+        })
+    };
+    let to_switch = |r: &NvLinkRemote| r.kind == RemoteKind::Nvswitch;
+    let direct = up(a, &|r: &NvLinkRemote| {
+        r.kind == RemoteKind::Gpu && r.pci_bus_id.as_ref() == b.pci_bus_id.value()
+    });
+    direct + up(a, &to_switch).min(up(b, &to_switch))
+}
+
+/// Whether a GPU's fabric registration (when it has one) is done.
+fn fabric_ready(g: &GpuSnapshot) -> bool {
+    g.topology
+        .fabric
+        .value()
+        .is_none_or(|f| f.state == FabricState::Completed)
+}
+
+/// Fills every GPU's path to every other GPU: the PCIe level from the server layout, and the
+/// P2P status a driver reports (over NVLink when the pair has up links and the fabric is done;
+/// over PCIe within a socket).
+pub(super) fn wire(gpus: &mut [GpuSnapshot], layout: &[MockGpu]) {
+    let count = gpus.len() as u32;
+    let spec = |i: u32| -> &'static ModelSpec { layout[i as usize].model.spec() };
+    let mut all = Vec::with_capacity(gpus.len());
+    for a in gpus.iter() {
+        let mut peers = Vec::new();
+        for b in gpus.iter().filter(|b| b.index != a.index) {
+            let per_switch = spec(a.index).gpus_per_pcie_switch.max(1);
+            let level = if a.index / per_switch == b.index / per_switch {
+                PciLevel::Single
+            } else if socket(a.index, count) == socket(b.index, count) {
+                PciLevel::Node
+            } else {
+                PciLevel::System
+            };
+            let nvlinks = nvlinks_between(a, b);
+            let ready = fabric_ready(a) && fabric_ready(b);
+            let pcie_ok = level <= PciLevel::Node;
+            let rw = if (nvlinks > 0 && ready) || pcie_ok {
+                P2pStatus::Ok
+            } else {
+                P2pStatus::ChipsetNotSupported
+            };
+            let over_nvlink = if nvlinks > 0 && ready {
+                P2pStatus::Ok
+            } else {
+                P2pStatus::NotSupported
+            };
+            peers.push(PeerPath {
+                gpu: b.index,
+                pci_level: v(level),
+                p2p_read: v(rw),
+                p2p_write: v(rw),
+                p2p_nvlink: v(over_nvlink),
+            });
+        }
+        all.push(peers);
+    }
+    for (g, peers) in gpus.iter_mut().zip(all) {
+        if g.topology.peers.value().is_some() {
+            g.topology.peers = v(peers);
+        }
+    }
+}
+
+/// Scenario `nvlink-degraded`: link 7 of the GPU is down and link 3 is replaying now, so every
+/// pair with this GPU has one bonded link fewer.
+pub(super) fn nvlink_degraded(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
+    let Reading::Value(links) = &mut gpu.nvlink else {
+        // A PCIe-only model has no link to take down.
+        return;
+    };
+    if links.len() < 8 {
+        return;
+    }
+    links[7].active = false;
+    let replays = 40 + fnv(&[id.node, &id.idx, "replay"]) % 40;
+    links[3].replay_errors = v(1_200 + replays);
+    gpu.since_previous = Some(CounterChanges {
+        interval_ms: 60_000,
+        pcie_replays: Some(0),
+        ecc_uncorrected: Some(0),
+        nvlink: vec![LinkChanges {
+            link: 3,
+            replay: Some(replays),
+            recovery: Some(0),
+            crc: Some(0),
+        }],
+        previous_draw_w: gpu.power.draw_w.get(),
+        previous_limit_w: gpu.power.enforced_limit_w.get(),
+    });
+}
+
+/// Scenarios `fabric-in-progress` and `fabric-not-started`: the fabric manager has not finished
+/// registering the GPU, so its NVLink links are not trained yet (CUDA cannot start on it).
+pub(super) fn fabric_unfinished(gpu: &mut GpuSnapshot, state: FabricState) {
+    let Reading::Value(f) = &mut gpu.topology.fabric else {
+        // Not an NVSwitch GPU that reports its registration.
+        return;
+    };
+    f.state = state;
+    f.status = "pending".to_owned();
+    f.clique_id = 0;
+    f.cluster_uuid = None;
+    f.bandwidth_degraded = None;
+    if let Reading::Value(links) = &mut gpu.nvlink {
+        for l in links.iter_mut() {
+            l.active = false;
+        }
+    }
+}
