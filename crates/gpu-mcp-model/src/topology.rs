@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::counters::LinkChanges;
 use crate::output::{Finding, Verdict};
 use crate::reading::Reading;
+use crate::snapshot::GpuSnapshot;
 
 /// One GPU's place in the node's wiring. Topology facts change rarely; a backend reads them at
 /// most once per snapshot.
@@ -350,6 +351,32 @@ pub struct PairFacts {
     /// Peer-to-peer over NVLink status, when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p2p_nvlink: Option<P2pStatus>,
+}
+
+/// Bonded NVLink links between GPUs `a` and `b`, counted as `nvidia-smi topo -m` does: the up
+/// links of `a` that go straight to `b`, plus, when both reach an NVSwitch, the fewer of the two
+/// GPUs' up links to the switches. `None` when an up link's far end is not known.
+pub fn nvlinks_between(a: &GpuSnapshot, b: &GpuSnapshot) -> Option<u32> {
+    let up = |g: &GpuSnapshot| -> Option<Vec<NvLinkRemote>> {
+        match &g.nvlink {
+            Reading::Value(ls) => ls
+                .iter()
+                .filter(|l| l.active)
+                .map(|l| l.remote.value().cloned())
+                .collect(),
+            _ => Some(Vec::new()),
+        }
+    };
+    let (ua, ub) = (up(a)?, up(b)?);
+    let switch = |u: &[NvLinkRemote]| u.iter().filter(|r| r.kind == RemoteKind::Nvswitch).count();
+    let direct = match b.pci_bus_id.value() {
+        Some(bus) => ua
+            .iter()
+            .filter(|r| r.kind == RemoteKind::Gpu && r.pci_bus_id.as_ref() == Some(bus))
+            .count(),
+        None => 0,
+    };
+    u32::try_from(direct + switch(&ua).min(switch(&ub))).ok()
 }
 
 /// A CPU bit mask (bit `n` of word `n / 64` set for CPU `n`, as `nvmlDeviceGetCpuAffinity`

@@ -12,9 +12,10 @@ use gpu_mcp_model::output::*;
 use gpu_mcp_model::processes::GpuProcessesArgs;
 use gpu_mcp_model::time::{format_rfc3339, parse_since};
 use gpu_mcp_model::toolsets::Toolsets;
+use gpu_mcp_model::topology::TopologyArgs;
 use gpu_mcp_model::{
-    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GpuSnapshot,
-    KernelLogStatus, NodeSnapshot, XidEvent, gpu_tool_definitions,
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
+    GpuSnapshot, KernelLogStatus, NodeSnapshot, XidEvent, gpu_tool_definitions,
 };
 use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
@@ -28,7 +29,7 @@ use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
 use crate::log::AgentLog;
 use crate::owners::{Query, Sources, gpu_queries, labels};
 use crate::processes;
-use crate::text;
+use crate::{text, topology};
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
 
 const DEFAULT_XID_LIMIT: u32 = 50;
@@ -76,7 +77,7 @@ impl Default for AgentCatalogConfig {
 }
 
 /// The agent's catalog: `get_gpu_inventory`, `get_gpu_health`, `analyze_xid_errors`,
-/// `get_gpu_processes`.
+/// `get_gpu_processes`, `get_nvlink_topology`.
 #[derive(Clone)]
 pub struct AgentCatalog {
     backend: Arc<dyn GpuBackend>,
@@ -512,6 +513,24 @@ impl AgentCatalog {
         Ok(report)
     }
 
+    async fn topology(&self, args: TopologyArgs) -> CallToolResult {
+        let snap = match self.backend.snapshot().await {
+            Ok(s) => s,
+            Err(e) => return CallToolResult::error(format!("Cannot read the GPUs: {e}")),
+        };
+        let selected = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref()) {
+            Ok(g) => g.into_iter().map(|g| g.index).collect(),
+            Err(e) => return e,
+        };
+        let r = topology::report(&topology::Scope {
+            node: &self.config.node_name,
+            gpus: &snap.gpus,
+            selected,
+            full: args.full,
+        });
+        CallToolResult::structured_encoded(&r, topology::text(&r))
+    }
+
     async fn xids(&self, args: XidArgs) -> CallToolResult {
         match self.xid_report(args).await {
             Ok(r) => CallToolResult::structured_encoded(&r, text::xids(&r)),
@@ -568,6 +587,10 @@ impl AgentCatalog {
             },
             GET_GPU_PROCESSES => match parse_arguments::<GpuProcessesArgs>(arguments) {
                 Ok(a) => self.processes(a).await,
+                Err(e) => e,
+            },
+            GET_NVLINK_TOPOLOGY => match parse_arguments::<TopologyArgs>(arguments) {
+                Ok(a) => self.topology(a).await,
                 Err(e) => e,
             },
             other => return Err(CallError::UnknownTool(other.to_owned())),

@@ -1,9 +1,9 @@
 //! The agent's GPU tools over a [`gpu_mcp_backend::GpuBackend`]: `get_gpu_inventory`,
-//! `get_gpu_health`, `analyze_xid_errors` and `get_gpu_processes` run against a backend, judged
-//! by the health rules and rendered as structured results and a readable text block. Wherever
-//! a tool names a GPU process it names its owner too, from the agent's attribution sources
-//! (`gpu-mcp-attribution`: the kubelet's pod-resources API and the host's `/proc`), or the mock
-//! fleet's own allocations. Their names, arguments, result
+//! `get_gpu_health`, `analyze_xid_errors`, `get_gpu_processes` and `get_nvlink_topology` run
+//! against a backend, judged by the health rules and rendered as structured results and a
+//! readable text block. Wherever a tool names a GPU process it names its owner too, from the
+//! agent's attribution sources (`gpu-mcp-attribution`: the kubelet's pod-resources API and the
+//! host's `/proc`), or the mock fleet's own allocations. Their names, arguments, result
 //! types and definitions are `gpu-mcp-model`'s. It also serves the GPU prompts for this node and
 //! completes their `gpu` argument from the node's GPUs (`prompts`), offers this node's
 //! `gpu://{node}/...` resources, read through the same tools (`resources`), and tells clients'
@@ -27,6 +27,7 @@ pub mod reference;
 pub mod resources;
 pub mod terminal;
 mod text;
+mod topology;
 mod xid_analysis;
 
 pub use catalog::{AgentCatalog, AgentCatalogConfig};

@@ -48,6 +48,7 @@ const EXAMPLES: &[(&str, &str, Scenario)] = &[
         Scenario::XidEccFamily,
     ),
     ("get_gpu_processes", r#"{"limit": 4}"#, Scenario::MigEnabled),
+    ("get_nvlink_topology", "{}", Scenario::NvlinkDegraded),
 ];
 
 /// The JSON type a property schema admits, in words (`string`, `integer | string`).

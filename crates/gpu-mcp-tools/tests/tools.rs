@@ -103,6 +103,9 @@ const EXPECTED: &[(Scenario, &str)] = &[
     (Scenario::GspTimeout, "critical"),
     (Scenario::ApplicationXid, "warning"),
     (Scenario::RecoveryAction, "critical"),
+    (Scenario::NvlinkDegraded, "degraded"),
+    (Scenario::FabricInProgress, "degraded"),
+    (Scenario::FabricNotStarted, "critical"),
 ];
 
 #[tokio::test]
@@ -148,6 +151,9 @@ async fn every_scenario_answers_all_tools_with_schema_valid_output() {
         let pv = &ok(&p);
         assert_matches_schema("get_gpu_processes", pv);
         assert!(text(&p).starts_with(pv["headline"].as_str().unwrap()));
+
+        let t = call(&c, "get_nvlink_topology", json!({"full": true})).await;
+        assert_matches_schema("get_nvlink_topology", &ok(&t));
     }
 }
 
@@ -429,7 +435,8 @@ async fn definitions_are_stable_and_usable_without_a_backend() {
             "get_gpu_inventory",
             "get_gpu_health",
             "analyze_xid_errors",
-            "get_gpu_processes"
+            "get_gpu_processes",
+            "get_nvlink_topology"
         ]
     );
     gpu_mcp_service::validate_tools(&defs).unwrap();

@@ -6,7 +6,7 @@
 
 use gpu_mcp_model::{
     CounterChanges, FabricInfo, FabricState, GpuSnapshot, GpuTopology, LinkChanges, NvLink,
-    NvLinkRemote, P2pStatus, PciLevel, PeerPath, Reading, RemoteKind,
+    NvLinkRemote, P2pStatus, PciLevel, PeerPath, Reading, RemoteKind, topology::nvlinks_between,
 };
 
 use super::fleet::{MockIdentity, fnv, pci_bus_id, uuid_from, v};
@@ -115,23 +115,6 @@ pub(super) fn gpu_topology(id: &MockIdentity<'_>) -> GpuTopology {
     }
 }
 
-/// Up NVLink links from `a` that reach `b`: straight to it, or both through NVSwitch (the fewer
-/// of the two GPUs' up switch links, as `nvidia-smi topo -m` counts them).
-fn nvlinks_between(a: &GpuSnapshot, b: &GpuSnapshot) -> u32 {
-    let up = |g: &GpuSnapshot, want: &dyn Fn(&NvLinkRemote) -> bool| {
-        g.nvlink.value().map_or(0, |ls| {
-            ls.iter()
-                .filter(|l| l.active && l.remote.value().is_some_and(want))
-                .count() as u32
-        })
-    };
-    let to_switch = |r: &NvLinkRemote| r.kind == RemoteKind::Nvswitch;
-    let direct = up(a, &|r: &NvLinkRemote| {
-        r.kind == RemoteKind::Gpu && r.pci_bus_id.as_ref() == b.pci_bus_id.value()
-    });
-    direct + up(a, &to_switch).min(up(b, &to_switch))
-}
-
 /// Whether a GPU's fabric registration (when it has one) is done.
 fn fabric_ready(g: &GpuSnapshot) -> bool {
     g.topology
@@ -158,7 +141,7 @@ pub(super) fn wire(gpus: &mut [GpuSnapshot], layout: &[MockGpu]) {
             } else {
                 PciLevel::System
             };
-            let nvlinks = nvlinks_between(a, b);
+            let nvlinks = nvlinks_between(a, b).unwrap_or(0);
             let ready = fabric_ready(a) && fabric_ready(b);
             let pcie_ok = level <= PciLevel::Node;
             let rw = if (nvlinks > 0 && ready) || pcie_ok {

@@ -3,9 +3,10 @@
 //!
 //! The rules are grouped by what they judge: `access` (whether the GPU answers and the driver's
 //! state), `thermal` (heat and power), `memory` (ECC, row remapping, retired pages), `links`
-//! (PCIe and NVLink) and `xid` (recent Xid errors).
+//! (PCIe and NVLink), `fabric` (the NVSwitch fabric registration) and `xid` (recent Xid errors).
 
 mod access;
+mod fabric;
 mod links;
 mod memory;
 mod reset;
@@ -13,6 +14,7 @@ mod thermal;
 mod xid;
 
 pub use access::{compute_mode, gpu_access, mig, persistence_mode, recovery_action, unverified};
+pub use fabric::fabric;
 pub use links::{nvlink, pcie_link, pcie_replays};
 pub use memory::{ecc_mode, ecc_uncorrectable, retired_pages, row_remapping};
 pub use thermal::{clock_events, memory_temperature, power, temperature};
@@ -101,6 +103,7 @@ pub const RULES: &[(&str, Rule)] = &[
     ("pcie_link", pcie_link),
     ("pcie_replays", pcie_replays),
     ("nvlink", nvlink),
+    ("fabric", fabric),
     ("persistence_mode", persistence_mode),
     ("recovery_action", recovery_action),
     ("mig", mig),
