@@ -104,6 +104,7 @@ fn agent_answer(tool: &str, i: usize, kind: Kind) -> Value {
             json!({"summary": format!("{total} Xid events."), "node": node, "total_events": total,
                    "returned_events": 0, "truncated": false, "groups": groups, "events": []})
         }
+        "get_nvlink_topology" => topology_answer(&node, kind),
         "get_gpu_processes" => {
             let sick = match kind {
                 Kind::Critical => "critical",
@@ -146,6 +147,52 @@ fn agent_answer(tool: &str, i: usize, kind: Kind) -> Value {
             json!({"node": node, "driver_version": "580.95.05", "gpus": gpus})
         }
     }
+}
+
+/// An HGX H100's `get_nvlink_topology` answer: healthy, a replaying link (warning) or an
+/// unregistered fabric (critical) on GPU 3.
+fn topology_answer(node: &str, kind: Kind) -> Value {
+    let (verdict, findings) = match kind {
+        Kind::Critical => (
+            "critical",
+            json!([{"gpu": 3, "check": "fabric", "severity": "critical",
+                "summary": "The fabric manager has not started registering this GPU with the NVSwitch fabric.",
+                "observed": "fabric state not_started", "threshold": "completed",
+                "action": "Start nvidia-fabricmanager and read its log."}]),
+        ),
+        Kind::Warning => (
+            "warning",
+            json!([{"gpu": 3, "check": "nvlink_errors", "severity": "warning",
+                "summary": "NVLink link 3 is erroring now: new errors since the previous reading.",
+                "observed": "link 3: 0 CRC, 57 replay, 0 recovery new", "threshold": "0 new",
+                "action": "Drain the node, reset the GPUs and check the NVLink connection."}]),
+        ),
+        _ => ("healthy", json!([])),
+    };
+    let mut matrix = vec![
+        "      GPU0  GPU1  GPU2  GPU3  GPU4  GPU5  GPU6  GPU7  CPU Affinity    NUMA Affinity"
+            .to_owned(),
+    ];
+    for g in 0..8 {
+        let cells: Vec<&str> = (0..8).map(|p| if p == g { "X" } else { "NV18" }).collect();
+        let cpus = if g < 4 {
+            "0-55,112-167    0"
+        } else {
+            "56-111,168-223  1"
+        };
+        matrix.push(format!("GPU{g}  {}  {cpus}", cells.join("  ")));
+    }
+    let gpus: Vec<Value> = (0..8)
+        .map(|g| {
+            json!({"index": g, "uuid": format!("GPU-{node}-{g}"), "pci_bus_id": "0000:18:00",
+                   "numa_node": g / 4, "cpu_affinity": "0-55,112-167",
+                   "nvlink": {"wired": 18, "up": 18, "down": 0, "disabled": 0, "remote": "NVSwitch"},
+                   "fabric": {"state": "completed", "status": "success", "clique_id": 1}})
+        })
+        .collect();
+    json!({"headline": format!("8 GPUs, NVSwitch, NV18 between every pair. Topology {verdict}."),
+           "verdict": verdict, "node": node, "interconnect": "nvswitch", "findings": findings,
+           "matrix": matrix, "p2p": [], "gpus": gpus})
 }
 
 struct Directory(Vec<AgentEndpoint>);
@@ -258,6 +305,7 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
             "analyze_xid_errors",
             "get_gpu_inventory",
             "get_gpu_processes",
+            "get_nvlink_topology",
             "list_gpu_nodes",
         ] {
             let r = call(&c, tool, json!({})).await;
@@ -322,6 +370,35 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
                     assert_eq!(first["details"]["allocations"].as_array().unwrap().len(), 1);
                     assert!(
                         words.contains(&format!("ml-training/{node}-job-3/worker")),
+                        "{words}"
+                    );
+                }
+            }
+            if tool == "get_nvlink_topology" {
+                let problems: BTreeSet<String> = s["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["node"].as_str().unwrap().to_owned())
+                    .collect();
+                assert!(problems.is_subset(&sick), "{n}");
+                assert_eq!(
+                    problems.len() + s["omitted"]["problem_nodes"].as_u64().unwrap() as usize,
+                    sick.len(),
+                    "{n}"
+                );
+                if let Some(first) = s["problems"].as_array().unwrap().first() {
+                    assert_eq!(first["verdict"], "critical");
+                    let f = &first["details"]["findings"][0];
+                    assert_eq!(f["gpu"], 3);
+                    assert_eq!(f["check"], "fabric");
+                    assert!(
+                        first.get("summary").is_some(),
+                        "the agent's headline: {first}"
+                    );
+                    assert!(words.contains("GPU 3 critical"), "{words}");
+                    assert!(
+                        words.contains("Action: Start nvidia-fabricmanager"),
                         "{words}"
                     );
                 }
@@ -538,6 +615,31 @@ async fn processes_go_to_one_node_with_node_and_bad_arguments_are_refused_once()
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn topology_with_node_is_that_agents_answer_and_bad_arguments_are_refused_once() {
+    let c = fleet(100);
+    let r = call(
+        &c,
+        "get_nvlink_topology",
+        json!({"node": name(7), "full": true}),
+    )
+    .await;
+    assert!(!r.failed());
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["node"], name(7));
+    assert_eq!(s["result"], topology_answer(&name(7), Kind::Critical));
+    for bad in [
+        json!({"full": "yes"}),
+        json!({"links": true}),
+        json!({"gpu_index": -1}),
+    ] {
+        let r = call(&c, "get_nvlink_topology", bad.clone()).await;
+        assert!(r.failed(), "{bad}");
+        let text = r.content[0].as_text().unwrap();
+        assert!(text.len() < 400, "one message, not one per node: {text}");
+    }
+}
+
 /// Not a check: prints the size of each tool's default answer at 1 to 5,000 nodes and the time of
 /// the 1,000-node default health call, for docs/benchmarks.md:
 /// `cargo test --release -p gpu-mcp-fleet --test fleet_scale answer_sizes -- --ignored --nocapture`
@@ -552,6 +654,7 @@ async fn answer_sizes() {
         "analyze_xid_errors",
         "get_gpu_inventory",
         "get_gpu_processes",
+        "get_nvlink_topology",
         "list_gpu_nodes",
     ] {
         for n in [1, 10, 100, 1_000, 5_000] {

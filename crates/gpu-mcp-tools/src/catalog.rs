@@ -29,8 +29,8 @@ use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
 use crate::log::AgentLog;
 use crate::owners::{Query, Sources, gpu_queries, labels};
 use crate::processes;
-use crate::{text, topology};
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
+use crate::{text, topology};
 
 const DEFAULT_XID_LIMIT: u32 = 50;
 const MAX_XID_LIMIT: u32 = 1000;

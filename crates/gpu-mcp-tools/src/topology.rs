@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use gpu_mcp_model::output::{Finding, Verdict};
 use gpu_mcp_model::topology::{
-    GpuTopologyFacts, LinkFact, LinkState, LinkSummary, PairFacts, TopologyFinding,
-    TopologyReport, nvlinks_between,
+    GpuTopologyFacts, LinkFact, LinkState, LinkSummary, PairFacts, TopologyFinding, TopologyReport,
+    nvlinks_between,
 };
 use gpu_mcp_model::{GpuAccess, GpuSnapshot, NvLink, P2pStatus, PeerPath, Reading, RemoteKind};
 
@@ -80,7 +80,10 @@ pub(crate) fn report(scope: &Scope<'_>) -> TopologyReport {
     for g in gpus.iter().filter(|g| wanted(g.index)) {
         let mut a = Assessment::default();
         match g.access {
-            GpuAccess::Lost | GpuAccess::Unresponsive | GpuAccess::Error | GpuAccess::NoPermission => {
+            GpuAccess::Lost
+            | GpuAccess::Unresponsive
+            | GpuAccess::Error
+            | GpuAccess::NoPermission => {
                 health::gpu_access(g, &mut a);
             }
             _ => {
@@ -94,7 +97,11 @@ pub(crate) fn report(scope: &Scope<'_>) -> TopologyReport {
             finding: f,
         }));
         notes.extend(a.notes.into_iter().map(|n| format!("GPU {}: {n}", g.index)));
-        not_checked.extend(a.not_checked.into_iter().map(|n| format!("GPU {}: {n}", g.index)));
+        not_checked.extend(
+            a.not_checked
+                .into_iter()
+                .map(|n| format!("GPU {}: {n}", g.index)),
+        );
     }
     for p in pairs
         .iter()
@@ -153,7 +160,9 @@ fn interconnect(gpus: &[GpuSnapshot]) -> &'static str {
     let mut unreadable = false;
     for g in gpus {
         match &g.nvlink {
-            Reading::Value(ls) => kinds.extend(ls.iter().filter_map(|l| l.remote.value().map(|r| r.kind))),
+            Reading::Value(ls) => {
+                kinds.extend(ls.iter().filter_map(|l| l.remote.value().map(|r| r.kind)))
+            }
             Reading::NotSupported => {}
             Reading::Error(_) => unreadable = true,
         }
@@ -289,7 +298,11 @@ fn grid(gpus: &[GpuSnapshot], cell: &dyn Fn(u32, u32) -> String, affinity: bool)
             line.push_str(&format!("{c:<width$}"));
         }
         if affinity {
-            let cpus = g.topology.cpu_affinity.value().map_or("N/A", String::as_str);
+            let cpus = g
+                .topology
+                .cpu_affinity
+                .value()
+                .map_or("N/A", String::as_str);
             let numa = g
                 .topology
                 .numa_node
@@ -313,7 +326,9 @@ fn remote_name(l: &NvLink, gpus: &[GpuSnapshot]) -> Option<String> {
     Some(match (r.kind, r.pci_bus_id.as_deref()) {
         (RemoteKind::Nvswitch, Some(bus)) => format!("NVSwitch {bus}"),
         (RemoteKind::Nvswitch, None) => "NVSwitch".to_owned(),
-        (RemoteKind::Gpu, Some(bus)) => gpu_of(bus).map_or_else(|| format!("GPU {bus}"), |i| format!("GPU{i}")),
+        (RemoteKind::Gpu, Some(bus)) => {
+            gpu_of(bus).map_or_else(|| format!("GPU {bus}"), |i| format!("GPU{i}"))
+        }
         (RemoteKind::Gpu, None) => "GPU".to_owned(),
         (RemoteKind::Cpu, _) => "CPU".to_owned(),
         (RemoteKind::Unknown, Some(bus)) => format!("device {bus}"),
@@ -346,7 +361,12 @@ fn remote_summary(links: &[NvLink], gpus: &[GpuSnapshot]) -> String {
         .join(", ")
 }
 
-fn links_summary(g: &GpuSnapshot, links: &[NvLink], gpus: &[GpuSnapshot], full: bool) -> LinkSummary {
+fn links_summary(
+    g: &GpuSnapshot,
+    links: &[NvLink],
+    gpus: &[GpuSnapshot],
+    full: bool,
+) -> LinkSummary {
     let state = |l: &NvLink| {
         if l.active {
             LinkState::Up
@@ -388,7 +408,12 @@ fn links_summary(g: &GpuSnapshot, links: &[NvLink], gpus: &[GpuSnapshot], full: 
                 (None, None, None) => None,
                 (c, r, rec) => {
                     let f = |x: Option<u64>| x.map_or_else(|| "?".to_owned(), |v| v.to_string());
-                    Some(format!("{} CRC, {} replay, {} recovery", f(c), f(r), f(rec)))
+                    Some(format!(
+                        "{} CRC, {} replay, {} recovery",
+                        f(c),
+                        f(r),
+                        f(rec)
+                    ))
                 }
             }
         };
@@ -457,7 +482,11 @@ fn pair_facts(p: &Pair<'_>) -> PairFacts {
 /// One sentence: the GPUs, how they are connected, the fabric, and the verdict with its main
 /// reason.
 fn headline(r: &TopologyReport, gpus: &[GpuSnapshot], pairs: &[Pair<'_>]) -> String {
-    let counts: Vec<u32> = pairs.iter().filter_map(|p| p.nvlinks).filter(|&n| n > 0).collect();
+    let counts: Vec<u32> = pairs
+        .iter()
+        .filter_map(|p| p.nvlinks)
+        .filter(|&n| n > 0)
+        .collect();
     let (lo, hi) = (counts.iter().min(), counts.iter().max());
     let wiring = match (r.interconnect.as_str(), lo, hi) {
         ("nvswitch", Some(lo), Some(hi)) if lo == hi && counts.len() == pairs.len() => {
@@ -506,8 +535,15 @@ fn headline(r: &TopologyReport, gpus: &[GpuSnapshot], pairs: &[Pair<'_>]) -> Str
         let mut cliques: Vec<u32> = fabrics.iter().map(|f| f.clique_id).collect();
         cliques.sort_unstable();
         cliques.dedup();
-        let cliques = cliques.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-        format!("; fabric registered on {done} of {} GPUs (clique {cliques})", fabrics.len())
+        let cliques = cliques
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "; fabric registered on {done} of {} GPUs (clique {cliques})",
+            fabrics.len()
+        )
     };
     let reason = match r.findings.first() {
         None => String::new(),
@@ -519,7 +555,10 @@ fn headline(r: &TopologyReport, gpus: &[GpuSnapshot], pairs: &[Pair<'_>]) -> Str
                 _ => String::new(),
             };
             let more = if more > 0 {
-                format!(" (+{more} more finding{})", if more == 1 { "" } else { "s" })
+                format!(
+                    " (+{more} more finding{})",
+                    if more == 1 { "" } else { "s" }
+                )
             } else {
                 String::new()
             };
@@ -579,7 +618,12 @@ pub(crate) fn text(r: &TopologyReport) -> String {
             parts.push(s);
         }
         if let Some(f) = &g.fabric {
-            parts.push(format!("fabric {} ({}, clique {})", f.state.as_str(), f.status, f.clique_id));
+            parts.push(format!(
+                "fabric {} ({}, clique {})",
+                f.state.as_str(),
+                f.status,
+                f.clique_id
+            ));
         }
         if !g.unavailable.is_empty() {
             parts.push(format!(

@@ -99,12 +99,28 @@ async fn an_hgx_h100_is_nvswitch_with_nv18_between_every_pair_and_healthy() {
         .collect();
     assert_eq!(matrix.len(), 9);
     assert!(matrix[0].starts_with("      GPU0  GPU1"), "{}", matrix[0]);
-    assert!(matrix[0].ends_with("CPU Affinity    NUMA Affinity"), "{}", matrix[0]);
+    assert!(
+        matrix[0].ends_with("CPU Affinity    NUMA Affinity"),
+        "{}",
+        matrix[0]
+    );
     // Row 0: itself, then NV18 to the seven others, then the first socket's CPUs.
     let row0: Vec<&str> = matrix[1].split_whitespace().collect();
     assert_eq!(
         row0,
-        ["GPU0", "X", "NV18", "NV18", "NV18", "NV18", "NV18", "NV18", "NV18", "0-55,112-167", "0"]
+        [
+            "GPU0",
+            "X",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "0-55,112-167",
+            "0"
+        ]
     );
     assert!(matrix[8].ends_with("56-111,168-223  1"), "{}", matrix[8]);
     for row in &v["p2p"].as_array().unwrap()[1..] {
@@ -115,12 +131,18 @@ async fn an_hgx_h100_is_nvswitch_with_nv18_between_every_pair_and_healthy() {
     assert_eq!(g["numa_node"], 0);
     assert_eq!(g["nvlink"]["up"], 18);
     assert_eq!(g["nvlink"]["remote"], "NVSwitch");
-    assert!(g["nvlink"].get("links").is_none(), "clean links are counted");
+    assert!(
+        g["nvlink"].get("links").is_none(),
+        "clean links are counted"
+    );
     assert_eq!(g["fabric"]["state"], "completed");
     assert_eq!(g["fabric"]["clique_id"], 1);
     let headline = v["headline"].as_str().unwrap();
     assert!(headline.contains("NV18 between every pair"), "{headline}");
-    assert!(headline.contains("fabric registered on 8 of 8 GPUs (clique 1)"), "{headline}");
+    assert!(
+        headline.contains("fabric registered on 8 of 8 GPUs (clique 1)"),
+        "{headline}"
+    );
     // Well under 8 KB by default.
     let size = serde_json::to_vec(&v).unwrap().len();
     assert!(size < 6 * 1024, "default answer is {size} bytes");
@@ -136,20 +158,42 @@ async fn an_l4_server_is_pcie_only_pix_node_sys_without_fabric() {
     let v = ok(&call(&c, json!({})).await);
     assert_eq!(v["verdict"], "healthy");
     assert_eq!(v["interconnect"], "pcie");
-    let row0: Vec<&str> = v["matrix"][1].as_str().unwrap().split_whitespace().collect();
+    let row0: Vec<&str> = v["matrix"][1]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(
         row0,
-        ["GPU0", "X", "PIX", "NODE", "NODE", "SYS", "SYS", "SYS", "SYS", "0-31,64-95", "0"]
+        [
+            "GPU0",
+            "X",
+            "PIX",
+            "NODE",
+            "NODE",
+            "SYS",
+            "SYS",
+            "SYS",
+            "SYS",
+            "0-31,64-95",
+            "0"
+        ]
     );
     // Peer-to-peer works within a socket, not across (chipset not supported).
     let p2p0: Vec<&str> = v["p2p"][1].as_str().unwrap().split_whitespace().collect();
-    assert_eq!(p2p0, ["GPU0", "X", "OK", "OK", "OK", "CNS", "CNS", "CNS", "CNS"]);
+    assert_eq!(
+        p2p0,
+        ["GPU0", "X", "OK", "OK", "OK", "CNS", "CNS", "CNS", "CNS"]
+    );
     for g in v["gpus"].as_array().unwrap() {
         assert!(g.get("nvlink").is_none());
         assert!(g.get("fabric").is_none());
     }
     assert!(
-        v["headline"].as_str().unwrap().contains("PCIe only (NODE/PIX/SYS)"),
+        v["headline"]
+            .as_str()
+            .unwrap()
+            .contains("PCIe only (NODE/PIX/SYS)"),
         "{}",
         v["headline"]
     );
@@ -162,12 +206,29 @@ async fn a_down_link_shows_as_nv17_on_that_gpus_pairs_with_the_link_listed() {
     let v = ok(&r);
     assert_eq!(v["verdict"], "degraded", "{}", text(&r));
     let found = checks(&v);
-    assert!(found.contains(&(Some(3), "nvlink_down".into(), "degraded".into())), "{found:?}");
-    assert!(found.contains(&(Some(3), "nvlink_errors".into(), "warning".into())), "{found:?}");
+    assert!(
+        found.contains(&(Some(3), "nvlink_down".into(), "degraded".into())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(Some(3), "nvlink_errors".into(), "warning".into())),
+        "{found:?}"
+    );
     assert!(found.iter().all(|(g, _, _)| *g == Some(3)), "{found:?}");
-    let row3: Vec<&str> = v["matrix"][4].as_str().unwrap().split_whitespace().collect();
-    assert_eq!(&row3[1..9], ["NV17", "NV17", "NV17", "X", "NV17", "NV17", "NV17", "NV17"]);
-    let row0: Vec<&str> = v["matrix"][1].as_str().unwrap().split_whitespace().collect();
+    let row3: Vec<&str> = v["matrix"][4]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row3[1..9],
+        ["NV17", "NV17", "NV17", "X", "NV17", "NV17", "NV17", "NV17"]
+    );
+    let row0: Vec<&str> = v["matrix"][1]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(row0[2], "NV18");
     assert_eq!(row0[4], "NV17");
     let links = &v["gpus"][3]["nvlink"];
@@ -182,7 +243,11 @@ async fn a_down_link_shows_as_nv17_on_that_gpus_pairs_with_the_link_listed() {
     assert_eq!(listed, [(3, "up"), (7, "down")]);
     assert_eq!(links["links"][1]["remote"], "NVSwitch 0000:06:00");
     assert!(links["links"][0]["new_errors"]["replay"].as_u64().unwrap() > 0);
-    assert!(v["headline"].as_str().unwrap().contains("NV17 to NV18"), "{}", v["headline"]);
+    assert!(
+        v["headline"].as_str().unwrap().contains("NV17 to NV18"),
+        "{}",
+        v["headline"]
+    );
 }
 
 #[tokio::test]
@@ -196,12 +261,22 @@ async fn an_unfinished_fabric_is_found_on_the_right_gpu() {
         let v = ok(&r);
         assert_eq!(v["verdict"], severity, "{scenario}: {}", text(&r));
         let found = checks(&v);
-        assert!(found.contains(&(Some(5), "fabric".into(), severity.into())), "{found:?}");
+        assert!(
+            found.contains(&(Some(5), "fabric".into(), severity.into())),
+            "{found:?}"
+        );
         assert!(found.iter().all(|(g, _, _)| *g == Some(5)), "{found:?}");
         assert_eq!(v["gpus"][5]["fabric"]["state"], state);
         // Its links are not trained: GPU 5's pairs fall back to the PCIe path.
-        let row5: Vec<&str> = v["matrix"][6].as_str().unwrap().split_whitespace().collect();
-        assert_eq!(&row5[1..9], ["SYS", "SYS", "SYS", "SYS", "NODE", "X", "NODE", "NODE"]);
+        let row5: Vec<&str> = v["matrix"][6]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            &row5[1..9],
+            ["SYS", "SYS", "SYS", "SYS", "NODE", "X", "NODE", "NODE"]
+        );
         assert!(text(&r).contains("nvidia-fabricmanager") || severity == "degraded");
     }
 }
@@ -211,9 +286,19 @@ async fn a_v100_mesh_counts_direct_links_per_pair() {
     let c = catalog(GpuModel::V100Sxm2_32gb, Scenario::Healthy, 0);
     let v = ok(&call(&c, json!({"full": true})).await);
     assert_eq!(v["interconnect"], "nvlink");
-    let row0: Vec<&str> = v["matrix"][1].as_str().unwrap().split_whitespace().collect();
-    assert_eq!(&row0[1..9], ["X", "NV2", "NV1", "NV1", "NV2", "SYS", "SYS", "SYS"]);
-    assert_eq!(v["gpus"][0]["nvlink"]["remote"], "GPU1 x2, GPU2 x1, GPU3 x1, GPU4 x2");
+    let row0: Vec<&str> = v["matrix"][1]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row0[1..9],
+        ["X", "NV2", "NV1", "NV1", "NV2", "SYS", "SYS", "SYS"]
+    );
+    assert_eq!(
+        v["gpus"][0]["nvlink"]["remote"],
+        "GPU1 x2, GPU2 x1, GPU3 x1, GPU4 x2"
+    );
     assert_eq!(v["pairs"].as_array().unwrap().len(), 28);
     assert_eq!(v["gpus"][0]["nvlink"]["links"].as_array().unwrap().len(), 6);
 }

@@ -7,8 +7,7 @@ use std::str::FromStr;
 use gpu_mcp_model::{
     ClockEventReason, CounterChanges, EccCounts, FabricState, GpuAccess, GpuProcess, GpuSnapshot,
     LinkChanges, MigInstance, MigPlacement, ProcessKind, Reading, RecoveryAction, RetiredPages,
-    RowRemapping,
-    Utilization,
+    RowRemapping, Utilization,
 };
 
 use super::fleet::{MIB, MockEvents, MockIdentity, uuid_from, v};

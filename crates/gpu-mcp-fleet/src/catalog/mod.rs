@@ -12,7 +12,10 @@ use gpu_mcp_k8s::{
 };
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::toolsets::Toolsets;
-use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES};
+use gpu_mcp_model::topology::TopologyArgs;
+use gpu_mcp_model::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
+};
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
 use gpu_mcp_service::{
     CallContext, CallError, PromptCatalog, ResourceCatalog, ToolCatalog, parse_arguments,
@@ -357,6 +360,7 @@ fn check_agent_arguments(tool: &str, arguments: Option<&JsonObject>) -> Option<C
         GET_GPU_PROCESSES => {
             parse_arguments::<gpu_mcp_model::processes::GpuProcessesArgs>(arguments).err()
         }
+        GET_NVLINK_TOPOLOGY => parse_arguments::<TopologyArgs>(arguments).err(),
         _ => None,
     }
 }

@@ -1,7 +1,9 @@
 //! What a node's answer says needs attention, trimmed to what the fleet answer shows.
 
 use gpu_mcp_model::output::Verdict;
-use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES};
+use gpu_mcp_model::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
+};
 use serde_json::{Value, json};
 
 use super::{ProblemNode, parse_verdict, rank};
@@ -141,6 +143,18 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
                 .filter_map(|g| verdict_of(g, "verdict"))
                 .max_by_key(|v| rank(*v))?;
             (verdict, json!({"gpus": gpus, "allocations": allocations}))
+        }
+        GET_NVLINK_TOPOLOGY => {
+            let verdict = verdict_of(result, "verdict")?;
+            if !at_least(Some(verdict)) {
+                return None;
+            }
+            let findings = findings_at_least(result, "findings", min);
+            let mut details = json!({"findings": findings});
+            if let Some(i) = result.get("interconnect").filter(|v| !v.is_null()) {
+                details["interconnect"] = i.clone();
+            }
+            (verdict, details)
         }
         GET_GPU_INVENTORY => {
             let gpus: Vec<Value> = gpu_entries(result)

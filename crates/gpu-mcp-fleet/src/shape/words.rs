@@ -1,7 +1,7 @@
 //! The fleet answer in words: the headline, what needs attention, what did not answer, and
 //! what was left out.
 
-use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_PROCESSES};
+use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY};
 use serde_json::Value;
 
 use super::{FleetAnswer, ProblemNode};
@@ -85,6 +85,26 @@ pub(super) fn headline(tool: &str, s: &Summary, attention: usize) -> String {
             plural(s.gpus_total, "GPU", "GPUs"),
             plural(s.nodes_ok as u64, "node", "nodes"),
         ),
+        GET_NVLINK_TOPOLOGY => {
+            let mut by: Vec<String> = ["critical", "degraded", "warning"]
+                .iter()
+                .filter_map(|v| {
+                    s.nodes_by_verdict
+                        .get(*v)
+                        .filter(|n| **n > 0)
+                        .map(|n| format!("{n} {v}"))
+                })
+                .collect();
+            if by.is_empty() {
+                by.push("none".into());
+            }
+            format!(
+                "{attention} of {} have interconnect findings ({}){failed}; {} read.",
+                plural(s.nodes_total as u64, "node", "nodes"),
+                by.join(", "),
+                plural(s.gpus_total, "GPU", "GPUs"),
+            )
+        }
         _ => format!(
             "{} on {} of {} answering{failed}.",
             plural(s.gpus_total, "GPU", "GPUs"),
@@ -346,6 +366,29 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                     text(a, "device_uuid"),
                     text(a, "verdict"),
                     holders.join(", ")
+                ));
+            }
+        }
+        GET_NVLINK_TOPOLOGY => {
+            for f in p
+                .details
+                .get("findings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let who = match (f.get("gpu"), f.get("peer")) {
+                    (Some(a), Some(b)) => format!("GPU {a} and GPU {b}"),
+                    (Some(a), None) => format!("GPU {a}"),
+                    _ => "node".to_owned(),
+                };
+                lines.push(format!(
+                    "{who} {}: {} (observed {}, threshold {}). Action: {}",
+                    text(f, "severity"),
+                    text(f, "summary"),
+                    text(f, "observed"),
+                    text(f, "threshold"),
+                    text(f, "action")
                 ));
             }
         }
