@@ -282,6 +282,13 @@ fixtures! {
     xid_48_event => "xid-48-event";
     xid_79_event_lost => "xid-79-event-lost";
     xid_94_mig_instance => "xid-94-mig-instance";
+    fabric_in_progress => "fabric-in-progress";
+    fabric_not_started => "fabric-not-started";
+    fabric_registration_failed => "fabric-registration-failed";
+    fabric_bandwidth_degraded => "fabric-bandwidth-degraded";
+    fabric_old_driver => "fabric-old-driver";
+    p2p_disabled => "p2p-disabled";
+    topology_unsupported => "topology-unsupported";
 }
 
 /// Scenarios with their own tests (here or in the backend's `tests/fake_nvml.rs`), not read
@@ -295,6 +302,7 @@ const OWN_TESTS: &[&str] = &[
     "init-driver-not-loaded",
     "init-hang",
     "init-version-mismatch",
+    "numa-from-sysfs",
 ];
 
 #[test]
@@ -308,6 +316,61 @@ fn every_scenario_is_tested() {
     for name in COVERED.iter().chain(OWN_TESTS) {
         fixture(name).unwrap();
     }
+}
+
+/// `get_nvlink_topology` through the built agent on the real NVML path.
+#[tokio::test]
+async fn topology_reads_the_fake_hgx_and_finds_p2p_disabled_on_its_gpu() {
+    let mut s = Session::start(&fixture("healthy").unwrap()).await;
+    let t = s.tool("get_nvlink_topology").await;
+    assert_eq!(t["verdict"], "healthy", "{t}");
+    assert_eq!(t["interconnect"], "nvswitch");
+    let row0: Vec<&str> = t["matrix"][1]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row0,
+        [
+            "GPU0",
+            "X",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "NV18",
+            "0-55,112-167",
+            "0"
+        ]
+    );
+    assert_eq!(t["gpus"][6]["fabric"]["state"], "completed");
+
+    let mut s = Session::start(&fixture("p2p-disabled").unwrap()).await;
+    let t = s.tool("get_nvlink_topology").await;
+    assert_eq!(t["verdict"], "degraded", "{t}");
+    let findings = t["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 7, "every pair with GPU 3: {t}");
+    for f in findings {
+        assert_eq!(f["check"], "p2p_nvlink");
+        assert!(f["gpu"] == 3 || f["peer"] == 3, "{f}");
+        assert!(f["observed"].as_str().unwrap().contains("DIS"), "{f}");
+    }
+
+    let mut s = Session::start(&fixture("fabric-not-started").unwrap()).await;
+    let t = s.tool("get_nvlink_topology").await;
+    assert_eq!(t["verdict"], "critical", "{t}");
+    let row3: Vec<&str> = t["matrix"][4]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row3[1..9],
+        ["NODE", "NODE", "NODE", "X", "SYS", "SYS", "SYS", "SYS"]
+    );
 }
 
 #[tokio::test]

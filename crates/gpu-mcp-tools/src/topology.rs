@@ -30,7 +30,10 @@ struct Pair<'a> {
     a: &'a GpuSnapshot,
     b: &'a GpuSnapshot,
     nvlinks: Option<u32>,
+    /// `a`'s path to `b`, else `b`'s to `a` (the PCIe level is the same both ways).
     path: Option<&'a PeerPath>,
+    /// Both directions as each GPU reported them (peer-to-peer status can differ).
+    both: [Option<&'a PeerPath>; 2],
 }
 
 impl Pair<'_> {
@@ -45,23 +48,27 @@ impl Pair<'_> {
     }
 }
 
-/// `a`'s path to `b`, else `b`'s to `a`.
-fn path<'a>(a: &'a GpuSnapshot, b: &'a GpuSnapshot) -> Option<&'a PeerPath> {
-    let find = |x: &'a GpuSnapshot, y: u32| {
-        x.topology
-            .peers
-            .value()
-            .and_then(|ps| ps.iter().find(|p| p.gpu == y))
-    };
-    find(a, b.index).or_else(|| find(b, a.index))
+/// `x`'s path to GPU `y`, as `x` reported it.
+fn path_to(x: &GpuSnapshot, y: u32) -> Option<&PeerPath> {
+    x.topology
+        .peers
+        .value()
+        .and_then(|ps| ps.iter().find(|p| p.gpu == y))
 }
 
 fn pair<'a>(a: &'a GpuSnapshot, b: &'a GpuSnapshot) -> Pair<'a> {
+    let both = [path_to(a, b.index), path_to(b, a.index)];
+    let with_level = both
+        .iter()
+        .flatten()
+        .find(|p| p.pci_level.value().is_some())
+        .copied();
     Pair {
         a,
         b,
         nvlinks: nvlinks_between(a, b),
-        path: path(a, b),
+        path: with_level.or(both[0]).or(both[1]),
+        both,
     }
 }
 
@@ -186,16 +193,13 @@ fn interconnect(gpus: &[GpuSnapshot]) -> &'static str {
 /// peer-to-peer; otherwise NCCL and CUDA fall back to copies through host memory.
 fn p2p_finding(p: &Pair<'_>) -> Option<TopologyFinding> {
     let n = p.nvlinks.filter(|&n| n > 0)?;
-    let path = p.path?;
-    let bad = |r: &Reading<P2pStatus>| r.get().filter(|s| *s != P2pStatus::Ok);
-    let (r, w, nv) = (
-        bad(&path.p2p_read),
-        bad(&path.p2p_write),
-        bad(&path.p2p_nvlink),
-    );
-    if r.is_none() && w.is_none() && nv.is_none() {
-        return None;
-    }
+    let bad = |r: &Reading<P2pStatus>| r.get().is_some_and(|s| s != P2pStatus::Ok);
+    let path = p
+        .both
+        .iter()
+        .flatten()
+        .copied()
+        .find(|x| bad(&x.p2p_read) || bad(&x.p2p_write) || bad(&x.p2p_nvlink))?;
     let code = |x: &Reading<P2pStatus>| x.get().map_or("?", P2pStatus::code);
     Some(TopologyFinding {
         gpu: Some(p.a.index),
@@ -239,10 +243,21 @@ fn p2p_matrix(gpus: &[GpuSnapshot], pairs: &[Pair<'_>]) -> Vec<String> {
         if a == b {
             return "X".to_owned();
         }
+        // Row `a`'s own view of its path to `b`, else `b`'s.
         let Some(path) = pairs
             .iter()
             .find(|p| (p.a.index, p.b.index) == (a.min(b), a.max(b)))
-            .and_then(|p| p.path)
+            .and_then(|p| {
+                let (mine, theirs) = if p.a.index == a {
+                    (p.both[0], p.both[1])
+                } else {
+                    (p.both[1], p.both[0])
+                };
+                mine.filter(|x| x.p2p_read.value().is_some())
+                    .or(theirs.filter(|x| x.p2p_read.value().is_some()))
+                    .or(mine)
+                    .or(theirs)
+            })
         else {
             return "?".to_owned();
         };

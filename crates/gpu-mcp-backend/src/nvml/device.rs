@@ -21,13 +21,10 @@ use super::processes::read_processes;
 use super::thermal::{read_power, read_temperature};
 use super::topology::read_topology;
 
-/// Every field of GPU `index` of `count`; a field the driver refuses is data, never a failure.
-/// `sysfs` is where the PCI devices' NUMA nodes are read when NVML does not say.
-pub(super) fn read_gpu_blocking(
-    nvml: &Nvml,
-    (index, count): (u32, u32),
-    sysfs: &Path,
-) -> GpuSnapshot {
+/// Every field of GPU `index` (its paths to the other GPUs excepted, see `topology`); a field
+/// the driver refuses is data, never a failure. `sysfs` is where the PCI devices' NUMA nodes
+/// are read when NVML does not say.
+pub(super) fn read_gpu_blocking(nvml: &Nvml, index: u32, sysfs: &Path) -> GpuSnapshot {
     let dev = match nvml.device_by_index(index) {
         Ok(d) => d,
         Err(e) => {
@@ -54,14 +51,7 @@ pub(super) fn read_gpu_blocking(
     let id = read_identity(&dev, l);
     let mem = read_memory(&dev, &fields, l);
     let (persistence_mode, compute_mode) = read_modes(&dev, l);
-    let topology = read_topology(
-        nvml,
-        &dev,
-        (index, count),
-        id.pci_bus_id.value().map(String::as_str),
-        sysfs,
-        l,
-    );
+    let topology = read_topology(&dev, id.pci_bus_id.value().map(String::as_str), sysfs, l);
     let recovery_action = fields
         .get(Field::RecoveryAction)
         .map(RecoveryAction::from_nvml);

@@ -8,11 +8,67 @@ use std::time::Duration;
 use gpu_mcp_model::{GpuAccess, GpuSnapshot};
 use parking_lot::Mutex;
 
-/// Runs one GPU's blocking read on a blocking thread with a deadline.
+/// How a guarded blocking read ended.
+pub(super) enum Guarded<T> {
+    /// It returned in time.
+    Done(T),
+    /// An earlier read under the same key has not returned.
+    Busy,
+    /// It panicked (a bug, reported as data).
+    Failed(String),
+    /// It missed the deadline (its thread keeps running until the driver returns).
+    TimedOut,
+}
+
+impl<T> Guarded<T> {
+    /// One sentence for a read that did not return a value.
+    pub(super) fn reason(&self, what: &str, timeout: Duration) -> String {
+        match self {
+            Self::Done(_) => format!("{what} succeeded"),
+            Self::Busy => format!(
+                "an earlier {what} has not returned from the driver; the driver or GPU may be hung"
+            ),
+            Self::Failed(e) => format!("{what} failed: {e}"),
+            Self::TimedOut => format!(
+                "the driver did not answer {what} within {timeout:?}; the driver or GPU may be hung"
+            ),
+        }
+    }
+}
+
+/// Runs a blocking read on a blocking thread with a deadline, at most one per `key` at a time.
 ///
 /// A read that misses the deadline keeps its thread (a call stuck in the driver cannot be
-/// cancelled); until it returns, later reads of the same GPU report `unresponsive` at once
-/// instead of piling up more stuck threads.
+/// cancelled); until it returns, later reads under the same key answer [`Guarded::Busy`] at
+/// once instead of piling up more stuck threads.
+pub(super) async fn guarded<T, F>(
+    busy: &Arc<Mutex<HashSet<u32>>>,
+    key: u32,
+    timeout: Duration,
+    read: F,
+) -> Guarded<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if !busy.lock().insert(key) {
+        return Guarded::Busy;
+    }
+    let busy = busy.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        // Cleared when the read returns, even if the driver took longer than the deadline.
+        let _guard = BusyGuard { busy, index: key };
+        read()
+    });
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(v)) => Guarded::Done(v),
+        Ok(Err(e)) => Guarded::Failed(e.to_string()),
+        Err(_) => Guarded::TimedOut,
+    }
+}
+
+/// Runs one GPU's blocking read with [`guarded`], turning a read that did not return into an
+/// unreadable GPU.
 pub(super) async fn guarded_read<F>(
     busy: &Arc<Mutex<HashSet<u32>>>,
     index: u32,
@@ -22,30 +78,19 @@ pub(super) async fn guarded_read<F>(
 where
     F: FnOnce() -> GpuSnapshot + Send + 'static,
 {
-    {
-        let mut b = busy.lock();
-        if !b.insert(index) {
-            return GpuSnapshot::unreadable(
-                index,
-                GpuAccess::Unresponsive,
-                "an earlier read of this GPU has not returned from the driver; the driver or GPU may be hung",
-            );
-        }
-    }
-    let busy = busy.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        // Cleared when the read returns, even if the driver took longer than the deadline.
-        let _guard = BusyGuard { busy, index };
-        read()
-    });
-    match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(g)) => g,
-        Ok(Err(e)) => GpuSnapshot::unreadable(
+    match guarded(busy, index, timeout, read).await {
+        Guarded::Done(g) => g,
+        Guarded::Busy => GpuSnapshot::unreadable(
+            index,
+            GpuAccess::Unresponsive,
+            "an earlier read of this GPU has not returned from the driver; the driver or GPU may be hung",
+        ),
+        Guarded::Failed(e) => GpuSnapshot::unreadable(
             index,
             GpuAccess::Error,
             &format!("reading the GPU failed: {e}"),
         ),
-        Err(_) => GpuSnapshot::unreadable(
+        Guarded::TimedOut => GpuSnapshot::unreadable(
             index,
             GpuAccess::Unresponsive,
             &format!("the driver did not answer within {timeout:?}; the driver or GPU may be hung"),

@@ -44,19 +44,23 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use gpu_mcp_model::{
     BackendKind, CounterChanges, EventRecorderStatus, GpuAccess, GpuSnapshot, NodeSnapshot,
-    XidEvent,
+    Reading, XidEvent,
 };
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
 
 pub use convert::{decode_clock_event_reasons, reading};
 use device::read_gpu_blocking;
-use guard::guarded_read;
+use guard::{Guarded, guarded, guarded_read};
 use parking_lot::Mutex;
 use recorder::{EventRing, spawn_recorder};
+use topology::read_pairs;
 
 use crate::backend::GpuBackend;
 use crate::{Error, Result};
+
+/// The busy-set key of the step that reads the GPU pairs (never a GPU index).
+const PAIRS_KEY: u32 = u32::MAX;
 
 /// The library name `nvml-wrapper` loads by default.
 pub const DEFAULT_LIBRARY: &str = "libnvidia-ml.so.1";
@@ -241,8 +245,9 @@ impl NvmlBackend {
             call: "nvmlDeviceGetCount",
             source,
         })?;
-        let reads = (0..count).map(|i| self.read_gpu(i, count));
+        let reads = (0..count).map(|i| self.read_gpu(i));
         let mut gpus = futures::future::join_all(reads).await;
+        self.read_peers(&mut gpus).await;
         self.compare_with_previous(&mut gpus);
         Ok(NodeSnapshot {
             backend: BackendKind::Nvml,
@@ -253,13 +258,41 @@ impl NvmlBackend {
         })
     }
 
-    async fn read_gpu(&self, index: u32, count: u32) -> GpuSnapshot {
+    async fn read_gpu(&self, index: u32) -> GpuSnapshot {
         let nvml = self.nvml.clone();
         let sysfs = self.sysfs_root.clone();
         guarded_read(&self.busy, index, self.timeout, move || {
-            read_gpu_blocking(&nvml, (index, count), &sysfs)
+            read_gpu_blocking(&nvml, index, &sysfs)
         })
         .await
+    }
+
+    /// Fills every readable GPU's paths to the other GPUs, read in one guarded step of its own
+    /// between the GPUs that answered (a GPU's read never waits on another GPU's handle).
+    async fn read_peers(&self, gpus: &mut [GpuSnapshot]) {
+        let readable: Vec<u32> = gpus
+            .iter()
+            .filter(|g| g.access == GpuAccess::Ok)
+            .map(|g| g.index)
+            .collect();
+        if readable.is_empty() {
+            return;
+        }
+        let all: Vec<u32> = gpus.iter().map(|g| g.index).collect();
+        let nvml = self.nvml.clone();
+        let pairs = guarded(&self.busy, PAIRS_KEY, self.timeout, move || {
+            read_pairs(&nvml, &readable, &all)
+        })
+        .await;
+        for g in gpus.iter_mut().filter(|g| g.access == GpuAccess::Ok) {
+            g.topology.peers = match &pairs {
+                Guarded::Done(map) => map.get(&g.index).cloned().map_or_else(
+                    || Reading::Error("the GPU could not be opened for its pairs".to_owned()),
+                    Reading::Value,
+                ),
+                other => Reading::Error(other.reason("reading the GPU pairs", self.timeout)),
+            };
+        }
     }
 
     /// Fills each GPU's counter increases since its previous reading, keeps this reading as

@@ -2,10 +2,13 @@
 //! sysfs), CPU affinity, the common PCIe ancestor and peer-to-peer status with every other GPU,
 //! the NVSwitch fabric registration, and the far end of each NVLink link.
 //!
-//! Everything here runs inside the GPU's read, on its blocking thread under its deadline. A
-//! call the GPU or driver does not support (including a symbol an older driver lacks) is
-//! "not supported", never a failed read.
+//! The per-GPU facts run inside the GPU's read, on its blocking thread under its deadline. The
+//! pairs need two handles, so they are read in one step of their own after the GPUs' reads,
+//! only between GPUs that answered (a hung GPU must not make the others' reads hang), under
+//! the same deadline. A call the GPU or driver does not support (including a symbol an older
+//! driver lacks) is "not supported", never a failed read.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use gpu_mcp_model::{
@@ -36,11 +39,10 @@ fn supported<T>(r: Result<T, NvmlError>) -> Result<T, NvmlError> {
     }
 }
 
-/// The GPU's topology; `pci_bus_id` is its `dddd:bb:dd.f` id when readable.
+/// The GPU's own topology facts; `pci_bus_id` is its `dddd:bb:dd.f` id when readable. The
+/// peers are left for [`read_pairs`].
 pub(super) fn read_topology(
-    nvml: &Nvml,
     dev: &Device<'_>,
-    (index, count): (u32, u32),
     pci_bus_id: Option<&str>,
     sysfs: &Path,
     l: &mut GpuAccess,
@@ -54,7 +56,7 @@ pub(super) fn read_topology(
             }),
             l,
         ),
-        peers: peers(nvml, dev, index, count, l),
+        peers: Reading::Error("the pairs were not read".to_owned()),
         fabric: reading(supported(raw::fabric_info(dev)).map(fabric), l),
     }
 }
@@ -88,54 +90,60 @@ fn numa_node(
     }
 }
 
-/// The path to every other GPU. A GPU that cannot be opened is listed with its errors.
-fn peers(
+/// Every readable GPU's path to every other GPU, by GPU index. `readable` are the GPUs whose
+/// own read answered in this snapshot; a pair with any other GPU is listed with the reason.
+pub(super) fn read_pairs(
     nvml: &Nvml,
-    dev: &Device<'_>,
-    index: u32,
-    count: u32,
-    l: &mut GpuAccess,
-) -> Reading<Vec<PeerPath>> {
-    let mut out = Vec::new();
-    for j in (0..count).filter(|&j| j != index) {
-        let other = match nvml.device_by_index(j) {
-            Ok(d) => d,
-            Err(e) => {
-                let why = format!("GPU {j} cannot be opened: {e}");
-                out.push(PeerPath {
-                    gpu: j,
-                    pci_level: Reading::Error(why.clone()),
-                    p2p_read: Reading::Error(why.clone()),
-                    p2p_write: Reading::Error(why.clone()),
-                    p2p_nvlink: Reading::Error(why),
-                });
-                continue;
-            }
+    readable: &[u32],
+    all: &[u32],
+) -> BTreeMap<u32, Vec<PeerPath>> {
+    let mut out = BTreeMap::new();
+    for &i in readable {
+        let Ok(dev) = nvml.device_by_index(i) else {
+            continue;
         };
-        let p2p = |cap, l: &mut GpuAccess| {
-            reading(supported(dev.p2p_status(&other, cap)).map(p2p_status), l)
-        };
-        let p2p_read = p2p(P2pCapabilitiesIndex::Read, l);
-        let p2p_write = p2p(P2pCapabilitiesIndex::Write, l);
-        let p2p_nvlink = p2p(P2pCapabilitiesIndex::NvLink, l);
-        let pci_level = reading(
-            supported(dev.topology_common_ancestor(other)).map(pci_level),
-            l,
-        );
-        if *l == GpuAccess::Lost {
-            return Reading::Error(
-                "the driver reports the GPU as lost (NVML_ERROR_GPU_IS_LOST)".to_owned(),
+        let mut peers = Vec::new();
+        for &j in all.iter().filter(|&&j| j != i) {
+            let other = if readable.contains(&j) {
+                nvml.device_by_index(j).map_err(|e| e.to_string())
+            } else {
+                Err("it could not be read in this snapshot".to_owned())
+            };
+            let other = match other {
+                Ok(d) => d,
+                Err(e) => {
+                    let why = format!("GPU {j}: {e}");
+                    peers.push(PeerPath {
+                        gpu: j,
+                        pci_level: Reading::Error(why.clone()),
+                        p2p_read: Reading::Error(why.clone()),
+                        p2p_write: Reading::Error(why.clone()),
+                        p2p_nvlink: Reading::Error(why),
+                    });
+                    continue;
+                }
+            };
+            // The GPUs' own reads already judged their state; a pair only records its error.
+            let l = &mut GpuAccess::Ok;
+            let mut p2p = |cap| reading(supported(dev.p2p_status(&other, cap)).map(p2p_status), l);
+            let p2p_read = p2p(P2pCapabilitiesIndex::Read);
+            let p2p_write = p2p(P2pCapabilitiesIndex::Write);
+            let p2p_nvlink = p2p(P2pCapabilitiesIndex::NvLink);
+            let pci_level = reading(
+                supported(dev.topology_common_ancestor(other)).map(pci_level),
+                &mut GpuAccess::Ok,
             );
+            peers.push(PeerPath {
+                gpu: j,
+                pci_level,
+                p2p_read,
+                p2p_write,
+                p2p_nvlink,
+            });
         }
-        out.push(PeerPath {
-            gpu: j,
-            pci_level,
-            p2p_read,
-            p2p_write,
-            p2p_nvlink,
-        });
+        out.insert(i, peers);
     }
-    Reading::Value(out)
+    out
 }
 
 fn pci_level(t: TopologyLevel) -> PciLevel {

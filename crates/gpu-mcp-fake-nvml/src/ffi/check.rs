@@ -76,6 +76,14 @@ fn signatures_match_nvml_wrapper_sys(lib: &nvml_wrapper_sys::bindings::NvmlLib) 
         nvmlEventSetFree,
         nvmlDeviceRegisterEvents,
         nvmlEventSetWait_v2,
+        nvmlDeviceGetNumaNodeId,
+        nvmlDeviceGetCpuAffinity,
+        nvmlDeviceGetTopologyCommonAncestor,
+        nvmlDeviceGetP2PStatus,
+        nvmlDeviceGetNvLinkRemoteDeviceType,
+        nvmlDeviceGetNvLinkRemotePciInfo_v2,
+        nvmlDeviceGetGpuFabricInfoV,
+        nvmlDeviceGetGpuFabricInfo,
     );
 }
 
@@ -149,4 +157,12 @@ pub const EXPORTED: &[&str] = &[
     "nvmlEventSetFree",
     "nvmlDeviceRegisterEvents",
     "nvmlEventSetWait_v2",
+    "nvmlDeviceGetNumaNodeId",
+    "nvmlDeviceGetCpuAffinity",
+    "nvmlDeviceGetTopologyCommonAncestor",
+    "nvmlDeviceGetP2PStatus",
+    "nvmlDeviceGetNvLinkRemoteDeviceType",
+    "nvmlDeviceGetNvLinkRemotePciInfo_v2",
+    "nvmlDeviceGetGpuFabricInfoV",
+    "nvmlDeviceGetGpuFabricInfo",
 ];

@@ -70,7 +70,7 @@ pub unsafe extern "C" fn nvmlDeviceGetVbiosVersion(
 }
 
 /// Parses `DDDDDDDD:BB:DD.F` (hex).
-fn parse_bus_id(s: &str) -> (u32, u32, u32) {
+pub(super) fn parse_bus_id(s: &str) -> (u32, u32, u32) {
     let mut parts = s.split([':', '.']);
     let mut next = || {
         parts

@@ -7,7 +7,7 @@ use super::*;
 
 fn link(spec: &GpuSpec, l: c_uint) -> Res<LinkSpec> {
     let links = opt(spec.nvlinks.as_ref())?;
-    let k = *links.get(l as usize).ok_or(INVALID_ARGUMENT)?;
+    let k = links.get(l as usize).cloned().ok_or(INVALID_ARGUMENT)?;
     if k.state == LinkState::NotWired {
         return Err(NOT_SUPPORTED);
     }

@@ -231,6 +231,7 @@ mod events;
 mod links;
 mod memory;
 mod system;
+mod topology;
 
 pub use check::EXPORTED;
 pub use device::*;
@@ -238,6 +239,7 @@ pub use events::*;
 pub use links::*;
 pub use memory::*;
 pub use system::*;
+pub use topology::*;
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,9 @@ const H100_SXM: &str = include_str!("../../profiles/h100-sxm.json");
 /// PCI bus numbers of the eight GPUs of an HGX H100 baseboard, by index.
 const HGX_BUSES: [u32; 8] = [0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb];
 
+/// The CPUs of each socket of the HGX H100 host (two 56-core sockets with hyperthreads).
+const SOCKET_CPUS: [&str; 2] = ["0-55,112-167", "56-111,168-223"];
+
 /// Most GPUs a scenario may describe.
 pub const MAX_GPUS: u32 = 64;
 
@@ -333,7 +336,7 @@ impl Scenario {
             if let Some(p) = self.gpus.get(&i.to_string()) {
                 merge_patch(&mut v, p);
             }
-            fill_templates(&mut v, i);
+            fill_templates(&mut v, i, count);
             let spec: GpuSpec =
                 serde_json::from_value(v).map_err(|e| Error::Scenario(format!("GPU {i}: {e}")))?;
             spec.check(i)?;
@@ -354,6 +357,20 @@ impl GpuSpec {
                     "GPU {index}: field key {key:?} is not `ID` or `ID:SCOPE`"
                 )));
             }
+        }
+        for key in self.p2p_peers.keys() {
+            if key.parse::<u32>().is_err() {
+                return Err(Error::Scenario(format!(
+                    "GPU {index}: p2p_peers key {key:?} is not a GPU index"
+                )));
+            }
+        }
+        if let Some(list) = &self.cpu_affinity
+            && crate::scenario::parse_cpulist(list).is_none()
+        {
+            return Err(Error::Scenario(format!(
+                "GPU {index}: cpu_affinity {list:?} is not a cpulist such as 0-55,112-167"
+            )));
         }
         for m in &self.mig.instances {
             if m.slot >= MAX_MIG_SLOTS {
@@ -389,6 +406,25 @@ fn parse_field_key(k: &str) -> Option<(u32, Option<u32>)> {
     }
 }
 
+/// The CPUs of a cpulist (`0-55,112-167`), or `None` when it is not one.
+pub fn parse_cpulist(list: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let a = part.parse::<u32>().ok()?;
+                (a, a)
+            }
+        };
+        if b < a || b >= 4096 {
+            return None;
+        }
+        cpus.extend(a..=b);
+    }
+    Some(cpus)
+}
+
 /// RFC 7396 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
@@ -410,9 +446,14 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// Replaces `{index}`, `{bus}` and `{bus_lc}` (the GPU's PCI bus number as two upper- or
-/// lower-case hex digits) in every string.
-fn fill_templates(v: &mut Value, index: u32) {
+/// lower-case hex digits) and `{socket_cpus}` (the CPUs of the GPU's socket) in every string;
+/// a string that is only `{index}` or `{socket}` (0 for the first half of the GPUs, 1 for the
+/// rest) becomes that number.
+fn fill_templates(v: &mut Value, index: u32, count: u32) {
+    let socket = u32::from(index >= count.div_ceil(2).max(1));
     match v {
+        Value::String(s) if s == "{index}" => *v = Value::from(index),
+        Value::String(s) if s == "{socket}" => *v = Value::from(socket),
         Value::String(s) if s.contains('{') => {
             let bus = HGX_BUSES
                 .get(index as usize)
@@ -421,10 +462,11 @@ fn fill_templates(v: &mut Value, index: u32) {
             *s = s
                 .replace("{index}", &index.to_string())
                 .replace("{bus}", &format!("{:02X}", bus & 0xff))
-                .replace("{bus_lc}", &format!("{:02x}", bus & 0xff));
+                .replace("{bus_lc}", &format!("{:02x}", bus & 0xff))
+                .replace("{socket_cpus}", SOCKET_CPUS[socket as usize]);
         }
-        Value::Array(a) => a.iter_mut().for_each(|x| fill_templates(x, index)),
-        Value::Object(o) => o.values_mut().for_each(|x| fill_templates(x, index)),
+        Value::Array(a) => a.iter_mut().for_each(|x| fill_templates(x, index, count)),
+        Value::Object(o) => o.values_mut().for_each(|x| fill_templates(x, index, count)),
         _ => {}
     }
 }
