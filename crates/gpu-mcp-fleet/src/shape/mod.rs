@@ -64,8 +64,9 @@ pub(crate) struct ProblemNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// The agent's details of what is wrong, trimmed to the GPUs, findings or Xid groups at or
-    /// above `min_verdict`: health `gpus` (with `reasons`) and `node_findings`, Xid `groups`, or
-    /// inventory GPUs with fields that could not be read.
+    /// above `min_verdict`: health `gpus` (with `reasons`) and `node_findings`, Xid `groups`,
+    /// topology `findings` (with the `interconnect`), or inventory GPUs with fields that could
+    /// not be read.
     pub details: Value,
 }
 
