@@ -61,7 +61,8 @@ pub(super) fn nvlinks(id: &MockIdentity<'_>) -> Reading<Vec<NvLink>> {
         remote: v(remote),
     };
     match s.interconnect {
-        Interconnect::Pcie => Reading::NotSupported,
+        // As the mock always reported a GPU without NVLink: no links.
+        Interconnect::Pcie => v(Vec::new()),
         Interconnect::NvSwitch => v((0..s.nvlinks)
             .map(|l| {
                 let sw = (l * NVSWITCH_BUSES.len() as u32 / s.nvlinks.max(1)) as usize;

@@ -50,15 +50,25 @@ pub(super) fn read_topology(
     GpuTopology {
         numa_node: numa_node(dev, pci_bus_id, sysfs, l),
         cpu_affinity: reading(
-            supported(dev.cpu_affinity(CPU_MASK_WORDS)).map(|m| {
-                let words: Vec<u64> = m.into_iter().map(u64::from).collect();
-                cpulist(&words)
-            }),
+            supported(dev.cpu_affinity(CPU_MASK_WORDS)).map(|m| mask_cpulist(&m)),
             l,
         ),
         peers: Reading::Error("the pairs were not read".to_owned()),
         fabric: reading(supported(raw::fabric_info(dev)).map(fabric), l),
     }
+}
+
+/// A mask of `c_ulong` words (64 or 32 bits, by platform) as a cpulist.
+fn mask_cpulist(mask: &[std::os::raw::c_ulong]) -> String {
+    let bits = std::os::raw::c_ulong::BITS as usize;
+    let mut words = vec![0u64; (mask.len() * bits).div_ceil(64)];
+    for (w, word) in mask.iter().enumerate() {
+        for b in (0..bits).filter(|b| (word >> b) & 1 == 1) {
+            let cpu = w * bits + b;
+            words[cpu / 64] |= 1 << (cpu % 64);
+        }
+    }
+    cpulist(&words)
 }
 
 /// NVML's NUMA node, else the one sysfs gives the PCI device (`-1`: not a NUMA system).
