@@ -129,9 +129,10 @@ pub fn server_info() -> ServerInfo {
         title: Some("Kubernetes GPU diagnostics (node agent)".to_owned()),
         instructions: Some(
             "Diagnoses this node's NVIDIA GPUs. Start with get_gpu_health for a verdict per GPU, \
-             use get_gpu_inventory for models, memory, clocks and topology, analyze_xid_errors \
-             to explain driver Xid events, and get_gpu_processes to see which pod is on a GPU. \
-             Every tool is read-only."
+             use get_gpu_inventory for models, memory and clocks, get_nvlink_topology for how the \
+             GPUs are wired (NVLink, NVSwitch fabric, PCIe, NUMA), analyze_xid_errors to explain \
+             driver Xid events, and get_gpu_processes to see which pod is on a GPU. Every tool is \
+             read-only."
                 .to_owned(),
         ),
     }
@@ -245,7 +246,12 @@ mod tests {
             .into_iter()
             .map(|t| t.name)
             .collect();
-        for tool in ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"] {
+        for tool in [
+            "get_gpu_inventory",
+            "get_gpu_health",
+            "analyze_xid_errors",
+            "get_nvlink_topology",
+        ] {
             assert!(
                 names.iter().any(|n| n == tool),
                 "{tool} missing from {names:?}"

@@ -32,6 +32,7 @@ async fn exercise(client: &Client, label: &str, structured: bool) {
         "get_gpu_health",
         "analyze_xid_errors",
         "get_gpu_processes",
+        "get_nvlink_topology",
     ] {
         assert!(
             names.contains(&expected),
@@ -43,6 +44,7 @@ async fn exercise(client: &Client, label: &str, structured: bool) {
         "get_gpu_health",
         "analyze_xid_errors",
         "get_gpu_processes",
+        "get_nvlink_topology",
     ] {
         let result = client
             .call_tool(CallToolRequestParams::new(tool))

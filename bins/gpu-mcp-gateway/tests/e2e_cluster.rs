@@ -33,7 +33,12 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
 
-const GPU_TOOLS: [&str; 3] = ["get_gpu_inventory", "get_gpu_health", "analyze_xid_errors"];
+const GPU_TOOLS: [&str; 4] = [
+    "get_gpu_inventory",
+    "get_gpu_health",
+    "analyze_xid_errors",
+    "get_nvlink_topology",
+];
 
 struct Env {
     url: String,

@@ -23,11 +23,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
-const GPU_TOOLS: [&str; 4] = [
+const GPU_TOOLS: [&str; 5] = [
     "get_gpu_inventory",
     "get_gpu_health",
     "analyze_xid_errors",
     "get_gpu_processes",
+    "get_nvlink_topology",
 ];
 
 /// A child process killed when dropped.
@@ -455,6 +456,68 @@ async fn xid_79_node_is_critical_in_aggregated_health() {
         "{}",
         text(&r)
     );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_with_node_is_the_agents_and_without_names_the_unregistered_fabric() {
+    let cluster = Cluster::start(&[
+        ("gpu-node-1", 8, "healthy"),
+        ("gpu-node-2", 8, "fabric-not-started"),
+    ])
+    .await;
+    let client = cluster.client().await;
+    let r = call(
+        &client,
+        "get_nvlink_topology",
+        json!({"node": "gpu-node-1"}),
+    )
+    .await;
+    assert!(!failed(&r), "{}", text(&r));
+    let one = structured(&r);
+    assert_eq!(one["node"], "gpu-node-1");
+    let result = &one["result"];
+    assert_eq!(result["verdict"], "healthy", "{result}");
+    assert_eq!(result["interconnect"], "nvswitch");
+    assert_eq!(result["matrix"].as_array().unwrap().len(), 9);
+    assert!(
+        result["matrix"][1].as_str().unwrap().contains("X     NV18"),
+        "{result}"
+    );
+
+    let r = call(&client, "get_nvlink_topology", json!({})).await;
+    assert!(!failed(&r), "{}", text(&r));
+    let fan = structured(&r);
+    assert_eq!(fan["summary"]["nodes_ok"], 2, "{fan}");
+    assert_eq!(fan["problems"].as_array().unwrap().len(), 1, "{fan}");
+    let p = &fan["problems"][0];
+    assert_eq!(p["node"], "gpu-node-2");
+    assert_eq!(p["verdict"], "critical");
+    let checks: Vec<&Value> = p["details"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["check"])
+        .collect();
+    assert!(checks.contains(&&json!("fabric")), "{p}");
+    assert!(
+        p["details"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["gpu"] == 0)
+    );
+    assert_eq!(fan["omitted"]["healthy_nodes"], 1, "{fan}");
+    let words = text(&r);
+    assert!(words.contains("GPU 0 critical"), "{words}");
+    assert!(words.contains("nvidia-fabricmanager"), "{words}");
+    let size = serde_json::to_vec(&fan).unwrap().len();
+    assert!(size < 8 * 1024, "{size} bytes");
+
+    // Arguments invalid on every node are refused once, before any node is asked.
+    let r = call(&client, "get_nvlink_topology", json!({"full": "yes"})).await;
+    assert!(failed(&r));
+    assert!(text(&r).contains("full"), "{}", text(&r));
     client.cancel().await.unwrap();
 }
 
