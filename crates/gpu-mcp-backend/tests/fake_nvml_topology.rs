@@ -76,7 +76,7 @@ async fn an_hgx_h100_reads_numa_cpus_pairs_far_ends_and_fabric() {
         for l in g.nvlink.value().unwrap() {
             let r = l.remote.value().unwrap();
             assert_eq!(r.kind, RemoteKind::Nvswitch);
-            assert_eq!(r.pci_bus_id.as_deref(), Some("0000:05:00"));
+            assert_eq!(r.pci_bus_id.as_deref(), Some("0000:05:00.0"));
         }
     }
 }

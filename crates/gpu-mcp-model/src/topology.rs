@@ -165,7 +165,7 @@ impl FabricState {
 pub struct NvLinkRemote {
     /// The kind of device (`nvmlDeviceGetNvLinkRemoteDeviceType`).
     pub kind: RemoteKind,
-    /// Its PCI bus id, in the `dddd:bb:dd` form (`nvmlDeviceGetNvLinkRemotePciInfo_v2`).
+    /// Its PCI bus id, in the `dddd:bb:dd.f` form (`nvmlDeviceGetNvLinkRemotePciInfo_v2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pci_bus_id: Option<String>,
 }
@@ -258,7 +258,7 @@ pub struct GpuTopologyFacts {
     /// GPU UUID, when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
-    /// PCI bus id (`dddd:bb:dd`), when readable.
+    /// PCI bus id (`dddd:bb:dd.f`), when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pci_bus_id: Option<String>,
     /// NUMA node, when readable.
@@ -316,7 +316,7 @@ pub struct LinkFact {
     pub link: u32,
     /// Its state.
     pub state: LinkState,
-    /// The far end, e.g. `NVSwitch 0000:05:00`, `GPU3` or `CPU`, when the driver says.
+    /// The far end, e.g. `NVSwitch 0000:05:00.0`, `GPU3` or `CPU`, when the driver says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
     /// Errors since the driver loaded, e.g. `0 CRC, 12 replay, 0 recovery`, when readable.

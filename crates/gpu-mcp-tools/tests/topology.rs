@@ -241,7 +241,7 @@ async fn a_down_link_shows_as_nv17_on_that_gpus_pairs_with_the_link_listed() {
         .map(|l| (l["link"].as_u64().unwrap(), l["state"].as_str().unwrap()))
         .collect();
     assert_eq!(listed, [(3, "up"), (7, "down")]);
-    assert_eq!(links["links"][1]["remote"], "NVSwitch 0000:06:00");
+    assert_eq!(links["links"][1]["remote"], "NVSwitch 0000:06:00.0");
     assert!(links["links"][0]["new_errors"]["replay"].as_u64().unwrap() > 0);
     assert!(
         v["headline"].as_str().unwrap().contains("NV17 to NV18"),

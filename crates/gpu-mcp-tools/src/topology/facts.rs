@@ -7,7 +7,7 @@ use gpu_mcp_model::{GpuSnapshot, NvLink, Reading, RemoteKind};
 
 use super::Pair;
 
-/// The name of a link's far end: `NVSwitch 0000:05:00`, `GPU3`, `CPU`.
+/// The name of a link's far end: `NVSwitch 0000:05:00.0`, `GPU3`, `CPU`.
 fn remote_name(l: &NvLink, gpus: &[GpuSnapshot]) -> Option<String> {
     let r = l.remote.value()?;
     let gpu_of = |bus: &str| {
