@@ -292,7 +292,8 @@ pub struct LinkSummary {
     pub disabled: u32,
     /// Where the up links go, e.g. `NVSwitch` or `GPU1 x2, GPU3 x1`.
     pub remote: String,
-    /// The links that are down or erroring since the previous reading (every link with `full`).
+    /// The links that are down (unless all are) or erroring since the previous reading (every
+    /// link with `full`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkFact>,
 }

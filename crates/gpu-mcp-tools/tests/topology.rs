@@ -267,6 +267,22 @@ async fn an_unfinished_fabric_is_found_on_the_right_gpu() {
         );
         assert!(found.iter().all(|(g, _, _)| *g == Some(5)), "{found:?}");
         assert_eq!(v["gpus"][5]["fabric"]["state"], state);
+        // Every link down: counted, not listed one by one.
+        assert_eq!(v["gpus"][5]["nvlink"]["down"], 18);
+        assert!(
+            v["gpus"][5]["nvlink"].get("links").is_none(),
+            "{}",
+            v["gpus"][5]
+        );
+        let headline = v["headline"].as_str().unwrap();
+        assert!(
+            headline.contains("NV18 between 21 of 28 pairs"),
+            "{headline}"
+        );
+        assert!(
+            headline.contains("fabric registered on 7 of 8 GPUs (clique 1)"),
+            "{headline}"
+        );
         // Its links are not trained: GPU 5's pairs fall back to the PCIe path.
         let row5: Vec<&str> = v["matrix"][6]
             .as_str()
@@ -316,4 +332,31 @@ async fn a_filter_keeps_the_matrix_and_narrows_facts_and_findings() {
     assert!(text(&bad).contains("gpu_index"), "{}", text(&bad));
     let bad = call(&c, json!({"links": true})).await;
     assert_eq!(bad.is_error, Some(true));
+}
+
+#[tokio::test]
+async fn a_gpu_that_cannot_be_read_is_never_a_healthy_topology() {
+    for scenario in [Scenario::Xid79, Scenario::GspTimeout] {
+        let c = catalog(GpuModel::H100Hbm3_80gb, scenario, 2);
+        let v = ok(&call(&c, json!({})).await);
+        assert_eq!(v["verdict"], "critical", "{scenario}: {v}");
+        let found = checks(&v);
+        assert!(
+            found.contains(&(Some(2), "gpu_access".into(), "critical".into())),
+            "{scenario}: {found:?}"
+        );
+        // Its pairs cannot be told: `?` rather than a guess.
+        let row0: Vec<&str> = v["matrix"][1]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(row0[3], "?", "{scenario}: {row0:?}");
+        assert_eq!(row0[2], "NV18", "{scenario}: {row0:?}");
+        assert!(
+            v["gpus"][2]["unavailable"]
+                .as_object()
+                .is_some_and(|u| !u.is_empty())
+        );
+    }
 }

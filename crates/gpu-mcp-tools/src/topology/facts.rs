@@ -69,6 +69,7 @@ fn links_summary(
         }
     };
     let changes = g.since_previous.as_ref();
+    let all_down = links.iter().all(|l| !l.active && !l.disabled);
     let mut s = LinkSummary {
         wired: links.len() as u32,
         remote: remote_summary(links, gpus),
@@ -86,7 +87,9 @@ fn links_summary(
         let erroring = new.is_some_and(|c| {
             c.replay.unwrap_or(0) + c.recovery.unwrap_or(0) + c.crc.unwrap_or(0) > 0
         });
-        if !(full || state(l) == LinkState::Down || erroring) {
+        // When every link is down the counts say it all; otherwise the down ones are named.
+        let named_down = state(l) == LinkState::Down && !all_down;
+        if !(full || named_down || erroring) {
             continue;
         }
         let total = {

@@ -43,8 +43,11 @@ pub(super) struct Pair<'a> {
 
 impl Pair<'_> {
     pub(super) fn word(&self) -> String {
+        let unreadable = |g: &GpuSnapshot| matches!(g.nvlink, Reading::Error(_));
         match self.nvlinks {
             Some(n) if n > 0 => format!("NV{n}"),
+            // Whether NVLink joins them cannot be told: no PCIe word that would suggest not.
+            _ if unreadable(self.a) || unreadable(self.b) => "?".to_owned(),
             _ => self
                 .path
                 .and_then(|p| p.pci_level.get())
@@ -91,17 +94,17 @@ pub(crate) fn report(scope: &Scope<'_>) -> TopologyReport {
     let mut not_checked = Vec::new();
     for g in gpus.iter().filter(|g| wanted(g.index)) {
         let mut a = Assessment::default();
-        match g.access {
-            GpuAccess::Lost
-            | GpuAccess::Unresponsive
-            | GpuAccess::Error
-            | GpuAccess::NoPermission => {
-                health::gpu_access(g, &mut a);
-            }
-            _ => {
-                health::nvlink(g, &mut a);
-                health::fabric(g, &mut a);
-            }
+        // A GPU the driver cannot fully use is never healthy here either: its access state
+        // is a finding next to what its links say.
+        if g.access != GpuAccess::Ok {
+            health::gpu_access(g, &mut a);
+        }
+        if !matches!(
+            g.access,
+            GpuAccess::Lost | GpuAccess::Unresponsive | GpuAccess::Error | GpuAccess::NoPermission
+        ) {
+            health::nvlink(g, &mut a);
+            health::fabric(g, &mut a);
         }
         findings.extend(a.reasons.into_iter().map(|f| TopologyFinding {
             gpu: Some(g.index),

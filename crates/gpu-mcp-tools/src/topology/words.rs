@@ -5,6 +5,15 @@ use gpu_mcp_model::topology::TopologyReport;
 
 use super::Pair;
 
+/// `NV17` or `NV17 to NV18`.
+fn span(lo: u32, hi: u32) -> String {
+    if lo == hi {
+        format!("NV{hi}")
+    } else {
+        format!("NV{lo} to NV{hi}")
+    }
+}
+
 /// One sentence: the GPUs, how they are connected, the fabric, and the verdict with its main
 /// reason.
 pub(super) fn headline(r: &TopologyReport, gpus: &[GpuSnapshot], pairs: &[Pair<'_>]) -> String {
@@ -19,15 +28,17 @@ pub(super) fn headline(r: &TopologyReport, gpus: &[GpuSnapshot], pairs: &[Pair<'
             format!("NVSwitch, NV{hi} between every pair")
         }
         ("nvswitch", Some(lo), Some(hi)) => format!(
-            "NVSwitch, NV{lo} to NV{hi} between {} of {} pairs",
+            "NVSwitch, {} between {} of {} pairs",
+            span(*lo, *hi),
             counts.len(),
             pairs.len()
         ),
         ("nvswitch", _, _) => "NVSwitch, no NVLink link up".to_owned(),
         ("nvlink", Some(lo), Some(hi)) => format!(
-            "direct NVLink between {} of {} pairs (NV{lo} to NV{hi})",
+            "direct NVLink between {} of {} pairs ({})",
             counts.len(),
-            pairs.len()
+            pairs.len(),
+            span(*lo, *hi)
         ),
         ("nvlink", _, _) => "direct NVLink, no link up".to_owned(),
         ("pcie", _, _) => {
@@ -54,20 +65,29 @@ pub(super) fn headline(r: &TopologyReport, gpus: &[GpuSnapshot], pairs: &[Pair<'
     let fabric = if fabrics.is_empty() {
         String::new()
     } else {
-        let done = fabrics
+        let registered = |f: &&&gpu_mcp_model::FabricInfo| {
+            f.state == gpu_mcp_model::FabricState::Completed && f.status == "success"
+        };
+        let done = fabrics.iter().filter(registered).count();
+        let mut cliques: Vec<u32> = fabrics
             .iter()
-            .filter(|f| f.state == gpu_mcp_model::FabricState::Completed && f.status == "success")
-            .count();
-        let mut cliques: Vec<u32> = fabrics.iter().map(|f| f.clique_id).collect();
+            .filter(registered)
+            .map(|f| f.clique_id)
+            .collect();
         cliques.sort_unstable();
         cliques.dedup();
-        let cliques = cliques
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cliques = if cliques.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = cliques.iter().map(u32::to_string).collect();
+            format!(
+                " (clique{} {})",
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            )
+        };
         format!(
-            "; fabric registered on {done} of {} GPUs (clique {cliques})",
+            "; fabric registered on {done} of {} GPUs{cliques}",
             fabrics.len()
         )
     };
@@ -140,16 +160,17 @@ pub(crate) fn text(r: &TopologyReport) -> String {
             if l.disabled > 0 {
                 s.push_str(&format!(", {} disabled", l.disabled));
             }
-            s.push_str(&format!(" to {}", l.remote));
+            if l.up > 0 {
+                s.push_str(&format!(" to {}", l.remote));
+            }
             parts.push(s);
         }
         if let Some(f) = &g.fabric {
-            parts.push(format!(
-                "fabric {} ({}, clique {})",
-                f.state.as_str(),
-                f.status,
-                f.clique_id
-            ));
+            parts.push(if f.state == gpu_mcp_model::FabricState::Completed {
+                format!("fabric completed ({}, clique {})", f.status, f.clique_id)
+            } else {
+                format!("fabric {}", f.state.as_str())
+            });
         }
         if !g.unavailable.is_empty() {
             parts.push(format!(
