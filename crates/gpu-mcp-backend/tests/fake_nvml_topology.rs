@@ -206,3 +206,35 @@ async fn without_nvml_numa_the_node_comes_from_sysfs() {
     assert_eq!(s.gpus[1].topology.numa_node, Reading::NotSupported);
     assert_eq!(s.gpus[2].topology.numa_node, Reading::NotSupported);
 }
+
+#[tokio::test]
+async fn pcie_levels_follow_the_switches_two_gpus_share() {
+    // GPUs 0 and 1 under the same switches, GPU 2 under a sibling switch, GPU 3 straight on
+    // the host bridge, all on one socket.
+    let fake = FakeNvml::install(
+        r#"{"gpu_count": 4, "gpus": {
+            "0": {"pci_path": {"socket": 0, "host_bridge": 0, "switches": [1, 2]}},
+            "1": {"pci_path": {"socket": 0, "host_bridge": 0, "switches": [1, 2]}},
+            "2": {"pci_path": {"socket": 0, "host_bridge": 0, "switches": [1, 3]}},
+            "3": {"pci_path": {"socket": 0, "host_bridge": 0, "switches": []}}}}"#,
+    )
+    .unwrap();
+    let o = options(&fake);
+    let s = snapshot_with(&fake, o).await;
+    let level = |a: usize, b: u32| {
+        s.gpus[a]
+            .topology
+            .peers
+            .value()
+            .unwrap()
+            .iter()
+            .find(|p| p.gpu == b)
+            .unwrap()
+            .pci_level
+            .clone()
+    };
+    assert_eq!(level(0, 1), Reading::Value(PciLevel::Single));
+    assert_eq!(level(0, 2), Reading::Value(PciLevel::Multiple));
+    assert_eq!(level(2, 3), Reading::Value(PciLevel::HostBridge));
+    assert_eq!(level(1, 0), Reading::Value(PciLevel::Single));
+}
