@@ -515,8 +515,14 @@ impl AgentCatalog {
 
     async fn topology(&self, args: TopologyArgs) -> CallToolResult {
         let snap = match self.backend.snapshot().await {
-            Ok(s) => s,
-            Err(e) => return CallToolResult::error(format!("Cannot read the GPUs: {e}")),
+            Ok(s) => {
+                self.log.snapshot(Ok(&s));
+                s
+            }
+            Err(e) => {
+                self.log.snapshot(Err(&e.to_string()));
+                return CallToolResult::error(format!("Cannot read the GPUs: {e}"));
+            }
         };
         let selected = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref()) {
             Ok(g) => g.into_iter().map(|g| g.index).collect(),
