@@ -29,6 +29,7 @@ use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
 use crate::log::AgentLog;
 use crate::owners::{Query, Sources, gpu_queries, labels};
 use crate::processes;
+pub(crate) use crate::select::select_gpus;
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
 use crate::{text, topology};
 
@@ -103,42 +104,6 @@ pub(crate) struct Evidence {
     pub(crate) snapshot_error: Option<String>,
     sources: EvidenceSources,
     events: Vec<Merged>,
-}
-
-/// Resolves a GPU filter against a snapshot; an `Err` is the `isError` result naming the argument.
-pub(crate) fn select_gpus<'a>(
-    gpus: &'a [GpuSnapshot],
-    index: Option<u32>,
-    uuid: Option<&str>,
-) -> Result<Vec<&'a GpuSnapshot>, CallToolResult> {
-    let range = if gpus.is_empty() {
-        "this node has no GPUs".to_owned()
-    } else {
-        format!(
-            "this node has {} GPU(s), indexes 0-{}",
-            gpus.len(),
-            gpus.len() - 1
-        )
-    };
-    let mut sel: Vec<&GpuSnapshot> = gpus.iter().collect();
-    if let Some(i) = index {
-        sel.retain(|g| g.index == i);
-        if sel.is_empty() {
-            return Err(CallToolResult::error(format!(
-                "Invalid argument `gpu_index`: GPU {i} does not exist; {range}."
-            )));
-        }
-    }
-    if let Some(u) = uuid {
-        let u = u.trim();
-        sel.retain(|g| g.uuid.value().is_some_and(|x| x.eq_ignore_ascii_case(u)));
-        if sel.is_empty() {
-            return Err(CallToolResult::error(format!(
-                "Invalid argument `gpu_uuid`: no GPU on this node has UUID {u:?}; call get_gpu_inventory for the UUIDs."
-            )));
-        }
-    }
-    Ok(sel)
 }
 
 impl AgentCatalog {
@@ -514,27 +479,16 @@ impl AgentCatalog {
     }
 
     async fn topology(&self, args: TopologyArgs) -> CallToolResult {
-        let snap = match self.backend.snapshot().await {
+        match self.backend.snapshot().await {
             Ok(s) => {
                 self.log.snapshot(Ok(&s));
-                s
+                topology::answer(&self.config.node_name, &s, &args)
             }
             Err(e) => {
                 self.log.snapshot(Err(&e.to_string()));
-                return CallToolResult::error(format!("Cannot read the GPUs: {e}"));
+                CallToolResult::error(format!("Cannot read the GPUs: {e}"))
             }
-        };
-        let selected = match select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref()) {
-            Ok(g) => g.into_iter().map(|g| g.index).collect(),
-            Err(e) => return e,
-        };
-        let r = topology::report(&topology::Scope {
-            node: &self.config.node_name,
-            gpus: &snap.gpus,
-            selected,
-            full: args.full,
-        });
-        CallToolResult::structured_encoded(&r, topology::text(&r))
+        }
     }
 
     async fn xids(&self, args: XidArgs) -> CallToolResult {

@@ -25,6 +25,7 @@ mod processes;
 mod prompts;
 pub mod reference;
 pub mod resources;
+mod select;
 pub mod terminal;
 mod text;
 mod topology;

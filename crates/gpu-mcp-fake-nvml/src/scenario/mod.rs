@@ -14,8 +14,10 @@ use serde_json::Value;
 use crate::{Error, Result};
 
 mod spec;
+mod topology;
 
 pub use spec::*;
+pub use topology::*;
 
 /// The built-in 8-GPU H100 SXM profile (one GPU; templates `{index}` and `{bus}` are filled in
 /// per GPU).

@@ -80,6 +80,27 @@ fn pair<'a>(a: &'a GpuSnapshot, b: &'a GpuSnapshot) -> Pair<'a> {
     }
 }
 
+/// The tool's answer over one snapshot: the report and its text block, or the `isError` result
+/// naming a GPU filter that matches nothing.
+pub(crate) fn answer(
+    node: &str,
+    snap: &gpu_mcp_model::NodeSnapshot,
+    args: &gpu_mcp_model::topology::TopologyArgs,
+) -> gpu_mcp_protocol::CallToolResult {
+    let selected =
+        match crate::catalog::select_gpus(&snap.gpus, args.gpu_index, args.gpu_uuid.as_deref()) {
+            Ok(g) => g.into_iter().map(|g| g.index).collect(),
+            Err(e) => return e,
+        };
+    let r = report(&Scope {
+        node,
+        gpus: &snap.gpus,
+        selected,
+        full: args.full,
+    });
+    gpu_mcp_protocol::CallToolResult::structured_encoded(&r, text(&r))
+}
+
 /// Builds the report.
 pub(crate) fn report(scope: &Scope<'_>) -> TopologyReport {
     let gpus = scope.gpus;
