@@ -36,8 +36,7 @@ pub mod xid;
 pub use definitions::{
     ANALYZE_XID_ERRORS, DESCRIBE_GPU_NODE, EXPLAIN_POD_GPU_FAILURE, GET_GPU_HEALTH,
     GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY, GET_POD_GPU_ALLOCATION,
-    LIST_GPU_NODES,
-    gpu_tool_definitions,
+    LIST_GPU_NODES, gpu_tool_definitions,
 };
 pub use error::{Error, Result};
 pub use pods::{AttributionSource, PodRef, ProcessOwner};

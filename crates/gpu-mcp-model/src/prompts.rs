@@ -93,7 +93,12 @@ const SPECS: [Spec; 4] = [
                       with the evidence and what to tell the workloads' owners.",
         default_since: "7d",
         node_required: true,
-        tools: HEALTH_XID_INVENTORY,
+        tools: &[
+            GET_GPU_HEALTH,
+            ANALYZE_XID_ERRORS,
+            GET_GPU_INVENTORY,
+            GET_GPU_PROCESSES,
+        ],
     },
 ];
 

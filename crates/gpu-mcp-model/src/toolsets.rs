@@ -9,7 +9,8 @@ use std::str::FromStr;
 
 use crate::definitions::{
     ANALYZE_XID_ERRORS, DESCRIBE_GPU_NODE, EXPLAIN_POD_GPU_FAILURE, GET_GPU_HEALTH,
-    GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_POD_GPU_ALLOCATION, LIST_GPU_NODES,
+    GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY, GET_POD_GPU_ALLOCATION,
+    LIST_GPU_NODES,
 };
 use crate::error::Error;
 
@@ -56,6 +57,7 @@ impl Toolset {
             GET_GPU_INVENTORY => Some(Self::Inventory),
             GET_GPU_HEALTH | ANALYZE_XID_ERRORS => Some(Self::Health),
             GET_GPU_PROCESSES => Some(Self::Processes),
+            GET_NVLINK_TOPOLOGY => Some(Self::Topology),
             LIST_GPU_NODES
             | DESCRIBE_GPU_NODE
             | GET_POD_GPU_ALLOCATION

@@ -1,6 +1,5 @@
 //! The agent's tool catalog over a [`GpuBackend`].
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,10 +16,9 @@ use gpu_mcp_model::{
     ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
     GpuSnapshot, KernelLogStatus, NodeSnapshot, XidEvent, gpu_tool_definitions,
 };
-use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, GetPromptResult, Prompt};
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use gpu_mcp_service::{
-    CallContext, CallError, PromptCatalog, PromptError, ResourceCatalog, ThrottledLog, ToolCatalog,
+    CallContext, CallError, PromptCatalog, ResourceCatalog, ThrottledLog, ToolCatalog,
     parse_arguments,
 };
 
@@ -583,27 +581,5 @@ impl ToolCatalog for AgentCatalog {
 
     fn resource_catalog(&self) -> Option<&dyn ResourceCatalog> {
         Some(self)
-    }
-}
-
-/// The GPU prompts for this node; `gpu` completes from the node's GPUs.
-impl PromptCatalog for AgentCatalog {
-    fn prompts(&self) -> Vec<Prompt> {
-        crate::prompts::prompts(|t| self.offers_tool(t))
-    }
-
-    fn get_prompt(
-        &self,
-        name: &str,
-        arguments: &BTreeMap<String, String>,
-    ) -> Result<GetPromptResult, PromptError> {
-        if !self.prompts().iter().any(|p| p.name == name) {
-            return Err(PromptError::UnknownPrompt(name.to_owned()));
-        }
-        crate::prompts::get_prompt(name, arguments)
-    }
-
-    fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion> {
-        Box::pin(crate::prompts::complete(self.backend.as_ref(), request))
     }
 }

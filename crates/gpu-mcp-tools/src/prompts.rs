@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use gpu_mcp_backend::GpuBackend;
 use gpu_mcp_model::prompts::{
     ARG_GPU, PromptScope, gpu_candidates, prompt_arguments, render_prompt, static_completion,
 };
 use gpu_mcp_protocol::mcp::{CompleteRequestParams, Completion, CompletionReference};
 use gpu_mcp_protocol::mcp::{GetPromptResult, Prompt};
-use gpu_mcp_service::PromptError;
+use gpu_mcp_service::{PromptCatalog, PromptError};
+
+use crate::AgentCatalog;
 
 /// The agent's prompt definitions whose tools all pass `offered`.
 pub(crate) fn prompts(offered: impl Fn(&str) -> bool) -> Vec<Prompt> {
@@ -50,5 +53,27 @@ pub(crate) async fn complete(
     match backend.snapshot().await {
         Ok(snapshot) => Completion::matching(gpu_candidates(&snapshot), prefix),
         Err(_) => Completion::default(),
+    }
+}
+
+/// The GPU prompts for this node; `gpu` completes from the node's GPUs.
+impl PromptCatalog for AgentCatalog {
+    fn prompts(&self) -> Vec<Prompt> {
+        prompts(|t| self.offers_tool(t))
+    }
+
+    fn get_prompt(
+        &self,
+        name: &str,
+        arguments: &BTreeMap<String, String>,
+    ) -> Result<GetPromptResult, PromptError> {
+        if !self.prompts().iter().any(|p| p.name == name) {
+            return Err(PromptError::UnknownPrompt(name.to_owned()));
+        }
+        get_prompt(name, arguments)
+    }
+
+    fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion> {
+        Box::pin(complete(self.backend().as_ref(), request))
     }
 }

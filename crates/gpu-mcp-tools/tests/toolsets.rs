@@ -114,11 +114,19 @@ async fn only_the_enabled_toolsets_are_served() {
 }
 
 #[tokio::test]
-async fn inventory_and_health_serve_every_agent_tool_and_prompt() {
+async fn inventory_and_health_serve_their_tools_and_every_prompt_but_the_drain_check() {
     let s = server("inventory,health");
     let tools = result(&call(&s, "tools/list", json!({})).await);
     assert_eq!(names(&tools, "tools", "name").len(), 3);
     let prompts = result(&call(&s, "prompts/list", json!({})).await);
+    let listed = names(&prompts, "prompts", "name");
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(
+        !listed.iter().any(|p| p == "gpu-drain-check"),
+        "it asks get_gpu_processes"
+    );
+    let with_processes = server("inventory,health,processes");
+    let prompts = result(&call(&with_processes, "prompts/list", json!({})).await);
     assert_eq!(names(&prompts, "prompts", "name").len(), 4);
     let inventory_only = server("inventory");
     let r = call(
