@@ -309,17 +309,9 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                     .into_iter()
                     .flatten()
                     .map(|x| {
-                        let who = x.get("pod").map_or_else(
-                            || "owner unknown".to_owned(),
-                            |p| {
-                                format!(
-                                    "{}/{}/{}",
-                                    text(p, "namespace"),
-                                    text(p, "pod"),
-                                    text(p, "container")
-                                )
-                            },
-                        );
+                        let who = x
+                            .get("pod")
+                            .map_or_else(|| "owner unknown".to_owned(), pod_ref);
                         format!(
                             "pid {} {} ({who})",
                             x.get("pid")
@@ -352,14 +344,7 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .map(|h| {
-                        format!(
-                            "{}/{}/{}",
-                            text(h, "namespace"),
-                            text(h, "pod"),
-                            text(h, "container")
-                        )
-                    })
+                    .map(pod_ref)
                     .collect();
                 lines.push(format!(
                     "{} ({}) allocated to {}",
@@ -405,6 +390,17 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
 
 /// The text block's bound.
 pub(crate) const TEXT_BYTES: usize = 12 * 1024;
+
+/// A container as `namespace/pod/container`.
+fn pod_ref(p: &Value) -> String {
+    let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
+    format!(
+        "{}/{}/{}",
+        text("namespace"),
+        text("pod"),
+        text("container")
+    )
+}
 
 fn truncate_words(mut text: String) -> String {
     if text.len() <= TEXT_BYTES {
