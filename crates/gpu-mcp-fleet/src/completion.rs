@@ -4,13 +4,12 @@
 
 use gpu_mcp_k8s::{NodeName, Router};
 use gpu_mcp_model::prompts::{ARG_GPU, ARG_NODE, PromptScope, prompt_arguments, static_completion};
+use gpu_mcp_protocol::Request;
 use gpu_mcp_protocol::mcp::{
-    CompleteArgument, CompleteRequestParams, CompleteResult, Completion, CompletionReference,
-    methods,
+    CompleteArgument, CompleteRequestParams, Completion, CompletionReference, methods,
 };
-use gpu_mcp_protocol::{Message, Request, message_from_value};
 
-use crate::forward::to_router;
+use crate::forward::completion_of;
 
 /// Completes a prompt argument of the gateway's prompts.
 pub(crate) async fn complete(router: &Router, request: &CompleteRequestParams) -> Completion {
@@ -60,18 +59,10 @@ async fn gpu_of(router: &Router, node: &str, prompt: &str, prefix: &str) -> Comp
         return Completion::default();
     };
     let request = Request::new(1, methods::COMPLETION_COMPLETE, Some(params));
-    let answer = router.route_to_node(&node, &to_router(&request)).await;
-    let Ok(response) = answer.outcome else {
-        return Completion::default();
-    };
-    match message_from_value(response) {
-        Ok(Message::Response(r)) => r
-            .result
-            .and_then(|v| serde_json::from_value::<CompleteResult>(v).ok())
-            .map(|r| r.completion)
-            .unwrap_or_default(),
-        _ => Completion::default(),
-    }
+    let answer = router.route_to_node(&node, &request).await;
+    answer
+        .outcome
+        .map_or_else(|_| Completion::default(), |r| completion_of(&r))
 }
 
 #[cfg(test)]
@@ -81,6 +72,7 @@ mod tests {
     use futures::FutureExt;
     use futures::future::BoxFuture;
     use gpu_mcp_k8s::{AgentEndpoint, NodeError, NodeTransport, RouterConfig, StaticDirectory};
+    use gpu_mcp_protocol::Response;
     use serde_json::{Value, json};
 
     use super::*;
@@ -95,9 +87,12 @@ mod tests {
         fn send<'a>(
             &'a self,
             target: &'a AgentEndpoint,
-            request: &'a Value,
-        ) -> BoxFuture<'a, Result<Value, NodeError>> {
+            request: &'a Request,
+        ) -> BoxFuture<'a, Result<Response, NodeError>> {
             async move {
+                // The request as the agent reads it off the wire.
+                let id = request.id.clone();
+                let request = &serde_json::to_value(request).unwrap();
                 self.asked
                     .lock()
                     .push((target.node_name.clone(), request.clone()));
@@ -108,8 +103,10 @@ mod tests {
                     .into_iter()
                     .filter(|v| v.starts_with(prefix))
                     .collect();
-                Ok(json!({"jsonrpc": "2.0", "id": request["id"],
-                          "result": {"completion": {"values": values}}}))
+                Ok(Response::success(
+                    id,
+                    json!({"completion": {"values": values}}),
+                ))
             }
             .boxed()
         }

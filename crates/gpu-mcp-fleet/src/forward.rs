@@ -1,17 +1,13 @@
 //! Forwarding to agents: the typed `tools/call` request the gateway sends, and the reading of
-//! an agent's JSON-RPC response (or the routing error in its place) into a tool result or a
-//! per-node failure.
-//!
-//! The router carries messages as JSON ([`to_router`] is the one conversion); everything else
-//! is the protocol crate's types.
+//! an agent's typed JSON-RPC response (or the routing error in its place) into a tool result or
+//! a per-node failure.
 
 use gpu_mcp_k8s::quote_untrusted;
-use gpu_mcp_protocol::mcp::methods;
+use gpu_mcp_protocol::mcp::{CompleteResult, Completion, methods};
 use gpu_mcp_protocol::{
-    CallToolRequestParams, CallToolResult, JsonObject, Message, Request, RequestId, Response,
-    message_from_value,
+    CallToolRequestParams, CallToolResult, JsonObject, Request, RequestId, Response,
 };
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use gpu_mcp_k8s::NodeError;
 
@@ -30,38 +26,9 @@ pub(crate) fn tools_call_request(id: u64, tool: &str, arguments: Option<JsonObje
     Request::new(id, methods::TOOLS_CALL, serde_json::to_value(params).ok())
 }
 
-/// The JSON form of a request that the router forwards.
-pub(crate) fn to_router(request: &Request) -> Value {
-    serde_json::to_value(request).unwrap_or(Value::Null)
-}
-
 /// Reads an agent's JSON-RPC response: the tool result (which may itself be `isError`), or a
 /// failure for a JSON-RPC error or an answer that is not a tool result.
-pub(crate) fn parse_agent_response(response: Value) -> Result<CallToolResult, NodeFailure> {
-    if !response.is_object() {
-        return Err(NodeFailure::new(
-            FailureKind::InvalidResponse,
-            "the agent's answer is not a JSON object",
-        ));
-    }
-    match message_from_value(response) {
-        Ok(Message::Response(response)) => agent_result(response),
-        Ok(_) => Err(NodeFailure::new(
-            FailureKind::InvalidResponse,
-            "the agent's answer is not a JSON-RPC response",
-        )),
-        Err(reply) => Err(NodeFailure::new(
-            FailureKind::InvalidResponse,
-            format!(
-                "the agent's answer is not a JSON-RPC response: {}",
-                quote_untrusted(&reply.error.map(|e| e.message).unwrap_or_default())
-            ),
-        )),
-    }
-}
-
-/// The tool result of a typed response.
-fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
+pub(crate) fn parse_agent_response(response: Response) -> Result<CallToolResult, NodeFailure> {
     if let Some(error) = response.error {
         return Err(NodeFailure::new(
             FailureKind::AgentError,
@@ -72,13 +39,13 @@ fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
             ),
         ));
     }
-    let Some(result) = response.result else {
+    let Some(result) = result_as::<CallToolResult>(&response) else {
         return Err(NodeFailure::new(
             FailureKind::InvalidResponse,
             "the agent's answer has neither `result` nor `error`",
         ));
     };
-    serde_json::from_value(result).map_err(|e| {
+    result.map_err(|e| {
         NodeFailure::new(
             FailureKind::InvalidResponse,
             format!(
@@ -87,6 +54,24 @@ fn agent_result(response: Response) -> Result<CallToolResult, NodeFailure> {
             ),
         )
     })
+}
+
+/// The completion in an agent's answer to `completion/complete`; none when it refused or
+/// answered something else.
+pub(crate) fn completion_of(response: &Response) -> Completion {
+    match result_as::<CompleteResult>(response) {
+        Some(Ok(result)) => result.completion,
+        _ => Completion::default(),
+    }
+}
+
+/// The success payload of `response` read as `T`, however the response holds it; `None` when
+/// it has none.
+fn result_as<T: DeserializeOwned>(response: &Response) -> Option<Result<T, serde_json::Error>> {
+    if let Some(raw) = response.encoded_result() {
+        return Some(serde_json::from_str(raw.get()));
+    }
+    response.result.as_ref().map(T::deserialize)
 }
 
 /// The per-node failure of a routing error.
@@ -107,13 +92,18 @@ pub(crate) fn failure_of(error: &NodeError) -> NodeFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gpu_mcp_protocol::ErrorObject;
+    use serde_json::{Value, json};
+
+    fn success(result: Value) -> Response {
+        Response::success(RequestId::Number(1), result)
+    }
 
     #[test]
     fn request_is_a_bare_tools_call() {
         let args = json!({"include_processes": true}).as_object().cloned();
         assert_eq!(
-            to_router(&tools_call_request(7, "get_gpu_health", args)),
+            serde_json::to_value(tools_call_request(7, "get_gpu_health", args)).unwrap(),
             json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                    "params": {"name": "get_gpu_health", "arguments": {"include_processes": true}}})
         );
@@ -125,22 +115,33 @@ mod tests {
 
     #[test]
     fn results_pass_through_including_tool_errors() {
-        let ok = parse_agent_response(json!({"jsonrpc": "2.0", "id": 1, "result": {
-            "content": [{"type": "text", "text": "{}"}], "structuredContent": {"gpus": []}}}))
+        let ok = parse_agent_response(success(json!({
+            "content": [{"type": "text", "text": "{}"}], "structuredContent": {"gpus": []}})))
         .unwrap();
         assert_eq!(ok.structured_content, Some(json!({"gpus": []})));
         assert!(!ok.failed());
-        let err = parse_agent_response(json!({"jsonrpc": "2.0", "id": 1, "result": {
-            "content": [{"type": "text", "text": "NVML unavailable"}], "isError": true}}))
+        let err = parse_agent_response(success(json!({
+            "content": [{"type": "text", "text": "NVML unavailable"}], "isError": true})))
         .unwrap();
         assert!(err.failed());
+        // A result the agent encoded straight from its types reads the same.
+        let raw = serde_json::value::to_raw_value(&json!({
+            "content": [{"type": "text", "text": "{}"}], "structuredContent": {"gpus": [1]}}))
+        .unwrap();
+        let encoded = Response::success_encoded(RequestId::Number(1), raw);
+        let ok = parse_agent_response(encoded).unwrap();
+        assert_eq!(ok.structured_content, Some(json!({"gpus": [1]})));
     }
 
     #[test]
     fn json_rpc_errors_become_agent_errors() {
-        let f = parse_agent_response(json!({"jsonrpc": "2.0", "id": 1,
-            "error": {"code": -32602, "message": "Unknown tool: x"}}))
-        .unwrap_err();
+        let error = ErrorObject {
+            code: -32602,
+            message: "Unknown tool: x".into(),
+            data: None,
+        };
+        let f =
+            parse_agent_response(Response::error(Some(RequestId::Number(1)), error)).unwrap_err();
         assert_eq!(f.kind, FailureKind::AgentError);
         assert!(f.message.contains("-32602"), "{}", f.message);
         assert!(f.message.contains("Unknown tool: x"), "{}", f.message);
@@ -148,15 +149,22 @@ mod tests {
 
     #[test]
     fn garbage_is_an_invalid_response() {
-        for v in [
-            json!([1]),
-            json!({"id": 1}),
-            json!({"result": {"content": 5}}),
-        ] {
+        let empty: Response = serde_json::from_value(json!({"jsonrpc": "2.0", "id": 1})).unwrap();
+        for response in [empty, success(json!({"content": 5})), success(json!([1]))] {
             assert_eq!(
-                parse_agent_response(v).unwrap_err().kind,
+                parse_agent_response(response).unwrap_err().kind,
                 FailureKind::InvalidResponse
             );
         }
+    }
+
+    #[test]
+    fn completions_are_read_or_empty() {
+        let c = completion_of(&success(json!({"completion": {"values": ["0", "1"]}})));
+        assert_eq!(c.values, ["0", "1"]);
+        assert_eq!(
+            completion_of(&success(json!({"x": 1}))),
+            Completion::default()
+        );
     }
 }

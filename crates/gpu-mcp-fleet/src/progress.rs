@@ -5,15 +5,15 @@
 //! outstanding.
 
 use gpu_mcp_k8s::{NodeResult, Router};
+use gpu_mcp_protocol::Request;
 use gpu_mcp_service::Progress;
-use serde_json::Value;
 
 use crate::forward::failure_of;
 
 /// Routes `request` to every node `wanted` admits, reporting each answer to `progress` as it comes in.
 pub(crate) async fn route_reporting(
     router: &Router,
-    request: &Value,
+    request: &Request,
     wanted: impl Fn(&str) -> bool,
     progress: Option<&Progress>,
 ) -> Vec<NodeResult> {
@@ -48,9 +48,9 @@ mod tests {
     use futures::FutureExt;
     use futures::future::BoxFuture;
     use gpu_mcp_k8s::{AgentEndpoint, NodeError, NodeTransport, RouterConfig, StaticDirectory};
-    use gpu_mcp_protocol::Tool;
+    use gpu_mcp_protocol::{Response, Tool};
     use gpu_mcp_service::{CallContext, ToolCatalog};
-    use serde_json::json;
+    use serde_json::{Value, json};
     use tokio::sync::mpsc;
 
     use super::*;
@@ -63,13 +63,17 @@ mod tests {
         fn send<'a>(
             &'a self,
             target: &'a AgentEndpoint,
-            request: &'a Value,
-        ) -> BoxFuture<'a, Result<Value, NodeError>> {
+            request: &'a Request,
+        ) -> BoxFuture<'a, Result<Response, NodeError>> {
             async move {
+                let id = request.id.clone();
                 if target.node_name.starts_with("ok") {
-                    Ok(json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+                    Ok(Response::success(
+                        id,
+                        json!({
                         "content": [{"type": "text", "text": "{}"}],
-                        "structuredContent": {"gpus": []}}}))
+                        "structuredContent": {"gpus": []}}),
+                    ))
                 } else {
                     Err(NodeError::Connect {
                         url: "http://127.0.0.1:1/mcp".into(),
@@ -159,7 +163,7 @@ mod tests {
     async fn without_progress_nothing_is_reported_and_all_nodes_are_asked() {
         let routed = route_reporting(
             &router(&["ok-1", "ok-2"]),
-            &json!({"id": 1}),
+            &Request::new(1, "tools/list", None),
             |_| true,
             None,
         )

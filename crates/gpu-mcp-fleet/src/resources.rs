@@ -17,17 +17,17 @@ use gpu_mcp_model::resources::{
     template_kind,
 };
 use gpu_mcp_protocol::Content;
+use gpu_mcp_protocol::Request;
 use gpu_mcp_protocol::mcp::{
-    CompleteArgument, CompleteRequestParams, CompleteResult, Completion, CompletionReference,
-    ReadResourceResult, Resource, ResourceTemplate, TextResourceContents, methods,
+    CompleteArgument, CompleteRequestParams, Completion, CompletionReference, ReadResourceResult,
+    Resource, ResourceTemplate, TextResourceContents, methods,
 };
-use gpu_mcp_protocol::{Message, Request, message_from_value};
 use gpu_mcp_service::{ResourceCatalog, ResourceError};
 use tokio_util::sync::CancellationToken;
 
 use crate::ClusterCatalog;
 use crate::aggregate::result_text;
-use crate::forward::to_router;
+use crate::forward::completion_of;
 
 /// How long the gateway's resource list stays true: nodes come and go.
 pub(crate) const RESOURCES_TTL_MS: u64 = 30 * 1000;
@@ -180,21 +180,10 @@ impl ClusterCatalog {
             return Completion::default();
         };
         let request = Request::new(1, methods::COMPLETION_COMPLETE, Some(params));
-        let answer = self
-            .router()
-            .route_to_node(&node, &to_router(&request))
-            .await;
-        let Ok(response) = answer.outcome else {
-            return Completion::default();
-        };
-        match message_from_value(response) {
-            Ok(Message::Response(r)) => r
-                .result
-                .and_then(|v| serde_json::from_value::<CompleteResult>(v).ok())
-                .map(|r| r.completion)
-                .unwrap_or_default(),
-            _ => Completion::default(),
-        }
+        let answer = self.router().route_to_node(&node, &request).await;
+        answer
+            .outcome
+            .map_or_else(|_| Completion::default(), |r| completion_of(&r))
     }
 
     /// `resource_link` blocks to the `tool` resource of the first [`MAX_LINKS`] of `nodes`

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use gpu_mcp_fleet::ClusterCatalog;
 use gpu_mcp_k8s::{AgentEndpoint, NodeDirectory, NodeError, NodeTransport, Router, RouterConfig};
 use gpu_mcp_model::gpu_tool_definitions;
-use gpu_mcp_protocol::CallToolResult;
+use gpu_mcp_protocol::{CallToolResult, Request, Response};
 use gpu_mcp_service::{CallContext, ToolCatalog};
 use serde_json::{Value, json};
 
@@ -219,9 +219,12 @@ impl NodeTransport for Agents {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
         async move {
+            // The request as the agent reads it off the wire.
+            let id = request.id.clone();
+            let request = &serde_json::to_value(request).unwrap();
             let i: usize = target.node_name["gpu-node-".len()..].parse().unwrap();
             match kind_of(i, self.n) {
                 Kind::Hung if self.hang => std::future::pending().await,
@@ -232,9 +235,12 @@ impl NodeTransport for Agents {
                 kind => {
                     let tool = request["params"]["name"].as_str().unwrap();
                     let structured = agent_answer(tool, i, kind);
-                    Ok(json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+                    Ok(Response::success(
+                        id,
+                        json!({
                         "content": [{"type": "text", "text": "words"}],
-                        "structuredContent": structured}}))
+                        "structuredContent": structured}),
+                    ))
                 }
             }
         }

@@ -18,7 +18,7 @@ use gpu_mcp_k8s::{
     NodeError, NodeFacts, NodeTransport, Router, RouterConfig, Taint,
 };
 use gpu_mcp_model::gpu_tool_definitions;
-use gpu_mcp_protocol::{CallToolResult, Tool};
+use gpu_mcp_protocol::{CallToolResult, Request, Response, Tool};
 use gpu_mcp_service::{CallContext, ToolCatalog};
 use serde_json::{Value, json};
 
@@ -97,18 +97,20 @@ impl NodeTransport for Agents {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
         async move {
+            // The request as the agent reads it off the wire.
+            let id = request.id.clone();
+            let request = &serde_json::to_value(request).unwrap();
             let i: usize = target.node_name["gpu-node-".len()..].parse().unwrap();
-            let id = request["id"].clone();
             if request["method"] == "tools/list" {
                 self.tool_lists.fetch_add(1, Ordering::Relaxed);
                 let mut tools = vec![json!({"name": "get_gpu_health"})];
                 if serves_processes(i) {
                     tools.push(json!({"name": "get_gpu_processes"}));
                 }
-                return Ok(json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}}));
+                return Ok(Response::success(id, json!({"tools": tools})));
             }
             let structured = match request["params"]["name"].as_str().unwrap() {
                 "get_gpu_health" => health(i),
@@ -140,8 +142,11 @@ impl NodeTransport for Agents {
                 }
                 other => panic!("unexpected tool {other}"),
             };
-            Ok(json!({"jsonrpc": "2.0", "id": id, "result": {
-                "content": [{"type": "text", "text": "words"}], "structuredContent": structured}}))
+            Ok(Response::success(
+                id,
+                json!({
+                "content": [{"type": "text", "text": "words"}], "structuredContent": structured}),
+            ))
         }
         .boxed()
     }

@@ -28,9 +28,12 @@ impl NodeTransport for Agents {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
         async move {
+            // The request as the agent reads it off the wire.
+            let id = request.id.clone();
+            let request = &serde_json::to_value(request).unwrap();
             let node = target.node_name.clone();
             self.asked.lock().push((node.clone(), request.clone()));
             if node == "gpu-node-3" {
@@ -39,19 +42,18 @@ impl NodeTransport for Agents {
                     message: "connection refused".into(),
                 });
             }
-            let id = request["id"].clone();
             if request["method"] == "completion/complete" {
                 let prefix = request["params"]["argument"]["value"].as_str().unwrap_or("");
                 let values: Vec<&str> = ["0", "1"].into_iter().filter(|v| v.starts_with(prefix)).collect();
-                return Ok(json!({"jsonrpc": "2.0", "id": id, "result": {"completion": {"values": values}}}));
+                return Ok(Response::success(id, json!({"completion": {"values": values}})));
             }
             let args = &request["params"]["arguments"];
             if let Some(i) = args.get("gpu_index").and_then(Value::as_u64)
                 && i > 1
             {
-                return Ok(json!({"jsonrpc": "2.0", "id": id, "result": {
+                return Ok(Response::success(id, json!({
                     "content": [{"type": "text", "text": format!("Invalid argument `gpu_index`: GPU {i} does not exist; this node has 2 GPU(s), indexes 0-1.")}],
-                    "isError": true}}));
+                    "isError": true})));
             }
             let verdict = if node == "gpu-node-0" { "critical" } else { "healthy" };
             let structured = json!({
@@ -61,8 +63,8 @@ impl NodeTransport for Agents {
                          {"index": 1, "verdict": verdict, "reasons": []}],
                 "tool": request["params"]["name"], "args": args,
             });
-            Ok(json!({"jsonrpc": "2.0", "id": id, "result": {
-                "content": [{"type": "text", "text": "words"}], "structuredContent": structured}}))
+            Ok(Response::success(id, json!({
+                "content": [{"type": "text", "text": "words"}], "structuredContent": structured})))
         }
         .boxed()
     }

@@ -87,8 +87,8 @@ fn us(d: Duration) -> String {
 }
 
 async fn fan_out(router: &Router, iterations: usize, expect: usize) -> Stats {
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                         "params": {"name": "get_gpu_health", "arguments": {}}});
+    let request = support::request_of(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                         "params": {"name": "get_gpu_health", "arguments": {}}}));
     for _ in 0..2 {
         let warm = router.route_to_all(&request).await;
         assert_eq!(

@@ -17,6 +17,8 @@ use gpu_mcp_k8s::{
     ClientOptions, Discovery, DiscoveryConfig, HttpTransport, HttpTransportConfig, NodeDirectory,
     Router, RouterConfig,
 };
+use gpu_mcp_protocol::Request;
+use gpu_mcp_protocol::mcp::methods;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -74,11 +76,15 @@ async fn main() -> anyhow::Result<()> {
     if ping {
         let transport = Arc::new(HttpTransport::new(HttpTransportConfig::default())?);
         let router = Router::new(discovery, transport, RouterConfig::default());
-        let request = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let request = Request::new(1, methods::TOOLS_LIST, None);
         for result in router.route_to_all(&request).await {
             match result.outcome {
                 Ok(response) => {
-                    let tools = response["result"]["tools"].as_array().map_or(0, Vec::len);
+                    let tools = response
+                        .result
+                        .as_ref()
+                        .and_then(|r| r["tools"].as_array())
+                        .map_or(0, Vec::len);
                     println!(
                         "{}: {tools} tools in {:?}",
                         result.node_name, result.duration

@@ -5,8 +5,9 @@
 //! - [`Discovery`]: a watch-backed cache (kube-runtime reflector) of agent pods, one
 //!   [`AgentEndpoint`] per node; [`StaticDirectory`]: fixed `name=url` agents.
 //!   Both implement [`NodeDirectory`].
-//! - [`NodeTransport`]: one JSON-RPC request to one node, over HTTP to the pod IP
-//!   ([`HttpTransport`]) or through `pods/exec` ([`ExecTransport`]).
+//! - [`NodeTransport`]: one typed JSON-RPC request (`gpu_mcp_protocol::Request`) to one node,
+//!   and its typed response, over HTTP to the pod IP ([`HttpTransport`]) or through
+//!   `pods/exec` ([`ExecTransport`]).
 //! - [`ClusterCache`]: watch-backed caches of every Node and of every Pod that requests GPUs,
 //!   trimmed to what the Kubernetes-context tools show ([`NodeFacts`], [`GpuPod`]).
 //! - [`NodeName`]: a node name checked once against the API server's rule (DNS-1123
@@ -26,16 +27,17 @@
 //!     ClientOptions, Discovery, DiscoveryConfig, HttpTransport, HttpTransportConfig, Router,
 //!     RouterConfig,
 //! };
+//! use gpu_mcp_protocol::{Request, mcp::methods};
 //!
 //! let client = gpu_mcp_k8s::client(&ClientOptions::default()).await?;
 //! let discovery = Arc::new(Discovery::start(client, DiscoveryConfig::default())?);
 //! discovery.wait_until_synced(Duration::from_secs(30)).await?;
 //! let transport = Arc::new(HttpTransport::new(HttpTransportConfig::default())?);
 //! let router = Router::new(discovery, transport, RouterConfig::default());
-//! let request = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+//! let request = Request::new(1, methods::TOOLS_LIST, None);
 //! for result in router.route_to_all(&request).await {
 //!     match &result.outcome {
-//!         Ok(response) => println!("{}: {}", result.node_name, response["result"]),
+//!         Ok(response) => println!("{}: {:?}", result.node_name, response.result),
 //!         Err(err) => println!("{}: {err}", result.node_name),
 //!     }
 //! }

@@ -146,7 +146,7 @@ async fn follow_pods(client: kube::Client, ns_name: String) {
 
     let transport = Arc::new(HttpTransport::new(HttpTransportConfig::default()).unwrap());
     let router = Router::new(discovery.clone(), transport, RouterConfig::default());
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let request = support::request_of(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
     let result = router
         .route_to_node(&"gpu-node-a".parse().unwrap(), &request)
         .await;
@@ -161,7 +161,10 @@ async fn follow_pods(client: kube::Client, ns_name: String) {
     let result = router
         .route_to_node(&"gpu-node-a".parse().unwrap(), &request)
         .await;
-    assert_eq!(result.outcome.unwrap()["result"]["node"], "gpu-node-a");
+    assert_eq!(
+        support::json_of(&result.outcome.unwrap())["result"]["node"],
+        "gpu-node-a"
+    );
 
     // Move: the pod is replaced by one on another node.
     pods.delete("agent-a", &DeleteParams::default().grace_period(0))
@@ -182,7 +185,7 @@ async fn follow_pods(client: kube::Client, ns_name: String) {
     let all = router.route_to_all(&request).await;
     assert_eq!(all.len(), 1);
     assert_eq!(
-        all[0].outcome.as_ref().unwrap()["result"]["node"],
+        support::json_of(all[0].outcome.as_ref().unwrap())["result"]["node"],
         "gpu-node-b"
     );
 
@@ -259,9 +262,9 @@ async fn exec_in(client: kube::Client, ns_name: String, node: String, command: S
         .unwrap(),
     );
     let router = Router::new(discovery, transport, RouterConfig::default());
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let request = support::request_of(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
     let result = router.route_to_node(&node.parse().unwrap(), &request).await;
-    let response = result.outcome.unwrap();
+    let response = support::json_of(&result.outcome.unwrap());
     assert!(
         response["result"]["tools"]
             .as_array()

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gpu_mcp_k8s::{AgentEndpoint, ExecTransport, ExecTransportConfig, NodeError, NodeTransport};
+use gpu_mcp_protocol::Request;
 use serde_json::json;
-use support::{send_within, spawn_exec_standin};
+use support::{json_of, request_of, send_within, spawn_exec_standin};
 
 fn target(pod: &str) -> AgentEndpoint {
     AgentEndpoint {
@@ -24,15 +25,17 @@ fn target(pod: &str) -> AgentEndpoint {
     }
 }
 
-fn request(id: i64) -> serde_json::Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_gpu_inventory"}})
+fn request(id: i64) -> Request {
+    request_of(
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "get_gpu_inventory"}}),
+    )
 }
 
 #[tokio::test]
 async fn success_with_initialize_over_v5() {
     let standin = spawn_exec_standin(true).await;
     let transport = ExecTransport::new(standin.client(), ExecTransportConfig::default()).unwrap();
-    let response = transport.send(&target("ok-a"), &request(42)).await.unwrap();
+    let response = json_of(&transport.send(&target("ok-a"), &request(42)).await.unwrap());
     assert_eq!(response["id"], 42);
     assert_eq!(response["result"]["pod"], "ok-a");
     assert_eq!(response["result"]["method"], "tools/call");
@@ -74,7 +77,7 @@ async fn bare_request_over_v4_with_custom_command() {
         ..ExecTransportConfig::default()
     };
     let transport = ExecTransport::new(standin.client(), config).unwrap();
-    let response = transport.send(&target("ok-b"), &request(7)).await.unwrap();
+    let response = json_of(&transport.send(&target("ok-b"), &request(7)).await.unwrap());
     assert_eq!(response["result"]["pod"], "ok-b");
     let call = standin.calls.lock()[0].clone();
     assert_eq!(call.protocol, "v4.channel.k8s.io");

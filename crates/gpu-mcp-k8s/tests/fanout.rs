@@ -49,8 +49,8 @@ fn with_port(mut pod: Value, port: u16) -> Value {
     pod
 }
 
-fn tools_list() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+fn tools_list() -> gpu_mcp_protocol::Request {
+    support::request_of(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn http_fan_out_over_50_nodes_with_3_broken() {
     assert_eq!(ok.len(), 47);
     for r in &ok {
         assert_eq!(
-            r.outcome.as_ref().unwrap()["result"]["node"],
+            support::json_of(r.outcome.as_ref().unwrap())["result"]["node"],
             r.node_name.as_str()
         );
         assert_eq!(
@@ -141,7 +141,10 @@ async fn http_fan_out_over_50_nodes_with_3_broken() {
     let one = router
         .route_to_node(&"gpu-node-12".parse().unwrap(), &tools_list())
         .await;
-    assert_eq!(one.outcome.unwrap()["result"]["node"], "gpu-node-12");
+    assert_eq!(
+        support::json_of(&one.outcome.unwrap())["result"]["node"],
+        "gpu-node-12"
+    );
     let unknown = router
         .route_to_node(&"gpu-node-99".parse().unwrap(), &tools_list())
         .await;

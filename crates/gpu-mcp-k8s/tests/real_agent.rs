@@ -26,8 +26,8 @@ fn agent_bin() -> Option<PathBuf> {
     }
 }
 
-fn tools_list() -> serde_json::Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+fn tools_list() -> gpu_mcp_protocol::Request {
+    support::request_of(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
 }
 
 #[tokio::test]
@@ -61,6 +61,7 @@ async fn http_transport_reaches_a_real_agent() {
             .await;
         match result.outcome {
             Ok(response) => {
+                let response = support::json_of(&response);
                 let tools = response["result"]["tools"].as_array().unwrap();
                 assert!(
                     tools.iter().any(|t| t["name"] == "get_gpu_inventory"),
@@ -113,9 +114,11 @@ async fn exec_transport_runs_a_real_agent() {
             start_time: None,
             url: None,
         };
-        let response = gpu_mcp_k8s::NodeTransport::send(&transport, &target, &tools_list())
-            .await
-            .unwrap();
+        let response = support::json_of(
+            &gpu_mcp_k8s::NodeTransport::send(&transport, &target, &tools_list())
+                .await
+                .unwrap(),
+        );
         let tools = response["result"]["tools"].as_array().unwrap();
         assert!(
             tools.iter().any(|t| t["name"] == "get_gpu_health"),

@@ -16,12 +16,11 @@ use gpu_mcp_model::topology::TopologyArgs;
 use gpu_mcp_model::{
     ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
 };
-use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Tool};
+use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Request, Tool};
 use gpu_mcp_service::{
     CallContext, CallError, PromptCatalog, ResourceCatalog, ToolCatalog, parse_arguments,
 };
 use serde::Serialize;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::aggregate::{
@@ -30,7 +29,7 @@ use crate::aggregate::{
 use crate::definitions::gateway_tools;
 use crate::error::Error;
 use crate::fleet_args::{FleetArgs, take_fleet_arguments};
-use crate::forward::{failure_of, parse_agent_response, to_router, tools_call_request};
+use crate::forward::{failure_of, parse_agent_response, tools_call_request};
 use crate::kube::{KubeTools, kube_tools};
 use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
 use crate::metrics::ClusterMetrics;
@@ -138,9 +137,9 @@ impl ClusterCatalog {
         self.agent_tools.iter().cloned().collect()
     }
 
-    pub(crate) fn request(&self, tool: &str, arguments: Option<JsonObject>) -> Value {
+    pub(crate) fn request(&self, tool: &str, arguments: Option<JsonObject>) -> Request {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        to_router(&tools_call_request(id, tool, arguments))
+        tools_call_request(id, tool, arguments)
     }
 
     /// Turns a routed node result into an outcome, and records it.

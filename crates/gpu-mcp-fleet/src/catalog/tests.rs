@@ -1,9 +1,10 @@
 //! The catalog over a fake directory and transport.
 use super::*;
 use gpu_mcp_k8s::{AgentEndpoint, NodeTransport, RouterConfig};
+use gpu_mcp_protocol::{ErrorObject, Response};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// What a fake node does with a request.
@@ -45,9 +46,12 @@ impl NodeTransport for FakeTransport {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
         async move {
+            // The request as the agent reads it off the wire.
+            let id = request.id.clone();
+            let request = &serde_json::to_value(request).unwrap();
             self.seen
                 .lock()
                 .push((target.node_name.clone(), request.clone()));
@@ -57,7 +61,6 @@ impl NodeTransport for FakeTransport {
                 .find(|(n, _)| *n == target.node_name)
                 .map(|(_, b)| b.clone())
                 .unwrap_or(Behaviour::Refuse);
-            let id = request["id"].clone();
             match behaviour {
                 Behaviour::Gpus(verdicts) => {
                     let gpus: Vec<Value> = verdicts
@@ -68,14 +71,20 @@ impl NodeTransport for FakeTransport {
                                    "verdict": v, "node_seen": target.node_name})
                         })
                         .collect();
-                    Ok(json!({"jsonrpc": "2.0", "id": id, "result": {
+                    Ok(Response::success(id, json!({
                         "content": [{"type": "text", "text": "gpus"}],
-                        "structuredContent": {"gpus": gpus, "args": request["params"]["arguments"]}}}))
+                        "structuredContent": {"gpus": gpus, "args": request["params"]["arguments"]}})))
                 }
-                Behaviour::ToolError(m) => Ok(json!({"jsonrpc": "2.0", "id": id, "result": {
-                    "content": [{"type": "text", "text": m}], "isError": true}})),
-                Behaviour::RpcError(code, m) => Ok(json!({"jsonrpc": "2.0", "id": id,
-                    "error": {"code": code, "message": m}})),
+                Behaviour::ToolError(m) => Ok(Response::success(id, json!({
+                    "content": [{"type": "text", "text": m}], "isError": true}))),
+                Behaviour::RpcError(code, m) => Ok(Response::error(
+                    Some(id),
+                    ErrorObject {
+                        code,
+                        message: m.into(),
+                        data: None,
+                    },
+                )),
                 Behaviour::Hang => futures::future::pending().await,
                 Behaviour::Refuse => Err(NodeError::Connect {
                     url: "http://127.0.0.1:1/mcp".into(),

@@ -14,7 +14,7 @@ use gpu_mcp_model::GET_GPU_HEALTH;
 use gpu_mcp_model::output::Verdict;
 use gpu_mcp_model::processes::GpuProcessesReport;
 use gpu_mcp_protocol::mcp::methods;
-use gpu_mcp_protocol::{JsonObject, Request, RequestId};
+use gpu_mcp_protocol::{JsonObject, Request, RequestId, Response};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::aggregate::result_text;
-use crate::forward::{failure_of, parse_agent_response, to_router, tools_call_request};
+use crate::forward::{failure_of, parse_agent_response, tools_call_request};
 
 use gpu_mcp_model::GET_GPU_PROCESSES;
 /// How long what an agent pod lists in `tools/list` is trusted before it is asked again.
@@ -136,7 +136,7 @@ impl AgentLink {
         tool: &str,
         arguments: Option<JsonObject>,
     ) -> Result<T, String> {
-        let request = to_router(&tools_call_request(self.id(), tool, arguments));
+        let request = tools_call_request(self.id(), tool, arguments);
         let routed = self.router.route_to_node(node, &request).await;
         let reply = match routed.outcome {
             Ok(response) => parse_agent_response(response).map_err(|f| f.message)?,
@@ -189,11 +189,7 @@ agent, or the tool is not enabled there), so the GPUs each pod holds are not kno
         if ask.is_empty() {
             return out;
         }
-        let request = to_router(&tools_call_request(
-            self.id(),
-            GET_GPU_PROCESSES,
-            Some(arguments.clone()),
-        ));
+        let request = tools_call_request(self.id(), GET_GPU_PROCESSES, Some(arguments.clone()));
         let routed = self
             .router
             .route_to_matching(&request, |n| ask.iter().any(|a| a == n))
@@ -243,11 +239,11 @@ agent, or the tool is not enabled there), so the GPUs each pod holds are not kno
         if stale.is_empty() {
             return out;
         }
-        let request = to_router(&Request::new(
+        let request = Request::new(
             RequestId::Number(i64::try_from(self.id()).unwrap_or(i64::MAX)),
             methods::TOOLS_LIST,
             None,
-        ));
+        );
         let routed = self
             .router
             .route_to_matching(&request, |n| stale.iter().any(|s| s == n))
@@ -282,16 +278,16 @@ agent, or the tool is not enabled there), so the GPUs each pod holds are not kno
 }
 
 /// Whether a `tools/list` response names `tool`.
-fn lists_tool(response: &Value, tool: &str) -> Result<bool, String> {
-    if let Some(error) = response.get("error") {
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+fn lists_tool(response: &Response, tool: &str) -> Result<bool, String> {
+    if let Some(error) = &response.error {
         return Err(format!(
             "the agent refused tools/list: {}",
-            quote_untrusted(message)
+            quote_untrusted(&error.message)
         ));
     }
-    let tools = response
-        .get("result")
+    let result = response.result_value();
+    let tools = result
+        .as_deref()
         .and_then(|r| r.get("tools"))
         .and_then(Value::as_array)
         .ok_or("the agent's tools/list answer has no tool list")?;
@@ -300,7 +296,7 @@ fn lists_tool(response: &Value, tool: &str) -> Result<bool, String> {
         .any(|t| t.get("name").and_then(Value::as_str) == Some(tool)))
 }
 
-fn read_processes(response: Value) -> Result<GpuProcessesReport, String> {
+fn read_processes(response: Response) -> Result<GpuProcessesReport, String> {
     let reply = parse_agent_response(response).map_err(|f| f.message)?;
     if reply.failed() {
         return Err(format!(
@@ -325,17 +321,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn response(value: Value) -> Response {
+        serde_json::from_value(value).unwrap()
+    }
+
     #[test]
     fn a_tool_list_names_the_tool_or_says_why_not() {
-        let list = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
-            {"name": "get_gpu_health"}, {"name": "get_gpu_processes"}]}});
+        let list = response(json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "get_gpu_health"}, {"name": "get_gpu_processes"}]}}));
         assert_eq!(lists_tool(&list, GET_GPU_PROCESSES), Ok(true));
         assert_eq!(lists_tool(&list, "other"), Ok(false));
-        let refused = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601,
-            "message": "Method not found\nIgnore this"}});
+        let refused = response(json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601,
+            "message": "Method not found\nIgnore this"}}));
         let reason = lists_tool(&refused, GET_GPU_PROCESSES).unwrap_err();
         assert!(reason.contains("\\nIgnore"), "{reason}");
-        assert!(lists_tool(&json!({"result": {}}), GET_GPU_PROCESSES).is_err());
+        let empty = response(json!({"jsonrpc": "2.0", "id": 1, "result": {}}));
+        assert!(lists_tool(&empty, GET_GPU_PROCESSES).is_err());
     }
 
     #[test]

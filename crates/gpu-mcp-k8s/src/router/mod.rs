@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use gpu_mcp_protocol::{Request, Response};
 use parking_lot::Mutex;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::endpoint::{AgentEndpoint, NodeDirectory};
@@ -69,7 +69,7 @@ pub struct NodeResult {
     /// The agent pod that was used, when one is known.
     pub pod_name: Option<String>,
     /// The agent's JSON-RPC response, or why there is none.
-    pub outcome: Result<Value, NodeError>,
+    pub outcome: Result<Response, NodeError>,
     /// Time spent on this node.
     pub duration: Duration,
 }
@@ -146,7 +146,7 @@ impl Router {
     /// A node the directory does not know is [`NodeError::NotFound`], carrying the known nodes
     /// and whether the directory had synced, so the caller can word a hint without a second
     /// lookup.
-    pub async fn route_to_node(&self, node: &NodeName, request: &Value) -> NodeResult {
+    pub async fn route_to_node(&self, node: &NodeName, request: &Request) -> NodeResult {
         let started = Instant::now();
         match self.directory.node(node.as_str()) {
             Some(endpoint) => self.dispatch(endpoint, request).await,
@@ -172,7 +172,7 @@ impl Router {
     ///
     /// Every node in the directory has one result, sorted by node name; nodes that are not
     /// ready are reported with an error, not skipped.
-    pub async fn route_to_all(&self, request: &Value) -> Vec<NodeResult> {
+    pub async fn route_to_all(&self, request: &Request) -> Vec<NodeResult> {
         self.route_to_all_with(request, |_| true, |_, _| {}).await
     }
 
@@ -180,7 +180,7 @@ impl Router {
     /// [`Router::route_to_all`] does for every node.
     pub async fn route_to_matching(
         &self,
-        request: &Value,
+        request: &Request,
         wanted: impl Fn(&str) -> bool,
     ) -> Vec<NodeResult> {
         self.route_to_all_with(request, wanted, |_, _| {}).await
@@ -192,7 +192,7 @@ impl Router {
     /// Dropping the future stops the node calls still outstanding.
     pub async fn route_to_all_with(
         &self,
-        request: &Value,
+        request: &Request,
         wanted: impl Fn(&str) -> bool,
         mut answered: impl FnMut(&NodeResult, usize),
     ) -> Vec<NodeResult> {
@@ -209,7 +209,7 @@ impl Router {
         results
     }
 
-    async fn dispatch(&self, endpoint: AgentEndpoint, request: &Value) -> NodeResult {
+    async fn dispatch(&self, endpoint: AgentEndpoint, request: &Request) -> NodeResult {
         let started = Instant::now();
         let outcome = self.attempt(&endpoint, request).await;
         NodeResult {
@@ -220,7 +220,11 @@ impl Router {
         }
     }
 
-    async fn attempt(&self, endpoint: &AgentEndpoint, request: &Value) -> Result<Value, NodeError> {
+    async fn attempt(
+        &self,
+        endpoint: &AgentEndpoint,
+        request: &Request,
+    ) -> Result<Response, NodeError> {
         if !endpoint.ready {
             return Err(NodeError::NotReady {
                 node: endpoint.node_name.clone(),
@@ -285,7 +289,7 @@ impl Router {
     }
 
     /// Counts `outcome` in the node's breaker; the breaker's change, if it opened or closed.
-    fn record(&self, node: &str, outcome: &Result<Value, NodeError>) -> Option<FleetEvent> {
+    fn record(&self, node: &str, outcome: &Result<Response, NodeError>) -> Option<FleetEvent> {
         let config = self.config.circuit_breaker?;
         let mut breakers = self.breakers.lock();
         match outcome {

@@ -28,8 +28,8 @@ impl NodeTransport for Scripted {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -46,9 +46,16 @@ impl NodeTransport for Scripted {
                     message: "connection refused".into(),
                 });
             }
-            Ok(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"node": target.node_name}}))
+            Ok(Response::success(
+                request.id.clone(),
+                json!({"node": target.node_name}),
+            ))
         })
     }
+}
+
+fn tools_list() -> Request {
+    Request::new(1, "tools/list", None)
 }
 
 fn name(node: &str) -> NodeName {
@@ -80,9 +87,7 @@ async fn fan_out_is_bounded_sorted_and_complete() {
             ..RouterConfig::default()
         },
     );
-    let results = router
-        .route_to_all(&json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}))
-        .await;
+    let results = router.route_to_all(&tools_list()).await;
     assert_eq!(results.len(), 40);
     let sorted: Vec<_> = results.iter().map(|r| r.node_name.clone()).collect();
     let mut expected = sorted.clone();
@@ -92,7 +97,13 @@ async fn fan_out_is_bounded_sorted_and_complete() {
     assert_eq!(results.iter().filter(|r| !r.is_ok()).count(), 1);
     assert!(matches!(results[7].outcome, Err(NodeError::Connect { .. })));
     assert_eq!(
-        results[3].outcome.as_ref().unwrap()["result"]["node"],
+        results[3]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .result
+            .as_ref()
+            .unwrap()["node"],
         "node-03"
     );
 }
@@ -104,7 +115,7 @@ async fn single_node_errors() {
         Arc::new(Scripted::default()),
         RouterConfig::default(),
     );
-    let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    let req = tools_list();
     let r = router.route_to_node(&name("c"), &req).await;
     let err = r.outcome.unwrap_err();
     assert_eq!(
@@ -112,7 +123,7 @@ async fn single_node_errors() {
         "no agent pod on node \"c\" (known nodes: a, b)"
     );
     let r = router.route_to_node(&name("b"), &req).await;
-    assert_eq!(r.outcome.unwrap()["result"]["node"], "b");
+    assert_eq!(r.outcome.unwrap().result.unwrap()["node"], "b");
 }
 
 /// The router alone judges readiness: a not-ready agent gets no request.
@@ -139,7 +150,7 @@ async fn not_ready_nodes_are_refused_before_sending() {
         transport.clone(),
         RouterConfig::default(),
     );
-    let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    let req = tools_list();
     let r = router.route_to_node(&name("a"), &req).await;
     assert_eq!(
         r.outcome,
@@ -163,7 +174,7 @@ async fn node_deadline_and_cancellation() {
             ..RouterConfig::default()
         },
     ));
-    let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    let req = tools_list();
     let results = router.route_to_all(&req).await;
     assert!(results[0].is_ok());
     assert_eq!(
@@ -196,7 +207,7 @@ async fn circuit_breaker_opens_and_recovers() {
             ..RouterConfig::default()
         },
     );
-    let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    let req = tools_list();
     for _ in 0..2 {
         assert!(matches!(
             router.route_to_node(&name("a"), &req).await.outcome,
@@ -271,7 +282,7 @@ async fn answers_failures_and_breaker_changes_are_reported() {
         },
     )
     .with_events(events.clone());
-    let req = json!({"jsonrpc":"2.0","id":1,"method":"tools/list"});
+    let req = tools_list();
     for _ in 0..3 {
         router.route_to_node(&name("a"), &req).await;
     }

@@ -10,10 +10,7 @@ use kube::api::AttachParams;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::{
-    DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to, response_value,
-    typed_request,
-};
+use super::{DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to};
 use crate::endpoint::AgentEndpoint;
 use crate::error::{Error, NodeError, Result, SNIPPET_LIMIT, truncate};
 
@@ -220,12 +217,9 @@ impl NodeTransport for ExecTransport {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
-        Box::pin(async move {
-            let request = typed_request(request)?;
-            self.exchange(target, &request).await.map(response_value)
-        })
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
+        Box::pin(self.exchange(target, request))
     }
 }
 

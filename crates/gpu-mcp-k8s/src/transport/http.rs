@@ -14,10 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use super::{
-    DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to, response_value,
-    typed_request,
-};
+use super::{DEFAULT_PROTOCOL_VERSION, NodeTransport, check_response, is_response_to};
 use crate::endpoint::AgentEndpoint;
 use crate::error::{Error, NodeError, Result, truncate};
 
@@ -233,12 +230,11 @@ impl NodeTransport for HttpTransport {
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>> {
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>> {
         Box::pin(async move {
             let url = self.url_for(target)?;
-            let request = typed_request(request)?;
-            self.exchange(&url, &request).await.map(response_value)
+            self.exchange(&url, request).await
         })
     }
 }

@@ -4,7 +4,6 @@ use futures::future::BoxFuture;
 use gpu_mcp_protocol::{
     Message, ProtocolVersion, Request, RequestId, Response, message_from_value,
 };
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::endpoint::AgentEndpoint;
@@ -18,31 +17,21 @@ pub const DEFAULT_PROTOCOL_VERSION: &str = ProtocolVersion::LATEST_HANDSHAKE.as_
 
 /// Sends one MCP request to one node's agent and returns its JSON-RPC response.
 ///
+/// The request and the response are the protocol crate's typed messages: a transport encodes
+/// the request with its codec and reads the agent's answer into a [`Response`] carrying the
+/// request's id.
 /// A JSON-RPC error response from the agent is a successful send (`Ok`); `Err` means the
 /// agent could not be reached or did not answer properly.
 ///
 /// A transport sets no deadline: the [`crate::Router`] bounds every send with its node timeout
 /// and drops the future when it passes, which must cancel the exchange.
 pub trait NodeTransport: Send + Sync {
-    /// Send `request` (one JSON-RPC request object) to `target`.
+    /// Send `request` to `target` and read the agent's response to it.
     fn send<'a>(
         &'a self,
         target: &'a AgentEndpoint,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Result<Value, NodeError>>;
-}
-
-/// The request to forward as a typed JSON-RPC request; `Err` when it has no usable id or is
-/// not a request.
-pub(crate) fn typed_request(request: &Value) -> Result<Request, NodeError> {
-    if !matches!(request.get("id"), Some(Value::String(_) | Value::Number(_))) {
-        return Err(NodeError::Protocol {
-            message: "the request to forward has no string or number id".to_owned(),
-        });
-    }
-    Request::deserialize(request).map_err(|e| NodeError::Protocol {
-        message: format!("the message to forward is not a JSON-RPC request: {e}"),
-    })
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Response, NodeError>>;
 }
 
 /// Whether `message` is a JSON-RPC response (result or error) carrying `id`.
@@ -76,27 +65,6 @@ pub(crate) fn check_response(message: Value, id: &RequestId) -> Result<Response,
     })
 }
 
-/// The response in the JSON form the router hands on, moving its members.
-pub(crate) fn response_value(response: Response) -> Value {
-    let mut obj = serde_json::Map::new();
-    obj.insert("jsonrpc".into(), Value::String(response.jsonrpc));
-    let id = response.id.map_or(Value::Null, |id| match id {
-        RequestId::Number(n) => Value::from(n),
-        RequestId::String(s) => Value::String(s),
-    });
-    obj.insert("id".into(), id);
-    if let Some(result) = response.result {
-        obj.insert("result".into(), result);
-    }
-    if let Some(error) = response.error {
-        obj.insert(
-            "error".into(),
-            serde_json::to_value(error).unwrap_or(Value::Null),
-        );
-    }
-    Value::Object(obj)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,12 +85,7 @@ mod tests {
         assert!(err.to_string().contains("id 8 instead of 7"), "{err}");
         assert!(check_response(json!([1, 2]), &id).is_err());
         assert!(check_response(json!({"jsonrpc":"2.0","id":7,"method":"x"}), &id).is_err());
-        assert!(typed_request(&json!({"method":"x"})).is_err());
-        assert!(typed_request(&json!({"jsonrpc":"2.0","id":"a","method":"x"})).is_ok());
         let r = check_response(json!({"jsonrpc":"2.0","id":7,"result":{"a":1}}), &id).unwrap();
-        assert_eq!(
-            response_value(r),
-            json!({"jsonrpc":"2.0","id":7,"result":{"a":1}})
-        );
+        assert_eq!(r, Response::success(id, json!({"a":1})));
     }
 }

@@ -51,14 +51,24 @@ impl NodeDirectory for OneNode {
     }
 }
 
+/// A JSON-RPC request read from its JSON form, as a test writes it.
+pub fn request_of(value: Value) -> gpu_mcp_protocol::Request {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A typed response in its JSON form, for assertions on its members.
+pub fn json_of(response: &gpu_mcp_protocol::Response) -> Value {
+    serde_json::to_value(response).unwrap()
+}
+
 /// Sends `request` to `target` through a [`Router`] whose node timeout is `deadline`: the
 /// router holds the only deadline of the gateway-to-agent hop, transports have none.
 pub async fn send_within(
     transport: Arc<dyn NodeTransport>,
     target: AgentEndpoint,
-    request: &Value,
+    request: &gpu_mcp_protocol::Request,
     deadline: Duration,
-) -> Result<Value, NodeError> {
+) -> Result<gpu_mcp_protocol::Response, NodeError> {
     let node = NodeName::try_from(target.node_name.as_str()).unwrap();
     let router = Router::new(
         Arc::new(OneNode(target)),
