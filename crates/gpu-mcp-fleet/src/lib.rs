@@ -34,6 +34,7 @@ mod progress;
 mod prompts;
 mod resources;
 mod shape;
+mod verdict;
 
 pub use catalog::ClusterCatalog;
 pub use definitions::gateway_tool_definitions;

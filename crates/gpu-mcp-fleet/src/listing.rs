@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use gpu_mcp_protocol::JsonObject;
 
+use gpu_mcp_model::output::Verdict;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model, gpu_verdict};
+use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model};
 use crate::fleet_args::{Cursor, NodePattern, node_limit};
+use crate::verdict::{node_verdict, parse_verdict, rank};
 
 pub(crate) use gpu_mcp_model::LIST_GPU_NODES;
 
@@ -156,31 +158,6 @@ pub(crate) struct KnownNode {
     pub ready: bool,
 }
 
-/// Rank of a verdict, higher is worse; unknown words rank between healthy and warning.
-fn verdict_rank(verdict: &str) -> u8 {
-    match verdict.to_ascii_lowercase().as_str() {
-        "healthy" | "ok" | "pass" | "passed" => 0,
-        "warning" | "degraded" | "warn" => 2,
-        "critical" | "failed" | "fail" | "unhealthy" | "error" => 3,
-        _ => 1,
-    }
-}
-
-/// The node-level verdict of a health result: an explicit top-level `verdict` /
-/// `overall_verdict` / `node_verdict` / `status`, else the worst GPU verdict.
-pub(crate) fn node_verdict(result: &Value) -> Option<String> {
-    let explicit = ["verdict", "overall_verdict", "node_verdict", "status"]
-        .iter()
-        .find_map(|k| result.get(*k).and_then(Value::as_str));
-    if let Some(v) = explicit {
-        return Some(v.to_owned());
-    }
-    gpu_entries(result)
-        .iter()
-        .filter_map(gpu_verdict)
-        .max_by_key(|v| verdict_rank(v))
-}
-
 impl NodeList {
     /// Builds the list from the directory's nodes and the health fan-out's entries (matched by
     /// node name). A ready node without an entry is reported as not having answered.
@@ -216,7 +193,7 @@ impl NodeList {
                             .map(str::to_owned)
                             .collect();
                         info.gpu_models = Some(models.into_iter().collect());
-                        info.health = node_verdict(result);
+                        info.health = node_verdict(result).map(|v| v.as_str().to_owned());
                     }
                     Some(e) => info.error = e.error.clone(),
                     None if !info.ready => {
@@ -248,19 +225,17 @@ impl NodeList {
         let mut by_health: BTreeMap<String, u64> = BTreeMap::new();
         let mut attention: Vec<(u8, &str)> = Vec::new();
         for n in &nodes {
-            let key = match (&n.health, &n.error) {
-                (Some(h), None) => h.clone(),
-                _ => "not_answering".to_owned(),
+            let verdict = match (&n.health, &n.error) {
+                (Some(h), None) => parse_verdict(h),
+                _ => None,
             };
-            let rank = if key == "not_answering" {
-                4
-            } else {
-                verdict_rank(&key)
-            };
-            if rank > 0 {
-                attention.push((rank, &n.name));
+            // Worst first: a node without an answer, then critical down to warning.
+            let order = verdict.map_or(4, rank);
+            if order > 0 {
+                attention.push((order, &n.name));
             }
-            *by_health.entry(key).or_default() += 1;
+            let key = verdict.map_or("not_answering", Verdict::as_str);
+            *by_health.entry(key.to_owned()).or_default() += 1;
         }
         attention.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
         let attention_total = attention.len();

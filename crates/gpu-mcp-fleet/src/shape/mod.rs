@@ -10,11 +10,12 @@ use serde_json::Value;
 
 use crate::aggregate::{FailureKind, NodeEntry, Summary};
 use crate::fleet_args::{Cursor, Detail, FleetArgs};
+use crate::verdict::{node_verdict, rank};
 
 mod problems;
 mod words;
 
-use problems::{node_verdict, problem_of};
+use problems::problem_of;
 pub(crate) use words::words;
 use words::{headline, how_to_get_more};
 
@@ -94,20 +95,6 @@ pub(crate) struct Omitted {
     pub nodes: usize,
     /// How to get what was left out, in words.
     pub how: String,
-}
-
-/// The rank of a verdict for "worst first".
-pub(super) fn rank(v: Verdict) -> u8 {
-    match v {
-        Verdict::Healthy => 0,
-        Verdict::Warning => 1,
-        Verdict::Degraded => 2,
-        Verdict::Critical => 3,
-    }
-}
-
-pub(super) fn parse_verdict(s: &str) -> Option<Verdict> {
-    serde_json::from_value(Value::String(s.to_owned())).ok()
 }
 
 /// Shapes the fan-out answer of `tool` over every node's entry (sorted by name).

@@ -6,28 +6,13 @@ use gpu_mcp_model::{
 };
 use serde_json::{Value, json};
 
-use super::{ProblemNode, parse_verdict, rank};
-use crate::aggregate::{NodeEntry, gpu_entries, top_level_verdict};
+use super::ProblemNode;
+use crate::aggregate::{NodeEntry, gpu_entries};
+use crate::verdict::{node_verdict, parse_verdict, rank};
 
 /// Most processes shown per GPU of a node that needs attention (the agent lists the biggest
 /// first; `node` gives the complete list).
 const PROCESSES_PER_GPU: usize = 8;
-
-/// A node's verdict: its own, else the worst of its GPUs'.
-pub(super) fn node_verdict(result: &Value) -> Option<Verdict> {
-    top_level_verdict(result)
-        .and_then(parse_verdict)
-        .or_else(|| {
-            gpu_entries(result)
-                .iter()
-                .filter_map(|g| {
-                    g.get("verdict")
-                        .and_then(Value::as_str)
-                        .and_then(parse_verdict)
-                })
-                .max_by_key(|v| rank(*v))
-        })
-}
 
 /// The node's problems at or above `min`, or `None` when it has none to show.
 pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<ProblemNode> {
