@@ -227,4 +227,34 @@ mod tests {
         assert_eq!(codes, vec![48, 94, 48, 95]);
         assert_eq!(parsed.events[0].pci_bus_id.as_deref(), Some("0000:18:00.0"));
     }
+
+    #[test]
+    fn mig_instances_of_a_gpu_never_share_a_memory_slice() {
+        for model in ["A100-SXM4-80GB", "H100-80GB-HBM3"] {
+            let profile = format!(
+                r#"{{"node_name":"n","gpus":[{{"model":"{model}","scenario":"mig-enabled"}}]}}"#
+            );
+            let m = MockBackend::new(MockConfig::from_profile_str(&profile).unwrap()).unwrap();
+            let g = &m.node.gpus[0];
+            let slots: Vec<(u32, u32)> = g
+                .mig
+                .instances
+                .value()
+                .unwrap()
+                .iter()
+                .map(|i| {
+                    let p = i.placement.value().unwrap();
+                    (p.start, p.start + p.size)
+                })
+                .collect();
+            assert_eq!(slots.len(), 3, "{model}");
+            for (a, x) in slots.iter().enumerate() {
+                // An A100 or H100 has eight memory slices.
+                assert!(x.0 < x.1 && x.1 <= 8, "{model}: {x:?}");
+                for y in &slots[a + 1..] {
+                    assert!(x.1 <= y.0 || y.1 <= x.0, "{model}: {x:?} overlaps {y:?}");
+                }
+            }
+        }
+    }
 }

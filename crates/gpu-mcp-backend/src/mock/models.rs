@@ -107,7 +107,10 @@ pub(super) struct ModelSpec {
     pub(super) nvlinks: u32,
     pub(super) row_remapping: bool,
     pub(super) page_retirement: bool,
-    pub(super) mig_profiles: &'static [(&'static str, u64)],
+    /// The MIG layout of the `mig-enabled` scenario: profile, memory in MiB, and the placement
+    /// (first memory slice, slices) of each GPU instance, one that NVIDIA's placement table for
+    /// the model allows (3g at slice 0, 2g at 4, 1g at 6: no two instances share a slice).
+    pub(super) mig_profiles: &'static [(&'static str, u64, u32, u32)],
     pub(super) recovery_action: bool,
     pub(super) pci_buses: &'static [u8],
     pub(super) serial_prefix: &'static str,
@@ -139,7 +142,11 @@ static A100: ModelSpec = ModelSpec {
     nvlinks: 12,
     row_remapping: true,
     page_retirement: false,
-    mig_profiles: &[("3g.40gb", 40_192), ("3g.40gb", 40_192), ("1g.10gb", 9_728)],
+    mig_profiles: &[
+        ("3g.40gb", 40_192, 0, 4),
+        ("2g.20gb", 19_968, 4, 2),
+        ("1g.10gb", 9_728, 6, 1),
+    ],
     recovery_action: true,
     pci_buses: &[0x07, 0x0f, 0x47, 0x4e, 0x87, 0x90, 0xb7, 0xbd],
     serial_prefix: "1323",
@@ -167,7 +174,11 @@ static H100: ModelSpec = ModelSpec {
     nvlinks: 18,
     row_remapping: true,
     page_retirement: false,
-    mig_profiles: &[("3g.40gb", 40_448), ("3g.40gb", 40_448), ("1g.10gb", 9_984)],
+    mig_profiles: &[
+        ("3g.40gb", 40_448, 0, 4),
+        ("2g.20gb", 20_096, 4, 2),
+        ("1g.10gb", 9_984, 6, 1),
+    ],
     recovery_action: true,
     pci_buses: &[0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb],
     serial_prefix: "1652",

@@ -406,7 +406,7 @@ fn mig_enabled(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
         .mig_profiles
         .iter()
         .enumerate()
-        .map(|(i, (profile, mib))| MigInstance {
+        .map(|(i, (profile, mib, start, size))| MigInstance {
             index: i as u32,
             uuid: v(uuid_from("MIG-", &[id.node, &id.idx, &i.to_string()])),
             name: v(format!("{} MIG {profile}", s.name)),
@@ -415,8 +415,8 @@ fn mig_enabled(id: &MockIdentity<'_>, gpu: &mut GpuSnapshot) {
             compute_instance_id: v(0),
             profile: Some((*profile).to_owned()),
             placement: v(MigPlacement {
-                start: [0, 4, 7][i % 3],
-                size: [4, 4, 1][i % 3],
+                start: *start,
+                size: *size,
             }),
         })
         .collect());
