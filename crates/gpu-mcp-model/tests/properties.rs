@@ -149,6 +149,41 @@ proptest! {
     }
 
     #[test]
+    fn a_well_formed_sxid_line_is_read_in_every_record_format(
+        (domain, bus, dev) in pci(),
+        function in 0u8..8,
+        instance in 0u32..64,
+        sxid in 1u32..1_000_000,
+        fatal in any::<bool>(),
+        link in prop::option::of(0u32..128),
+        message in "[ -~]{0,80}",
+        prefix in prop::sample::select(vec![
+            "", "6,1234,5678901,-;", "[12345.678901] ", "[Mon May  1 12:34:56 2024] ",
+            "2026-01-31T12:00:00Z ", "May  1 12:34:56 host kernel: ",
+        ]),
+    ) {
+        let word = if fatal { "Fatal" } else { "Non-fatal" };
+        let link_text = link.map_or(String::new(), |l| format!("Link {l} "));
+        let line = format!(
+            "{prefix}nvidia-nvswitch{instance}: SXid (PCI:{domain:04x}:{bus:02x}:{dev:02x}.{function}): {sxid}, {word}, {link_text}{message}"
+        );
+        let parse = parse_kernel_log(line.as_bytes(), Some(UNIX_EPOCH));
+        prop_assert_eq!(parse.sxids.len(), 1, "{}", line);
+        prop_assert!(parse.events.is_empty());
+        let ev = &parse.sxids[0];
+        prop_assert_eq!(ev.sxid, sxid);
+        prop_assert_eq!(ev.fatal, Some(fatal));
+        prop_assert_eq!(ev.instance, Some(instance));
+        let expected_pci = format!("{domain:04x}:{bus:02x}:{dev:02x}.{function}");
+        prop_assert_eq!(ev.pci_bus_id.as_deref(), Some(expected_pci.as_str()));
+        if link.is_some() {
+            prop_assert_eq!(ev.link, link);
+        }
+        let info = gpu_mcp_model::xid::lookup_sxid(ev.sxid, ev.fatal);
+        prop_assert_eq!(info.fatal, fatal);
+    }
+
+    #[test]
     fn pci_addresses_normalise_to_a_fixed_point(raw in prop_oneof![
         any::<String>(),
         "(PCI:)?[0-9a-fA-F]{0,9}:[0-9a-fA-F]{0,3}:[0-9a-fA-F]{0,3}(\\.[0-9a-fA-F])?",

@@ -273,6 +273,7 @@ fn nvswitch_sxid_lines_are_parsed() {
     assert_eq!(a.link, Some(46));
     assert_eq!(a.pci_bus_id.as_deref(), Some("0000:b7:00.0"));
     assert_eq!(a.switch.as_deref(), Some("nvidia-nvswitch2"));
+    assert_eq!(a.instance, Some(2));
     assert_eq!(a.time, Some(boot + Duration::from_micros(4_235_500_000)));
     let b = &out.sxids[1];
     assert_eq!((b.sxid, b.fatal, b.link), (20034, Some(true), Some(30)));
@@ -302,4 +303,35 @@ fn every_code_the_parser_emits_from_the_fixtures_is_in_the_catalog() {
             "Xid {code} is emitted but not in the catalog"
         );
     }
+}
+
+#[test]
+fn every_sxid_the_parser_emits_resolves_in_the_catalog() {
+    use gpu_mcp_model::xid::{XidSeverity, lookup_sxid, sxid_class};
+    let log = b"nvidia-nvswitch3: SXid (PCI:0000:c1:00.0): 12028, Non-fatal, Link 32 egress non-posted PRIV error (First)\n\
+[ 10.0] nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 24007, Fatal, Link 44 sourcetrack timeout error (First)\n\
+6,99,5000000,-;nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 30 LTSSM Fault Up\n\
+Mar 10 06:07:08 node1 kernel: nvidia-nvswitch5: SXid (PCI:0000:07:00.0): 99999, Non-fatal, Link 2 something new\n\
+[Wed Mar  5 10:12:13 2025] nvidia-nvswitch5: SXid (PCI:0000:07:00.0): 88888, Fatal, no link named\n";
+    let out = parse_kernel_log(log, None);
+    assert_eq!(out.sxids.len(), 5);
+    for ev in &out.sxids {
+        let info = lookup_sxid(ev.sxid, ev.fatal);
+        assert_eq!(info.code, ev.sxid);
+        assert_eq!(Some(info.fatal), ev.fatal, "the line's word decides");
+        let expected = if info.fatal {
+            XidSeverity::Critical
+        } else {
+            XidSeverity::Warning
+        };
+        assert_eq!(info.severity, expected);
+        assert!(!info.name.is_empty() && !info.action.is_empty());
+        assert_eq!(info.known, sxid_class(ev.sxid).is_some(), "{}", ev.sxid);
+    }
+    assert_eq!(out.sxids[0].instance, Some(3));
+    assert_eq!(out.sxids[0].pci_bus_id.as_deref(), Some("0000:c1:00.0"));
+    assert_eq!(out.sxids[1].link, Some(44));
+    assert!(!lookup_sxid(99_999, out.sxids[3].fatal).known);
+    assert_eq!(out.sxids[4].link, None);
+    assert_eq!(out.sxids[4].sxid, 88_888);
 }

@@ -1,9 +1,11 @@
 //! Xid errors: the catalog of codes, the kernel-log parser, one Xid occurrence, and the status
-//! words of the two places Xid evidence comes from (the kernel log and the backend's recorder).
+//! words of the two places Xid evidence comes from (the kernel log and the backend's recorder);
+//! and the NVSwitch SXid errors the same parser reads, with their own catalog (`sxid`).
 
 pub mod catalog;
 pub mod parse;
 mod stamp;
+pub mod sxid;
 
 use std::time::SystemTime;
 
@@ -15,6 +17,7 @@ pub use parse::{
     KernelLogParse, KernelLogParser, SxidEvent, XidLine, normalize_pci_bus_id, parse_kernel_log,
     parse_sxid_line, parse_xid_line,
 };
+pub use sxid::{SxidClass, SxidInfo, lookup_sxid, sxid_class};
 
 /// Where an Xid event was seen.
 #[derive(

@@ -187,6 +187,8 @@ pub struct SxidEvent {
     pub pci_bus_id: Option<String>,
     /// The switch device name, e.g. `nvidia-nvswitch3`.
     pub switch: Option<String>,
+    /// The NVSwitch instance, the number in its device name (`3` for `nvidia-nvswitch3`).
+    pub instance: Option<u32>,
     /// `Fatal` (`true`) or `Non-fatal` (`false`), when the line says.
     pub fatal: Option<bool>,
     /// The NVSwitch port (link) the error is on, when the line names one.
@@ -209,6 +211,11 @@ pub fn parse_sxid_line(msg: &str) -> Option<SxidEvent> {
         .next()
         .filter(|w| w.starts_with("nvidia-nvswitch"))
         .map(str::to_owned);
+    let instance = switch
+        .as_deref()
+        .and_then(|s| s.strip_prefix("nvidia-nvswitch"))
+        .filter(|n| (1..=4).contains(&n.len()))
+        .and_then(|n| n.parse().ok());
     let body = &msg[at + "SXid (".len()..];
     let close = body.find(')')?;
     let pci_bus_id = normalize_pci_bus_id(&body[..close]);
@@ -224,9 +231,15 @@ pub fn parse_sxid_line(msg: &str) -> Option<SxidEvent> {
         .trim_start();
     let mut fatal = None;
     for (word, f) in [("Non-fatal", false), ("Fatal", true)] {
-        if let Some(r) = rest.strip_prefix(word) {
+        if rest
+            .get(..word.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(word))
+        {
             fatal = Some(f);
-            rest = r.trim_start().trim_start_matches(',').trim_start();
+            rest = rest[word.len()..]
+                .trim_start()
+                .trim_start_matches(',')
+                .trim_start();
             break;
         }
     }
@@ -238,6 +251,7 @@ pub fn parse_sxid_line(msg: &str) -> Option<SxidEvent> {
         sxid,
         pci_bus_id,
         switch,
+        instance,
         fatal,
         link,
         message: truncate(rest.trim_end(), MAX_MESSAGE),

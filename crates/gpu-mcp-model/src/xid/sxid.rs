@@ -1,0 +1,164 @@
+//! What each NVSwitch SXid code means and what an operator should do about it.
+//!
+//! The names come from one checked-in table, `sxid_catalog.tsv`, taken from NVIDIA's Fabric
+//! Manager User Guide (the table names its source and the date it was read). How serious one
+//! occurrence is follows the driver's own word on its line (`Fatal` or `Non-fatal`); a line
+//! without the word falls back to the table's class, and an unknown code without it counts as
+//! non-fatal. The actions are this project's policy, decided here once and documented in
+//! `docs/health-rules.md`:
+//!
+//! * fatal: the NVSwitch and the GPUs behind it need the fabric reset (every GPU and NVSwitch of
+//!   the baseboard together), which Fabric Manager does only with the GPUs idle;
+//! * non-fatal: nothing to do for one; repeats on a port point at the link.
+
+use std::sync::LazyLock;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::XidSeverity;
+
+/// The checked-in table the SXid catalog is read from.
+pub const SXID_CATALOG_TSV: &str = include_str!("sxid_catalog.tsv");
+
+/// What the operator does after a fatal SXid.
+pub const FATAL_SXID_ACTION: &str = "Drain the node: the NVSwitch and the GPUs behind it need a reset of the NVLink fabric. Stop the GPU workloads, reset all GPUs and NVSwitches of the HGX baseboard together (nvidia-smi -r with nvidia-fabricmanager stopped, or reboot the node), then start nvidia-fabricmanager again; if the same SXid returns, have the NVSwitch baseboard inspected.";
+
+/// What the operator does after non-fatal SXids.
+pub const NON_FATAL_SXID_ACTION: &str = "No action for one occurrence. Watch for repeats: non-fatal SXids repeating on the same NVSwitch port point at the link; check its GPU's NVLink counters (nvidia-smi nvlink -e) and plan a drain and fabric reset if they keep growing.";
+
+/// NVIDIA's class of an SXid: the table of the Fabric Manager guide that lists it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SxidClass {
+    /// "Non-Fatal NVSwitch SXid Errors".
+    NonFatal,
+    /// "Fatal NVSwitch SXid Errors".
+    Fatal,
+}
+
+/// The catalog entry of one SXid code, for one occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SxidInfo {
+    /// The code.
+    pub code: u32,
+    /// False when the code is not in the catalog (its name is then generic).
+    pub known: bool,
+    /// NVIDIA's name.
+    pub name: &'static str,
+    /// What the guide says it does, in short; empty for an unknown code.
+    pub impact: &'static str,
+    /// Whether this occurrence is fatal: the line's word, else the catalog's class.
+    pub fatal: bool,
+    /// `critical` for a fatal occurrence, `warning` otherwise.
+    pub severity: XidSeverity,
+    /// What the operator should do.
+    pub action: &'static str,
+}
+
+#[derive(Debug)]
+struct Entry {
+    code: u32,
+    name: &'static str,
+    class: SxidClass,
+    impact: &'static str,
+}
+
+fn parse_row(line: &'static str) -> Option<Entry> {
+    let f: Vec<&'static str> = line.split('\t').collect();
+    let [code, name, class, impact] = f.as_slice() else {
+        return None;
+    };
+    let class = match *class {
+        "non_fatal" => SxidClass::NonFatal,
+        "fatal" => SxidClass::Fatal,
+        _ => return None,
+    };
+    Some(Entry {
+        code: code.parse().ok()?,
+        name,
+        class,
+        impact,
+    })
+}
+
+fn data_rows() -> impl Iterator<Item = &'static str> {
+    SXID_CATALOG_TSV
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("code\t"))
+}
+
+static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    let mut v: Vec<Entry> = data_rows().filter_map(parse_row).collect();
+    v.sort_by_key(|e| e.code);
+    v.dedup_by_key(|e| e.code);
+    v
+});
+
+/// The catalog's class of `code`, when the code is in the catalog.
+pub fn sxid_class(code: u32) -> Option<SxidClass> {
+    let i = CATALOG.binary_search_by_key(&code, |e| e.code).ok()?;
+    Some(CATALOG[i].class)
+}
+
+/// The entry of `code` for an occurrence whose line said `fatal` (`None`: the line did not
+/// say). An unknown code is kept with a generic name and judged by the line's word.
+pub fn lookup_sxid(code: u32, fatal: Option<bool>) -> SxidInfo {
+    let entry = CATALOG
+        .binary_search_by_key(&code, |e| e.code)
+        .ok()
+        .map(|i| &CATALOG[i]);
+    let fatal = fatal.unwrap_or_else(|| entry.is_some_and(|e| e.class == SxidClass::Fatal));
+    SxidInfo {
+        code,
+        known: entry.is_some(),
+        name: entry.map_or("SXid not in the catalog", |e| e.name),
+        impact: entry.map_or("", |e| e.impact),
+        fatal,
+        severity: if fatal {
+            XidSeverity::Critical
+        } else {
+            XidSeverity::Warning
+        },
+        action: if fatal {
+            FATAL_SXID_ACTION
+        } else {
+            NON_FATAL_SXID_ACTION
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_of_the_table_parses() {
+        let rows: Vec<&str> = data_rows().collect();
+        assert!(rows.len() >= 60, "{}", rows.len());
+        for row in &rows {
+            assert!(parse_row(row).is_some(), "malformed row: {row}");
+        }
+        assert_eq!(CATALOG.len(), rows.len(), "a code is listed twice");
+        assert!(SXID_CATALOG_TSV.contains("Source: NVIDIA Fabric Manager User Guide"));
+    }
+
+    #[test]
+    fn the_lines_word_decides_and_unknown_codes_are_kept() {
+        let a = lookup_sxid(12028, Some(false));
+        assert!(a.known && !a.fatal);
+        assert_eq!(a.severity, XidSeverity::Warning);
+        let b = lookup_sxid(24007, Some(true));
+        assert!(b.known && b.fatal);
+        assert_eq!(b.action, FATAL_SXID_ACTION);
+        assert!(
+            lookup_sxid(20034, None).fatal,
+            "the class when the line is silent"
+        );
+        let u = lookup_sxid(99_999, Some(true));
+        assert!(!u.known && u.fatal && u.code == 99_999);
+        assert!(!lookup_sxid(99_999, None).fatal);
+    }
+}
