@@ -40,7 +40,8 @@ Exit codes: 0 done, 64 bad flags or files, 69 NVML unavailable (real mode), 1 ot
 
 Mock scenarios: healthy, thermal-slowdown, power-brake, uncorrectable-ecc, row-remap-failure,
 xid-79, xid-ecc-family, nvlink-crc-errors, mig-enabled, pcie-degraded, gsp-timeout,
-application-xid, recovery-action.";
+application-xid, recovery-action, nvlink-degraded, fabric-in-progress, fabric-not-started,
+nvswitch-fatal-sxid.";
 
 /// Serves this node's NVIDIA GPU diagnostics over MCP (stdio or Streamable HTTP).
 ///

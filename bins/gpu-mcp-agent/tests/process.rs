@@ -91,6 +91,32 @@ async fn one_shot_bare_call_then_eof() {
 }
 
 #[tokio::test]
+async fn a_fatal_nvswitch_sxid_makes_the_node_critical() {
+    let (lines, status) = one_shot(
+        &["--mock-scenario", "nvswitch-fatal-sxid"],
+        &[
+            call(1, "get_gpu_health", json!({})),
+            call(2, "analyze_xid_errors", json!({})),
+        ],
+    )
+    .await;
+    assert!(status.success(), "{status:?}");
+    let by_id = |id: i64| lines.iter().find(|l| l["id"] == id).unwrap();
+    let health = &by_id(1)["result"]["structuredContent"];
+    assert_eq!(health["verdict"], "critical", "{health}");
+    let finding = health["node_findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "nvswitch_sxid" && f["severity"] == "critical")
+        .unwrap_or_else(|| panic!("no fatal SXid finding: {health}"));
+    assert!(finding["summary"].as_str().unwrap().contains("24007"));
+    let xids = &by_id(2)["result"]["structuredContent"];
+    assert_eq!(xids["nvswitch"]["fatal_events"], 1, "{xids}");
+    assert_eq!(xids["nvswitch"]["groups"][0]["sxid"], 24007);
+}
+
+#[tokio::test]
 async fn strict_lifecycle_refuses_a_bare_call_and_keeps_serving() {
     let (lines, status) = one_shot(
         &["--strict-lifecycle"],

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
+use gpu_mcp_model::xid::SxidEvent;
 use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, PodRef, XidEvent};
 
 use crate::Result;
@@ -23,6 +24,12 @@ pub trait GpuBackend: Send + Sync + 'static {
 
     /// Whether Xid events are being recorded.
     fn xid_recorder_status(&self) -> EventRecorderStatus;
+
+    /// NVSwitch SXid events the backend itself knows of, oldest first: only the mock's
+    /// scenario events. Real hardware's SXids are in the kernel log, read with the Xid lines.
+    fn sxid_events(&self) -> Vec<SxidEvent> {
+        Vec::new()
+    }
 
     /// Which backend this is.
     fn kind(&self) -> BackendKind;

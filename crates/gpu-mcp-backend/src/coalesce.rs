@@ -124,6 +124,10 @@ impl GpuBackend for CoalescingBackend {
         self.inner.xid_recorder_status()
     }
 
+    fn sxid_events(&self) -> Vec<gpu_mcp_model::xid::SxidEvent> {
+        self.inner.sxid_events()
+    }
+
     fn kind(&self) -> BackendKind {
         self.inner.kind()
     }

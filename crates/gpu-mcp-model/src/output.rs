@@ -256,4 +256,64 @@ pub struct XidReport {
     pub groups: Vec<XidGroup>,
     /// Individual events, newest first.
     pub events: Vec<XidRecord>,
+    /// NVSwitch SXid errors in the same window (absent when there are none).
+    #[serde(skip_serializing_if = "NvSwitchErrors::is_empty")]
+    pub nvswitch: NvSwitchErrors,
+}
+
+/// SXid errors of one code, as fatal or non-fatal, on one NVSwitch.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SxidGroup {
+    /// The switch device, e.g. `nvidia-nvswitch3`, when the line names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch: Option<String>,
+    /// The NVSwitch instance (`3` for `nvidia-nvswitch3`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    /// The NVSwitch's PCI address (`0000:c1:00.0`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pci_bus_id: Option<String>,
+    /// The SXid code.
+    pub sxid: u32,
+    /// False when the code is not in the SXid catalog.
+    pub known: bool,
+    /// NVIDIA's name for the code.
+    pub name: String,
+    /// Whether the driver called these occurrences fatal.
+    pub fatal: bool,
+    /// `critical` for fatal, `warning` for non-fatal.
+    pub severity: XidSeverity,
+    /// What the operator should do.
+    pub action: String,
+    /// Number of events.
+    pub count: u32,
+    /// The NVSwitch ports (links) named, lowest first (at most 16).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<u32>,
+    /// First occurrence (RFC 3339), when known.
+    pub first_seen: Option<String>,
+    /// Last occurrence (RFC 3339), when known.
+    pub last_seen: Option<String>,
+    /// The driver's message of the last event.
+    pub last_message: String,
+}
+
+/// The NVSwitch SXid errors of an answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+pub struct NvSwitchErrors {
+    /// SXid events in the window.
+    pub total_events: u32,
+    /// Of them, the ones the driver called fatal.
+    pub fatal_events: u32,
+    /// More groups matched than are listed.
+    pub truncated: bool,
+    /// Events grouped per NVSwitch, code and fatality, newest first.
+    pub groups: Vec<SxidGroup>,
+}
+
+impl NvSwitchErrors {
+    /// No SXid event at all.
+    pub fn is_empty(&self) -> bool {
+        self.total_events == 0
+    }
 }

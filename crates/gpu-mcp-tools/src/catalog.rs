@@ -29,7 +29,7 @@ use crate::owners::{Query, Sources, gpu_queries, labels};
 use crate::processes;
 pub(crate) use crate::select::select_gpus;
 use crate::xid_analysis::{GpuKeys, Merged, group, is_since, merge, record};
-use crate::{text, topology};
+use crate::{nvswitch, text, topology};
 
 const DEFAULT_XID_LIMIT: u32 = 50;
 const MAX_XID_LIMIT: u32 = 1000;
@@ -102,6 +102,7 @@ pub(crate) struct Evidence {
     pub(crate) snapshot_error: Option<String>,
     sources: EvidenceSources,
     events: Vec<Merged>,
+    sxids: Vec<gpu_mcp_model::xid::SxidEvent>,
 }
 
 impl AgentCatalog {
@@ -192,8 +193,9 @@ impl AgentCatalog {
         } else {
             (None, None)
         };
-        let (kernel_events, kernel_log) = match &self.config.kmsg_path {
+        let (kernel_events, mut sxids, kernel_log) = match &self.config.kmsg_path {
             None => (
+                Vec::new(),
                 Vec::new(),
                 KernelLogSource {
                     status: KernelLogStatus::NotConfigured,
@@ -212,6 +214,7 @@ impl AgentCatalog {
                 let read = reader.read().await;
                 (
                     read.parse.events,
+                    read.parse.sxids,
                     KernelLogSource {
                         status: read.status,
                         path: Some(read.path.display().to_string()),
@@ -225,6 +228,7 @@ impl AgentCatalog {
         let keys = GpuKeys::new(snapshot.as_ref());
         let recorded: Vec<XidEvent> = self.backend.xid_events();
         let events = merge(kernel_events, recorded, &keys);
+        sxids.extend(self.backend.sxid_events());
         let sources = EvidenceSources {
             kernel_log,
             recorded_events: self.backend.xid_recorder_status(),
@@ -235,6 +239,7 @@ impl AgentCatalog {
             snapshot_error,
             sources,
             events,
+            sxids,
         }
     }
 
@@ -358,6 +363,10 @@ impl AgentCatalog {
                 });
             }
         }
+        if args.gpu_index.is_none() && args.gpu_uuid.is_none() {
+            let sx = nvswitch::sxid_errors(&ev.sxids, Some(since));
+            node_findings.extend(crate::health::nvswitch_sxid(&sx, &since_s));
+        }
         let verdict = gpus
             .iter()
             .map(|g| g.verdict)
@@ -467,6 +476,7 @@ impl AgentCatalog {
             truncated: matching.len() > events.len(),
             groups,
             events,
+            nvswitch: nvswitch::sxid_errors(&ev.sxids, since),
         };
         if let Some(e) = ev.snapshot_error {
             report.summary =

@@ -20,6 +20,7 @@ mod error;
 pub mod health;
 mod inventory;
 mod log;
+mod nvswitch;
 mod owners;
 mod processes;
 mod prompts;

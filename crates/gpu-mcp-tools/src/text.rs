@@ -194,6 +194,7 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
                     .unwrap_or("not configured")
             );
         }
+        s.push_str(&crate::nvswitch::sentence(&x.nvswitch));
         return s;
     }
     let crit = x
@@ -218,6 +219,7 @@ pub(crate) fn xid_summary(x: &XidReport) -> String {
             g.xid, g.name, g.count, g.action
         );
     }
+    s.push_str(&crate::nvswitch::sentence(&x.nvswitch));
     s
 }
 
@@ -248,5 +250,6 @@ pub(crate) fn xids(x: &XidReport) -> String {
             x.returned_events, x.total_events
         );
     }
+    crate::nvswitch::lines(&x.nvswitch, &mut s);
     s
 }

@@ -106,6 +106,7 @@ const EXPECTED: &[(Scenario, &str)] = &[
     (Scenario::NvlinkDegraded, "degraded"),
     (Scenario::FabricInProgress, "degraded"),
     (Scenario::FabricNotStarted, "critical"),
+    (Scenario::NvswitchFatalSxid, "critical"),
 ];
 
 #[tokio::test]
@@ -127,12 +128,18 @@ async fn every_scenario_answers_all_tools_with_schema_valid_output() {
         let hv = &ok(&h);
         assert_matches_schema("get_gpu_health", hv);
         assert_eq!(hv["verdict"], verdict, "{scenario}: {}", text(&h));
-        assert_eq!(hv["gpus"][0]["verdict"], verdict, "{scenario}");
+        // An NVSwitch's SXid is the node's finding: its GPUs stay healthy.
+        let gpu_verdict = if scenario == Scenario::NvswitchFatalSxid {
+            "healthy"
+        } else {
+            verdict
+        };
+        assert_eq!(hv["gpus"][0]["verdict"], gpu_verdict, "{scenario}");
         // The other GPUs stay healthy: a scenario hits one GPU.
         for i in 1..8 {
             assert_eq!(hv["gpus"][i]["verdict"], "healthy", "{scenario} GPU {i}");
         }
-        if verdict != "healthy" {
+        if gpu_verdict != "healthy" {
             let reasons = hv["gpus"][0]["reasons"].as_array().unwrap();
             assert!(!reasons.is_empty());
             for r in reasons {

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
+use gpu_mcp_model::xid::SxidEvent;
 use gpu_mcp_model::{BackendKind, EventRecorderStatus, NodeSnapshot, PodRef, XidEvent};
 
 use super::fleet::{build_gpu, v};
@@ -23,6 +24,7 @@ const MOCK_PROCESS_NAME: &str = "python3";
 pub struct MockBackend {
     node: NodeSnapshot,
     events: Vec<XidEvent>,
+    sxids: Vec<SxidEvent>,
     config: MockConfig,
     allocations: FleetAllocations,
 }
@@ -78,14 +80,18 @@ impl MockBackend {
         let boot = now - MOCK_UPTIME;
         let mut gpus = Vec::with_capacity(layout.len());
         let mut events = Vec::new();
+        let mut sxids = Vec::new();
         let count = layout.len() as u32;
         for (i, g) in layout.iter().enumerate() {
-            let (gpu, mut evs) = build_gpu(&config.node_name, (i as u32, count), *g, now, boot);
+            let (gpu, mut evs, mut sx) =
+                build_gpu(&config.node_name, (i as u32, count), *g, now, boot);
             gpus.push(gpu);
             events.append(&mut evs);
+            sxids.append(&mut sx);
         }
         wire(&mut gpus, &layout);
         events.sort_by_key(|e| e.time);
+        sxids.sort_by_key(|e| e.time);
         let node = NodeSnapshot {
             backend: BackendKind::Mock,
             driver_version: v(config.driver_version.clone()),
@@ -97,6 +103,7 @@ impl MockBackend {
         Ok(MockBackend {
             node,
             events,
+            sxids,
             config,
             allocations,
         })
@@ -107,7 +114,8 @@ impl MockBackend {
         &self.config
     }
 
-    /// The scenario events as `/dev/kmsg` records (one per line), for feeding the kernel-log path.
+    /// The scenario events as `/dev/kmsg` records (one per line, the Xid lines then the SXid
+    /// lines), for feeding the kernel-log path.
     pub fn kernel_log(&self) -> String {
         let mut out = String::new();
         for (seq, e) in self.events.iter().enumerate() {
@@ -124,6 +132,22 @@ impl MockBackend {
                 1000 + seq,
                 e.uptime_us.unwrap_or(0),
                 e.xid,
+                e.message
+            ));
+        }
+        for (seq, e) in self.sxids.iter().enumerate() {
+            out.push_str(&format!(
+                "3,{},{},-;{}: SXid (PCI:{}): {}, {}, {}\n",
+                2000 + seq,
+                e.uptime_us.unwrap_or(0),
+                e.switch.as_deref().unwrap_or("nvidia-nvswitch0"),
+                e.pci_bus_id.as_deref().unwrap_or("0000:00:00.0"),
+                e.sxid,
+                if e.fatal == Some(true) {
+                    "Fatal"
+                } else {
+                    "Non-fatal"
+                },
                 e.message
             ));
         }
@@ -146,6 +170,10 @@ impl GpuBackend for MockBackend {
             detail: "mock backend: Xid events are simulated by the scenario".to_owned(),
             heartbeat: None,
         }
+    }
+
+    fn sxid_events(&self) -> Vec<SxidEvent> {
+        self.sxids.clone()
     }
 
     fn kind(&self) -> BackendKind {

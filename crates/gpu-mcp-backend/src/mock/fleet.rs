@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use gpu_mcp_model::xid::SxidEvent;
 use gpu_mcp_model::{
     Clocks, ComputeMode, Ecc, EccCounts, GpuAccess, GpuProcess, GpuSnapshot, MemoryUsage, Mig,
     Pcie, Power, ProcessKind, Reading, RecoveryAction, RetiredPages, RowRemapping, Temperature,
@@ -114,6 +115,7 @@ pub(super) struct MockEvents {
     uuid: String,
     pci: String,
     pub(super) events: Vec<XidEvent>,
+    pub(super) sxids: Vec<SxidEvent>,
 }
 
 impl MockEvents {
@@ -143,16 +145,39 @@ impl MockEvents {
             implied: false,
         });
     }
+
+    /// An SXid of NVSwitch `instance` (at `pci`) `mins_ago` minutes before "now".
+    pub(super) fn push_sxid(
+        &mut self,
+        mins_ago: u64,
+        (instance, pci): (u32, &str),
+        (sxid, fatal, link): (u32, bool, u32),
+        message: &str,
+    ) {
+        let t = self.now - Duration::from_secs(mins_ago * 60);
+        let up = t.duration_since(self.boot).unwrap_or_default();
+        self.sxids.push(SxidEvent {
+            sxid,
+            pci_bus_id: Some(pci.to_owned()),
+            switch: Some(format!("nvidia-nvswitch{instance}")),
+            instance: Some(instance),
+            fatal: Some(fatal),
+            link: Some(link),
+            message: format!("Link {link} {message}"),
+            time: Some(t),
+            uptime_us: Some(up.as_micros() as u64),
+        });
+    }
 }
 
-/// One GPU of the fleet with its scenario applied, and the scenario's Xid events.
+/// One GPU of the fleet with its scenario applied, and the scenario's Xid and SXid events.
 pub(super) fn build_gpu(
     node: &str,
     (index, count): (u32, u32),
     g: MockGpu,
     now: SystemTime,
     boot: SystemTime,
-) -> (GpuSnapshot, Vec<XidEvent>) {
+) -> (GpuSnapshot, Vec<XidEvent>, Vec<SxidEvent>) {
     let id = MockIdentity::new(node, index, count, g);
     let mut gpu = healthy_gpu(&id);
     let mut events = MockEvents {
@@ -162,9 +187,10 @@ pub(super) fn build_gpu(
         uuid: id.uuid.clone(),
         pci: id.pci.clone(),
         events: Vec::new(),
+        sxids: Vec::new(),
     };
     apply_scenario(g.scenario, &id, &mut gpu, &mut events);
-    (gpu, events.events)
+    (gpu, events.events, events.sxids)
 }
 
 /// The GPU healthy under a training load.

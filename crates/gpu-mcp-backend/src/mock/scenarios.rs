@@ -11,7 +11,7 @@ use gpu_mcp_model::{
 };
 
 use super::fleet::{MIB, MockEvents, MockIdentity, uuid_from, v};
-use super::topology::{fabric_unfinished, nvlink_degraded};
+use super::topology::{fabric_unfinished, nvlink_degraded, nvswitch_fatal_sxid};
 use crate::{Error, Result};
 
 /// A named failure (or non-failure) the mock reproduces on its affected GPU.
@@ -39,6 +39,8 @@ pub enum Scenario {
     PcieDegraded,
     /// GSP firmware timeout (Xid 119); the driver stops answering for this GPU.
     GspTimeout,
+    /// A fatal SXid on the NVSwitch the affected GPU's first NVLink goes to (NVSwitch systems).
+    NvswitchFatalSxid,
     /// Application faults only (Xid 13, 31, 43): the workload, not the hardware.
     ApplicationXid,
     /// The driver asks for drain and reset (recovery action, Xid 154).
@@ -53,7 +55,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 16] = [
+    pub const ALL: [Scenario; 17] = [
         Self::Healthy,
         Self::ThermalSlowdown,
         Self::PowerBrake,
@@ -70,6 +72,7 @@ impl Scenario {
         Self::NvlinkDegraded,
         Self::FabricInProgress,
         Self::FabricNotStarted,
+        Self::NvswitchFatalSxid,
     ];
 
     /// The name accepted by `FromStr` (kebab-case).
@@ -91,6 +94,7 @@ impl Scenario {
             Self::NvlinkDegraded => "nvlink-degraded",
             Self::FabricInProgress => "fabric-in-progress",
             Self::FabricNotStarted => "fabric-not-started",
+            Self::NvswitchFatalSxid => "nvswitch-fatal-sxid",
         }
     }
 
@@ -133,6 +137,9 @@ impl Scenario {
             }
             Self::FabricInProgress => {
                 "the fabric manager is still registering the affected GPU with the NVSwitch fabric (state in_progress): its NVLink links are not trained yet (Hopper and later)"
+            }
+            Self::NvswitchFatalSxid => {
+                "a fatal SXid (24007, sourcetrack timeout) on the NVSwitch behind the affected GPU's first NVLink, after two non-fatal ones: the fabric needs a reset (NVSwitch systems)"
             }
             Self::FabricNotStarted => {
                 "the fabric manager has not started registering the affected GPU (state not_started, nvidia-fabricmanager not running): its NVLink links are down (Hopper and later)"
@@ -185,6 +192,7 @@ pub(super) fn apply_scenario(
         Scenario::NvlinkDegraded => nvlink_degraded(id, gpu),
         Scenario::FabricInProgress => fabric_unfinished(gpu, FabricState::InProgress),
         Scenario::FabricNotStarted => fabric_unfinished(gpu, FabricState::NotStarted),
+        Scenario::NvswitchFatalSxid => nvswitch_fatal_sxid(gpu, ev),
     }
 }
 

@@ -9,7 +9,7 @@ use gpu_mcp_model::{
     NvLinkRemote, P2pStatus, PciLevel, PeerPath, Reading, RemoteKind, topology::nvlinks_between,
 };
 
-use super::fleet::{MockIdentity, fnv, pci_bus_id, uuid_from, v};
+use super::fleet::{MockEvents, MockIdentity, fnv, pci_bus_id, uuid_from, v};
 use super::models::{Interconnect, ModelSpec};
 use super::profile::MockGpu;
 
@@ -217,4 +217,42 @@ pub(super) fn fabric_unfinished(gpu: &mut GpuSnapshot, state: FabricState) {
             l.active = false;
         }
     }
+}
+
+/// Scenario `nvswitch-fatal-sxid`: two non-fatal SXids and then a fatal one on the NVSwitch
+/// that the GPU's first NVLink goes to; nothing on a model without NVSwitch.
+pub(super) fn nvswitch_fatal_sxid(gpu: &GpuSnapshot, ev: &mut MockEvents) {
+    let Some(pci) = gpu
+        .nvlink
+        .value()
+        .and_then(|links| links.first())
+        .and_then(|l| l.remote.value())
+        .filter(|r| r.kind == RemoteKind::Nvswitch)
+        .and_then(|r| r.pci_bus_id.clone())
+    else {
+        return;
+    };
+    let instance = NVSWITCH_BUSES
+        .iter()
+        .position(|b| *b == pci)
+        .map_or(0, |i| i as u32);
+    let switch = (instance, pci.as_str());
+    ev.push_sxid(
+        31,
+        switch,
+        (12028, false, 44),
+        "egress non-posted PRIV error (First)",
+    );
+    ev.push_sxid(
+        29,
+        switch,
+        (12028, false, 44),
+        "egress non-posted PRIV error",
+    );
+    ev.push_sxid(
+        7,
+        switch,
+        (24007, true, 44),
+        "sourcetrack timeout error (First)",
+    );
 }

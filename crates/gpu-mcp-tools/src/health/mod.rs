@@ -3,12 +3,14 @@
 //!
 //! The rules are grouped by what they judge: `access` (whether the GPU answers and the driver's
 //! state), `thermal` (heat and power), `memory` (ECC, row remapping, retired pages), `links`
-//! (PCIe and NVLink), `fabric` (the NVSwitch fabric registration) and `xid` (recent Xid errors).
+//! (PCIe and NVLink), `fabric` (the NVSwitch fabric registration), `xid` (recent Xid errors) and,
+//! for the node rather than one GPU, `nvswitch` (recent NVSwitch SXid errors).
 
 mod access;
 mod fabric;
 mod links;
 mod memory;
+mod nvswitch;
 mod reset;
 mod thermal;
 mod xid;
@@ -17,6 +19,7 @@ pub use access::{compute_mode, gpu_access, mig, persistence_mode, recovery_actio
 pub use fabric::fabric;
 pub use links::{nvlink, pcie_link, pcie_replays};
 pub use memory::{ecc_mode, ecc_uncorrectable, retired_pages, row_remapping};
+pub use nvswitch::{REPEATED_NON_FATAL_SXIDS, nvswitch_sxid};
 pub use thermal::{clock_events, memory_temperature, power, temperature};
 pub use xid::recent_xid;
 
