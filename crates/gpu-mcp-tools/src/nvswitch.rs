@@ -79,6 +79,17 @@ pub(crate) fn sxid_errors(events: &[SxidEvent], since: Option<SystemTime>) -> Nv
     out
 }
 
+/// The group's links as `32,33`, or `None` when the lines named no link.
+pub(crate) fn link_list(g: &SxidGroup) -> Option<String> {
+    (!g.links.is_empty()).then(|| {
+        g.links
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
 /// Who a group is about, for sentences: the device name and its PCI address when known.
 pub(crate) fn switch_name(g: &SxidGroup) -> String {
     match (&g.switch, &g.pci_bus_id) {
@@ -116,18 +127,7 @@ pub(crate) fn sentence(n: &NvSwitchErrors) -> String {
 /// The text lines of the SXid groups.
 pub(crate) fn lines(n: &NvSwitchErrors, s: &mut String) {
     for g in &n.groups {
-        let links = if g.links.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", link(s) {}",
-                g.links
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        };
+        let links = link_list(g).map_or(String::new(), |l| format!(", link(s) {l}"));
         let _ = write!(
             s,
             "\n- {} SXid {} {} [{}]{links}, {} time(s), last {}\n  Action: {}",

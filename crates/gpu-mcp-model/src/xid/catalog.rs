@@ -225,11 +225,14 @@ fn parse_row(line: &'static str) -> Option<Entry> {
     })
 }
 
-/// Data rows of the table: not comments, not the header, not blank.
-fn data_rows() -> impl Iterator<Item = &'static str> {
-    CATALOG_TSV
-        .lines()
+/// Data rows of a checked-in catalog table: not comments, not the header, not blank.
+pub(crate) fn table_rows(tsv: &'static str) -> impl Iterator<Item = &'static str> {
+    tsv.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("code\t"))
+}
+
+fn data_rows() -> impl Iterator<Item = &'static str> {
+    table_rows(CATALOG_TSV)
 }
 
 static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {

@@ -85,9 +85,7 @@ fn parse_row(line: &'static str) -> Option<Entry> {
 }
 
 fn data_rows() -> impl Iterator<Item = &'static str> {
-    SXID_CATALOG_TSV
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("code\t"))
+    super::catalog::table_rows(SXID_CATALOG_TSV)
 }
 
 static CATALOG: LazyLock<Vec<Entry>> = LazyLock::new(|| {

@@ -2,7 +2,7 @@
 
 use gpu_mcp_model::output::{Finding, NvSwitchErrors, Verdict};
 
-use crate::nvswitch::switch_name;
+use crate::nvswitch::{link_list, switch_name};
 
 /// Non-fatal SXids of one code on one NVSwitch in the window from which they count as
 /// repeating.
@@ -14,18 +14,7 @@ pub const REPEATED_NON_FATAL_SXIDS: u32 = 2;
 pub fn nvswitch_sxid(n: &NvSwitchErrors, since: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for g in &n.groups {
-        let links = if g.links.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " on link {}",
-                g.links
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        };
+        let links = link_list(g).map_or(String::new(), |l| format!(" on link {l}"));
         let when = g
             .last_seen
             .as_deref()
