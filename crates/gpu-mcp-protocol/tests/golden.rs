@@ -140,7 +140,7 @@ fn tools_list() {
         request_params(fixture!("tools_list_request.json"), "tools/list");
     assert_eq!(p.cursor.as_deref(), Some("optional-cursor-value"));
     let r: ListToolsResult = result(fixture!("tools_list_response.json"));
-    assert_eq!(r.next_cursor.as_deref(), Some("next-page-cursor"));
+    assert_eq!(r.page.next_cursor.as_deref(), Some("next-page-cursor"));
     assert_eq!(r.tools[0].input_schema["type"], "object");
     let r: ListToolsResult = result(fixture!(
         "tools_list_response_output_schema_annotations.json"
@@ -153,7 +153,7 @@ fn tools_list() {
     let hints = tool.annotations.as_ref().unwrap();
     assert_eq!(hints.read_only_hint, Some(true));
     assert_eq!(hints.open_world_hint, Some(true));
-    assert!(r.next_cursor.is_none());
+    assert!(r.page.next_cursor.is_none());
 }
 
 #[test]

@@ -14,9 +14,10 @@ use crate::catalog::{CallContext, CallError};
 use crate::exchange::RequestContext;
 use crate::headers::check_headers;
 use crate::lifecycle::Served;
+use crate::paging::{cursor, list_page, page};
 use crate::progress::Progress;
 use crate::session::{Answer, Session};
-use crate::shaping::{cache_hints, shape_call_result, shape_tools};
+use crate::shaping::{shape_call_result, shape_tools};
 
 const CURSOR_PREFIX: &str = "tools:";
 
@@ -116,38 +117,16 @@ impl Session {
     }
 
     fn list_tools(&self, params: Option<Value>, served: Served) -> Result<Value, ErrorObject> {
-        let cursor = match params.as_ref().and_then(|p| p.get("cursor")) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.as_str()),
-            Some(_) => return Err(ErrorObject::invalid_params("`cursor` must be a string")),
-        };
-        let mut tools = self.server.inner.catalog.tools();
-        let start = match cursor {
-            None => 0,
-            Some(c) => match c
-                .strip_prefix(CURSOR_PREFIX)
-                .and_then(|n| n.parse::<usize>().ok())
-            {
-                Some(n) if n > 0 && n <= tools.len() => n,
-                _ => {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "Invalid cursor: {c:?}"
-                    )));
-                }
-            },
-        };
-        let page_size = self.server.inner.policy.page_size.max(1);
-        let end = start.saturating_add(page_size).min(tools.len());
-        let next_cursor = (end < tools.len()).then(|| format!("{CURSOR_PREFIX}{end}"));
-        tools.truncate(end);
-        tools.drain(..start);
-        let (ttl_ms, cache_scope) = cache_hints(served.version, &self.server.inner.policy);
+        let policy = &self.server.inner.policy;
+        let (tools, next_cursor) = page(
+            self.server.inner.catalog.tools(),
+            cursor(params.as_ref())?,
+            CURSOR_PREFIX,
+            policy.page_size,
+        )?;
         let result = ListToolsResult {
             tools: shape_tools(tools, served.version),
-            next_cursor,
-            ttl_ms,
-            cache_scope,
-            meta: None,
+            page: list_page(next_cursor, served.version, policy.tools_ttl_ms),
         };
         serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
     }

@@ -116,6 +116,7 @@ mod exchange;
 mod headers;
 mod lifecycle;
 mod logging;
+mod paging;
 mod progress;
 mod prompts;
 mod resources;

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::catalog::{PromptCatalog, PromptError};
 use crate::lifecycle::Served;
+use crate::paging::{cursor, list_page, page};
 use crate::session::Session;
-use crate::shaping::cache_hints;
 
 const CURSOR_PREFIX: &str = "prompts:";
 
@@ -66,41 +66,19 @@ impl Session {
         params: Option<Value>,
         served: Served,
     ) -> Result<Value, ErrorObject> {
-        let cursor = match params.as_ref().and_then(|p| p.get("cursor")) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.as_str()),
-            Some(_) => return Err(ErrorObject::invalid_params("`cursor` must be a string")),
-        };
-        let mut prompts = self.prompt_catalog()?.prompts();
-        let start = match cursor {
-            None => 0,
-            Some(c) => match c
-                .strip_prefix(CURSOR_PREFIX)
-                .and_then(|n| n.parse::<usize>().ok())
-            {
-                Some(n) if n > 0 && n <= prompts.len() => n,
-                _ => {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "Invalid cursor: {c:?}"
-                    )));
-                }
-            },
-        };
-        let page_size = self.server.inner.policy.page_size.max(1);
-        let end = start.saturating_add(page_size).min(prompts.len());
-        let next_cursor = (end < prompts.len()).then(|| format!("{CURSOR_PREFIX}{end}"));
-        prompts.truncate(end);
-        prompts.drain(..start);
-        let (ttl_ms, cache_scope) = cache_hints(served.version, &self.server.inner.policy);
+        let policy = &self.server.inner.policy;
+        let (prompts, next_cursor) = page(
+            self.prompt_catalog()?.prompts(),
+            cursor(params.as_ref())?,
+            CURSOR_PREFIX,
+            policy.page_size,
+        )?;
         to_value(ListPromptsResult {
             prompts: prompts
                 .into_iter()
                 .map(|p| shape_prompt(p, served.version))
                 .collect(),
-            next_cursor,
-            ttl_ms,
-            cache_scope,
-            meta: None,
+            page: list_page(next_cursor, served.version, policy.tools_ttl_ms),
         })
     }
 

@@ -14,16 +14,16 @@ use std::pin::pin;
 
 use futures::future::{Either, select};
 use gpu_mcp_protocol::mcp::{
-    CacheScope, ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams,
-    methods, parse_params,
+    ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams, methods,
+    parse_params,
 };
 use gpu_mcp_protocol::{ErrorObject, RequestId};
 use serde_json::Value;
 
 use crate::catalog::{ResourceCatalog, ResourceError};
 use crate::lifecycle::Served;
+use crate::paging::{cache_hints, cursor, list_page, page};
 use crate::session::Session;
-use crate::shaping::cache_hints;
 
 const RESOURCES_CURSOR: &str = "resources:";
 const TEMPLATES_CURSOR: &str = "templates:";
@@ -34,40 +34,6 @@ pub(crate) const MAX_RESOURCE_PAGE: usize = 100;
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ErrorObject> {
     serde_json::to_value(v).map_err(|e| ErrorObject::internal(e.to_string()))
-}
-
-/// The `cursor` of a list request.
-fn cursor(params: Option<&Value>) -> Result<Option<&str>, ErrorObject> {
-    match params.and_then(|p| p.get("cursor")) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(ErrorObject::invalid_params("`cursor` must be a string")),
-    }
-}
-
-/// The page of `items` after `cursor`, and the next page's cursor.
-fn page<T>(
-    mut items: Vec<T>,
-    cursor: Option<&str>,
-    prefix: &str,
-    page_size: usize,
-) -> Result<(Vec<T>, Option<String>), ErrorObject> {
-    let start = match cursor {
-        None => 0,
-        Some(c) => match c.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok()) {
-            Some(n) if n > 0 && n <= items.len() => n,
-            _ => {
-                return Err(ErrorObject::invalid_params(format!(
-                    "Invalid cursor: {c:?}"
-                )));
-            }
-        },
-    };
-    let end = start.saturating_add(page_size.max(1)).min(items.len());
-    let next = (end < items.len()).then(|| format!("{prefix}{end}"));
-    items.truncate(end);
-    items.drain(..start);
-    Ok((items, next))
 }
 
 impl Session {
@@ -112,17 +78,9 @@ impl Session {
                 r.title = None;
             }
         }
-        let (ttl_ms, cache_scope) = if served.version.supports_cache_hints() {
-            (Some(catalog.resources_ttl_ms()), Some(CacheScope::Public))
-        } else {
-            (None, None)
-        };
         to_value(ListResourcesResult {
             resources,
-            next_cursor,
-            ttl_ms,
-            cache_scope,
-            meta: None,
+            page: list_page(next_cursor, served.version, catalog.resources_ttl_ms()),
         })
     }
 
@@ -144,13 +102,10 @@ impl Session {
                 t.title = None;
             }
         }
-        let (ttl_ms, cache_scope) = cache_hints(served.version, &self.server.inner.policy);
+        let ttl_ms = self.server.inner.policy.tools_ttl_ms;
         to_value(ListResourceTemplatesResult {
             resource_templates: templates,
-            next_cursor,
-            ttl_ms,
-            cache_scope,
-            meta: None,
+            page: list_page(next_cursor, served.version, ttl_ms),
         })
     }
 
@@ -189,11 +144,8 @@ impl Session {
         }
         Some(match outcome {
             Ok(mut result) => {
-                (result.ttl_ms, result.cache_scope) = if served.version.supports_cache_hints() {
-                    (Some(catalog.read_ttl_ms()), Some(CacheScope::Public))
-                } else {
-                    (None, None)
-                };
+                (result.ttl_ms, result.cache_scope) =
+                    cache_hints(served.version, catalog.read_ttl_ms());
                 to_value(result)
             }
             Err(ResourceError::NotFound(message)) => {
@@ -201,27 +153,5 @@ impl Session {
             }
             Err(ResourceError::Unavailable(message)) => Err(ErrorObject::internal(message)),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_walk_every_item_once() {
-        let items: Vec<u32> = (0..7).collect();
-        let (first, next) = page(items.clone(), None, "r:", 3).unwrap();
-        assert_eq!((first, next.as_deref()), (vec![0, 1, 2], Some("r:3")));
-        let (second, next) = page(items.clone(), Some("r:3"), "r:", 3).unwrap();
-        assert_eq!((second, next.as_deref()), (vec![3, 4, 5], Some("r:6")));
-        let (last, next) = page(items.clone(), Some("r:6"), "r:", 3).unwrap();
-        assert_eq!((last, next), (vec![6], None));
-        for bad in ["r:0", "r:8", "x:3", "r:x"] {
-            assert_eq!(
-                page(items.clone(), Some(bad), "r:", 3).unwrap_err().code,
-                -32602
-            );
-        }
     }
 }

@@ -6,25 +6,8 @@
 //! the data still reaches the client.
 //! `resource_link` content blocks exist from 2025-06-18; before, they become a sentence naming
 //! the URI.
-//! The cache hints of list results exist from 2026-07-28.
 
-use gpu_mcp_protocol::mcp::CacheScope;
 use gpu_mcp_protocol::{CallToolResult, Content, ProtocolVersion, Tool};
-
-use crate::server::SessionPolicy;
-
-/// `ttlMs` and `cacheScope` of a `tools/list` result in `version`: the policy's lifetime and
-/// `public` (every caller gets the same list) where the revision has cache hints, else none.
-pub(crate) fn cache_hints(
-    version: ProtocolVersion,
-    policy: &SessionPolicy,
-) -> (Option<u64>, Option<CacheScope>) {
-    if version.supports_cache_hints() {
-        (Some(policy.tools_ttl_ms), Some(CacheScope::Public))
-    } else {
-        (None, None)
-    }
-}
 
 /// Tool definitions as `version` defines them.
 pub(crate) fn shape_tools(tools: Vec<Tool>, version: ProtocolVersion) -> Vec<Tool> {
@@ -84,21 +67,6 @@ mod tests {
             input_schema: json!({"type": "object"}).as_object().cloned().unwrap(),
             output_schema: Some(json!({"type": "object"}).as_object().cloned().unwrap()),
             annotations: Some(gpu_mcp_protocol::ToolAnnotations::read_only()),
-        }
-    }
-
-    #[test]
-    fn cache_hints_only_where_the_revision_has_them() {
-        let policy = SessionPolicy::default();
-        assert_eq!(
-            cache_hints(ProtocolVersion::V2026_07_28, &policy),
-            (Some(3_600_000), Some(CacheScope::Public))
-        );
-        for v in ProtocolVersion::ALL
-            .into_iter()
-            .filter(|v| v.uses_handshake())
-        {
-            assert_eq!(cache_hints(v, &policy), (None, None), "{v}");
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::CacheScope;
+use super::ListPage;
 use super::tools::Content;
 use crate::JsonObject;
 
@@ -46,18 +46,9 @@ pub struct PromptArgument {
 pub struct ListPromptsResult {
     /// One page of prompts.
     pub prompts: Vec<Prompt>,
-    /// Cursor of the next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-    /// How long the page stays fresh, in milliseconds (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_ms: Option<u64>,
-    /// Who may cache the page (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_scope: Option<CacheScope>,
-    /// Result metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<JsonObject>,
+    /// The cursor, cache hints and metadata of the page.
+    #[serde(flatten)]
+    pub page: ListPage,
 }
 
 /// Parameters of `prompts/get`.

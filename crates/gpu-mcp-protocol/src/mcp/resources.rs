@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::CacheScope;
 use super::tools::Content;
+use super::{CacheScope, ListPage};
 use crate::JsonObject;
 
 /// A concrete resource a server offers.
@@ -52,18 +52,9 @@ pub struct ResourceTemplate {
 pub struct ListResourcesResult {
     /// One page of resources.
     pub resources: Vec<Resource>,
-    /// Cursor of the next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-    /// How long the page stays fresh, in milliseconds (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_ms: Option<u64>,
-    /// Who may cache the page (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_scope: Option<CacheScope>,
-    /// Result metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<JsonObject>,
+    /// The cursor, cache hints and metadata of the page.
+    #[serde(flatten)]
+    pub page: ListPage,
 }
 
 /// Result of `resources/templates/list`.
@@ -72,18 +63,9 @@ pub struct ListResourcesResult {
 pub struct ListResourceTemplatesResult {
     /// One page of templates.
     pub resource_templates: Vec<ResourceTemplate>,
-    /// Cursor of the next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-    /// How long the page stays fresh, in milliseconds (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_ms: Option<u64>,
-    /// Who may cache the page (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_scope: Option<CacheScope>,
-    /// Result metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<JsonObject>,
+    /// The cursor, cache hints and metadata of the page.
+    #[serde(flatten)]
+    pub page: ListPage,
 }
 
 /// Parameters of `resources/read`.
@@ -184,10 +166,11 @@ mod tests {
                 description: None,
                 mime_type: None,
             }],
-            next_cursor: None,
-            ttl_ms: Some(1),
-            cache_scope: Some(CacheScope::Public),
-            meta: None,
+            page: ListPage {
+                ttl_ms: Some(1),
+                cache_scope: Some(CacheScope::Public),
+                ..ListPage::default()
+            },
         };
         assert_eq!(
             serde_json::to_value(&t).unwrap(),

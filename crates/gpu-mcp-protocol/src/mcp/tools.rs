@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::CacheScope;
+use super::ListPage;
 use crate::JsonObject;
 
 /// Result of `tools/list`.
@@ -15,18 +15,9 @@ use crate::JsonObject;
 pub struct ListToolsResult {
     /// One page of tools.
     pub tools: Vec<Tool>,
-    /// Cursor of the next page; absent on the last page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-    /// How long the page stays fresh, in milliseconds (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_ms: Option<u64>,
-    /// Who may cache the page (2026-07-28, required there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_scope: Option<CacheScope>,
-    /// Result metadata.
-    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<JsonObject>,
+    /// The cursor, cache hints and metadata of the page.
+    #[serde(flatten)]
+    pub page: ListPage,
 }
 
 /// Parameters of `tools/call`.
