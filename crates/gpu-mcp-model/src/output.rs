@@ -279,8 +279,13 @@ pub struct SxidGroup {
     pub known: bool,
     /// NVIDIA's name for the code.
     pub name: String,
-    /// Whether the driver called these occurrences fatal.
+    /// Whether these occurrences are fatal: the driver's word on the line, or always for a code
+    /// NVIDIA's Fabric Manager guide calls always fatal.
     pub fatal: bool,
+    /// NVIDIA's Fabric Manager guide calls the code fatal to the entire fabric whatever the
+    /// line's own word.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub always_fatal: bool,
     /// `critical` for fatal, `warning` for non-fatal.
     pub severity: XidSeverity,
     /// What the operator should do.
@@ -303,7 +308,7 @@ pub struct SxidGroup {
 pub struct NvSwitchErrors {
     /// SXid events in the window.
     pub total_events: u32,
-    /// Of them, the ones the driver called fatal.
+    /// Of them, the fatal ones (the driver's word, or an always-fatal code).
     pub fatal_events: u32,
     /// More groups matched than are listed.
     pub truncated: bool,

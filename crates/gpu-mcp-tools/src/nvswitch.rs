@@ -38,6 +38,7 @@ pub(crate) fn sxid_errors(events: &[SxidEvent], since: Option<SystemTime>) -> Nv
             known: info.known,
             name: info.name.to_owned(),
             fatal: info.fatal,
+            always_fatal: info.always_fatal,
             severity: info.severity,
             action: info.action.to_owned(),
             count: 0,
@@ -134,7 +135,11 @@ pub(crate) fn lines(n: &NvSwitchErrors, s: &mut String) {
             switch_name(g),
             g.sxid,
             g.name,
-            if g.fatal { "fatal" } else { "non-fatal" },
+            match (g.always_fatal, g.fatal) {
+                (true, _) => "always fatal",
+                (false, true) => "fatal",
+                (false, false) => "non-fatal",
+            },
             g.count,
             g.last_seen.as_deref().unwrap_or("?"),
             g.action

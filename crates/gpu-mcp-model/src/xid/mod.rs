@@ -17,7 +17,7 @@ pub use parse::{
     KernelLogParse, KernelLogParser, SxidEvent, XidLine, normalize_pci_bus_id, parse_kernel_log,
     parse_sxid_line, parse_xid_line,
 };
-pub use sxid::{SxidClass, SxidInfo, lookup_sxid, sxid_class};
+pub use sxid::{SxidClass, SxidInfo, lookup_sxid, sxid_always_fatal, sxid_class};
 
 /// Where an Xid event was seen.
 #[derive(
