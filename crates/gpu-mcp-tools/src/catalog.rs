@@ -319,6 +319,10 @@ impl AgentCatalog {
             .unwrap_or_default();
         let mut gpus = Vec::with_capacity(selected.len());
         let mut counts = VerdictCounts::default();
+        // Asked about one GPU, the NVSwitch fabric's findings join it or stand beside it.
+        let one_gpu = args.gpu_index.is_some() || args.gpu_uuid.is_some();
+        let sxids = nvswitch::sxid_errors(&ev.sxids, Some(since));
+        let mut node_findings = Vec::new();
         for ((g, mut h), shown) in selected.iter().zip(first).zip(shown) {
             if shown {
                 let mine_labels = by_pid
@@ -329,6 +333,11 @@ impl AgentCatalog {
                 h = assess_gpu_labelled(g, &mine(g), &since_s, &mine_labels);
                 h.mig_devices = processes::mig_devices_of(g, attribution.as_ref());
             }
+            if one_gpu {
+                node_findings.extend(crate::health::nvswitch_sxid_for_gpu(
+                    &sxids, &since_s, g, &mut h,
+                ));
+            }
             match h.verdict {
                 Verdict::Healthy => counts.healthy += 1,
                 Verdict::Warning => counts.warning += 1,
@@ -337,9 +346,8 @@ impl AgentCatalog {
             }
             gpus.push(h);
         }
-        // Xids from a GPU the driver does not list (for example one that fell off the bus).
-        let mut node_findings = Vec::new();
-        if args.gpu_index.is_none() && args.gpu_uuid.is_none() {
+        // Xids from a GPU the driver does not list (one fallen off the bus), and the NVSwitches.
+        if !one_gpu {
             for grp in groups.iter().filter(|x| x.gpu_index.is_none()) {
                 let sev = Verdict::from(grp.severity);
                 if sev == Verdict::Healthy {
@@ -362,10 +370,7 @@ impl AgentCatalog {
                     action: grp.action.clone(),
                 });
             }
-        }
-        if args.gpu_index.is_none() && args.gpu_uuid.is_none() {
-            let sx = nvswitch::sxid_errors(&ev.sxids, Some(since));
-            node_findings.extend(crate::health::nvswitch_sxid(&sx, &since_s));
+            node_findings.extend(crate::health::nvswitch_sxid(&sxids, &since_s));
         }
         let verdict = gpus
             .iter()

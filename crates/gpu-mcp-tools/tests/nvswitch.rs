@@ -64,6 +64,15 @@ fn sxid_findings(health: &Value) -> Vec<&Value> {
         .collect()
 }
 
+fn gpu_sxid_findings(gpu: &Value) -> Vec<&Value> {
+    gpu["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "nvswitch_sxid")
+        .collect()
+}
+
 #[tokio::test]
 async fn a_fatal_sxid_makes_the_nvswitch_fabric_critical() {
     let c = catalog(Scenario::NvswitchFatalSxid, None);
@@ -84,9 +93,28 @@ async fn a_fatal_sxid_makes_the_nvswitch_fabric_critical() {
             .iter()
             .all(|g| g["verdict"] == "healthy")
     );
-    // Asked about one GPU, the node-level rule stays out of the answer.
-    let (one, _) = call(&c, "get_gpu_health", json!({"gpu_index": 0})).await;
-    assert!(sxid_findings(&one).is_empty());
+    // Asked about one GPU whose NVLinks go through that NVSwitch (every GPU of the mock's HGX
+    // board does), the fabric's findings are the GPU's and count in its verdict.
+    for i in [0, 5] {
+        let (one, text) = call(&c, "get_gpu_health", json!({"gpu_index": i})).await;
+        assert!(sxid_findings(&one).is_empty(), "{one}");
+        let g = &one["gpus"][0];
+        assert_eq!(g["index"], i);
+        assert_eq!(g["verdict"], "critical", "{g}");
+        assert_eq!(one["counts"]["critical"], 1);
+        let mine = gpu_sxid_findings(g);
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert_eq!(mine[0]["severity"], "critical");
+        assert!(
+            mine[0]["summary"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("GPU {i}'s NVLinks go through it")),
+            "{mine:?}"
+        );
+        assert_eq!(one["verdict"], "critical");
+        assert!(text.contains("SXid 24007"), "{text}");
+    }
 
     let (x, text) = call(&c, "analyze_xid_errors", json!({})).await;
     let n = &x["nvswitch"];
@@ -143,4 +171,92 @@ async fn sxid_lines_in_the_kernel_log_are_read_and_judged() {
     let (old, _) = call(&c, "analyze_xid_errors", json!({"since": "5m"})).await;
     assert!(old.get("nvswitch").is_none(), "{old}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes `lines` (each `(minutes ago, message)`) as a `/dev/kmsg` capture and returns its path.
+fn kmsg_file(tag: &str, lines: &[(u64, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-tools-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kmsg.log");
+    let mut log = String::new();
+    for (seq, (mins, msg)) in lines.iter().enumerate() {
+        let up = (MOCK_UPTIME - Duration::from_secs(mins * 60)).as_micros();
+        log.push_str(&format!("6,{seq},{up},-;{msg}\n"));
+    }
+    std::fs::write(&path, log).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_always_fatal_sxid_is_fatal_even_when_its_line_says_non_fatal() {
+    let path = kmsg_file(
+        "always-fatal",
+        &[(
+            10,
+            "nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 23001, Non-fatal, Link 12 ingress SRC-VC buffer overflow",
+        )],
+    );
+    let c = catalog(Scenario::Healthy, Some(path.clone()));
+    let (x, text) = call(&c, "analyze_xid_errors", json!({})).await;
+    let g = &x["nvswitch"]["groups"][0];
+    assert_eq!(g["sxid"], 23001);
+    assert_eq!(g["fatal"], true);
+    assert_eq!(g["always_fatal"], true);
+    assert_eq!(g["severity"], "critical");
+    assert_eq!(x["nvswitch"]["fatal_events"], 1);
+    assert!(text.contains("[always fatal]"), "{text}");
+    let (h, _) = call(&c, "get_gpu_health", json!({})).await;
+    let f = sxid_findings(&h);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["severity"], "critical");
+    assert!(
+        f[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Always-fatal SXid 23001")
+    );
+    assert!(f[0]["action"].as_str().unwrap().contains("always fatal"));
+    assert_eq!(h["verdict"], "critical");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_switch_the_gpu_does_not_use_stands_beside_its_answer() {
+    // 0000:c1:00.0 is none of the mock board's NVSwitches.
+    let path = kmsg_file(
+        "beside",
+        &[
+            (
+                10,
+                "nvidia-nvswitch3: SXid (PCI:0000:c1:00.0): 24007, Fatal, Link 4 sourcetrack timeout error",
+            ),
+            (
+                5,
+                "nvidia-nvswitch2: SXid (PCI:unreadable): 24007, Fatal, Link 4 sourcetrack timeout error",
+            ),
+        ],
+    );
+    let c = catalog(Scenario::Healthy, Some(path.clone()));
+    let (one, _) = call(&c, "get_gpu_health", json!({"gpu_index": 2})).await;
+    let g = &one["gpus"][0];
+    assert_eq!(g["verdict"], "healthy", "{g}");
+    assert!(gpu_sxid_findings(g).is_empty());
+    assert_eq!(one["counts"]["healthy"], 1);
+    let f = sxid_findings(&one);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f.iter().all(|f| f["severity"] == "critical"));
+    let said = |i: usize| f[i]["summary"].as_str().unwrap();
+    assert!(
+        said(0).contains("Whether GPU 2's NVLinks go through it is not known"),
+        "{f:?}"
+    );
+    assert!(
+        said(1).contains("None of GPU 2's NVLinks goes through it"),
+        "{f:?}"
+    );
+    assert_eq!(
+        one["verdict"], "critical",
+        "the node's fabric, beside the GPU"
+    );
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
