@@ -27,22 +27,29 @@ impl Session {
     /// Starts the agent on a private copy of the library; the scenario reaches the library
     /// through `FAKE_NVML_SCENARIO`, as it would for any process under test.
     async fn start(scenario_json: &str) -> Session {
+        Session::start_with(scenario_json, &[]).await
+    }
+
+    /// As [`Session::start`], with more agent flags.
+    async fn start_with(scenario_json: &str, extra: &[&str]) -> Session {
         let fake = FakeNvml::install_for_env(scenario_json).unwrap();
         let lib = fake.library_path().to_str().unwrap().to_owned();
-        let mut child = common::agent(&[
+        let mut args = vec![
             "--nvml-mode",
             "real",
             "--nvml-library-path",
             &lib,
             "--snapshot-max-age",
             "0",
-        ])
-        .env(SCENARIO_ENV, fake.scenario_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ];
+        args.extend_from_slice(extra);
+        let mut child = common::agent(&args)
+            .env(SCENARIO_ENV, fake.scenario_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let stdin = child.stdin.take().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut s = Session {
@@ -92,8 +99,13 @@ impl Session {
 
     /// A tool's structured result (panics on a tool error).
     async fn tool(&mut self, name: &str) -> Value {
+        self.tool_with(name, json!({})).await
+    }
+
+    /// A tool's structured result for `arguments` (panics on a tool error).
+    async fn tool_with(&mut self, name: &str, arguments: Value) -> Value {
         let r = self
-            .request("tools/call", json!({"name": name, "arguments": {}}))
+            .request("tools/call", json!({"name": name, "arguments": arguments}))
             .await;
         let result = &r["result"];
         assert_ne!(result["isError"], json!(true), "{r}");
@@ -303,6 +315,7 @@ const OWN_TESTS: &[&str] = &[
     "init-hang",
     "init-version-mismatch",
     "numa-from-sysfs",
+    "nvswitch-two-halves",
 ];
 
 #[test]
@@ -425,4 +438,100 @@ async fn a_driver_that_is_not_loaded_stops_the_agent_with_one_sentence() {
     assert!(out.stdout.is_empty(), "stdout carries only MCP messages");
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(err.contains("nvml") && err.contains("driver"), "{err}");
+}
+
+/// SXid lines in the kernel log of an NVSwitch system read through the real NVML path: listed
+/// by `analyze_xid_errors` under `nvswitch`, judged once for the node by `get_gpu_health`, and,
+/// asked about one GPU, on that GPU exactly when its NVLinks end at the failed switch.
+#[tokio::test]
+async fn sxids_in_the_kernel_log_are_judged_on_the_gpus_behind_their_switch() {
+    use gpu_mcp_model::time::format_rfc3339;
+    let ago =
+        |mins: u64| format_rfc3339(std::time::SystemTime::now() - Duration::from_secs(mins * 60));
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-agent-sxid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kmsg = dir.join("kern.log");
+    std::fs::write(
+        &kmsg,
+        format!(
+            "{} hgx-1 kernel: nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 12028, Non-fatal, Link 3 egress non-posted PRIV error (First)\n\
+             {} hgx-1 kernel: nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 24007, Fatal, Link 44 sourcetrack timeout error (First)\n",
+            ago(20),
+            ago(10)
+        ),
+    )
+    .unwrap();
+    let mut s = Session::start_with(
+        &fixture("nvswitch-two-halves").unwrap(),
+        &["--kmsg-path", kmsg.to_str().unwrap()],
+    )
+    .await;
+
+    let x = s.tool("analyze_xid_errors").await;
+    let n = &x["nvswitch"];
+    assert_eq!(
+        (n["total_events"].clone(), n["fatal_events"].clone()),
+        (json!(2), json!(1)),
+        "{x}"
+    );
+    let groups = n["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{n}");
+    assert_eq!(groups[0]["sxid"], 24007, "newest first");
+    assert_eq!(groups[0]["pci_bus_id"], "0000:05:00.0");
+    assert_eq!(groups[0]["switch"], "nvidia-nvswitch0");
+    assert_eq!(groups[0]["fatal"], true);
+    assert_eq!(groups[0]["links"], json!([44]));
+    assert_eq!(groups[1]["sxid"], 12028);
+    assert_eq!(groups[1]["pci_bus_id"], "0000:06:00.0");
+    assert_eq!(groups[1]["fatal"], false);
+    assert_eq!(x["groups"], json!([]), "no Xid on any GPU: {x}");
+
+    // Every GPU: one node-level finding for the fatal SXid (one non-fatal SXid is no finding),
+    // and no GPU judged by it.
+    let h = s.tool("get_gpu_health").await;
+    assert_eq!(h["backend"], "nvml");
+    assert_eq!(h["verdict"], "critical", "{h}");
+    let f = h["node_findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["check"], "nvswitch_sxid");
+    assert_eq!(f[0]["severity"], "critical");
+    assert!(
+        f[0]["summary"].as_str().unwrap().contains("0000:05:00.0"),
+        "{f:?}"
+    );
+    for g in h["gpus"].as_array().unwrap() {
+        assert_eq!(g["verdict"], "healthy", "GPU {}: {g}", g["index"]);
+        assert_eq!(g["reasons"], json!([]), "GPU {}", g["index"]);
+    }
+
+    // One GPU: the finding is the GPU's behind 0000:05:00.0 (GPUs 0-3), beside it otherwise.
+    for i in 0..8u32 {
+        let h = s.tool_with("get_gpu_health", json!({"gpu_index": i})).await;
+        let g = &h["gpus"][0];
+        assert_eq!(g["index"], i);
+        let reasons = g["reasons"].as_array().unwrap();
+        let beside = h["node_findings"].as_array().unwrap();
+        assert_eq!(h["verdict"], "critical", "GPU {i}: {h}");
+        if i < 4 {
+            assert_eq!(g["verdict"], "critical", "GPU {i}: {g}");
+            assert_eq!(reasons.len(), 1, "GPU {i}: {g}");
+            assert_eq!(reasons[0]["check"], "nvswitch_sxid");
+            let said = reasons[0]["summary"].as_str().unwrap();
+            assert!(
+                said.contains(&format!("GPU {i}'s NVLinks go through it")),
+                "{said}"
+            );
+            assert_eq!(beside, &Vec::<Value>::new(), "GPU {i}: {h}");
+        } else {
+            assert_eq!(g["verdict"], "healthy", "GPU {i}: {g}");
+            assert_eq!(reasons, &Vec::<Value>::new(), "GPU {i}");
+            assert_eq!(beside.len(), 1, "GPU {i}: {h}");
+            let said = beside[0]["summary"].as_str().unwrap();
+            assert!(
+                said.contains(&format!("None of GPU {i}'s NVLinks goes through it")),
+                "{said}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
