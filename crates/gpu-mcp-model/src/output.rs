@@ -152,7 +152,8 @@ pub struct HealthReport {
     /// Evidence sources.
     pub sources: EvidenceSources,
     /// Findings that belong to the node rather than one GPU (for example an Xid from a GPU the
-    /// driver no longer lists).
+    /// driver no longer lists, or an NVSwitch's SXid errors); asked about one GPU, the NVSwitch
+    /// findings about a switch its NVLinks are not known to go through.
     pub node_findings: Vec<Finding>,
     /// Per-GPU health.
     pub gpus: Vec<GpuHealth>,
