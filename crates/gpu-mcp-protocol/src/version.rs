@@ -17,6 +17,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mcp::methods;
+
 /// A protocol revision this server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProtocolVersion {
@@ -106,6 +108,28 @@ impl ProtocolVersion {
         self >= Self::V2025_06_18
     }
 
+    /// Whether this revision has the request `method`: 2026-07-28 removed `initialize`, `ping`
+    /// and `logging/setLevel` (a client opts in to log messages per request instead).
+    pub fn has_method(self, method: &str) -> bool {
+        self.uses_handshake()
+            || !matches!(
+                method,
+                methods::INITIALIZE | methods::PING | methods::LOGGING_SET_LEVEL
+            )
+    }
+
+    /// Whether a request may opt in to log messages in its own `_meta`
+    /// ([`crate::envelope::META_LOG_LEVEL`]) instead of `logging/setLevel` (2026-07-28+).
+    pub fn supports_request_log_level(self) -> bool {
+        self >= Self::V2026_07_28
+    }
+
+    /// Whether a resource that does not exist is `-32602` (invalid params, SEP-2164) rather
+    /// than the older `-32002` (2026-07-28+); both carry `data: {uri}`.
+    pub fn resource_not_found_is_invalid_params(self) -> bool {
+        self >= Self::V2026_07_28
+    }
+
     /// Whether tools may carry `annotations` (2025-03-26+).
     pub fn supports_tool_annotations(self) -> bool {
         self >= Self::V2025_03_26
@@ -144,6 +168,21 @@ impl<'de> Deserialize<'de> for ProtocolVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revision_2026_07_28_drops_the_handshake_methods() {
+        for m in [
+            methods::INITIALIZE,
+            methods::PING,
+            methods::LOGGING_SET_LEVEL,
+        ] {
+            assert!(!ProtocolVersion::V2026_07_28.has_method(m), "{m}");
+            assert!(ProtocolVersion::V2025_11_25.has_method(m), "{m}");
+        }
+        assert!(ProtocolVersion::V2026_07_28.has_method(methods::TOOLS_CALL));
+        assert!(ProtocolVersion::V2026_07_28.supports_request_log_level());
+        assert!(!ProtocolVersion::V2025_11_25.supports_request_log_level());
+    }
 
     #[test]
     fn wire_strings_round_trip() {

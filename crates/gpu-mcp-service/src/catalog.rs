@@ -96,7 +96,7 @@ pub trait PromptCatalog: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResourceError {
     /// No resource at that URI (not one of the templates, or a node or GPU that does not
-    /// exist): `-32002` with this message and `data: {uri}`.
+    /// exist): `-32602` in 2026-07-28 (`-32002` before) with this message and `data: {uri}`.
     #[error("{0}")]
     NotFound(String),
     /// The resource exists but could not be read now (the GPUs or the node did not answer):

@@ -14,6 +14,7 @@ use crate::catalog::{CallContext, CallError};
 use crate::exchange::RequestContext;
 use crate::headers::check_headers;
 use crate::lifecycle::Served;
+use crate::logging::request_log_level;
 use crate::paging::{cursor, list_page, page};
 use crate::progress::Progress;
 use crate::session::{Answer, Session};
@@ -45,7 +46,32 @@ impl Session {
             Ok(served) => served,
             Err(e) => return error(e),
         };
+        // A 2026-07-28 request asks for its log messages in its own `_meta`.
+        let log_level = if served.stateless && served.version.supports_request_log_level() {
+            match request_log_level(params.as_ref()) {
+                Ok(level) => level,
+                Err(e) => return error(e),
+            }
+        } else {
+            None
+        };
+        let run = self.run_method(id, method, params, served, ctx);
+        match (log_level, &ctx.notifications) {
+            (Some(level), Some(tx)) => self.request_log(level, tx.clone()).around(run).await,
+            _ => run.await,
+        }
+    }
 
+    /// Runs the handler of a request that passed the header, params and revision checks.
+    async fn run_method(
+        &self,
+        id: RequestId,
+        method: String,
+        params: Option<Value>,
+        served: Served,
+        ctx: &RequestContext,
+    ) -> Option<Answer> {
+        let error = |e: ErrorObject| Some(Answer::of(Response::error(Some(id.clone()), e)));
         let outcome = match method.as_str() {
             methods::INITIALIZE => self.initialize(params),
             methods::PING => Ok(Value::Object(JsonObject::new())),

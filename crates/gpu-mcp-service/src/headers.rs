@@ -4,7 +4,7 @@
 //! Header names, the body member `Mcp-Name` mirrors and the value encoding are the protocol
 //! crate's ([`gpu_mcp_protocol::http`]); this module applies them.
 
-use gpu_mcp_protocol::envelope::envelope_version;
+use gpu_mcp_protocol::envelope::{META_PROTOCOL_VERSION, envelope_version};
 use gpu_mcp_protocol::http::{
     METHOD_HEADER, NAME_HEADER, PROTOCOL_VERSION_HEADER, decode_header_value, name_member,
 };
@@ -58,7 +58,9 @@ impl HttpHeaders {
     }
 }
 
-/// Header/body agreement (`-32020` on disagreement or a missing standard header).
+/// Header/body agreement (`-32020` on disagreement or a missing standard header; `-32602` for
+/// a body without the `_meta` protocol version that a 2026-07-28 `MCP-Protocol-Version` header
+/// calls for).
 /// A 2026-07-28 request (see [`uses_standard_headers`]) must carry `Mcp-Method`, and `Mcp-Name`
 /// where its body has the member that header mirrors; `initialize` is exempt.
 /// For older revisions absent headers are not checked.
@@ -106,9 +108,11 @@ pub(crate) fn check_headers(
                     "MCP-Protocol-Version header {header:?} does not match the request's _meta protocol version {body:?}"
                 )));
             }
+            // The body is what lacks something here, not the headers: a 2026-07-28 request
+            // without its `_meta` envelope has invalid params.
             None if ProtocolVersion::parse(header).is_some_and(|v| !v.uses_handshake()) => {
-                return Err(ErrorObject::header_mismatch(format!(
-                    "MCP-Protocol-Version header {header:?} needs the request's _meta to carry io.modelcontextprotocol/protocolVersion"
+                return Err(ErrorObject::invalid_params(format!(
+                    "request _meta is missing or has malformed required fields: {META_PROTOCOL_VERSION} (the MCP-Protocol-Version header names {header:?})"
                 )));
             }
             _ => {}
@@ -160,7 +164,24 @@ mod tests {
             protocol_version: Some("2026-07-28".into()),
             ..Default::default()
         };
+        // Without its standard header the request disagrees with its headers first.
         assert_eq!(check_headers(&h, "ping", None).unwrap_err().code, -32020);
+        // A 2026-07-28 header over a body without the envelope: the body's params are invalid.
+        let h = HttpHeaders {
+            method: Some("server/discover".into()),
+            ..h
+        };
+        let e = check_headers(&h, "server/discover", Some(&json!({}))).unwrap_err();
+        assert_eq!(e.code, -32602);
+        assert!(e.message.contains(META_PROTOCOL_VERSION), "{}", e.message);
+        let no_version = json!({"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}});
+        assert_eq!(
+            check_headers(&h, "server/discover", Some(&no_version))
+                .unwrap_err()
+                .code,
+            -32602
+        );
+        let h = HttpHeaders { method: None, ..h };
         assert!(check_headers(&h, "initialize", None).is_ok());
         let h = HttpHeaders {
             protocol_version: Some("2025-06-18".into()),

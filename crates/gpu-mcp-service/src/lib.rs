@@ -42,6 +42,8 @@
 //! `-32600` "Server not initialized" until `initialize` succeeded.
 //! A second `initialize` on a session is `-32600`.
 //! An unknown method is `-32601`, whatever the state: the connection is never dropped.
+//! So are `initialize`, `ping` and `logging/setLevel` sent as 2026-07-28 requests (HTTP 404):
+//! that revision has none of them.
 //!
 //! **Fields per revision.**
 //! `title` (tools, server info), `outputSchema` and `structuredContent` exist from 2025-06-18,
@@ -61,7 +63,8 @@
 //! When the transport passes HTTP headers, `Mcp-Method` must equal the method, `Mcp-Name` the
 //! `params.name` of `tools/call`/`prompts/get` (`params.uri` of `resources/read`), and
 //! `MCP-Protocol-Version` the envelope's version; a header claiming a stateless revision on a
-//! request without the envelope is also a mismatch.
+//! request without the envelope's protocol version is `-32602` (invalid params, HTTP 400): the
+//! body lacks what its revision requires.
 //! A 2026-07-28 request over HTTP (one with the envelope, or whose `MCP-Protocol-Version` names
 //! 2026-07-28) must carry `Mcp-Method`, and `Mcp-Name` where the body has the member it
 //! mirrors; `initialize` is exempt.
@@ -79,6 +82,9 @@
 //! Components write operator-relevant events to the server's [`LogSink`]; a session passes on,
 //! as `notifications/message`, those at or above the level its client set with
 //! `logging/setLevel` ([`Session::log_messages`]), and none before the client set one.
+//! A 2026-07-28 request instead names a level in its own `_meta`
+//! (`io.modelcontextprotocol/logLevel`) and gets the records at or above it written while it
+//! runs, on its notification channel before its response; without the key it gets none.
 //!
 //! **Progress.**
 //! A `tools/call` whose `_meta` carries a `progressToken` gets a [`Progress`] in its
@@ -91,7 +97,8 @@
 //! (`subscribe` and `listChanged` false) and `completions`, in every revision.
 //! `resources/list` pages at most 100 resources and, in 2026-07-28, carries the catalog's
 //! `ttlMs` with `cacheScope: "public"`; `resources/templates/list` carries the tool list's hints.
-//! A URI that names no resource is `-32002` with `data: {uri}`; a read is cancellable like a
+//! A URI that names no resource is `-32602` in 2026-07-28 (SEP-2164) and `-32002` before,
+//! with `data: {uri}`; a read is cancellable like a
 //! call. `resource_link` blocks in tool results go to 2025-06-18 and later as they are, and
 //! become a sentence naming the URI before.
 //!

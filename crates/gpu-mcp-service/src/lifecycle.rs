@@ -1,7 +1,9 @@
 //! The lifecycle: which revision a request is served in, whether it may be served yet,
 //! `initialize`, `server/discover`, and the members 2026-07-28 results carry.
 
-use gpu_mcp_protocol::envelope::{META_SERVER_INFO, RESULT_TYPE_COMPLETE, RequestEnvelope};
+use gpu_mcp_protocol::envelope::{
+    META_SERVER_INFO, RESULT_TYPE_COMPLETE, RequestEnvelope, envelope_version,
+};
 use gpu_mcp_protocol::mcp::{
     CacheScope, DiscoverResult, InitializeRequestParams, InitializeResult, methods,
 };
@@ -50,16 +52,27 @@ impl Session {
 
     /// The revision `method` is served in: the envelope's, the negotiated one, or (before
     /// `initialize`) the HTTP header's or the latest handshake revision; an error when the
-    /// envelope is unusable or the strict lifecycle refuses the request.
+    /// envelope is unusable, names a revision without `method` (`-32601`: 2026-07-28 has no
+    /// `initialize`, `ping` or `logging/setLevel`), or the strict lifecycle refuses the request.
     pub(crate) fn serving(
         &self,
         method: &str,
         params: Option<&Value>,
         ctx: &RequestContext,
     ) -> Result<Served, ErrorObject> {
-        if method != methods::INITIALIZE
-            && let Some(envelope) = RequestEnvelope::from_params(params)?
-        {
+        if method == methods::INITIALIZE {
+            // `initialize` keeps its handshake whatever else its `_meta` holds, unless the
+            // envelope names a revision without it.
+            if envelope_version(params)
+                .and_then(ProtocolVersion::parse)
+                .is_some_and(|v| !v.has_method(method))
+            {
+                return Err(ErrorObject::method_not_found(method));
+            }
+        } else if let Some(envelope) = RequestEnvelope::from_params(params)? {
+            if !envelope.protocol_version.has_method(method) {
+                return Err(ErrorObject::method_not_found(method));
+            }
             return Ok(Served {
                 version: envelope.protocol_version,
                 stateless: true,

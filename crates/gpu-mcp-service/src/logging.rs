@@ -8,17 +8,25 @@
 //! A session whose client never set a level gets no log messages: a client that did not ask
 //! for them (a one-shot `tools/call` over stdio, say) never sees an unexpected notification.
 //!
+//! 2026-07-28 has no `logging/setLevel` and no session: a request opts in with a level in its
+//! own `_meta` ([`META_LOG_LEVEL`]) and gets, on its own notification channel before its
+//! response, the records at or above that level written while it runs ([`RequestLog`]); a
+//! request without the key gets none.
+//!
 //! Records hold what their writer chose to put in them, built from our own fields (node
 //! names, error descriptions); callers never put tokens, headers or request bodies in them.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use gpu_mcp_protocol::envelope::{META_LOG_LEVEL, params_meta};
 use gpu_mcp_protocol::mcp::LoggingLevel;
-use gpu_mcp_protocol::{Notification, encode};
+use gpu_mcp_protocol::{ErrorObject, Notification, encode};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::progress::NotificationSender;
 use crate::session::Session;
 
 /// Method of the log message notification.
@@ -122,12 +130,7 @@ impl LogMessages {
             let record = match self.rx.recv().await {
                 Ok(record) => record,
                 Err(broadcast::error::RecvError::Closed) => return None,
-                Err(broadcast::error::RecvError::Lagged(missed)) => LogRecord {
-                    level: LoggingLevel::Warning,
-                    logger: "server".to_owned(),
-                    data: json!({"message": format!("{missed} log messages were dropped")}),
-                    seq: u64::MAX,
-                },
+                Err(broadcast::error::RecvError::Lagged(missed)) => missed_record(missed),
             };
             if let Some(message) = self.session.log_message(&record) {
                 return Some(message);
@@ -164,13 +167,107 @@ impl Session {
             let state = self.lock();
             (state.log_level?, state.log_level_since)
         };
-        (record.seq > since && record.level >= threshold).then(|| {
-            let params = json!({
-                "level": record.level,
-                "logger": record.logger,
-                "data": record.data,
-            });
-            encode(&Notification::new(LOG_MESSAGE_METHOD, Some(params)))
-        })
+        (record.seq > since && record.level >= threshold).then(|| encode_record(record))
+    }
+
+    /// The log messages at or above `level` written while one request runs, for a request
+    /// that opted in with its `_meta` log level, sent on `tx` (the request's notification
+    /// channel). Reading starts now, so a record written before the request is not among them.
+    pub(crate) fn request_log(&self, level: LoggingLevel, tx: NotificationSender) -> RequestLog {
+        RequestLog {
+            rx: self.server.inner.log_sink.subscribe(),
+            level,
+            tx,
+        }
+    }
+}
+
+/// `notifications/message` for `record`, encoded.
+fn encode_record(record: &LogRecord) -> Vec<u8> {
+    let params = json!({
+        "level": record.level,
+        "logger": record.logger,
+        "data": record.data,
+    });
+    encode(&Notification::new(LOG_MESSAGE_METHOD, Some(params)))
+}
+
+/// The record that stands for `missed` records a reader fell behind on.
+fn missed_record(missed: u64) -> LogRecord {
+    LogRecord {
+        level: LoggingLevel::Warning,
+        logger: "server".to_owned(),
+        data: json!({"message": format!("{missed} log messages were dropped")}),
+        seq: u64::MAX,
+    }
+}
+
+/// The level a 2026-07-28 request opts in to with [`META_LOG_LEVEL`] in its `_meta`: `None`
+/// without the key, `-32602` for a value that is not a level.
+pub(crate) fn request_log_level(
+    params: Option<&Value>,
+) -> Result<Option<LoggingLevel>, ErrorObject> {
+    let Some(raw) = params_meta(params).and_then(|meta| meta.get(META_LOG_LEVEL)) else {
+        return Ok(None);
+    };
+    serde_json::from_value(raw.clone()).map(Some).map_err(|_| {
+        ErrorObject::invalid_params(format!(
+            "`_meta.{META_LOG_LEVEL}` must be one of debug, info, notice, warning, error, \
+             critical, alert or emergency"
+        ))
+    })
+}
+
+/// The log messages of one request that asked for them in its `_meta` (2026-07-28), from
+/// [`Session::request_log`].
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    rx: broadcast::Receiver<LogRecord>,
+    level: LoggingLevel,
+    tx: NotificationSender,
+}
+
+impl RequestLog {
+    /// Runs `work`, sending every record at or above the level written until it finishes
+    /// (those written just before it finished included), then returns its output.
+    pub(crate) async fn around<T>(mut self, work: impl Future<Output = T>) -> T {
+        let mut work = pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => {
+                    self.drain();
+                    return out;
+                }
+                record = self.rx.recv() => match record {
+                    Ok(record) => self.send(&record),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        self.send(&missed_record(missed));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return work.await,
+                },
+            }
+        }
+    }
+
+    /// Sends what was written but not read yet.
+    fn drain(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(record) => self.send(&record),
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    self.send(&missed_record(missed));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Sends `record` if its level is at or above the request's; never waits (a client that
+    /// does not read its notifications misses some, and the request is not slowed down).
+    fn send(&self, record: &LogRecord) {
+        if record.level >= self.level && self.tx.try_send(encode_record(record)).is_err() {
+            tracing::debug!("a log notification of a request was dropped");
+        }
     }
 }

@@ -7,8 +7,9 @@
 //! ([`ResourceCatalog::resources_ttl_ms`]), with `cacheScope: "public"` (every caller gets the
 //! same list). A read carries the catalog's [`ResourceCatalog::read_ttl_ms`] (by default 0: the
 //! GPUs' state now) and `cacheScope: "public"` in 2026-07-28. `title`s exist from 2025-06-18.
-//! A URI that names no resource is `-32002` (resource not found) with `data: {uri}`; one that
-//! exists but cannot be read now is `-32603`.
+//! A URI that names no resource is `-32602` (invalid params, SEP-2164) in 2026-07-28 and
+//! `-32002` (resource not found) before, with `data: {uri}` in both; one that exists but cannot
+//! be read now is `-32603`.
 
 use std::pin::pin;
 
@@ -148,9 +149,11 @@ impl Session {
                     cache_hints(served.version, catalog.read_ttl_ms());
                 to_value(result)
             }
-            Err(ResourceError::NotFound(message)) => {
-                Err(ErrorObject::resource_not_found(&params.uri, message))
-            }
+            Err(ResourceError::NotFound(message)) => Err(ErrorObject::resource_not_found(
+                served.version,
+                &params.uri,
+                message,
+            )),
             Err(ResourceError::Unavailable(message)) => Err(ErrorObject::internal(message)),
         })
     }

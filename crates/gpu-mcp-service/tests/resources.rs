@@ -295,6 +295,16 @@ async fn read_answers_contents_or_a_clean_error() {
     assert_eq!(e.code, -32002);
     assert_eq!(e.data, Some(json!({"uri": "box://a9"})));
     assert!(e.message.contains("box://a9"), "{}", e.message);
+    // SEP-2164: from 2026-07-28 the same resource is invalid params, with the same data.
+    let missing = call(
+        &s,
+        "resources/read",
+        json!({"uri": "box://a9", "_meta": envelope()}),
+    )
+    .await;
+    let e = missing.error.unwrap();
+    assert_eq!(e.code, -32602);
+    assert_eq!(e.data, Some(json!({"uri": "box://a9"})));
     let broken = call(&s, "resources/read", json!({"uri": "box://broken"})).await;
     assert_eq!(broken.error.unwrap().code, -32603);
     let no_uri = call(&s, "resources/read", json!({})).await;

@@ -503,12 +503,23 @@ async fn envelope_requests_are_served_statelessly() {
     let r = request(
         &session,
         4,
-        "ping",
+        "tools/list",
         json!({"_meta": envelope(ENVELOPE_VERSION)}),
     )
     .await;
     assert_eq!(ok(&r)["resultType"], "complete");
     assert_eq!(session.protocol_version().unwrap().as_str(), "2025-06-18");
+    // 2026-07-28 has no `ping`; the session's own revision still has it.
+    let r = request(
+        &session,
+        5,
+        "ping",
+        json!({"_meta": envelope(ENVELOPE_VERSION)}),
+    )
+    .await;
+    assert_eq!(err_code(&r), -32601);
+    let r = request(&session, 6, "ping", json!({})).await;
+    assert_eq!(ok(&r), &json!({}));
 }
 
 #[tokio::test]

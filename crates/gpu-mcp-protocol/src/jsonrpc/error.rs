@@ -53,9 +53,19 @@ impl ErrorObject {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InternalError, message)
     }
-    /// `-32002`: no resource at `uri`; `data` is `{uri}`.
-    pub fn resource_not_found(uri: &str, message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ResourceNotFound, message).with_data(serde_json::json!({ "uri": uri }))
+    /// No resource at `uri`, answered in `version`: `-32602` from 2026-07-28 (SEP-2164),
+    /// `-32002` before; `data` is `{uri}` in both.
+    pub fn resource_not_found(
+        version: crate::ProtocolVersion,
+        uri: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        let code = if version.resource_not_found_is_invalid_params() {
+            ErrorCode::InvalidParams
+        } else {
+            ErrorCode::ResourceNotFound
+        };
+        Self::new(code, message).with_data(serde_json::json!({ "uri": uri }))
     }
     /// `-32020`: an HTTP header disagrees with the body (2026-07-28).
     pub fn header_mismatch(message: impl Into<String>) -> Self {
@@ -169,10 +179,17 @@ mod tests {
         assert_eq!(ErrorObject::invalid_params("x").code, -32602);
         assert_eq!(ErrorObject::internal("x").code, -32603);
         assert_eq!(ErrorObject::header_mismatch("x").code, -32020);
-        let e = ErrorObject::resource_not_found("gpu://a/b", "x");
+        let e =
+            ErrorObject::resource_not_found(crate::ProtocolVersion::V2025_11_25, "gpu://a/b", "x");
         assert_eq!(
             (e.code, e.data),
             (-32002, Some(json!({"uri": "gpu://a/b"})))
+        );
+        let e =
+            ErrorObject::resource_not_found(crate::ProtocolVersion::V2026_07_28, "gpu://a/b", "x");
+        assert_eq!(
+            (e.code, e.data),
+            (-32602, Some(json!({"uri": "gpu://a/b"})))
         );
         let e = ErrorObject::missing_client_capability(json!({"sampling": {}}));
         assert_eq!(e.code, -32021);
