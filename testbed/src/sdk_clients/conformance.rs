@@ -190,7 +190,10 @@ fn verdict_lines(log: &Path) -> String {
         .lines()
         .filter(|l| {
             let l = l.trim_start();
-            l.starts_with("✗ ") || l.starts_with("✓ ") || l.contains("failed:")
+            l.starts_with("✗ ")
+                || l.starts_with("✓ ")
+                || l.starts_with("Unexpected failures (")
+                || l.starts_with("Stale baseline entries")
         })
         .collect();
     if named.is_empty() {
