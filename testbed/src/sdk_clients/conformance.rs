@@ -119,7 +119,6 @@ fn run_one(
         .arg(baseline)
         .arg("--output-dir")
         .arg(dir)
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
@@ -185,7 +184,7 @@ fn read_checks(dir: &Path) -> Vec<Value> {
 /// The suite's verdict lines of a failed run (what it names as unexpected or stale), else the
 /// log's tail.
 fn verdict_lines(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let text = without_colours(&std::fs::read_to_string(log).unwrap_or_default());
     let named: Vec<&str> = text
         .lines()
         .filter(|l| {
@@ -201,6 +200,25 @@ fn verdict_lines(log: &Path) -> String {
     } else {
         named.join("\n")
     }
+}
+
+/// `text` without its terminal colour sequences (`ESC [ … m`; the suite colours its verdicts
+/// whatever `NO_COLOR` says).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Prints one row per target: scenarios run and passed, checks counted.
@@ -237,6 +255,14 @@ mod tests {
                 "{scenario}@{revision} twice"
             );
         }
+    }
+
+    #[test]
+    fn colour_sequences_are_dropped() {
+        assert_eq!(
+            without_colours("\u{1b}[31mStale baseline entries:\u{1b}[0m\n  ✓ a:b"),
+            "Stale baseline entries:\n  ✓ a:b"
+        );
     }
 
     #[test]
