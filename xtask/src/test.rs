@@ -10,8 +10,9 @@
 //!    the project's image under the chart on a real kubelet (`--real-node off` with
 //!    `--skip-image`);
 //! 5. `cargo xtask sdk-clients`: the official Python and TypeScript MCP SDKs, in their default
-//!    modes, against the agent and the gateway over stdio and HTTP (after e2e, whose build of the
-//!    agent and the gateway it reuses);
+//!    modes, against the agent and the gateway over stdio and HTTP, then the official MCP
+//!    conformance suite against both over HTTP (after e2e, whose build of the agent and the
+//!    gateway it reuses);
 //! 6. `cargo xtask image --test`: the container image built from release binaries on a runtime
 //!    base assembled here, run read-only as 65532 and checked with the Python SDK over HTTP and
 //!    stdio, the gateway in it routing to the agent in it, SIGTERM ending both cleanly.
