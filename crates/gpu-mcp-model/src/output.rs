@@ -1,5 +1,6 @@
 //! Structured results of the GPU tools (their `outputSchema` is generated from these types).
 
+pub use crate::args::{HealthDetail, XidDetail};
 pub use crate::inventory::*;
 use crate::snapshot::BackendKind;
 use crate::xid::{EventRecorderStatus, KernelLogStatus, XidSeverity, XidSource};
@@ -157,6 +158,14 @@ pub struct HealthReport {
     pub node_findings: Vec<Finding>,
     /// Per-GPU health.
     pub gpus: Vec<GpuHealth>,
+    /// What the answer lists when it is not every GPU and finding (`problems`: the GPUs and
+    /// findings at or above `min_verdict`; `summary`: none); absent in a full answer. `counts`
+    /// and `verdict` always cover every GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<HealthDetail>,
+    /// With `detail: problems`, the mildest verdict listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_verdict: Option<Verdict>,
 }
 
 /// Xid events of one code on one GPU.
@@ -260,6 +269,10 @@ pub struct XidReport {
     /// NVSwitch SXid errors in the same window (absent when there are none).
     #[serde(skip_serializing_if = "NvSwitchErrors::is_empty")]
     pub nvswitch: NvSwitchErrors,
+    /// `summary` when the answer lists groups and counts only (no individual events); absent in
+    /// a full answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<XidDetail>,
 }
 
 /// SXid errors of one code, as fatal or non-fatal, on one NVSwitch.

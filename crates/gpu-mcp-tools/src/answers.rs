@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use gpu_mcp_protocol::{CallToolResult, Content, JsonObject};
 use parking_lot::Mutex;
+use serde_json::Value;
 
 /// Most answers kept for one generation.
 const MAX_ENTRIES: usize = 64;
@@ -44,8 +45,11 @@ impl std::fmt::Debug for AnswerCache {
     }
 }
 
-/// The key of a call: the tool name and its arguments as compact JSON.
-/// `serde_json`'s map keeps keys sorted, so the same arguments in any order give one key.
+/// The key of a call: the tool name and its arguments in a canonical form, every object's
+/// members sorted by name at every depth, so the same arguments in any order give one key
+/// whatever order the JSON map keeps (it keeps insertion order when a dependency enables
+/// `serde_json`'s `preserve_order`). Values keep their JSON spelling: `1` and `1.0`, or `null`
+/// and an absent member, are different keys because the arguments parser tells them apart.
 pub(crate) fn key(tool: &str, arguments: Option<&JsonObject>) -> String {
     let mut k = String::with_capacity(tool.len() + 16);
     k.push_str(tool);
@@ -53,10 +57,46 @@ pub(crate) fn key(tool: &str, arguments: Option<&JsonObject>) -> String {
     if let Some(args) = arguments
         && !args.is_empty()
     {
-        // A map of JSON values always encodes; an empty key part just misses the cache.
-        k.push_str(&serde_json::to_string(args).unwrap_or_default());
+        canonical_object(args, &mut k);
     }
     k
+}
+
+fn canonical_object(object: &JsonObject, out: &mut String) {
+    let mut members: Vec<(&String, &Value)> = object.iter().collect();
+    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    for (i, (name, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        canonical_scalar(&Value::String(name.clone()), out);
+        out.push(':');
+        canonical(value, out);
+    }
+    out.push('}');
+}
+
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(o) => canonical_object(o, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => canonical_scalar(scalar, out),
+    }
+}
+
+/// A string, number, boolean or null as compact JSON (which always encodes).
+fn canonical_scalar(value: &Value, out: &mut String) {
+    out.push_str(&value.to_string());
 }
 
 fn size(result: &CallToolResult) -> usize {
@@ -118,6 +158,38 @@ mod tests {
         assert_eq!(key("t", None), key("t", Some(&JsonObject::new())));
         assert_ne!(key("t", None), key("u", None));
         assert_ne!(key("t", None), key("t", Some(&a)));
+    }
+
+    #[test]
+    fn the_key_sorts_members_at_every_depth_itself() {
+        // Built member by member in both orders, so the key cannot rely on the map's own order.
+        let mut a = JsonObject::new();
+        a.insert(
+            "z".into(),
+            serde_json::json!({"b": [1, {"y": 2, "x": 1}], "a": null}),
+        );
+        a.insert("detail".into(), Value::from("problems"));
+        let mut b = JsonObject::new();
+        b.insert("detail".into(), Value::from("problems"));
+        b.insert(
+            "z".into(),
+            serde_json::json!({"a": null, "b": [1, {"x": 1, "y": 2}]}),
+        );
+        assert_eq!(key("t", Some(&a)), key("t", Some(&b)));
+        assert_eq!(
+            key("t", Some(&a)),
+            "t\n{\"detail\":\"problems\",\"z\":{\"a\":null,\"b\":[1,{\"x\":1,\"y\":2}]}}"
+        );
+        // Arrays keep their order; different spellings stay different.
+        let list = |v: Value| v.as_object().cloned().unwrap();
+        let one = list(serde_json::json!({"sections": ["ecc", "pcie"]}));
+        let other = list(serde_json::json!({"sections": ["pcie", "ecc"]}));
+        assert_ne!(key("t", Some(&one)), key("t", Some(&other)));
+        let int = list(serde_json::json!({"gpu_index": 1}));
+        let float = list(serde_json::json!({"gpu_index": 1.0}));
+        assert_ne!(key("t", Some(&int)), key("t", Some(&float)));
+        let null = list(serde_json::json!({"gpu_index": null}));
+        assert_ne!(key("t", Some(&null)), key("t", None));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use gpu_mcp_service::{
 };
 
 use crate::answers::{self, AnswerCache};
+use crate::detail::{lists_gpu, narrow_health};
 use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
 use crate::log::AgentLog;
 use crate::owners::{Query, Sources, gpu_queries, labels};
@@ -243,7 +244,8 @@ impl AgentCatalog {
         }
     }
 
-    /// Builds the health report (also used by the docs generator and tests).
+    /// Builds the health report, listing what `args.detail` asks for (also used by the docs
+    /// generator and tests).
     pub async fn health_report(&self, args: HealthArgs) -> Result<HealthReport, CallToolResult> {
         let window = args
             .xid_since
@@ -253,11 +255,14 @@ impl AgentCatalog {
             .parse_since("xid_since", Some(window))?
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let ev = self.gather(true).await;
-        self.judge(&ev, &args, since, true).await
+        let mut report = self.judge(&ev, &args, since, true).await?;
+        narrow_health(&mut report, &args);
+        Ok(report)
     }
 
-    /// The health report from gathered evidence; `with_owners` names the owners of the
-    /// processes and MIG devices it shows (a caller after the verdicts alone skips that).
+    /// The full health report from gathered evidence; `with_owners` names the owners of the
+    /// processes and MIG devices of the GPUs `args.detail` lists (a caller after the verdicts
+    /// alone skips that).
     pub(crate) async fn judge(
         &self,
         ev: &Evidence,
@@ -295,7 +300,9 @@ impl AgentCatalog {
             .iter()
             .zip(&first)
             .map(|(g, h)| {
-                with_owners && (names_processes(g, h) || g.mig.enabled.get() == Some(true))
+                with_owners
+                    && lists_gpu(args, h.verdict)
+                    && (names_processes(g, h) || g.mig.enabled.get() == Some(true))
             })
             .collect();
         let queries: Vec<Query> = selected
@@ -348,28 +355,7 @@ impl AgentCatalog {
         }
         // Xids from a GPU the driver does not list (one fallen off the bus), and the NVSwitches.
         if !one_gpu {
-            for grp in groups.iter().filter(|x| x.gpu_index.is_none()) {
-                let sev = Verdict::from(grp.severity);
-                if sev == Verdict::Healthy {
-                    continue;
-                }
-                let who = grp
-                    .pci_bus_id
-                    .clone()
-                    .or_else(|| grp.gpu_uuid.clone())
-                    .unwrap_or_else(|| "an unidentified GPU".to_owned());
-                node_findings.push(Finding {
-                    check: "xid_unattributed".to_owned(),
-                    severity: sev,
-                    summary: format!(
-                        "Xid {} ({}) from {who}, which the driver does not list as a GPU of this node (it may have fallen off the bus).",
-                        grp.xid, grp.name
-                    ),
-                    observed: format!("Xid {} ×{} on {who}", grp.xid, grp.count),
-                    threshold: format!("{} Xid since {since_s}", grp.severity),
-                    action: grp.action.clone(),
-                });
-            }
+            node_findings.extend(crate::health::xid_unattributed(&groups, &since_s));
             node_findings.extend(crate::health::nvswitch_sxid(&sxids, &since_s));
         }
         let verdict = gpus
@@ -388,6 +374,8 @@ impl AgentCatalog {
             sources: ev.sources.clone(),
             node_findings,
             gpus,
+            detail: None,
+            min_verdict: None,
         };
         report.summary = text::health_summary(&report);
         Ok(report)
@@ -434,10 +422,12 @@ impl AgentCatalog {
             .filter(|m| filter_index.is_none() || m.gpu_index == filter_index)
             .collect();
         let groups = group(&matching);
+        let detail = args.detail.filter(|d| *d != XidDetail::Full);
+        let listed = if detail.is_some() { 0 } else { limit as usize };
         let mut events: Vec<XidRecord> = matching
             .iter()
             .rev()
-            .take(limit as usize)
+            .take(listed)
             .map(|m| record(m))
             .collect();
         let queries: Vec<Query> = events
@@ -478,10 +468,11 @@ impl AgentCatalog {
             sources: ev.sources,
             total_events: matching.len() as u32,
             returned_events: events.len() as u32,
-            truncated: matching.len() > events.len(),
+            truncated: detail.is_none() && matching.len() > events.len(),
             groups,
             events,
             nvswitch: nvswitch::sxid_errors(&ev.sxids, since),
+            detail,
         };
         if let Some(e) = ev.snapshot_error {
             report.summary =

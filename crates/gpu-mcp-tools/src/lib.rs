@@ -16,6 +16,7 @@
 
 mod answers;
 mod catalog;
+mod detail;
 mod error;
 pub mod health;
 mod inventory;

@@ -170,6 +170,15 @@ pub(crate) fn health(h: &HealthReport) -> String {
             f.action
         );
     }
+    let c = &h.counts;
+    let total = c.healthy + c.warning + c.degraded + c.critical;
+    let unlisted = total as usize - h.gpus.len().min(total as usize);
+    if h.detail.is_some() && unlisted > 0 {
+        let _ = write!(
+            s,
+            "\n\n{unlisted} GPU(s) not listed (counted above); `detail: full` lists every GPU."
+        );
+    }
     s
 }
 

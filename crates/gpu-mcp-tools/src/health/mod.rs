@@ -21,7 +21,7 @@ pub use links::{nvlink, pcie_link, pcie_replays};
 pub use memory::{ecc_mode, ecc_uncorrectable, retired_pages, row_remapping};
 pub use nvswitch::{REPEATED_NON_FATAL_SXIDS, nvswitch_sxid, nvswitch_sxid_for_gpu};
 pub use thermal::{clock_events, memory_temperature, power, temperature};
-pub use xid::recent_xid;
+pub use xid::{recent_xid, xid_unattributed};
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Recent Xid errors of the GPU.
 
-use gpu_mcp_model::output::{Verdict, XidGroup};
+use gpu_mcp_model::output::{Finding, Verdict, XidGroup};
 
 use super::Assessment;
 
@@ -57,4 +57,35 @@ pub fn recent_xid(groups: &[&XidGroup], since: &str, a: &mut Assessment) {
             grp.action.clone(),
         );
     }
+}
+
+/// Rule `xid_unattributed`: Xid events in the window from a GPU the driver does not list as a
+/// GPU of this node (for example one that fell off the bus), one node-level finding per group.
+pub fn xid_unattributed(groups: &[XidGroup], since: &str) -> Vec<Finding> {
+    groups
+        .iter()
+        .filter(|x| x.gpu_index.is_none())
+        .filter_map(|grp| {
+            let sev = Verdict::from(grp.severity);
+            if sev == Verdict::Healthy {
+                return None;
+            }
+            let who = grp
+                .pci_bus_id
+                .clone()
+                .or_else(|| grp.gpu_uuid.clone())
+                .unwrap_or_else(|| "an unidentified GPU".to_owned());
+            Some(Finding {
+                check: "xid_unattributed".to_owned(),
+                severity: sev,
+                summary: format!(
+                    "Xid {} ({}) from {who}, which the driver does not list as a GPU of this node (it may have fallen off the bus).",
+                    grp.xid, grp.name
+                ),
+                observed: format!("Xid {} ×{} on {who}", grp.xid, grp.count),
+                threshold: format!("{} Xid since {since}", grp.severity),
+                action: grp.action.clone(),
+            })
+        })
+        .collect()
 }
