@@ -130,8 +130,10 @@ pub(crate) fn with_node_argument(mut tool: Tool) -> Tool {
     if let Value::Object(props) = properties {
         props.insert(NODE_ARGUMENT.into(), node_property_schema());
         for (name, schema) in fleet_argument_properties() {
-            // The agent's own argument of the same name wins (none today).
-            props.entry(name).or_insert(schema);
+            // The gateway answers its own arguments and never forwards the client's, so its
+            // schema replaces an agent argument of the same name (`get_gpu_health`'s `detail`
+            // and `min_verdict`, which a fan-out sets itself to narrow what agents send).
+            props.insert(name, schema);
         }
     }
     // A `node` the agent declared required (it never should) must not make the argument mandatory.
@@ -347,6 +349,23 @@ mod tests {
         let wrong = json!({"node": "n1", "pod": null, "result": {"gpus": [{}]}});
         assert!(!validator.is_valid(&wrong));
         assert!(!validator.is_valid(&json!({"something": "else"})));
+    }
+
+    #[test]
+    fn the_gateways_own_arguments_replace_the_agents_of_the_same_name() {
+        let tools = gateway_tools(gpu_mcp_model::gpu_tool_definitions());
+        for tool in ["get_gpu_health", "analyze_xid_errors"] {
+            let t = tools.iter().find(|t| t.name == tool).unwrap();
+            for name in ["detail", "min_verdict"] {
+                let description = t.input_schema["properties"][name]["description"]
+                    .as_str()
+                    .unwrap();
+                assert!(
+                    description.starts_with("Without `node` only."),
+                    "{tool} {name}: {description}"
+                );
+            }
+        }
     }
 
     #[test]

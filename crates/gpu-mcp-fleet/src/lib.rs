@@ -29,6 +29,7 @@ mod kube;
 mod listing;
 mod log;
 mod metrics;
+mod narrow;
 mod node_arg;
 mod progress;
 mod prompts;

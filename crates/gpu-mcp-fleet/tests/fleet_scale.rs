@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -11,8 +12,9 @@ use futures::future::BoxFuture;
 use gpu_mcp_fleet::ClusterCatalog;
 use gpu_mcp_k8s::{AgentEndpoint, NodeDirectory, NodeError, NodeTransport, Router, RouterConfig};
 use gpu_mcp_model::gpu_tool_definitions;
-use gpu_mcp_protocol::{CallToolResult, Request, Response};
+use gpu_mcp_protocol::{CallToolResult, ErrorObject, Request, Response};
 use gpu_mcp_service::{CallContext, ToolCatalog};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 /// The bounds of a default answer.
@@ -209,10 +211,80 @@ impl NodeDirectory for Directory {
     }
 }
 
+/// Which arguments a stand-in agent knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Answers in full whatever it is asked (what the other tests need).
+    Full,
+    /// Takes `detail` and `min_verdict` and lists what they ask for, as the agent does.
+    Current,
+    /// An agent from before `detail`: refuses it by name, as a tool error on even nodes and as a
+    /// JSON-RPC error on odd ones.
+    Old,
+}
+
 struct Agents {
     n: usize,
     /// Whether the hung node hangs (a timing run leaves it healthy).
     hang: bool,
+    release: Release,
+    /// The arguments of every call each node received.
+    seen: Mutex<Vec<(usize, Value)>>,
+    /// Bytes of the JSON-RPC responses the agents sent.
+    sent: AtomicUsize,
+}
+
+/// `full` as an agent lists it under `arguments`' `detail` and `min_verdict`.
+fn listed(tool: &str, mut full: Value, arguments: &Value) -> Value {
+    let rank = |v: &Value| {
+        ["healthy", "warning", "degraded", "critical"]
+            .iter()
+            .position(|w| v.as_str() == Some(*w))
+            .unwrap_or(0)
+    };
+    let detail = arguments["detail"].as_str().unwrap_or("full");
+    match (tool, detail) {
+        ("get_gpu_health", "problems") => {
+            let min = rank(&arguments["min_verdict"]).max(1);
+            let keep = |list: &Value| -> Value {
+                let kept = list.as_array().unwrap().iter();
+                Value::Array(
+                    kept.filter(|f| rank(&f["severity"]) >= min)
+                        .cloned()
+                        .collect(),
+                )
+            };
+            let gpus: Vec<Value> = full["gpus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| rank(&g["verdict"]) >= min)
+                .map(|g| {
+                    let mut g = g.clone();
+                    g["reasons"] = keep(&g["reasons"]);
+                    g
+                })
+                .collect();
+            full["gpus"] = Value::Array(gpus);
+            full["node_findings"] = keep(&full["node_findings"]);
+            full["detail"] = json!("problems");
+            full["min_verdict"] = json!(["healthy", "warning", "degraded", "critical"][min]);
+        }
+        ("get_gpu_health", "summary") => {
+            full["gpus"] = json!([]);
+            full["node_findings"] = json!([]);
+            full["detail"] = json!("summary");
+        }
+        ("analyze_xid_errors", "summary") => {
+            full["events"] = json!([]);
+            full["returned_events"] = json!(0);
+            if full["total_events"] != 0 {
+                full["detail"] = json!("summary");
+            }
+        }
+        _ => {}
+    }
+    full
 }
 
 impl NodeTransport for Agents {
@@ -234,13 +306,48 @@ impl NodeTransport for Agents {
                 }),
                 kind => {
                     let tool = request["params"]["name"].as_str().unwrap();
-                    let structured = agent_answer(tool, i, kind);
-                    Ok(Response::success(
-                        id,
-                        json!({
-                        "content": [{"type": "text", "text": "words"}],
-                        "structuredContent": structured}),
-                    ))
+                    let arguments = &request["params"]["arguments"];
+                    // No arguments and an empty object read alike.
+                    let received = match arguments {
+                        Value::Object(o) if o.is_empty() => Value::Null,
+                        other => other.clone(),
+                    };
+                    self.seen.lock().push((i, received));
+                    let new_argument = ["detail", "min_verdict"]
+                        .into_iter()
+                        .find(|a| arguments.get(*a).is_some());
+                    let response = match (self.release, new_argument) {
+                        (Release::Old, Some(a)) if i.is_multiple_of(2) => Response::success(
+                            id,
+                            json!({"content": [{"type": "text", "text": format!(
+                                "Invalid arguments: unknown field `{a}`, expected one of \
+                                 `gpu_index`, `gpu_uuid`, `xid_since`")}],
+                                   "isError": true}),
+                        ),
+                        (Release::Old, Some(a)) => Response::error(
+                            Some(id),
+                            ErrorObject {
+                                code: -32602,
+                                message: format!("unknown field `{a}`"),
+                                data: None,
+                            },
+                        ),
+                        (release, _) => {
+                            let mut structured = agent_answer(tool, i, kind);
+                            if release == Release::Current {
+                                structured = listed(tool, structured, arguments);
+                            }
+                            Response::success(
+                                id,
+                                json!({
+                                "content": [{"type": "text", "text": "words"}],
+                                "structuredContent": structured}),
+                            )
+                        }
+                    };
+                    let bytes = serde_json::to_vec(&response).unwrap().len();
+                    self.sent.fetch_add(bytes, Ordering::Relaxed);
+                    Ok(response)
                 }
             }
         }
@@ -253,19 +360,32 @@ fn fleet(n: usize) -> ClusterCatalog {
 }
 
 fn fleet_of(n: usize, hang: bool) -> ClusterCatalog {
+    released(n, hang, Release::Full).0
+}
+
+/// A fleet of `n` agents of `release`, and the agents, to see what they received and sent.
+fn released(n: usize, hang: bool, release: Release) -> (ClusterCatalog, Arc<Agents>) {
     let endpoints = (0..n)
         .map(|i| AgentEndpoint::from_url(name(i), format!("http://127.0.0.1:9/{i}")))
         .collect();
+    let agents = Arc::new(Agents {
+        n,
+        hang,
+        release,
+        seen: Mutex::default(),
+        sent: AtomicUsize::new(0),
+    });
     let router = Router::new(
         Arc::new(Directory(endpoints)),
-        Arc::new(Agents { n, hang }),
+        agents.clone(),
         RouterConfig {
             concurrency: 64,
             node_timeout: Duration::from_secs(5),
             circuit_breaker: None,
         },
     );
-    ClusterCatalog::new(Arc::new(router), gpu_tool_definitions())
+    let catalog = ClusterCatalog::new(Arc::new(router), gpu_tool_definitions());
+    (catalog, agents)
 }
 
 async fn call(c: &ClusterCatalog, tool: &str, args: Value) -> CallToolResult {
@@ -681,4 +801,120 @@ async fn answer_sizes() {
         "1,000-node default get_gpu_health, in process over fake agents: {:.1} ms per call",
         started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs)
     );
+}
+
+/// The calls each fleet answer is compared over: the default, both narrowing details, a stricter
+/// `min_verdict`, a second page and `full`.
+fn narrowing_calls() -> Vec<Value> {
+    vec![
+        json!({}),
+        json!({"detail": "summary"}),
+        json!({"detail": "problems", "min_verdict": "critical"}),
+        json!({"min_verdict": "healthy", "node_limit": 2}),
+        json!({"detail": "full", "node_limit": 3}),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn agents_are_asked_only_for_what_the_answer_uses_and_the_answer_is_the_same() {
+    let n = 1_000;
+    let (full, _) = released(n, true, Release::Full);
+    let (current, agents) = released(n, true, Release::Current);
+    for tool in ["get_gpu_health", "analyze_xid_errors", "get_gpu_inventory"] {
+        for args in narrowing_calls() {
+            agents.seen.lock().clear();
+            let want = call(&full, tool, args.clone()).await;
+            let got = call(&current, tool, args.clone()).await;
+            assert_eq!(
+                got, want,
+                "{tool} {args}: the same answer from narrowed agents"
+            );
+            // What each agent received: the narrowing arguments, and nothing else of the
+            // gateway's own.
+            let expected = match (tool, args["detail"].as_str()) {
+                (_, Some("full")) | ("get_gpu_inventory", _) => json!(null),
+                ("get_gpu_health", _) => json!({"detail": "problems",
+                    "min_verdict": args["min_verdict"].as_str().unwrap_or("warning")}),
+                _ => json!({"detail": "summary"}),
+            };
+            let seen = agents.seen.lock();
+            assert!(seen.len() >= n - 10, "{tool} {args}: {} calls", seen.len());
+            for (i, received) in seen.iter() {
+                assert_eq!(received, &expected, "{tool} {args}: node {i}");
+            }
+        }
+    }
+    // With `node` the agent is asked as the client asked.
+    agents.seen.lock().clear();
+    let one = call(&current, "get_gpu_health", json!({"node": name(7)})).await;
+    assert_eq!(
+        one.structured_content.unwrap()["result"]["gpus"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    assert_eq!(agents.seen.lock().as_slice(), [(7, json!(null))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_that_refuses_the_narrowing_arguments_is_asked_again_without_them() {
+    let n = 100;
+    let (full, _) = released(n, true, Release::Full);
+    let (old, agents) = released(n, true, Release::Old);
+    for tool in ["get_gpu_health", "analyze_xid_errors"] {
+        for args in narrowing_calls() {
+            agents.seen.lock().clear();
+            let want = call(&full, tool, args.clone()).await;
+            let got = call(&old, tool, args.clone()).await;
+            assert_eq!(
+                got, want,
+                "{tool} {args}: shaped from the full answers as before"
+            );
+            let seen = agents.seen.lock();
+            let answering =
+                (0..n).filter(|i| !matches!(kind_of(*i, n), Kind::Unreachable | Kind::Hung));
+            for i in answering {
+                let calls: Vec<&Value> = seen
+                    .iter()
+                    .filter(|(j, _)| *j == i)
+                    .map(|(_, a)| a)
+                    .collect();
+                if args["detail"] == "full" {
+                    assert_eq!(calls, [&json!(null)], "{tool} {args}: node {i} asked once");
+                } else {
+                    assert_eq!(calls.len(), 2, "{tool} {args}: node {i} asked twice");
+                    assert!(calls[0].get("detail").is_some(), "{tool}: first narrowed");
+                    assert_eq!(calls[1], &json!(null), "{tool}: then as the client asked");
+                }
+            }
+        }
+    }
+}
+
+/// Not a check: prints the bytes the agents send the gateway for one 1,000-node default
+/// `get_gpu_health` fan-out, with agents that answer in full and with agents that list what the
+/// fan-out asks for, for docs/benchmarks.md:
+/// `cargo test -p gpu-mcp-fleet --test fleet_scale agent_bytes -- --ignored --nocapture`
+#[tokio::test(start_paused = true)]
+#[ignore = "a measurement for docs/benchmarks.md, not a test"]
+async fn agent_bytes() {
+    println!("| tool | nodes | agents answer | bytes agents sent | per answering node |");
+    println!("|---|---|---|---|---|");
+    for tool in ["get_gpu_health", "analyze_xid_errors"] {
+        for (release, words) in [
+            (Release::Full, "in full (before)"),
+            (Release::Current, "what the fan-out uses (after)"),
+        ] {
+            let n = 1_000;
+            let (c, agents) = released(n, false, release);
+            let _ = call(&c, tool, json!({})).await;
+            let sent = agents.sent.load(Ordering::Relaxed);
+            let answering = agents.seen.lock().len();
+            println!(
+                "| {tool} | {n} | {words} | {sent} | {} |",
+                sent / answering.max(1)
+            );
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! [`ClusterCatalog`]: the gateway's [`ToolCatalog`], routing GPU tools to one node or to all.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +33,7 @@ use crate::forward::{failure_of, parse_agent_response, tools_call_request};
 use crate::kube::{KubeTools, kube_tools};
 use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
 use crate::metrics::ClusterMetrics;
+use crate::narrow::{narrowing, refuses_added, with_added};
 use crate::node_arg::{closest_match, quote, take_node_argument};
 use crate::progress::route_reporting;
 use crate::shape::{shape, words};
@@ -144,28 +145,53 @@ impl ClusterCatalog {
 
     /// Turns a routed node result into an outcome, and records it.
     pub(crate) fn outcome(&self, tool: &str, result: NodeResult) -> NodeOutcome {
-        let reply = match result.outcome {
-            Ok(response) => parse_agent_response(response),
-            Err(e) => Err(failure_of(&e)),
-        };
+        let outcome = outcome_of(result);
+        self.record(tool, &outcome);
+        outcome
+    }
+
+    /// Records one node's outcome into the metrics.
+    fn record(&self, tool: &str, outcome: &NodeOutcome) {
         if let Some(m) = &self.metrics {
-            let label = match &reply {
+            let label = match &outcome.reply {
                 Ok(r) if r.failed() => FailureKind::ToolError.as_str(),
                 Ok(_) => "ok",
                 Err(f) => f.kind.as_str(),
             };
-            m.node_call(
-                &result.node_name,
-                tool,
-                label,
-                result.duration.as_secs_f64(),
-            );
+            m.node_call(&outcome.node, tool, label, outcome.duration.as_secs_f64());
         }
-        NodeOutcome {
-            node: result.node_name,
-            pod: result.pod_name,
-            duration: result.duration,
-            reply,
+    }
+
+    /// Asks the nodes that refused the `added` arguments (agents from before them) once more
+    /// with `plain`, the call as the client made it, and puts their answers in place of the
+    /// refusals; a node that cannot be asked again keeps its refusal.
+    async fn ask_refusing_nodes_again(
+        &self,
+        outcomes: &mut [NodeOutcome],
+        added: &JsonObject,
+        plain: Option<JsonObject>,
+        tool: &str,
+    ) {
+        let refused: HashSet<&str> = outcomes
+            .iter()
+            .filter(|o| refuses_added(o, added))
+            .map(|o| o.node.as_str())
+            .collect();
+        if refused.is_empty() {
+            return;
+        }
+        let request = self.request(tool, plain);
+        let wanted = |n: &str| refused.contains(n);
+        let again = self.router.route_to_matching(&request, wanted).await;
+        let mut again: HashMap<String, NodeOutcome> = again
+            .into_iter()
+            .map(|r| (r.node_name.clone(), outcome_of(r)))
+            .collect();
+        for o in outcomes.iter_mut() {
+            if let Some(mut second) = again.remove(&o.node) {
+                second.duration += o.duration;
+                *o = second;
+            }
         }
     }
 
@@ -218,7 +244,9 @@ or pick another node.{}",
                 .push(Content::text("Nothing was sent to any node."));
             return refused;
         }
-        let request = self.request(tool, arguments);
+        // Each agent is asked for what this answer uses, not its full answer.
+        let added = narrowing(tool, &args);
+        let request = self.request(tool, with_added(arguments.as_ref(), &added));
         let wanted = |n: &str| args.node_pattern.as_ref().is_none_or(|p| p.matches(n));
         let routed = route_reporting(&self.router, &request, wanted, ctx.progress.as_ref()).await;
         if let Some(m) = &self.metrics {
@@ -233,7 +261,14 @@ or pick another node.{}",
                 self.known_nodes_hint(None)
             ));
         }
-        let outcomes = routed.into_iter().map(|r| self.outcome(tool, r)).collect();
+        let mut outcomes: Vec<NodeOutcome> = routed.into_iter().map(outcome_of).collect();
+        if !added.is_empty() {
+            self.ask_refusing_nodes_again(&mut outcomes, &added, arguments, tool)
+                .await;
+        }
+        for o in &outcomes {
+            self.record(tool, o);
+        }
         let fan_out = FanOutAnswer::build(tool, outcomes);
         let all_failed = fan_out.all_failed();
         let shared = shared_refusal(&fan_out.nodes);
@@ -301,6 +336,19 @@ or pick another node.{}",
             Ok(v) => CallToolResult::structured(v, text),
             Err(e) => CallToolResult::error(format!("cannot encode the answer: {e}")),
         }
+    }
+}
+
+/// A routed node result as an outcome: the agent's tool result, or why there is none.
+fn outcome_of(result: NodeResult) -> NodeOutcome {
+    NodeOutcome {
+        reply: match result.outcome {
+            Ok(response) => parse_agent_response(response),
+            Err(e) => Err(failure_of(&e)),
+        },
+        node: result.node_name,
+        pod: result.pod_name,
+        duration: result.duration,
     }
 }
 
