@@ -269,8 +269,8 @@ pub struct XidReport {
     /// NVSwitch SXid errors in the same window (absent when there are none).
     #[serde(skip_serializing_if = "NvSwitchErrors::is_empty")]
     pub nvswitch: NvSwitchErrors,
-    /// `summary` when the answer lists groups and counts only (no individual events); absent in
-    /// a full answer.
+    /// `summary` when the answer left out the individual events that matched (it lists groups
+    /// and counts only); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<XidDetail>,
 }

@@ -472,7 +472,7 @@ impl AgentCatalog {
             groups,
             events,
             nvswitch: nvswitch::sxid_errors(&ev.sxids, since),
-            detail,
+            detail: detail.filter(|_| !matching.is_empty()),
         };
         if let Some(e) = ev.snapshot_error {
             report.summary =
