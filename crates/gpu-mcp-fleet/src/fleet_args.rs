@@ -1,6 +1,7 @@
 //! The arguments the gateway itself answers for on a fan-out (`detail`, `min_verdict`,
 //! `node_pattern`, `node_limit`, `cursor`): taken out of the call before it is forwarded, so the
-//! agents never see them, and checked once here.
+//! agents never see the client's values (a fan-out adds its own `detail` and `min_verdict` where
+//! they narrow what an agent sends, see `narrow`), and checked once here.
 
 use std::cmp::Reverse;
 

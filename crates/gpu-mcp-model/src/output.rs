@@ -162,9 +162,11 @@ pub struct HealthReport {
     /// findings at or above `min_verdict`; `summary`: none); absent in a full answer. `counts`
     /// and `verdict` always cover every GPU.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "HealthDetail")]
     pub detail: Option<HealthDetail>,
     /// With `detail: problems`, the mildest verdict listed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Verdict")]
     pub min_verdict: Option<Verdict>,
 }
 
@@ -272,6 +274,7 @@ pub struct XidReport {
     /// `summary` when the answer left out the individual events that matched (it lists groups
     /// and counts only); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "XidDetail")]
     pub detail: Option<XidDetail>,
 }
 

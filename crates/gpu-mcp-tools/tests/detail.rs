@@ -270,3 +270,28 @@ fn the_input_schemas_offer_detail_without_nullable_types() {
         assert_eq!(listed, values, "{tool}: {detail}");
     }
 }
+
+/// Not a check: prints the encoded size of one agent's answer (mock fleet, 8 GPUs) in full and
+/// as a fan-out narrows it, for docs/benchmarks.md:
+/// `cargo test -p gpu-mcp-tools --test detail answer_bytes -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement for docs/benchmarks.md, not a test"]
+async fn answer_bytes() {
+    println!("| tool | scenario | full bytes | narrowed bytes |");
+    println!("|---|---|---|---|");
+    for scenario in [Scenario::Healthy, Scenario::Xid79, Scenario::XidEccFamily] {
+        let c = catalog(scenario);
+        for (tool, narrowed) in [
+            (
+                "get_gpu_health",
+                json!({"detail": "problems", "min_verdict": "warning"}),
+            ),
+            ("analyze_xid_errors", json!({"detail": "summary"})),
+        ] {
+            let size = |r: &CallToolResult| serde_json::to_vec(r).unwrap().len();
+            let full = size(&call(&c, tool, json!({})).await);
+            let small = size(&call(&c, tool, narrowed).await);
+            println!("| {tool} | {scenario} | {full} | {small} |");
+        }
+    }
+}
