@@ -35,13 +35,6 @@ pub(crate) const RESOURCES_TTL_MS: u64 = 30 * 1000;
 /// Most `resource_link` blocks one fan-out answer carries (one per detailed node, worst first).
 pub(crate) const MAX_LINKS: usize = 10;
 
-/// The node-wide kinds the gateway lists per node.
-const LISTED: [ResourceKind; 3] = [
-    ResourceKind::Health,
-    ResourceKind::Inventory,
-    ResourceKind::Xids,
-];
-
 impl ClusterCatalog {
     fn offers(&self, kind: ResourceKind) -> bool {
         self.offers_tool(kind.tool())
@@ -123,7 +116,10 @@ impl ClusterCatalog {
             .map(|n| n.node_name)
             .collect();
         nodes.sort_unstable();
-        let kinds: Vec<ResourceKind> = LISTED.into_iter().filter(|k| self.offers(*k)).collect();
+        let kinds: Vec<ResourceKind> = ResourceKind::NODE
+            .into_iter()
+            .filter(|k| self.offers(*k))
+            .collect();
         nodes
             .into_iter()
             .flat_map(|n| {

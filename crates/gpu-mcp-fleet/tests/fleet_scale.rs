@@ -457,7 +457,11 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
             // Only the tools whose full answer is also a resource link to it.
             let has_resource = matches!(
                 tool,
-                "get_gpu_inventory" | "get_gpu_health" | "analyze_xid_errors"
+                "get_gpu_inventory"
+                    | "get_gpu_health"
+                    | "analyze_xid_errors"
+                    | "get_gpu_processes"
+                    | "get_nvlink_topology"
             );
             let expected = if has_resource { detailed.min(10) } else { 0 };
             assert_eq!(links, expected, "{tool} at {n}");

@@ -114,7 +114,7 @@ fn result(r: &Response) -> Value {
 async fn every_nodes_resources_are_listed_a_page_at_a_time() {
     let (s, agents) = gateway(70);
     let templates = result(&call(&s, "resources/templates/list", json!({})).await);
-    assert_eq!(templates["resourceTemplates"].as_array().unwrap().len(), 4);
+    assert_eq!(templates["resourceTemplates"].as_array().unwrap().len(), 6);
     let mut seen = Vec::new();
     let mut params = json!({});
     loop {
@@ -129,12 +129,14 @@ async fn every_nodes_resources_are_listed_a_page_at_a_time() {
     }
     assert_eq!(
         seen.len(),
-        70 * 3,
-        "health, inventory and Xids of every node"
+        70 * 5,
+        "health, inventory, Xids, processes and topology of every node"
     );
     let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "each exactly once");
     assert!(seen.contains(&"gpu://gpu-node-42/inventory".to_owned()));
+    assert!(seen.contains(&"gpu://gpu-node-42/processes".to_owned()));
+    assert!(seen.contains(&"gpu://gpu-node-42/topology".to_owned()));
     assert!(agents.asked.lock().is_empty(), "listing asks no agent");
 }
 

@@ -6,6 +6,8 @@
 //! | `gpu://{node}/inventory` | `get_gpu_inventory` with every section and link (`full: true`) |
 //! | `gpu://{node}/health` | `get_gpu_health` with its default Xid window |
 //! | `gpu://{node}/xids` | `analyze_xid_errors` with its defaults |
+//! | `gpu://{node}/processes` | `get_gpu_processes` with every process (`limit: 1000`) |
+//! | `gpu://{node}/topology` | `get_nvlink_topology` with every link and pair (`full: true`) |
 //! | `gpu://{node}/gpu/{index}/inventory` | `get_gpu_inventory` of GPU `index`, `full: true` |
 //!
 //! Each resource is read through its tool ([`GpuResource::tool`], [`GpuResource::arguments`]), so
@@ -17,7 +19,10 @@ use gpu_mcp_protocol::JsonObject;
 use gpu_mcp_protocol::mcp::{Resource, ResourceTemplate};
 use serde_json::Value;
 
-use crate::definitions::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY};
+use crate::definitions::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
+};
+use crate::processes::MAX_PROCESS_LIMIT;
 
 /// The URI scheme of the GPU resources.
 pub const SCHEME: &str = "gpu://";
@@ -50,16 +55,31 @@ pub enum ResourceKind {
     Health,
     /// The node's Xid analysis.
     Xids,
+    /// Every process on the node's GPUs with its pod.
+    Processes,
+    /// How the node's GPUs are wired, every link and pair.
+    Topology,
     /// One GPU's full inventory.
     GpuInventory,
 }
 
 impl ResourceKind {
+    /// The node-wide kinds (one resource per node each), in the order they are listed.
+    pub const NODE: [ResourceKind; 5] = [
+        Self::Health,
+        Self::Inventory,
+        Self::Xids,
+        Self::Processes,
+        Self::Topology,
+    ];
+
     /// Every kind, in the order the templates are listed.
-    pub const ALL: [ResourceKind; 4] = [
+    pub const ALL: [ResourceKind; 6] = [
         Self::Inventory,
         Self::Health,
         Self::Xids,
+        Self::Processes,
+        Self::Topology,
         Self::GpuInventory,
     ];
 
@@ -69,7 +89,20 @@ impl ResourceKind {
             Self::Inventory => "gpu://{node}/inventory",
             Self::Health => "gpu://{node}/health",
             Self::Xids => "gpu://{node}/xids",
+            Self::Processes => "gpu://{node}/processes",
+            Self::Topology => "gpu://{node}/topology",
             Self::GpuInventory => "gpu://{node}/gpu/{index}/inventory",
+        }
+    }
+
+    /// The last path segment of the URI (`inventory` for both inventories).
+    fn segment(self) -> &'static str {
+        match self {
+            Self::Inventory | Self::GpuInventory => "inventory",
+            Self::Health => "health",
+            Self::Xids => "xids",
+            Self::Processes => "processes",
+            Self::Topology => "topology",
         }
     }
 
@@ -79,17 +112,14 @@ impl ResourceKind {
             Self::Inventory | Self::GpuInventory => GET_GPU_INVENTORY,
             Self::Health => GET_GPU_HEALTH,
             Self::Xids => ANALYZE_XID_ERRORS,
+            Self::Processes => GET_GPU_PROCESSES,
+            Self::Topology => GET_NVLINK_TOPOLOGY,
         }
     }
 
     /// The kind of the node-wide resource that holds `tool`'s full answer, if there is one.
     pub fn of_tool(tool: &str) -> Option<Self> {
-        match tool {
-            GET_GPU_INVENTORY => Some(Self::Inventory),
-            GET_GPU_HEALTH => Some(Self::Health),
-            ANALYZE_XID_ERRORS => Some(Self::Xids),
-            _ => None,
-        }
+        Self::NODE.into_iter().find(|k| k.tool() == tool)
     }
 
     /// Whether the template has the `index` variable.
@@ -114,6 +144,16 @@ impl ResourceKind {
                 "gpu-node-xids",
                 "Node Xid errors",
                 "The node's Xid errors grouped per GPU and code, explained from the Xid catalog, as analyze_xid_errors returns it.",
+            ),
+            Self::Processes => (
+                "gpu-node-processes",
+                "Node GPU processes",
+                "Every process on the node's GPUs with its used memory and its pod, as get_gpu_processes returns it with limit 1000.",
+            ),
+            Self::Topology => (
+                "gpu-node-topology",
+                "Node GPU topology (full)",
+                "How the node's GPUs are wired: the nvidia-smi topo -m matrix, every NVLink link with its counters and every pair's PCIe level and peer-to-peer status, as get_nvlink_topology returns it with full: true.",
             ),
             Self::GpuInventory => (
                 "gpu-inventory",
@@ -173,9 +213,13 @@ impl GpuResource {
         let rest = uri.strip_prefix(SCHEME).ok_or_else(unknown)?;
         let parts: Vec<&str> = rest.split('/').collect();
         let (node, kind, index) = match parts.as_slice() {
-            [node, "inventory"] => (*node, ResourceKind::Inventory, None),
-            [node, "health"] => (*node, ResourceKind::Health, None),
-            [node, "xids"] => (*node, ResourceKind::Xids, None),
+            [node, segment] => {
+                let kind = ResourceKind::NODE
+                    .into_iter()
+                    .find(|k| k.segment() == *segment)
+                    .ok_or_else(unknown)?;
+                (*node, kind, None)
+            }
             [node, "gpu", index, "inventory"] => {
                 let parsed = (!index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
                     .then(|| index.parse::<u32>().ok())
@@ -207,11 +251,7 @@ impl GpuResource {
             (ResourceKind::GpuInventory, Some(i)) => {
                 format!("{SCHEME}{}/gpu/{i}/inventory", self.node)
             }
-            (ResourceKind::Inventory | ResourceKind::GpuInventory, _) => {
-                format!("{SCHEME}{}/inventory", self.node)
-            }
-            (ResourceKind::Health, _) => format!("{SCHEME}{}/health", self.node),
-            (ResourceKind::Xids, _) => format!("{SCHEME}{}/xids", self.node),
+            (kind, _) => format!("{SCHEME}{}/{}", self.node, kind.segment()),
         }
     }
 
@@ -224,8 +264,11 @@ impl GpuResource {
     pub fn arguments(&self) -> Option<JsonObject> {
         let mut args = JsonObject::new();
         match self.kind {
-            ResourceKind::Inventory => {
+            ResourceKind::Inventory | ResourceKind::Topology => {
                 args.insert("full".into(), Value::Bool(true));
+            }
+            ResourceKind::Processes => {
+                args.insert("limit".into(), Value::from(MAX_PROCESS_LIMIT));
             }
             ResourceKind::GpuInventory => {
                 args.insert("full".into(), Value::Bool(true));
@@ -265,6 +308,20 @@ impl GpuResource {
             (ResourceKind::Xids, _) => (
                 format!("{} Xid errors", self.node),
                 format!("The Xid errors of {}, grouped and explained.", self.node),
+            ),
+            (ResourceKind::Processes, _) => (
+                format!("{} GPU processes", self.node),
+                format!(
+                    "Every process on the GPUs of {} with its memory and its pod.",
+                    self.node
+                ),
+            ),
+            (ResourceKind::Topology, _) => (
+                format!("{} GPU topology", self.node),
+                format!(
+                    "How the GPUs of {} are wired: the topology matrix, every link and pair.",
+                    self.node
+                ),
             ),
         };
         Resource {

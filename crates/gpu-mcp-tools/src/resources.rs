@@ -100,15 +100,11 @@ impl AgentCatalog {
 
     async fn list_resources(&self) -> Vec<Resource> {
         let node = self.node_name().to_owned();
-        let mut listed: Vec<Resource> = [
-            ResourceKind::Inventory,
-            ResourceKind::Health,
-            ResourceKind::Xids,
-        ]
-        .into_iter()
-        .filter(|k| self.offers(*k))
-        .map(|k| GpuResource::node(node.clone(), k).listing())
-        .collect();
+        let mut listed: Vec<Resource> = ResourceKind::NODE
+            .into_iter()
+            .filter(|k| self.offers(*k))
+            .map(|k| GpuResource::node(node.clone(), k).listing())
+            .collect();
         if self.offers(ResourceKind::GpuInventory) {
             let indexes = self.gpu_indexes().await.unwrap_or_default();
             listed.extend(

@@ -64,6 +64,8 @@ async fn the_agent_lists_the_templates_and_this_nodes_resources() {
             "gpu://{node}/inventory",
             "gpu://{node}/health",
             "gpu://{node}/xids",
+            "gpu://{node}/processes",
+            "gpu://{node}/topology",
             "gpu://{node}/gpu/{index}/inventory"
         ]
     );
@@ -77,9 +79,11 @@ async fn the_agent_lists_the_templates_and_this_nodes_resources() {
     assert_eq!(
         uris,
         [
-            "gpu://gpu-node-1/inventory",
             "gpu://gpu-node-1/health",
+            "gpu://gpu-node-1/inventory",
             "gpu://gpu-node-1/xids",
+            "gpu://gpu-node-1/processes",
+            "gpu://gpu-node-1/topology",
             "gpu://gpu-node-1/gpu/0/inventory",
             "gpu://gpu-node-1/gpu/1/inventory",
             "gpu://gpu-node-1/gpu/2/inventory",
@@ -131,6 +135,25 @@ async fn a_read_is_the_tools_full_answer() {
         let r = result(&call(&s, "resources/read", json!({"uri": uri})).await);
         let body: Value = serde_json::from_str(r["contents"][0]["text"].as_str().unwrap()).unwrap();
         assert_eq!(body["node"], "gpu-node-1", "{uri}");
+    }
+
+    // Processes and topology read through their tools with everything listed.
+    for (uri, tool, args) in [
+        (
+            "gpu://gpu-node-1/processes",
+            "get_gpu_processes",
+            json!({"limit": 1000}),
+        ),
+        (
+            "gpu://gpu-node-1/topology",
+            "get_nvlink_topology",
+            json!({"full": true}),
+        ),
+    ] {
+        let r = result(&call(&s, "resources/read", json!({"uri": uri})).await);
+        let body: Value = serde_json::from_str(r["contents"][0]["text"].as_str().unwrap()).unwrap();
+        let tool = catalog.run(tool, args.as_object().cloned()).await.unwrap();
+        assert_eq!(body, *tool.structured_value().unwrap(), "{uri}");
     }
 }
 
