@@ -14,8 +14,10 @@ use crate::util::process::Supervised;
 use crate::util::workspace::Workspace;
 use crate::util::{cmd, http, workspace};
 
-/// Starts an HTTP agent (mock backend, `gpus` GPUs, optional scenario, no per-client rate limit)
-/// on `addr` as node `node_name`, and waits for `/healthz`.
+/// Starts an HTTP agent (mock backend, `gpus` GPUs, optional scenario, no per-client rate limit,
+/// then `extra_args`, e.g. the chart's `--auth-token-file`) on `addr` as node `node_name`, and
+/// waits for `/healthz`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn start_http_agent(
     ws: &Workspace,
     name: &str,
@@ -23,6 +25,7 @@ pub(crate) fn start_http_agent(
     node_name: &str,
     gpus: usize,
     scenario: Option<&str>,
+    extra_args: &[String],
     log_dir: &Path,
 ) -> Result<Supervised> {
     let mut cmd = Command::new(ws.binary("gpu-mcp-agent"));
@@ -47,6 +50,7 @@ pub(crate) fn start_http_agent(
     if let Some(s) = scenario {
         cmd.arg("--mock-scenario").arg(s);
     }
+    cmd.args(extra_args);
     let mut agent = Supervised::spawn(name, &mut cmd, log_dir)?;
     http::wait_ok(addr, "/healthz", Duration::from_secs(20), Some(&mut agent))?;
     Ok(agent)

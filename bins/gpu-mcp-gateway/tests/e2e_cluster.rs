@@ -7,14 +7,17 @@
 //!
 //! Inputs (environment, set by `cargo xtask e2e`):
 //! - `GPU_MCP_E2E_GATEWAY_URL`: the gateway's MCP endpoint (`http://127.0.0.1:PORT/mcp`)
+//! - `GPU_MCP_E2E_TOKEN`: the bearer token clients send (from the Secret the chart generated)
+//! - `GPU_MCP_E2E_AGENT_URL` (http routing): one agent's MCP endpoint, reached directly
 //! - `GPU_MCP_E2E_NODES`: the agent nodes, comma-separated
 //! - `GPU_MCP_E2E_SCENARIOS`: `node=scenario,...` for nodes not running the healthy default
 //! - `GPU_MCP_E2E_ROUTING`: `http` or `exec`
 //! - `GPU_MCP_E2E_NODE_TIMEOUT_SECS`: the gateway's node timeout
 //! - `GPU_MCP_E2E_KUBECTL`, `GPU_MCP_E2E_KUBECONFIG` (admin), `GPU_MCP_E2E_NAMESPACE`
 //! - `GPU_MCP_E2E_GATEWAY_ROLE`: the gateway's Role (exec routing: the RBAC scenario edits it)
-//! - `GPU_MCP_E2E_AGENT_BIN`, `GPU_MCP_E2E_AGENT_PORT`: to start an agent for a pod added
-//!   during the run (http routing: a process on the pod IP plays the container)
+//! - `GPU_MCP_E2E_AGENT_BIN`, `GPU_MCP_E2E_AGENT_PORT`, `GPU_MCP_E2E_AGENT_ARGS` (the
+//!   DaemonSet's authentication flags, one a line): to start an agent for a pod added during
+//!   the run (http routing: a process on the pod IP plays the container)
 //! - `GPU_MCP_E2E_KILL_NODE`, `GPU_MCP_E2E_KILL_CMD`: a node and the shell command that kills
 //!   its agent
 //! - `GPU_MCP_E2E_WORKLOAD_NAMESPACE`, `GPU_MCP_E2E_JOBS_PER_NODE`: the GPU pods
@@ -30,8 +33,10 @@ use std::time::Duration;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const GPU_TOOLS: [&str; 4] = [
     "get_gpu_inventory",
@@ -42,6 +47,7 @@ const GPU_TOOLS: [&str; 4] = [
 
 struct Env {
     url: String,
+    token: String,
     nodes: Vec<String>,
     scenarios: BTreeMap<String, String>,
     routing: String,
@@ -62,6 +68,7 @@ fn env() -> Env {
         .collect();
     Env {
         url: var("GPU_MCP_E2E_GATEWAY_URL"),
+        token: var("GPU_MCP_E2E_TOKEN"),
         nodes: var("GPU_MCP_E2E_NODES")
             .split(',')
             .filter(|s| !s.is_empty())
@@ -80,13 +87,49 @@ fn env() -> Env {
 
 type Client = RunningService<RoleClient, ()>;
 
-async fn connect(url: &str) -> Client {
+/// An MCP client of the gateway, sending the client token.
+async fn connect(e: &Env) -> Client {
     // rmcp's HTTP client builds a TLS stack even for http:// URLs; ring is the one provider.
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
+    let config = StreamableHttpClientTransportConfig::with_uri(e.url.clone()).auth_header(&e.token);
+    let transport = StreamableHttpClientTransport::from_config(config);
     ().serve(transport)
         .await
-        .unwrap_or_else(|e| panic!("MCP client could not connect to {url}: {e}"))
+        .unwrap_or_else(|err| panic!("MCP client could not connect to {}: {err}", e.url))
+}
+
+/// The HTTP status of an `initialize` POSTed to `url` (`http://HOST:PORT/PATH`) with
+/// `Authorization: Bearer <token>`, or without the header.
+async fn post_status(url: &str, token: Option<&str>) -> u16 {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "e2e-auth", "version": "0"}}})
+    .to_string();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\n{auth}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{url} did not answer within 30 s"))
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status from {url}"))
 }
 
 /// Calls a tool; a JSON-RPC error fails the test (use `try_call` to expect one).
@@ -253,7 +296,7 @@ fn kubectl_stdin(args: &[&str], input: &str) -> Result<String, String> {
 
 /// Waits until every expected node is listed ready (the agents may still be starting).
 async fn ready_client(e: &Env) -> Client {
-    let client = connect(&e.url).await;
+    let client = connect(e).await;
     let expected = e.nodes.clone();
     wait_listing(&client, "every agent node is listed ready", |m| {
         expected
@@ -266,9 +309,44 @@ async fn ready_client(e: &Env) -> Client {
 
 #[tokio::test]
 #[ignore = "needs a cluster: run through `cargo xtask e2e`"]
+async fn s00_calls_without_the_client_token_are_refused_with_401() {
+    let e = env();
+    assert_eq!(
+        post_status(&e.url, None).await,
+        401,
+        "the gateway answered a call without a token"
+    );
+    assert_eq!(
+        post_status(&e.url, Some("not-the-token")).await,
+        401,
+        "the gateway answered a call with a wrong token"
+    );
+    assert_eq!(
+        post_status(&e.url, Some(&e.token)).await,
+        200,
+        "the gateway refused the token of the chart's Secret"
+    );
+    if let Ok(agent) = std::env::var("GPU_MCP_E2E_AGENT_URL") {
+        // Agents take only the gateway's own token: a client that reaches one directly (which
+        // the NetworkPolicy would stop first) gets nothing with or without its own token.
+        assert_eq!(
+            post_status(&agent, None).await,
+            401,
+            "{agent} without a token"
+        );
+        assert_eq!(
+            post_status(&agent, Some(&e.token)).await,
+            401,
+            "{agent} accepted the client token"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: run through `cargo xtask e2e`"]
 async fn s01_tools_list_shows_list_gpu_nodes_and_gpu_tools_with_node() {
     let e = env();
-    let client = connect(&e.url).await;
+    let client = connect(&e).await;
     let tools = client.list_all_tools().await.unwrap();
     let by_name: BTreeMap<&str, _> = tools.iter().map(|t| (t.name.as_ref(), t)).collect();
     assert!(
@@ -844,6 +922,12 @@ async fn added_pod_scenario(e: &Env, client: &Client, ns: &str, added: &str) -> 
                 "--node-name",
                 added,
             ])
+            .args(
+                std::env::var("GPU_MCP_E2E_AGENT_ARGS")
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|a| !a.is_empty()),
+            )
             .arg("--listen")
             .arg(format!("{pod_ip}:{port}"))
             .stdin(Stdio::null())

@@ -83,6 +83,7 @@ pub(crate) async fn run(ws: &Workspace, args: &AgentArgs) -> Result<String> {
         "bench-node",
         args.gpus,
         None,
+        &[],
         &log_dir,
     )?;
 

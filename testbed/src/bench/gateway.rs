@@ -90,6 +90,7 @@ pub(crate) async fn run(ws: &Workspace, args: &GatewayArgs) -> Result<String> {
             &format!("bench-agent-{i}"),
             args.gpus,
             None,
+            &[],
             &log_dir,
         )?);
         urls.push(format!("http://{addr}/mcp"));

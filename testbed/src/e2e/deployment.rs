@@ -1,13 +1,17 @@
-//! The chart installed on the local cluster with one routing, and what the gateway needs
-//! from the render: its arguments, its ServiceAccount, its Role, the agent pods and port.
+//! The chart installed on the local cluster with one routing and its defaults for auth and
+//! NetworkPolicy, and what the processes playing its pods need from the render: the gateway's
+//! arguments, ServiceAccount and Role, the agents' authentication flags, the tokens of the
+//! Secret the chart generated (copied as the pods mount them), the agent pods and port.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
+use super::policies;
+use super::secrets::SecretMounts;
 use crate::chart::CHART_DIR;
 use crate::cluster::ClusterHandle;
 use crate::util::{fs, workspace};
@@ -33,8 +37,13 @@ pub(crate) struct Deployment {
     pub(crate) agent_port: u16,
     pub(crate) gateway_role: String,
     /// The chart's gateway container arguments, less `--listen`, `--log-format` and
-    /// `--exec-command`.
+    /// `--exec-command`, with its token files pointed at local copies of its Secret volume.
     pub(crate) gateway_chart_args: Vec<String>,
+    /// The agent container's arguments that name its token file, pointed at a local copy of
+    /// its Secret volume: what an agent playing a pod is started with.
+    pub(crate) agent_auth_args: Vec<String>,
+    /// The token clients send to the gateway (the file its `--auth-token-file` names).
+    pub(crate) client_token: String,
     /// Kubeconfig authenticating as the chart's gateway ServiceAccount.
     pub(crate) gateway_kubeconfig: PathBuf,
     pub(crate) pods: Vec<AgentPod>,
@@ -49,10 +58,10 @@ impl Deployment {
         let mut set = format!(
             "agent.nvmlMode=mock,agent.kmsg.enabled=false,gateway.enabled=true,\
              gpu.runtimeClass.enabled=false,gateway.routing={routing},gateway.replicas=1,\
-             auth.enabled=false,networkPolicy.enabled=false,\
              gateway.tolerations[0].key=nvidia.com/gpu,gateway.tolerations[0].operator=Exists,\
              gateway.tolerations[0].effect=NoSchedule"
         );
+        // Auth and NetworkPolicy keep the chart's defaults (on), as a user gets them.
         // The toleration: the workloads taint one node and cordon another, and with two nodes
         // the gateway's pod must still find one.
         // These agents and the gateway are played on this machine: the release stays off the
@@ -89,8 +98,11 @@ impl Deployment {
             "-o",
             "json",
         ])?)?;
-        let agent_port = ds
-            .pointer("/items/0/spec/template/spec/containers/0/ports/0/containerPort")
+        let agent_spec = ds
+            .pointer("/items/0/spec/template/spec")
+            .context("the chart installed no agent DaemonSet")?;
+        let agent_port = agent_spec
+            .pointer("/containers/0/ports/0/containerPort")
             .and_then(Value::as_u64)
             .and_then(|p| u16::try_from(p).ok())
             .context("the agent DaemonSet declares no container port")?;
@@ -111,6 +123,17 @@ impl Deployment {
             .as_str()
             .context("the gateway Deployment names no ServiceAccount")?
             .to_owned();
+        fs::create_dir(log_dir)?;
+        let gateway_secrets =
+            SecretMounts::copy(handle, NAMESPACE, spec, "gateway", &log_dir.join("gateway"))?;
+        let agent_secrets = SecretMounts::copy(
+            handle,
+            NAMESPACE,
+            agent_spec,
+            "agent",
+            &log_dir.join("agent"),
+        )?;
+        let agent_auth_args = agent_secrets.secret_args(&container_args(agent_spec));
         let gateway_chart_args: Vec<String> = spec
             .pointer("/containers/0/args")
             .and_then(Value::as_array)
@@ -127,6 +150,26 @@ impl Deployment {
                     .collect()
             })
             .unwrap_or_default();
+        let gateway_chart_args = gateway_secrets.local_args(&gateway_chart_args);
+        let client_token = gateway_secrets
+            .file_of(&gateway_chart_args, "--auth-token-file")
+            .context("the gateway runs without --auth-token-file: auth is off in the render")
+            .and_then(|path| {
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))
+            })?
+            .trim()
+            .to_owned();
+        ensure!(
+            !agent_auth_args.is_empty(),
+            "the agent DaemonSet names no token file: auth is off in the render"
+        );
+        let network_policies = policies::check(handle, RELEASE, NAMESPACE, log_dir)?;
+        eprintln!(
+            "auth: tokens read from the chart's Secret; agents run with {}; NetworkPolicies {} as rendered",
+            agent_auth_args.join(" "),
+            network_policies.join(", ")
+        );
         let roles: Value = serde_json::from_str(&handle.kubectl_output(&[
             "-n",
             NAMESPACE,
@@ -142,7 +185,6 @@ impl Deployment {
             .and_then(Value::as_str)
             .context("the chart installed no gateway Role")?
             .to_owned();
-        fs::create_dir(log_dir)?;
         let gateway_kubeconfig = handle.token_kubeconfig(
             NAMESPACE,
             &service_account,
@@ -158,6 +200,8 @@ impl Deployment {
             agent_port,
             gateway_role,
             gateway_chart_args,
+            agent_auth_args,
+            client_token,
             gateway_kubeconfig,
             pods,
             exec_objects,
@@ -208,6 +252,20 @@ impl Deployment {
             .with_context(|| format!("configuring exec for pod {}", pod.name))?;
         Ok(())
     }
+}
+
+/// The first container's arguments in a pod spec.
+fn container_args(pod_spec: &Value) -> Vec<String> {
+    pod_spec
+        .pointer("/containers/0/args")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Polls until `count` agent pods run with a pod IP and the Ready condition.

@@ -4,15 +4,21 @@
 //! 1. builds the agent and the gateway, starts (or reuses) the cluster with N kwok GPU nodes, and
 //!    puts GPU workloads on them (`workloads`: pods in `ml-training` requesting `nvidia.com/gpu`,
 //!    the GPU taint on the first node, a cordon on the second; removed at the end);
-//! 2. `helm upgrade --install`s the chart (mock agents, gateway on, no RuntimeClass), so the API
-//!    server validates every manifest and the DaemonSet's pods land on the kwok nodes with 127.x IPs;
+//! 2. `helm upgrade --install`s the chart (mock agents, gateway on, no RuntimeClass; auth and
+//!    NetworkPolicies as the chart's defaults have them), so the API server validates every
+//!    manifest and the DaemonSet's pods land on the kwok nodes with 127.x IPs; the tokens are
+//!    read from the Secret the chart generated and the NetworkPolicies checked against their
+//!    render;
 //! 3. gives each agent pod its mock scenario (node 0 runs `xid-79`, the others are healthy):
-//!    - http routing: a real agent process listens on each pod's IP and port, playing the container;
+//!    - http routing: a real agent process listens on each pod's IP and port, playing the
+//!      container with its authentication flags (the gateway's own token);
 //!    - exec routing: kwok runs the agent binary for each `pods/exec`; a per-pod kwok `Exec`
 //!      object (when the cluster serves that kind) gives it the pod's node name and scenario;
-//! 4. starts the gateway binary with the chart's own arguments, authenticated as the chart's
-//!    gateway ServiceAccount (a TokenRequest token), so the chart's Role is what is tested;
-//! 5. runs `bins/gpu-mcp-gateway/tests/e2e_cluster.rs` (an `rmcp` client) against it.
+//! 4. starts the gateway binary with the chart's own arguments (its token files copied from the
+//!    Secret), authenticated as the chart's gateway ServiceAccount (a TokenRequest token), so the
+//!    chart's Role is what is tested;
+//! 5. runs `bins/gpu-mcp-gateway/tests/e2e_cluster.rs` (an `rmcp` client sending the client
+//!    token) against it.
 //!
 //! Every process started here is killed on exit, on success and on failure (logs are printed on
 //! failure); the release is uninstalled and a cluster this run started is removed, unless `--keep`.
@@ -21,8 +27,11 @@
 //! the agents and runs the scenarios for one routing; `--cluster kind` is run by `crate::kind`.
 
 mod deployment;
+mod host_mounts;
+mod policies;
 mod real_node;
 mod routing;
+mod secrets;
 mod workloads;
 
 use std::collections::BTreeMap;

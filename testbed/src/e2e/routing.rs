@@ -55,6 +55,7 @@ pub(super) fn run(
                     &pod.node,
                     8,
                     scenario_of(&pod.node),
+                    &deployment.agent_auth_args,
                     &log_dir,
                 )?;
                 run.agents.insert(pod.node.clone(), agent);
@@ -160,7 +161,28 @@ pub(super) fn run(
             deployment.agent_port.to_string(),
         ),
         ("GPU_MCP_E2E_KILL_NODE".to_owned(), victim),
+        // What a client sends to the gateway, and the agent flags of an agent playing a pod.
+        (
+            "GPU_MCP_E2E_TOKEN".to_owned(),
+            deployment.client_token.clone(),
+        ),
+        (
+            "GPU_MCP_E2E_AGENT_ARGS".to_owned(),
+            deployment.agent_auth_args.join("\n"),
+        ),
     ]);
+    if routing == "http"
+        && let Some(pod) = deployment.pods.first()
+    {
+        // An agent reached directly (as a pod the NetworkPolicy does not admit would).
+        env.insert(
+            "GPU_MCP_E2E_AGENT_URL".to_owned(),
+            format!(
+                "http://{}/mcp",
+                SocketAddr::new(pod.ip, deployment.agent_port)
+            ),
+        );
+    }
     env.extend(workload_env.clone());
     let result = programs::run_scenarios(&env, false, &[]);
     if result.is_err() {

@@ -289,6 +289,7 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
             node,
             8,
             *scenario,
+            &[],
             log_dir,
         )?);
     }

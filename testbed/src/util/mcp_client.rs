@@ -20,6 +20,7 @@ pub(crate) struct McpConn {
     addr: SocketAddr,
     sender: SendRequest<Full<Bytes>>,
     next_id: u64,
+    token: Option<String>,
 }
 
 impl McpConn {
@@ -34,7 +35,14 @@ impl McpConn {
             addr,
             sender,
             next_id: 1,
+            token: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub(crate) fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
     }
 
     /// Calls `tool` with `arguments`; returns the time taken and the JSON-RPC `result`.
@@ -43,20 +51,8 @@ impl McpConn {
         tool: &str,
         arguments: Value,
     ) -> Result<(Duration, Value)> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-                          "params":{"name":tool,"arguments":arguments}});
-        let req = Request::post("/mcp")
-            .header(hyper::header::HOST, self.addr.to_string())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(hyper::header::ACCEPT, "application/json, text/event-stream")
-            .body(Full::new(Bytes::from(body.to_string())))?;
         let t0 = Instant::now();
-        self.sender.ready().await?;
-        let resp = self.sender.send_request(req).await?;
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await?.to_bytes();
+        let (status, bytes) = self.post_call(tool, arguments).await?;
         let elapsed = t0.elapsed();
         let text = String::from_utf8_lossy(&bytes);
         if !status.is_success() {
@@ -67,6 +63,33 @@ impl McpConn {
             Some(r) => Ok((elapsed, r.clone())),
             None => bail!("{tool}: no result: {v}"),
         }
+    }
+}
+
+impl McpConn {
+    /// POSTs a `tools/call` of `tool`; returns the HTTP status and the body, whatever they are.
+    pub(crate) async fn post_call(
+        &mut self,
+        tool: &str,
+        arguments: Value,
+    ) -> Result<(hyper::StatusCode, Bytes)> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+                          "params":{"name":tool,"arguments":arguments}});
+        let mut req = Request::post("/mcp")
+            .header(hyper::header::HOST, self.addr.to_string())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::ACCEPT, "application/json, text/event-stream");
+        if let Some(token) = &self.token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_string())))?;
+        self.sender.ready().await?;
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, bytes))
     }
 }
 
