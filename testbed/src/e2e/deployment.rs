@@ -166,7 +166,7 @@ impl Deployment {
         );
         let network_policies = policies::check(handle, RELEASE, NAMESPACE, log_dir)?;
         eprintln!(
-            "auth: tokens read from the chart's Secret; agents run with {}; NetworkPolicies {} as rendered",
+            "auth: tokens read from the chart's Secret; the DaemonSet's token flag: {}; NetworkPolicies {} as rendered",
             agent_auth_args.join(" "),
             network_policies.join(", ")
         );

@@ -27,17 +27,23 @@ pub(crate) fn check(
         .with_context(|| format!("reading the manifest of release {release}"))?;
     let path = scratch.join(format!("{release}-manifest.yaml"));
     fs::write(&path, &manifest)?;
-    // kubectl parses the YAML into objects without sending them anywhere.
-    let objects: Value = serde_json::from_str(&handle.kubectl_output(&[
+    // kubectl parses the YAML into objects (one JSON document each) without sending them.
+    let objects = handle.kubectl_output(&[
         "create",
         "--dry-run=client",
         "-o",
         "json",
         "-f",
         &path.display().to_string(),
-    ])?)
-    .context("kubectl's reading of the rendered manifest is not JSON")?;
-    let rendered = policies(&objects);
+    ])?;
+    let objects = serde_json::Deserializer::from_str(&objects)
+        .into_iter::<Value>()
+        .collect::<Result<Vec<_>, _>>()
+        .context("kubectl's reading of the rendered manifest is not JSON")?;
+    let rendered = objects
+        .iter()
+        .flat_map(policies)
+        .collect::<BTreeMap<_, _>>();
     ensure!(
         !rendered.is_empty(),
         "release {release} rendered no NetworkPolicy (the chart's default is networkPolicy.enabled=true)"

@@ -100,9 +100,14 @@ fn run_routing(
         gateway.dump(handle, &pod.0);
         bail!("the gateway did not route to the real node over {routing}: {err:#}");
     }
+    let admitted_by = if routing == "http" {
+        "the gateway's own token"
+    } else {
+        "pods/exec, which RBAC admits"
+    };
     eprintln!(
         "real node: unauthenticated calls refused (401); the gateway routed get_gpu_inventory \
-         to the container over {routing} with its own token"
+         to the container over {routing} ({admitted_by})"
     );
     Ok(())
 }
