@@ -20,6 +20,9 @@ pub enum Error {
     /// The TLS material could not be turned into a server configuration.
     #[error("invalid TLS configuration: {0}")]
     Tls(String),
+    /// The OAuth settings cannot be used (a URL, the audience or a scope name).
+    #[error("invalid OAuth configuration: {0}")]
+    OAuth(String),
 }
 
 /// Result type of this crate.

@@ -11,7 +11,9 @@
 //! - [`serve_stdio`] / [`serve_stdio_with`]: one session over a reader/writer pair.
 //! - [`HttpServer`]: `POST /mcp` (JSON or SSE replies; a request that sends notifications
 //!   streams them, then its response, on its own event stream), optional `Mcp-Session-Id`
-//!   sessions, `DELETE /mcp`, `Origin` allow-list, bearer token, body limit, TLS, graceful shutdown.
+//!   sessions, `DELETE /mcp`, `Origin` allow-list, bearer token, body limit, TLS, graceful shutdown;
+//!   with [`OAuthConfig`], an OAuth 2.1 resource server: JWT access tokens of one issuer for this
+//!   resource, and its RFC 9728 metadata at `/.well-known/oauth-protected-resource`.
 //! - [`Metrics`] and [`Health`]: shared with the binaries, which may add their own metrics.
 //!
 //! # The MCP endpoint's answers
@@ -27,6 +29,9 @@
 //! | a 2026-07-28 request without `Mcp-Method` (or `Mcp-Name`), or with headers that disagree with the body | 400 with `-32020` |
 //! | `Mcp-Session-Id` required but missing ([`SessionMode::Required`]) | 400 |
 //! | missing or wrong bearer token | 401 with `WWW-Authenticate: Bearer` |
+//! | with OAuth: no token / a refused token | 401, `WWW-Authenticate: Bearer resource_metadata="…"` (with `error="invalid_token"` for a refused one) |
+//! | with OAuth: a valid token without the required scopes | 403, `WWW-Authenticate: Bearer …, error="insufficient_scope", scope="…"` |
+//! | with OAuth: the issuer's signing keys cannot be read | 503 with `Retry-After` |
 //! | `Origin` (or `Host`) not allowed | 403 |
 //! | unknown or ended session | 404 (the client initializes again) |
 //! | `GET` (no standalone stream is offered: every notification travels on its request's stream) | 405 with `Allow: POST, DELETE` |
@@ -53,8 +58,10 @@ mod stdio;
 pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_RATE_LIMIT_BURST,
-    DEFAULT_RATE_LIMIT_PER_SECOND, HttpConfig, HttpServer, RateLimit, SessionMode, TlsConfig,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_OAUTH_FETCH_TIMEOUT,
+    DEFAULT_OAUTH_MAX_DOCUMENT_BYTES, DEFAULT_OAUTH_REFRESH_INTERVAL, DEFAULT_RATE_LIMIT_BURST,
+    DEFAULT_RATE_LIMIT_PER_SECOND, HttpConfig, HttpServer, OAuthConfig, RateLimit, SessionMode,
+    TlsConfig,
 };
 pub use metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 pub use stdio::{

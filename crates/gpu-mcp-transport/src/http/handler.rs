@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::Conn;
 use super::body::{BudgetedBody, ReplyBody};
+use super::oauth::Verifier;
 use super::post::post;
 use super::rate::{self, RateLimiter};
 use super::security;
@@ -28,7 +29,7 @@ use crate::dispatch::Dispatcher;
 use crate::health::Health;
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
 
-pub(super) type HttpResponse = http::Response<ReplyBody>;
+pub(crate) type HttpResponse = http::Response<ReplyBody>;
 
 /// State shared by every connection of one server.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ pub(crate) struct Shared {
     pub(super) sessions: SessionTable,
     pub(super) health: Health,
     pub(super) budget: Budget,
+    oauth: Option<Verifier>,
     limiter: RateLimiter,
     metrics: Metrics,
     version_body: Bytes,
@@ -48,6 +50,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         config: HttpConfig,
+        oauth: Option<Verifier>,
         dispatcher: Dispatcher,
         sessions: SessionTable,
         health: Health,
@@ -73,6 +76,7 @@ impl Shared {
         Self {
             budget: Budget::new(config.max_buffered_bytes),
             limiter: RateLimiter::new(config.rate_limit),
+            oauth,
             version_body: Bytes::from(version.to_string()),
             cors_request_headers: HeaderValue::from_str(&request_headers)
                 .unwrap_or(HeaderValue::from_static("*")),
@@ -153,8 +157,22 @@ async fn route(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> Htt
     }
     let method = req.method();
     let readable = method == Method::GET || method == Method::HEAD;
+    let metadata = shared
+        .oauth
+        .as_ref()
+        .filter(|_| Verifier::is_metadata_path(path))
+        .and_then(|oauth| oauth.metadata(path));
+    let is_metadata = metadata.is_some();
+    if let Some(metadata) = metadata
+        && readable
+    {
+        return metadata;
+    }
     match path {
-        _ if !readable && matches!(path, "/healthz" | "/readyz" | "/version" | "/metrics") => {
+        _ if !readable
+            && (is_metadata
+                || matches!(path, "/healthz" | "/readyz" | "/version" | "/metrics")) =>
+        {
             let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -244,9 +262,8 @@ fn cors(shared: &Shared, response: &mut HttpResponse, origin: HeaderValue) {
 }
 
 /// The MCP endpoint once `Host` and `Origin` passed: the client's rate limit (before the token,
-/// so guessing tokens is limited too), the bearer token, then the method.
+/// so guessing tokens is limited too), the bearer token or OAuth access token, then the method.
 async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
-    let config = &shared.config;
     let headers = req.headers();
     if req.method() == Method::POST
         && let Err(wait) = shared.limiter.admit(conn.peer.ip())
@@ -263,20 +280,8 @@ async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -
             .insert(RETRY_AFTER, HeaderValue::from(rate::retry_after_secs(wait)));
         return r;
     }
-    if let Some(token) = &config.bearer_token
-        && !security::bearer_ok(headers.get(AUTHORIZATION), token)
-    {
-        let mut r = rpc_error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            ErrorCode::InvalidRequest,
-            "Unauthorized: send `Authorization: Bearer <token>`",
-        );
-        r.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Bearer realm="mcp""#),
-        );
-        return r;
+    if let Err(refused) = authenticate(shared, headers).await {
+        return refused;
     }
     match *req.method() {
         Method::POST => post(shared, conn, req).await,
@@ -289,6 +294,40 @@ async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
             r
+        }
+    }
+}
+
+/// The token rule: with neither a static token nor OAuth configured every request passes; the
+/// static token passes when it matches; otherwise OAuth, when configured, judges the token.
+async fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), HttpResponse> {
+    let authorization = headers.get(AUTHORIZATION);
+    let static_token = shared
+        .config
+        .bearer_token
+        .as_deref()
+        .map(|token| security::bearer_ok(authorization, token));
+    match (&shared.oauth, static_token) {
+        (_, Some(true)) | (None, None) => Ok(()),
+        (Some(oauth), _) => match oauth.check(authorization).await {
+            Ok(()) => Ok(()),
+            Err(denial) => {
+                tracing::debug!(?denial, "request refused: access token");
+                Err(oauth.refusal(denial))
+            }
+        },
+        (None, Some(false)) => {
+            let mut r = rpc_error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                ErrorCode::InvalidRequest,
+                "Unauthorized: send `Authorization: Bearer <token>`",
+            );
+            r.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="mcp""#),
+            );
+            Err(r)
         }
     }
 }

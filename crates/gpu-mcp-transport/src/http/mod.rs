@@ -3,6 +3,7 @@
 
 mod body;
 mod handler;
+mod oauth;
 mod post;
 mod rate;
 mod security;
@@ -30,6 +31,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use oauth::{
+    DEFAULT_OAUTH_FETCH_TIMEOUT, DEFAULT_OAUTH_MAX_DOCUMENT_BYTES, DEFAULT_OAUTH_REFRESH_INTERVAL,
+    OAuthConfig,
+};
 pub use rate::{DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_SECOND, RateLimit};
 pub use tls::TlsConfig;
 
@@ -92,6 +97,9 @@ pub struct HttpConfig {
     pub max_buffered_bytes: usize,
     /// Token required as `Authorization: Bearer <token>` on the MCP endpoint.
     pub bearer_token: Option<String>,
+    /// Accept OAuth access tokens (JWTs) of this issuer on the MCP endpoint and serve the
+    /// protected-resource metadata. With `bearer_token` too, either is accepted.
+    pub oauth: Option<OAuthConfig>,
     /// Serve HTTPS with this certificate.
     pub tls: Option<TlsConfig>,
     /// Time a client has to send its first byte, its request headers (also bounds idle HTTP/1
@@ -157,6 +165,7 @@ impl Default for HttpConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             bearer_token: None,
+            oauth: None,
             tls: None,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
@@ -201,8 +210,8 @@ impl std::fmt::Debug for HttpServer {
 impl HttpServer {
     /// Binds the listener and prepares TLS; nothing is served until [`HttpServer::serve`].
     ///
-    /// Binding a non-loopback address without a bearer token logs a warning: anyone who can
-    /// reach the address can call every tool.
+    /// Binding a non-loopback address without a bearer token or OAuth logs a warning: anyone
+    /// who can reach the address can call every tool. Unusable OAuth settings are an error.
     pub async fn bind(
         config: HttpConfig,
         server: McpServer,
@@ -210,6 +219,11 @@ impl HttpServer {
         metrics: Metrics,
     ) -> Result<Self> {
         let tls = config.tls.as_ref().map(TlsConfig::acceptor).transpose()?;
+        let verifier = config
+            .oauth
+            .as_ref()
+            .map(|oauth| oauth::Verifier::new(oauth, &config.mcp_path))
+            .transpose()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -217,11 +231,12 @@ impl HttpServer {
                 source,
             })?;
         let local_addr = listener.local_addr()?;
-        if !local_addr.ip().is_loopback() && config.bearer_token.is_none() {
+        if !local_addr.ip().is_loopback() && config.bearer_token.is_none() && verifier.is_none() {
             tracing::warn!(
                 %local_addr,
                 "UNAUTHENTICATED: the MCP endpoint listens on a non-loopback address without a \
-                 bearer token; anyone who can reach it can call every tool (set an auth token)"
+                 bearer token or OAuth; anyone who can reach it can call every tool (set an auth \
+                 token)"
             );
         }
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -249,7 +264,9 @@ impl HttpServer {
             config.max_sessions_per_client,
             config.session_idle_ttl,
         );
-        let shared = Arc::new(Shared::new(config, dispatcher, sessions, health, metrics));
+        let shared = Arc::new(Shared::new(
+            config, verifier, dispatcher, sessions, health, metrics,
+        ));
         Ok(Self {
             listener,
             local_addr,

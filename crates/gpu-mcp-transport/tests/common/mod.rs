@@ -1,6 +1,8 @@
 //! A small tool catalog and an HTTP client for the transport tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod idp;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
