@@ -35,7 +35,7 @@ impl ExitStatus for Error {
             Self::Verdict(Verdict::Degraded) => 3,
             Self::Verdict(Verdict::Critical) => 4,
             Self::Verdict(Verdict::Healthy) | Self::Check(_) | Self::Output(_) => 1,
-            Self::Transport(gpu_mcp_transport::Error::Tls(_)) => EX_USAGE,
+            Self::Transport(e) if e.is_config() => EX_USAGE,
             Self::Gpu(_) | Self::Startup => EX_UNAVAILABLE,
             Self::Transport(_) => 1,
         }

@@ -32,7 +32,7 @@ impl Error {
                     | K::InvalidHttpConfig(_)
                     | K::InvalidExecConfig(_)
             ),
-            Self::Transport(e) => matches!(e, gpu_mcp_transport::Error::Tls(_)),
+            Self::Transport(e) => e.is_config(),
         }
     }
 }

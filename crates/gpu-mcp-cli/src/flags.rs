@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use gpu_mcp_transport::{HttpConfig, RateLimit, SessionMode, StdioConfig, TlsConfig};
+use gpu_mcp_transport::{HttpConfig, OAuthConfig, RateLimit, SessionMode, StdioConfig, TlsConfig};
 
 use crate::duration::parse_duration;
 use crate::error::{Error, Result};
@@ -116,7 +116,8 @@ fn non_empty(items: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The bearer token clients must send on /mcp.
+/// The bearer token clients must send on /mcp: a static token, OAuth access tokens of an
+/// identity provider, or either.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Authentication")]
 pub struct AuthFlags {
@@ -127,6 +128,26 @@ pub struct AuthFlags {
     /// users of the machine).
     #[arg(long, hide_env_values = true, value_name = "TOKEN")]
     pub auth_token: Option<String>,
+    /// Accept OAuth 2.1 access tokens (JWTs) of this issuer on /mcp; its signing keys come from
+    /// its metadata's jwks_uri (or --oauth-jwks-url). With --auth-token too, either is accepted.
+    #[arg(long, value_name = "URL", requires = "oauth_audience")]
+    pub oauth_issuer: Option<String>,
+    /// This server's resource URL as clients reach it (https://gpu-mcp.example.com/mcp): a
+    /// token's `aud` must contain it.
+    #[arg(long, value_name = "URL", requires = "oauth_issuer")]
+    pub oauth_audience: Option<String>,
+    /// The issuer's JWKS, when it publishes no metadata [default: jwks_uri of the issuer's
+    /// metadata].
+    #[arg(long, value_name = "URL", requires = "oauth_issuer")]
+    pub oauth_jwks_url: Option<String>,
+    /// Scopes an access token must all carry, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "SCOPES",
+        requires = "oauth_issuer"
+    )]
+    pub oauth_required_scopes: Vec<String>,
 }
 
 impl AuthFlags {
@@ -141,6 +162,23 @@ impl AuthFlags {
             (None, Some(token)) => Ok(Some(token.trim().to_owned())),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The OAuth settings, when `--oauth-issuer` is given.
+    pub fn oauth(&self) -> Option<OAuthConfig> {
+        let (issuer, audience) = (self.oauth_issuer.as_ref()?, self.oauth_audience.as_ref()?);
+        Some(OAuthConfig {
+            jwks_url: self
+                .oauth_jwks_url
+                .as_ref()
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+            required_scopes: non_empty(&self.oauth_required_scopes)
+                .into_iter()
+                .map(|s| s.trim().to_owned())
+                .collect(),
+            ..OAuthConfig::new(issuer.trim(), audience.trim())
+        })
     }
 }
 
@@ -227,7 +265,7 @@ pub struct ServeFlags {
 
 impl ServeFlags {
     /// Writes these flags into both transports' configs: the listener (`default_listen` when
-    /// `--listen` is not given), sessions, `bearer_token`, one request bound for stdio and HTTP
+    /// `--listen` is not given), sessions, `bearer_token` and the OAuth settings, one request bound for stdio and HTTP
     /// alike (`--request-timeout`, or `default_request_timeout`) and the shutdown grace (by
     /// default it follows that bound).
     pub fn apply(
@@ -250,6 +288,7 @@ impl ServeFlags {
             .shutdown_grace
             .unwrap_or(request_timeout + Duration::from_secs(1));
         http.bearer_token = bearer_token;
+        http.oauth = self.auth.oauth();
         Ok(())
     }
 }
@@ -413,6 +452,41 @@ mod tests {
             demo(&["--auth-token", "a", "--auth-token-file", "/f"]).is_err(),
             "the two token sources conflict"
         );
+    }
+
+    #[test]
+    fn oauth_flags_make_the_oauth_settings() {
+        let d = demo(&[
+            "--oauth-issuer",
+            "https://idp.example.com/realms/gpu",
+            "--oauth-audience",
+            "https://gpu.example.com/mcp",
+            "--oauth-required-scopes",
+            "gpu.read, gpu.admin,,",
+        ])
+        .unwrap();
+        let oauth = d.serve.auth.oauth().unwrap();
+        assert_eq!(oauth.issuer, "https://idp.example.com/realms/gpu");
+        assert_eq!(oauth.audience, "https://gpu.example.com/mcp");
+        assert_eq!(oauth.jwks_url, None);
+        assert_eq!(oauth.required_scopes, ["gpu.read", "gpu.admin"]);
+        let mut http = HttpConfig::default();
+        d.serve
+            .apply(
+                &mut http,
+                &mut StdioConfig::default(),
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                Duration::from_secs(60),
+                None,
+            )
+            .unwrap();
+        assert_eq!(http.oauth, Some(oauth));
+        assert_eq!(demo(&[]).unwrap().serve.auth.oauth(), None);
+        assert!(
+            demo(&["--oauth-issuer", "https://idp.example.com"]).is_err(),
+            "the audience is required"
+        );
+        assert!(demo(&["--oauth-jwks-url", "https://idp.example.com/jwks"]).is_err());
     }
 
     #[test]

@@ -25,5 +25,13 @@ pub enum Error {
     OAuth(String),
 }
 
+impl Error {
+    /// Whether the settings given are at fault (TLS material, OAuth settings), not the
+    /// machine or the network.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Tls(_) | Self::OAuth(_))
+    }
+}
+
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
