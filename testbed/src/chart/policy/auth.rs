@@ -1,4 +1,4 @@
-//! The bearer-token Secret and the workloads that read it.
+//! The bearer-token Secret and the workloads that read it, and the OAuth settings of a workload.
 
 use serde_json::Value;
 
@@ -57,6 +57,39 @@ pub(super) fn check_auth(objects: &[Object<'_>], out: &mut Vec<String>) {
                     "{}: a token Secret is rendered but this workload does not require it",
                     w.id()
                 ));
+            }
+        }
+    }
+}
+
+/// A workload that accepts OAuth access tokens names its audience and an https issuer (and
+/// JWKS URL): plain http to an identity provider inside a cluster is never rendered.
+pub(super) fn check_oauth(objects: &[Object<'_>], out: &mut Vec<String>) {
+    for w in objects
+        .iter()
+        .filter(|o| matches!(o.kind, "DaemonSet" | "Deployment"))
+    {
+        let Some(container) = w.value["spec"]["template"]["spec"]["containers"].get(0) else {
+            continue;
+        };
+        let flags = flags(container);
+        let Some(issuer) = flags.get("oauth-issuer") else {
+            continue;
+        };
+        if flags.get("oauth-audience").is_none_or(|a| a.is_empty()) {
+            out.push(format!(
+                "{}: --oauth-issuer without --oauth-audience",
+                w.id()
+            ));
+        }
+        for (flag, url) in [
+            ("oauth-issuer", Some(issuer)),
+            ("oauth-jwks-url", flags.get("oauth-jwks-url")),
+        ] {
+            if let Some(url) = url
+                && !url.starts_with("https://")
+            {
+                out.push(format!("{}: --{flag} {url} is not https", w.id()));
             }
         }
     }

@@ -125,6 +125,7 @@ pub fn check(docs: &[Value], release: &Release<'_>) -> Vec<String> {
         }
     }
     auth::check_auth(&objects, &mut out);
+    auth::check_oauth(&objects, &mut out);
     out
 }
 
@@ -258,6 +259,29 @@ mod tests {
     #[test]
     fn minimal_good_render_passes() {
         assert_eq!(violations(&good()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn oauth_needs_an_audience_and_https() {
+        let mut docs = good();
+        let args = &mut docs[3]["spec"]["template"]["spec"]["containers"][0]["args"];
+        let base = args.clone();
+        let with = |extra: &[&str]| {
+            let mut a = base.as_array().unwrap().clone();
+            a.extend(extra.iter().map(|s| json!(s)));
+            Value::Array(a)
+        };
+        *args = with(&[
+            "--oauth-issuer=https://idp.example.com",
+            "--oauth-audience=https://gpu.example.com/mcp",
+        ]);
+        assert_eq!(violations(&docs), Vec::<String>::new());
+        docs[3]["spec"]["template"]["spec"]["containers"][0]["args"] = with(&[
+            "--oauth-issuer=http://idp.example.com",
+            "--oauth-jwks-url=http://idp.example.com/jwks",
+        ]);
+        let v = violations(&docs);
+        assert_eq!(v.len(), 3, "{v:#?}");
     }
 
     #[test]
