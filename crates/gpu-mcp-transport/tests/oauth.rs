@@ -333,3 +333,67 @@ async fn unusable_settings_are_refused_at_bind() {
         );
     }
 }
+
+fn fixture(name: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oauth");
+    std::fs::read_to_string(format!("{dir}/{name}"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn rsa_pss_and_p384_signatures_verify() {
+    let jwks: Value = serde_json::from_str(&fixture("jwks.json")).unwrap();
+    let idp = Idp::start_with(jwks["keys"].as_array().unwrap().clone()).await;
+    let s = start(
+        OAuthConfig {
+            jwks_url: Some(format!("{}/jwks", idp.issuer())),
+            required_scopes: vec!["gpu.read".into()],
+            ..OAuthConfig::new(
+                "https://idp.example.test",
+                "https://gpu-mcp.example.test/mcp",
+            )
+        },
+        None,
+    )
+    .await;
+    for name in [
+        "token.jwt",
+        "token-rs256.jwt",
+        "token-ps256.jwt",
+        "token-es384.jwt",
+    ] {
+        let r = echo(&s.http, Some(&fixture(name))).await;
+        assert_eq!(r.status, 200, "{name}: {:?}", r.body);
+    }
+    // The RS256 token's signature under an ES256 header (algorithm confusion) is refused.
+    let rs = fixture("token-rs256.jwt");
+    let (_, rest) = rs.split_once('.').unwrap();
+    let confused = format!("eyJhbGciOiJFUzI1NiIsImtpZCI6InJzYS0xIn0.{rest}");
+    assert_eq!(echo(&s.http, Some(&confused)).await.status, 401);
+}
+
+#[tokio::test]
+async fn stale_keys_are_read_again_and_kept_when_that_fails() {
+    let idp = Idp::start().await;
+    let s = start(
+        OAuthConfig {
+            max_key_age: Duration::ZERO,
+            refresh_interval: Duration::ZERO,
+            fetch_timeout: Duration::from_millis(300),
+            ..oauth(&idp)
+        },
+        None,
+    )
+    .await;
+    let token = idp.key.sign(&claims(&idp));
+    assert_eq!(echo(&s.http, Some(&token)).await.status, 200);
+    assert_eq!(echo(&s.http, Some(&token)).await.status, 200);
+    assert_eq!(idp.fetches(), 2, "stale keys are read again on use");
+    idp.silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = tokio::time::timeout(Duration::from_secs(30), echo(&s.http, Some(&token)))
+        .await
+        .expect("the fetch deadline ends the wait");
+    assert_eq!(r.status, 200, "the old keys stay when a read fails");
+}

@@ -219,11 +219,17 @@ impl HttpServer {
         metrics: Metrics,
     ) -> Result<Self> {
         let tls = config.tls.as_ref().map(TlsConfig::acceptor).transpose()?;
-        let verifier = config
-            .oauth
-            .as_ref()
-            .map(|oauth| oauth::Verifier::new(oauth, &config.mcp_path))
-            .transpose()?;
+        let verifier = match config.oauth.clone() {
+            // Loading the system's CA certificates reads files.
+            Some(oauth) => {
+                let path = config.mcp_path.clone();
+                let made = tokio::task::spawn_blocking(move || oauth::Verifier::new(&oauth, &path))
+                    .await
+                    .map_err(|e| Error::OAuth(format!("preparing the OAuth client failed: {e}")))?;
+                Some(made?)
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {

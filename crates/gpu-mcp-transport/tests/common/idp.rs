@@ -94,6 +94,11 @@ pub struct Idp {
 
 impl Idp {
     pub async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// A provider whose JWKS also holds `extra` keys.
+    pub async fn start_with(extra: Vec<Value>) -> Self {
         let key = SigningKey::generate("key-1");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -104,11 +109,12 @@ impl Idp {
             "token_endpoint": format!("{issuer}/token"),
         })
         .to_string();
-        let jwks = json!({"keys": [
-            {"kty": "oct", "kid": "key-1", "k": "c2VjcmV0"},
-            key.jwk,
-        ]})
-        .to_string();
+        let mut keys = vec![
+            json!({"kty": "oct", "kid": "key-1", "k": "c2VjcmV0"}),
+            key.jwk.clone(),
+        ];
+        keys.extend(extra);
+        let jwks = json!({ "keys": keys }).to_string();
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let silent = Arc::new(AtomicBool::new(false));
         let (fetches, quiet) = (jwks_fetches.clone(), silent.clone());

@@ -199,17 +199,28 @@ impl KeyCache {
     }
 
     /// The key for a token, refreshing the keys when they are missing, stale or lack the
-    /// token's key, unless a fetch was attempted within the minimum interval.
+    /// token's key, unless a fetch was attempted within the minimum interval (then the keys at
+    /// hand answer, without waiting).
     pub(super) async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Lookup {
         let seen = {
             let state = self.state.lock();
-            if let Some(keys) = &state.keys
-                && state
-                    .fetched_at
-                    .is_some_and(|t| t.elapsed() < self.policy.max_age)
-                && let Some(key) = choose(keys, kid, alg)
-            {
-                return Lookup::Found(key);
+            let fresh = state
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < self.policy.max_age);
+            let tried_lately = state
+                .attempted_at
+                .is_some_and(|t| t.elapsed() < self.policy.min_interval);
+            match (&state.keys, tried_lately) {
+                (Some(keys), _) if fresh || tried_lately => {
+                    if let Some(key) = choose(keys, kid, alg) {
+                        return Lookup::Found(key);
+                    }
+                    if tried_lately {
+                        return Lookup::Unknown;
+                    }
+                }
+                (None, true) => return Lookup::Unavailable,
+                _ => {}
             }
             state.refreshes
         };
