@@ -90,8 +90,8 @@ async fn the_gateway_accepts_tokens_of_its_issuer() {
         .args(["--oauth-issuer", "https://idp.example.test"])
         .args(["--oauth-audience", AUDIENCE])
         .args(["--oauth-jwks-url", &jwks])
-        .args(["--oauth-required-scopes", "gpu.read"])
         .args(["--log-level", "warn"])
+        .env("GPU_MCP_GATEWAY_OAUTH_REQUIRED_SCOPES", "gpu.read")
         .env("GPU_MCP_GATEWAY_AUTH_TOKEN", "static-t0ken")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -117,7 +117,7 @@ async fn the_gateway_accepts_tokens_of_its_issuer() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status} {body}");
     let reply: Value = serde_json::from_str(&body).unwrap();
     assert!(reply["result"]["structuredContent"].is_object(), "{reply}");
-    // The static token (from its environment variable) is accepted too.
+    // The static token is accepted too (it and the scopes came from environment variables).
     let (status, _, _) = exchange(port, &list_nodes(Some("static-t0ken")))
         .await
         .unwrap();

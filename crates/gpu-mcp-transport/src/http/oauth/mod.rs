@@ -228,3 +228,26 @@ fn bearer(authorization: Option<&HeaderValue>) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer ") && !token.is_empty()).then_some(token)
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_authorization_header_is_judged_without_panicking(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            token in "[A-Za-z0-9_.=-]{0,120}",
+        ) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let _ = bearer(Some(&value));
+            }
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+            prop_assert_eq!(bearer(Some(&value)), (!token.is_empty()).then_some(token.as_str()));
+            let _ = token::header(&token);
+        }
+    }
+}
