@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask <command>`.
 //!
-//! `test`, `docs` and `chart` live here, each in its own module with an `Args` type and a `run`
+//! `test`, `docs`, `chart` and `fuzz` live here, each in its own module with an `Args` type and a `run`
 //! function; `cluster`, `e2e`, `sdk-clients`, `bench` and `image` are the test bed's (`gpu-mcp-testbed`),
 //! mounted here so that every task has one entry point.
 //! The `tidy` tests check the workspace's conventions.
@@ -10,6 +10,7 @@ use gpu_mcp_testbed::{bench, cluster, e2e, image, sdk_clients};
 
 mod chart;
 mod docs;
+mod fuzz;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -40,6 +41,8 @@ pub(crate) enum Command {
     Bench(bench::Args),
     /// Build the container image from this machine's binaries (`--test` also runs it).
     Image(image::Args),
+    /// Run the libFuzzer targets of `fuzz/` for a time budget each (needs the nightly toolchain).
+    Fuzz(fuzz::Args),
     /// Every test: cargo test, docs check, SDK clients, chart checks, local-cluster end-to-end.
     Test(test::Args),
 }
@@ -58,6 +61,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::SdkClients(args) => sdk_clients::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Image(args) => image::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Test(args) => test::run(args),
     }
 }
