@@ -1,16 +1,27 @@
 //! Properties of what a node's kernel log and a client's arguments feed this crate: the
 //! kernel-log parser never panics on any bytes and keeps its bounds, a well-formed Xid line in
 //! any record format is read back with its fields, PCI addresses normalise to a fixed point, and
-//! the time parsers never panic, stay within their bounds and round-trip what they format.
+//! the time parsers never panic, stay within their bounds and round-trip what they format; a log
+//! cut at a line boundary parses as the whole, and the tools' argument types accept only the
+//! properties their input schemas list. The fuzz targets `kernel_log` and `tool_arguments`
+//! (`cargo xtask fuzz`) hunt the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
+use gpu_mcp_model::processes::GpuProcessesArgs;
 use gpu_mcp_model::time::{format_rfc3339, parse_rfc3339, parse_since, parse_window};
+use gpu_mcp_model::topology::TopologyArgs;
 use gpu_mcp_model::xid::{
     KernelLogParser, normalize_pci_bus_id, parse_kernel_log, parse_sxid_line, parse_xid_line,
 };
+use gpu_mcp_model::{
+    ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_INVENTORY, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY,
+    gpu_tool_definitions,
+};
 use proptest::prelude::*;
+use serde_json::Value;
 
 /// 256 cases, or `PROPTEST_CASES` for a longer hunt.
 fn config() -> ProptestConfig {
@@ -72,6 +83,43 @@ fn log_text() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
 }
 
+/// Argument names the tools take, mixed with others.
+fn argument_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            "gpu_index", "gpu_uuid", "sections", "full", "xid_since", "since", "limit",
+            "namespace", "pod", "node",
+        ])
+        .prop_map(str::to_owned),
+        1 => "[a-z_]{1,12}",
+    ]
+}
+
+fn argument_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<u32>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        prop::sample::select(vec![
+            "30m",
+            "7d",
+            "2026-01-31T12:00:00Z",
+            "GPU-0",
+            "memory",
+            ""
+        ])
+        .prop_map(Value::from),
+        any::<String>().prop_map(Value::from),
+        Just(serde_json::json!(["identity", "memory"])),
+    ]
+}
+
+/// Whether `arguments` parse as `T` (the server core reads them with serde as well).
+fn accepts<T: serde::de::DeserializeOwned>(arguments: &serde_json::Map<String, Value>) -> bool {
+    serde_json::from_value::<T>(Value::Object(arguments.clone())).is_ok()
+}
+
 fn boot_time() -> impl Strategy<Value = Option<SystemTime>> {
     prop::option::of((0u64..=1 << 40).prop_map(|s| UNIX_EPOCH + Duration::from_secs(s)))
 }
@@ -113,6 +161,64 @@ proptest! {
         prop_assert!(parse.events.len() <= max && parse.sxids.len() <= max);
         let _ = parse_xid_line(&text);
         let _ = parse_sxid_line(&text);
+    }
+
+    #[test]
+    fn a_log_cut_at_a_line_boundary_parses_as_the_whole(
+        text in log_text(),
+        more in log_text(),
+        boot in boot_time(),
+        max in 1usize..4,
+    ) {
+        // The reader feeds the parser one buffer at a time; where a read ends must not matter.
+        let log = format!("{text}\n{more}");
+        let parser = || KernelLogParser::new(boot).with_max_events(max);
+        let mut whole = parser();
+        whole.feed_buffer(log.as_bytes());
+        let whole = whole.finish();
+        let mut pieces = parser();
+        pieces.feed_buffer(format!("{text}\n").as_bytes());
+        pieces.feed_buffer(more.as_bytes());
+        prop_assert_eq!(pieces.finish(), whole.clone());
+        // Every address the parse reports is already normal.
+        let addresses = whole
+            .events
+            .iter()
+            .filter_map(|e| e.pci_bus_id.as_deref())
+            .chain(whole.sxids.iter().filter_map(|e| e.pci_bus_id.as_deref()))
+            .chain(whole.gpu_uuids.keys().map(String::as_str));
+        for pci in addresses {
+            let normal = normalize_pci_bus_id(pci);
+            prop_assert_eq!(normal.as_deref(), Some(pci));
+        }
+    }
+
+    #[test]
+    fn tool_arguments_accept_only_what_the_input_schema_lists(
+        members in prop::collection::vec((argument_name(), argument_value()), 0..5),
+    ) {
+        let arguments: serde_json::Map<String, Value> = members.into_iter().collect();
+        for tool in gpu_tool_definitions() {
+            let accepted = match tool.name.as_str() {
+                GET_GPU_INVENTORY => accepts::<InventoryArgs>(&arguments),
+                GET_GPU_HEALTH => accepts::<HealthArgs>(&arguments),
+                ANALYZE_XID_ERRORS => accepts::<XidArgs>(&arguments),
+                GET_GPU_PROCESSES => accepts::<GpuProcessesArgs>(&arguments),
+                GET_NVLINK_TOPOLOGY => accepts::<TopologyArgs>(&arguments),
+                _ => continue,
+            };
+            let listed = tool.input_schema.get("properties").and_then(Value::as_object);
+            if accepted {
+                for key in arguments.keys() {
+                    prop_assert!(
+                        listed.is_some_and(|p| p.contains_key(key)),
+                        "{} accepted `{}`, which its inputSchema does not list",
+                        tool.name,
+                        key
+                    );
+                }
+            }
+        }
     }
 
     #[test]

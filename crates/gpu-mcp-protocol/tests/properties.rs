@@ -1,7 +1,9 @@
 //! Properties of everything a client or a node feeds this crate: the JSON-RPC decoder never
 //! panics on any bytes and answers what it refuses with a well-formed error reply; encoding a
-//! message and parsing it back gives the same message; the 2026-07-28 envelope reader never
-//! panics and agrees with the raw version it reads; header values survive their encoding.
+//! message and parsing it back gives the same message, and so does reading it as JSON first (as
+//! the gateway reads an agent's reply); a tool result re-encodes to itself; the 2026-07-28
+//! envelope reader never panics and agrees with the raw version it reads; header values survive
+//! their encoding. The fuzz target `jsonrpc_message` (`cargo xtask fuzz`) hunts the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gpu_mcp_protocol::envelope::{
@@ -9,8 +11,8 @@ use gpu_mcp_protocol::envelope::{
 };
 use gpu_mcp_protocol::http::{decode_header_value, encode_header_value, mirrored_headers};
 use gpu_mcp_protocol::{
-    ErrorObject, Message, Notification, ProtocolVersion, Request, RequestEnvelope, RequestId,
-    Response, encode, encode_line, parse_message,
+    CallToolResult, Content, ErrorObject, Message, Notification, ProtocolVersion, Request,
+    RequestEnvelope, RequestId, Response, encode, encode_line, message_from_value, parse_message,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -152,6 +154,38 @@ proptest! {
         let line = encode_line(&message);
         prop_assert_eq!(line.last(), Some(&b'\n'));
         prop_assert_eq!(parse_message(&line[..line.len() - 1]).unwrap(), message);
+    }
+
+    #[test]
+    fn decoding_bytes_and_decoding_their_json_value_agree(value in json_value()) {
+        // The gateway's HTTP transport reads an agent's body as JSON first, then as a message.
+        let bytes = serde_json::to_vec(&value).unwrap();
+        match (parse_message(&bytes), message_from_value(value)) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "the decoders disagree: {a:?} vs {b:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tool_result_read_from_a_reply_re_encodes_to_itself(
+        text in any::<String>(),
+        structured in prop::option::of(json_value()),
+        is_error in prop::option::of(any::<bool>()),
+        encoded in any::<bool>(),
+    ) {
+        // `"structuredContent": null` reads back as none, which means the same.
+        let structured = structured.filter(|s| !s.is_null());
+        let result = match (&structured, encoded) {
+            (Some(s), true) => CallToolResult::structured_encoded(s, text.clone()),
+            _ => CallToolResult::new(vec![Content::text(text.clone())], structured.clone(), is_error),
+        };
+        let raw = result.to_raw_value(None).unwrap();
+        let back: CallToolResult = serde_json::from_str(raw.get()).unwrap();
+        prop_assert_eq!(&back, &result);
+        let again: CallToolResult =
+            serde_json::from_str(back.to_raw_value(None).unwrap().get()).unwrap();
+        prop_assert_eq!(again, back);
     }
 
     #[test]
