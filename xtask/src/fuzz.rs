@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use gpu_mcp_testbed::util::{cache, cmd, workspace};
@@ -47,6 +48,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut crashed = Vec::new();
     for target in targets {
+        let started = SystemTime::now();
         eprintln!("\n==> fuzz {target} for {} s", args.seconds);
         // libFuzzer writes what it finds into the first directory; the checked-in seeds are
         // only read.
@@ -66,20 +68,46 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         }
         if let Err(err) = cmd::status(&mut run) {
             eprintln!("{err:#}");
+            let dir = fuzz_dir.join("artifacts").join(target);
+            for artifact in written_since(&dir, started) {
+                eprintln!(
+                    "{target}: crashing input {}\n  reproduce: cd {} && RUSTUP_TOOLCHAIN=nightly {} fuzz run {target} {}",
+                    artifact.display(),
+                    fuzz_dir.display(),
+                    cargo_fuzz.display(),
+                    artifact.display()
+                );
+            }
             crashed.push(target);
         }
     }
     if !crashed.is_empty() {
-        let artifacts = fuzz_dir.join("artifacts");
         bail!(
-            "fuzz targets failed: {}; the crashing inputs are under {}/<target>/ \
-             (reproduce with `cargo +nightly fuzz run <target> <artifact>` in fuzz/)",
+            "fuzz targets failed: {} (crashing inputs under {}/<target>/, listed above)",
             crashed.join(", "),
-            artifacts.display()
+            fuzz_dir.join("artifacts").display()
         );
     }
     eprintln!("xtask fuzz: every target ran its budget without a crash");
     Ok(())
+}
+
+/// The files in `dir` modified at or after `since`: the inputs libFuzzer wrote during one run.
+fn written_since(dir: &Path, since: SystemTime) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m >= since)
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 /// `cargo-fuzz` run with the nightly toolchain: it calls `cargo` from `PATH`, which rustup's

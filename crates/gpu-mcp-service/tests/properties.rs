@@ -1,7 +1,8 @@
 //! Properties of what a client feeds the server core over HTTP: any MCP header values with any
 //! body are decoded and answered without a panic, every reply is one well-formed JSON-RPC
-//! response to the request's own id with an HTTP status, and headers mirrored from the body as a
-//! client must write them are never refused as a mismatch.
+//! response to the request's own id with an HTTP status, and so is any stdio line, before or
+//! after the handshake; headers mirrored from the body as a client must write them are never
+//! refused as a mismatch. The fuzz target `service_request` (`cargo xtask fuzz`) hunts the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -213,6 +214,47 @@ proptest! {
         };
         let reply = runtime().block_on(server().session().answer(incoming));
         prop_assert!(check_reply(&reply, Some(&request)).is_some(), "a request gets a reply");
+    }
+
+    #[test]
+    fn any_stdio_line_is_answered_before_and_after_the_handshake(
+        line in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..256),
+            request().prop_map(|r| gpu_mcp_protocol::encode(&r)),
+        ],
+        handshake in any::<bool>(),
+    ) {
+        let session = server().session();
+        let rt = runtime();
+        if handshake {
+            let initialize = Request::new(
+                0,
+                "initialize",
+                Some(json!({
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "p", "version": "0"},
+                })),
+            );
+            let initialized = gpu_mcp_protocol::Notification::new("notifications/initialized", None);
+            for message in [gpu_mcp_protocol::encode(&initialize), gpu_mcp_protocol::encode(&initialized)] {
+                rt.block_on(session.answer(Incoming::from_line(&message).unwrap()));
+            }
+        }
+        match Incoming::from_line(&line) {
+            Err(reply) => {
+                prop_assert!(check_reply(&reply, None).is_some(), "a refusal has a body");
+            }
+            Ok(incoming) => {
+                let request = match incoming.message() {
+                    Message::Request(r) => Some(r.clone()),
+                    _ => None,
+                };
+                let reply = rt.block_on(session.answer(incoming));
+                let answered = check_reply(&reply, request.as_ref()).is_some();
+                prop_assert!(answered || request.is_none(), "a request gets a reply");
+            }
+        }
     }
 
     #[test]
