@@ -172,8 +172,11 @@ impl GpuSelector {
         if let Ok(i) = value.parse::<u32>() {
             return Ok(Self::Index(i));
         }
+        // `get`, not indexing: a client's value may have a multi-byte character at byte 4.
         let is_uuid = value.len() > 4
-            && value[..4].eq_ignore_ascii_case("GPU-")
+            && value
+                .get(..4)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("GPU-"))
             && value[4..]
                 .chars()
                 .all(|c| c.is_ascii_hexdigit() || c == '-');

@@ -96,6 +96,16 @@ fn bad_arguments_are_named() {
 }
 
 #[test]
+fn a_gpu_value_with_a_multi_byte_character_at_byte_four_is_refused_not_a_panic() {
+    // Found by the `tool_arguments` fuzz target: the UUID check sliced the value at byte 4.
+    for value in ["gpu\u{4d7}sde-1", "GPU\u{e9}", "\u{1f600}-0"] {
+        let e = render_prompt(PromptScope::Node, GPU_TRIAGE, &args(&[("gpu", value)]));
+        assert!(e.unwrap_err().to_string().contains("`gpu`"), "{value:?}");
+    }
+    assert!(GpuSelector::parse("GPU-\u{e9}").is_err());
+}
+
+#[test]
 fn since_completes_without_a_lookup_and_every_suggestion_is_valid() {
     for s in SINCE_SUGGESTIONS {
         let given = args(&[("since", s)]);

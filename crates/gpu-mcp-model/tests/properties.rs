@@ -3,7 +3,7 @@
 //! any record format is read back with its fields, PCI addresses normalise to a fixed point, and
 //! the time parsers never panic, stay within their bounds and round-trip what they format; a log
 //! cut at a line boundary parses as the whole, and the tools' argument types accept only the
-//! properties their input schemas list. The fuzz targets `kernel_log` and `tool_arguments`
+//! properties their input schemas list, and any prompt arguments render or are refused. The fuzz targets `kernel_log` and `tool_arguments`
 //! (`cargo xtask fuzz`) hunt the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::processes::GpuProcessesArgs;
+use gpu_mcp_model::prompts::{PromptScope, gpu_prompts, render_prompt, static_completion};
 use gpu_mcp_model::time::{format_rfc3339, parse_rfc3339, parse_since, parse_window};
 use gpu_mcp_model::topology::TopologyArgs;
 use gpu_mcp_model::xid::{
@@ -216,6 +217,28 @@ proptest! {
                         tool.name,
                         key
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn any_prompt_arguments_render_or_are_refused_without_panicking(
+        members in prop::collection::vec(
+            (
+                prop::sample::select(vec!["gpu", "since", "node", "other"]),
+                prop_oneof![any::<String>(), "(GPU-|gpu)[ -~\u{80}-\u{10ffff}]{0,12}"],
+            ),
+            0..4,
+        ),
+    ) {
+        let arguments: std::collections::BTreeMap<String, String> =
+            members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        for scope in [PromptScope::Node, PromptScope::Fleet] {
+            for prompt in gpu_prompts(scope) {
+                let _ = render_prompt(scope, &prompt.name, &arguments);
+                for (argument, prefix) in &arguments {
+                    let _ = static_completion(scope, &prompt.name, argument, prefix);
                 }
             }
         }
