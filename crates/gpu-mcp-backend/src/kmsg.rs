@@ -200,7 +200,7 @@ fn open_error(path: &Path, e: &std::io::Error) -> KernelLogRead {
         ErrorKind::PermissionDenied => (
             KernelLogStatus::PermissionDenied,
             format!(
-                "no permission to read {p}: reading the kernel log needs CAP_SYSLOG (kernel.dmesg_restrict=1); run the agent with that capability or privileged"
+                "no permission to read {p}: reading the kernel log needs CAP_SYSLOG (kernel.dmesg_restrict=1), and in a container the runtime's device cgroup must also allow the device, which a mount of /dev/kmsg alone does not; run the agent privileged (the chart's agent.kmsg.privileged) or grant the device to its container; Xid events then come from NVML alone"
             ),
         ),
         ErrorKind::NotFound => (
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(r.status, KernelLogStatus::PermissionDenied);
         let d = r.detail.unwrap();
         assert!(
-            d.contains("no permission") && d.contains("CAP_SYSLOG"),
+            d.contains("no permission") && d.contains("CAP_SYSLOG") && d.contains("device cgroup"),
             "{d}"
         );
     }
