@@ -1,7 +1,7 @@
 """Checks an MCP server with the official Python SDK (`mcp`) in its default mode.
 
-    check.py --name NAME [--progress TOOL=TOTAL] --url http://127.0.0.1:PORT/mcp
-    check.py --name NAME [--progress TOOL=TOTAL] --stdio -- COMMAND [ARG...]
+    check.py --name NAME [--progress TOOL=TOTAL] [--arguments TOOL=JSON]... --url http://127.0.0.1:PORT/mcp
+    check.py --name NAME [--progress TOOL=TOTAL] [--arguments TOOL=JSON]... --stdio -- COMMAND [ARG...]
 
 Connects with `Client(url)` or `Client(StdioServerParameters(...))` and no other argument, so the
 SDK negotiates as it does for every user (`mode="auto"`: `server/discover`, falling back to
@@ -17,6 +17,11 @@ the `resource_link` blocks that tool answers carry.
 With `--progress TOOL=TOTAL` it also calls TOOL with its default arguments and a progress
 callback, and requires one progress report per step up to TOTAL (done / total with a message)
 before the result: a gateway fan-out over TOTAL nodes.
+With `--arguments TOOL=JSON` (repeatable) TOOL is called with that JSON object, required
+arguments it leaves out taking their defaults, and TOOL must be listed. With the environment
+variable GPU_MCP_CHECK_TOKEN set, every HTTP request carries `Authorization: Bearer <token>` (the
+only change to the default client: an `httpx2.AsyncClient` with that header given to the SDK's
+`streamable_http_client`).
 Prints one JSON report on stdout; the server's and the SDK's logs go to stderr.
 Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
 """
@@ -25,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -33,8 +40,10 @@ import traceback
 from importlib.metadata import version
 from typing import Any
 
+import httpx2
 import jsonschema
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import PromptReference, ResourceTemplateReference
 from pydantic import ValidationError
 
@@ -44,6 +53,9 @@ REQUEST_TIMEOUT_S = 60.0
 MAX_PAGES = 100
 # Most listed resources read (a gateway lists every node's).
 MAX_READS = 5
+# Timeouts of the HTTP client given to the SDK with a token: the SDK's own defaults (30 s, and
+# 300 s to read, as a response stream may stay open).
+HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 # When the imports above were done; each check records when it ended, relative to this.
 STARTED = time.monotonic()
 
@@ -88,11 +100,13 @@ def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
     ]
 
 
-def default_arguments(input_schema: dict[str, Any]) -> dict[str, Any]:
-    """Arguments of a call with defaults: each required property's `default`."""
+def default_arguments(input_schema: dict[str, Any], given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Arguments of a call: `given`, and each other required property's `default`."""
     props = input_schema.get("properties") or {}
-    args = {}
+    args = dict(given or {})
     for name in input_schema.get("required") or []:
+        if name in args:
+            continue
         if "default" not in props.get(name, {}):
             raise ValueError(f"required argument `{name}` has no default")
         args[name] = props[name]["default"]
@@ -160,11 +174,11 @@ async def list_all(report: Report, method: str, fetch: Any, items: str) -> list[
     return collected
 
 
-async def call_tool(report: Report, client: Client, tool: Any) -> list[str]:
-    """Calls `tool` with default arguments; returns the URIs of its `resource_link` blocks."""
+async def call_tool(report: Report, client: Client, tool: Any, given: dict[str, Any] | None) -> list[str]:
+    """Calls `tool` with `given` and default arguments; returns the URIs of its `resource_link` blocks."""
     check = f"tools/call {tool.name}"
     try:
-        args = default_arguments(tool.input_schema)
+        args = default_arguments(tool.input_schema, given)
     except ValueError as exc:
         report.add(check, False, f"cannot call with default arguments: {exc}")
         return []
@@ -176,7 +190,7 @@ async def call_tool(report: Report, client: Client, tool: Any) -> list[str]:
     links = [str(c.uri) for c in result.content if getattr(c, "type", None) == "resource_link"]
     if result.is_error:
         text = " ".join(getattr(c, "text", "") for c in result.content)
-        report.add(check, False, f"isError with default arguments: {text[:500]}")
+        report.add(check, False, f"isError with arguments {json.dumps(args)}: {text[:500]}")
         return []
     if tool.output_schema is None:
         report.add(check, True, "no outputSchema declared")
@@ -309,8 +323,24 @@ async def fill_template(report: Report, client: Client, template: Any, completes
     await read_resource(report, client, filled, f"template {uri}")
 
 
-async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> None:
+async def run(
+    report: Report, server: Any, progress: tuple[str, int] | None, arguments: dict[str, dict[str, Any]]
+) -> None:
     started = time.monotonic()
+    token = os.environ.get("GPU_MCP_CHECK_TOKEN")
+    async with contextlib.AsyncExitStack() as stack:
+        if token and isinstance(server, str):
+            http = await stack.enter_async_context(
+                httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT)
+            )
+            server = streamable_http_client(server, http_client=http)
+        await checks(report, server, progress, arguments)
+    report.data["elapsed_s"] = round(time.monotonic() - started, 3)
+
+
+async def checks(
+    report: Report, server: Any, progress: tuple[str, int] | None, arguments: dict[str, dict[str, Any]]
+) -> None:
     # The SDK's defaults: no mode, no timeouts, no cache settings, no callbacks.
     async with Client(server) as client:
         caps = client.server_capabilities
@@ -327,8 +357,11 @@ async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> 
             if tools is not None:
                 if not tools:
                     report.add("tools/list non-empty", False, "the server lists no tools")
+                listed = {tool.name for tool in tools}
+                for name in sorted(set(arguments) - listed):
+                    report.add(f"tools/call {name}", False, "not listed, though arguments were given for it")
                 for tool in tools:
-                    links = await call_tool(report, client, tool)
+                    links = await call_tool(report, client, tool, arguments.get(tool.name))
                     if links and caps.resources is not None:
                         await read_resource(report, client, links[0], f"linked by {tool.name}")
             else:
@@ -353,7 +386,6 @@ async def run(report: Report, server: Any, progress: tuple[str, int] | None) -> 
             )
             for template in templates or []:
                 await fill_template(report, client, template, caps.completions is not None)
-    report.data["elapsed_s"] = round(time.monotonic() - started, 3)
 
 
 def main() -> int:
@@ -365,6 +397,13 @@ def main() -> int:
     parser.add_argument(
         "--progress", metavar="TOOL=TOTAL", help="a tool whose call reports TOTAL progress steps"
     )
+    parser.add_argument(
+        "--arguments",
+        metavar="TOOL=JSON",
+        action="append",
+        default=[],
+        help="call TOOL with this JSON object (repeatable)",
+    )
     parser.add_argument("command", nargs="*", help="stdio server command line")
     opts = parser.parse_args()
     progress = None
@@ -373,6 +412,16 @@ def main() -> int:
         if not tool or not total.isdigit() or int(total) < 1:
             parser.error("--progress takes TOOL=TOTAL with TOTAL a positive integer")
         progress = (tool, int(total))
+    arguments: dict[str, dict[str, Any]] = {}
+    for item in opts.arguments:
+        tool, _, text = item.partition("=")
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            parser.error(f"--arguments {tool}: not JSON: {exc}")
+        if not tool or not isinstance(value, dict):
+            parser.error("--arguments takes TOOL=JSON with JSON an object")
+        arguments[tool] = value
     if opts.stdio and not opts.command:
         parser.error("--stdio needs a command after `--`")
     if opts.url and opts.command:
@@ -380,13 +429,16 @@ def main() -> int:
 
     if opts.url:
         server: Any = opts.url
-        report = Report(opts.name, {"transport": "streamable-http", "url": opts.url})
+        target = {"transport": "streamable-http", "url": opts.url}
+        if os.environ.get("GPU_MCP_CHECK_TOKEN"):
+            target["authorization"] = "Bearer token from GPU_MCP_CHECK_TOKEN"
+        report = Report(opts.name, target)
     else:
         server = StdioServerParameters(command=opts.command[0], args=opts.command[1:])
         report = Report(opts.name, {"transport": "stdio", "command": opts.command})
     print(f"python mcp {version('mcp')} -> {opts.name}", file=sys.stderr)
     try:
-        asyncio.run(run(report, server, progress))
+        asyncio.run(run(report, server, progress, arguments))
     except BaseException as exc:  # a failed connect or teardown is a finding too
         if isinstance(exc, KeyboardInterrupt):
             raise

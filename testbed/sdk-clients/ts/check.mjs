@@ -1,8 +1,8 @@
 // Checks an MCP server with the official TypeScript SDK (@modelcontextprotocol/sdk) in its
 // default mode.
 //
-//     node check.mjs --name NAME --url http://127.0.0.1:PORT/mcp
-//     node check.mjs --name NAME --stdio -- COMMAND [ARG...]
+//     node check.mjs --name NAME [--arguments TOOL=JSON]... --url http://127.0.0.1:PORT/mcp
+//     node check.mjs --name NAME [--arguments TOOL=JSON]... --stdio -- COMMAND [ARG...]
 //
 // Connects with `new Client(info)` and `StreamableHTTPClientTransport(url)` or
 // `StdioClientTransport({ command, args })`, all with their defaults; lists the tools (every
@@ -14,6 +14,10 @@
 // earlier ones). With resources it lists them and their templates, reads the first listed ones,
 // completes every template variable (in the context of the earlier ones) and reads the filled
 // template, and reads the `resource_link` blocks that tool answers carry.
+// With `--arguments TOOL=JSON` (repeatable) TOOL is called with that JSON object, required
+// arguments it leaves out taking their defaults, and TOOL must be listed. With the environment
+// variable GPU_MCP_CHECK_TOKEN set, every HTTP request carries `Authorization: Bearer <token>`
+// (the transport's `requestInit.headers`, its only option set).
 // Prints one JSON report on stdout; the server's logs go to stderr.
 // Exits 0 when every check passed, 1 when one failed, 2 on bad usage.
 //
@@ -71,10 +75,11 @@ function describe(err) {
   return parts.join(', caused by ');
 }
 
-function defaultArguments(inputSchema) {
+function defaultArguments(inputSchema, given) {
   const props = inputSchema?.properties ?? {};
-  const args = {};
+  const args = { ...given };
   for (const name of inputSchema?.required ?? []) {
+    if (name in args) continue;
     if (!props[name] || !('default' in props[name])) {
       throw new Error(`required argument \`${name}\` has no default`);
     }
@@ -136,11 +141,11 @@ async function listAll(report, method, fetch, items) {
   return collected;
 }
 
-async function callTool(report, client, tool) {
+async function callTool(report, client, tool, given) {
   const check = `tools/call ${tool.name}`;
   let args;
   try {
-    args = defaultArguments(tool.inputSchema);
+    args = defaultArguments(tool.inputSchema, given);
   } catch (err) {
     report.add(check, false, `cannot call with default arguments: ${err.message}`);
     return [];
@@ -155,7 +160,7 @@ async function callTool(report, client, tool) {
   const links = (result.content ?? []).filter((c) => c.type === 'resource_link').map((c) => c.uri);
   if (result.isError) {
     const text = (result.content ?? []).map((c) => c.text ?? '').join(' ');
-    report.add(check, false, `isError with default arguments: ${text.slice(0, 500)}`);
+    report.add(check, false, `isError with arguments ${JSON.stringify(args)}: ${text.slice(0, 500)}`);
     return [];
   }
   if (!tool.outputSchema) {
@@ -267,7 +272,7 @@ async function fillTemplate(report, client, template, completes) {
   await readResource(report, client, filled, `template ${uri}`);
 }
 
-async function run(report, transport) {
+async function run(report, transport, toolArguments) {
   const started = performance.now();
   // Ajv (inside the SDK) logs schema keywords it does not know, such as `format: uint32`, with
   // console.warn; they are kept in the report rather than mixed into the server's log.
@@ -302,8 +307,12 @@ async function run(report, transport) {
         report.skip('tools/call', 'tools/list failed, so there is no tool to call');
       } else {
         if (tools.length === 0) report.add('tools/list non-empty', false, 'the server lists no tools');
+        const listed = new Set(tools.map((t) => t.name));
+        for (const name of Object.keys(toolArguments).filter((n) => !listed.has(n)).sort()) {
+          report.add(`tools/call ${name}`, false, 'not listed, though arguments were given for it');
+        }
         for (const tool of tools) {
-          const links = await callTool(report, client, tool);
+          const links = await callTool(report, client, tool, toolArguments[tool.name]);
           if (links.length > 0 && caps.resources) await readResource(report, client, links[0], `linked by ${tool.name}`);
         }
       }
@@ -342,7 +351,12 @@ async function run(report, transport) {
 const { values, positionals } = (() => {
   try {
     return parseArgs({
-      options: { name: { type: 'string' }, url: { type: 'string' }, stdio: { type: 'boolean' } },
+      options: {
+        name: { type: 'string' },
+        url: { type: 'string' },
+        stdio: { type: 'boolean' },
+        arguments: { type: 'string', multiple: true },
+      },
       allowPositionals: true,
     });
   } catch (err) {
@@ -354,11 +368,34 @@ if (!values.url === !values.stdio) usage('give exactly one of --url and --stdio'
 if (values.stdio && positionals.length === 0) usage('--stdio needs a command after `--`');
 if (values.url && positionals.length > 0) usage('--url takes no command');
 
+const toolArguments = {};
+for (const item of values.arguments ?? []) {
+  const at = item.indexOf('=');
+  const tool = at > 0 ? item.slice(0, at) : '';
+  let value;
+  try {
+    value = JSON.parse(item.slice(at + 1));
+  } catch (err) {
+    usage(`--arguments ${tool}: not JSON: ${err.message}`);
+  }
+  if (!tool || value === null || typeof value !== 'object' || Array.isArray(value)) {
+    usage('--arguments takes TOOL=JSON with JSON an object');
+  }
+  toolArguments[tool] = value;
+}
+
 let report;
 let transport;
 if (values.url) {
-  report = new Report(values.name, { transport: 'streamable-http', url: values.url });
-  transport = new StreamableHTTPClientTransport(new URL(values.url));
+  const token = process.env.GPU_MCP_CHECK_TOKEN;
+  const target = { transport: 'streamable-http', url: values.url };
+  if (token) target.authorization = 'Bearer token from GPU_MCP_CHECK_TOKEN';
+  report = new Report(values.name, target);
+  transport = token
+    ? new StreamableHTTPClientTransport(new URL(values.url), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      })
+    : new StreamableHTTPClientTransport(new URL(values.url));
 } else {
   const [command, ...args] = positionals;
   report = new Report(values.name, { transport: 'stdio', command: positionals });
@@ -366,7 +403,7 @@ if (values.url) {
 }
 process.stderr.write(`typescript ${report.data.sdk.package} ${report.data.sdk.version} -> ${values.name}\n`);
 try {
-  await run(report, transport);
+  await run(report, transport, toolArguments);
 } catch (err) {
   report.add('session', false, describe(err));
 }

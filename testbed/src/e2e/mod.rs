@@ -18,7 +18,12 @@
 //!    Secret), authenticated as the chart's gateway ServiceAccount (a TokenRequest token), so the
 //!    chart's Role is what is tested;
 //! 5. runs `bins/gpu-mcp-gateway/tests/e2e_cluster.rs` (an `rmcp` client sending the client
-//!    token) against it.
+//!    token) against it;
+//! 6. after the first routing's scenarios, runs the official Python and TypeScript SDK checks
+//!    (`crate::sdk_clients::check`) against the same gateway with the client token: every tool
+//!    called, `describe_gpu_node`, `get_pod_gpu_allocation` and `explain_pod_gpu_failure` naming
+//!    the first node and its pod `{node}-job-0`, every `structuredContent` validated against its
+//!    `outputSchema`.
 //!
 //! Every process started here is killed on exit, on success and on failure (logs are printed on
 //! failure); the release is uninstalled and a cluster this run started is removed, unless `--keep`.
@@ -168,10 +173,11 @@ fn run_local(args: &Args) -> Result<()> {
         eprintln!("=== e2e Kubernetes layer: FAILED: {e:#} ===");
         failures.push(format!("kubernetes layer: {e:#}"));
     }
-    for routing in args.routing.list() {
+    for (i, routing) in args.routing.list().iter().enumerate() {
         eprintln!("\n=== e2e: --routing {routing} ===");
         let started = Instant::now();
-        match routing::run(&ws, &handle, routing, &workloads.env()) {
+        // The SDK clients run once, after the first routing's scenarios.
+        match routing::run(&ws, &handle, routing, &workloads.env(), i == 0) {
             Ok(()) => eprintln!(
                 "=== e2e --routing {routing}: passed in {:.0} s ===",
                 started.elapsed().as_secs_f64()

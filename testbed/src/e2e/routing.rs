@@ -1,16 +1,19 @@
 //! One routing of the local e2e: the agents played (real agent processes on the pod IPs for
 //! http, kwok `Exec` objects for exec), the gateway started as the chart runs it, the
-//! scenarios run against it.
+//! scenarios run against it, then (for the first routing of a run) the official SDK clients.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use serde_json::json;
 
 use super::deployment::{Deployment, NAMESPACE};
+use super::workloads::WORKLOAD_NAMESPACE;
 use crate::cluster::ClusterHandle;
 use crate::programs;
+use crate::sdk_clients::{self, CheckOptions, ClientChoice, Server};
 use crate::util::net;
 use crate::util::process::Supervised;
 use crate::util::workspace::Workspace;
@@ -26,12 +29,14 @@ struct Run {
     gateway: Option<Supervised>,
 }
 
-/// Installs the chart with `routing`, plays its agents, starts the gateway and runs the scenarios.
+/// Installs the chart with `routing`, plays its agents, starts the gateway and runs the scenarios;
+/// with `sdk_check`, then the official SDK clients against the same gateway.
 pub(super) fn run(
     ws: &Workspace,
     handle: &ClusterHandle,
     routing: &str,
     workload_env: &BTreeMap<String, String>,
+    sdk_check: bool,
 ) -> Result<()> {
     let log_dir = ws.scratch(&format!("e2e-{routing}"));
     let deployment = Deployment::install(handle, routing, &log_dir)?;
@@ -184,7 +189,16 @@ pub(super) fn run(
         );
     }
     env.extend(workload_env.clone());
-    let result = programs::run_scenarios(&env, false, &[]);
+    let mut result = programs::run_scenarios(&env, false, &[]);
+    if sdk_check {
+        let url = format!("http://{gw_addr}/mcp");
+        let sdk = sdk_check_gateway(&url, &nodes[0], &deployment.client_token, &log_dir);
+        result = match (result, sdk) {
+            (Ok(()), sdk) => sdk,
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(s)) => Err(e.context(format!("and the SDK clients failed too: {s:#}"))),
+        };
+    }
     if result.is_err() {
         dump_logs(&run, handle);
     }
@@ -194,6 +208,40 @@ pub(super) fn run(
     }
     drop(run);
     result
+}
+
+/// The official Python and TypeScript SDK clients against the gateway as the chart runs it (its
+/// client token, `--cluster-context`): every tool called, the Kubernetes-context ones naming
+/// `node` and its first workload pod, every `structuredContent` validated against its
+/// `outputSchema`.
+fn sdk_check_gateway(url: &str, node: &str, token: &str, log_dir: &std::path::Path) -> Result<()> {
+    eprintln!("\n--- e2e: the official SDK clients against the gateway (node {node}) ---");
+    let started = std::time::Instant::now();
+    let pod = format!("{node}-job-0");
+    let options = CheckOptions {
+        token: Some(token.to_owned()),
+        arguments: vec![
+            ("describe_gpu_node".to_owned(), json!({"node": node})),
+            ("get_pod_gpu_allocation".to_owned(), json!({"node": node})),
+            (
+                "explain_pod_gpu_failure".to_owned(),
+                json!({"namespace": WORKLOAD_NAMESPACE, "pod": pod}),
+            ),
+        ],
+    };
+    sdk_clients::check(
+        ClientChoice::Both,
+        "e2e-gateway",
+        Server::Http(url.to_owned()),
+        options,
+        &log_dir.join("sdk-clients"),
+    )
+    .context("the official SDK clients against the e2e gateway")?;
+    eprintln!(
+        "--- e2e: the SDK clients passed in {:.0} s ---",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn dump_logs(run: &Run, handle: &ClusterHandle) {

@@ -30,6 +30,7 @@
 
 mod conformance;
 mod install;
+mod single;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -44,6 +45,8 @@ use crate::programs;
 use crate::util::process::{KillOnDrop, Supervised};
 use crate::util::workspace::Workspace;
 use crate::util::{fs as files, net};
+
+pub use single::{CheckOptions, check, check_with_python};
 
 /// Hang guard of one client run (a run takes a few seconds).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -68,10 +71,14 @@ pub struct Args {
     no_conformance: bool,
 }
 
+/// Which SDK clients a check runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ClientChoice {
+pub enum ClientChoice {
+    /// The official Python SDK.
     Python,
+    /// The official TypeScript SDK.
     Typescript,
+    /// Both, Python first.
     Both,
 }
 
@@ -118,6 +125,8 @@ struct Target {
     /// A tool whose call reports this many progress steps (a gateway fan-out over every
     /// agent); the Python client calls it asking for progress and follows every step.
     progress: Option<(&'static str, usize)>,
+    /// The token and the tool arguments the clients send beyond their defaults.
+    options: CheckOptions,
 }
 
 /// The outcome of one client against one target.
@@ -240,39 +249,6 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Runs the official Python SDK's checks (in its default mode) against one server, installing
-/// the SDK when missing; fails naming every failed check. Its report and log go to
-/// `<out_dir>/python-<name>.{json,log}`.
-pub fn check_with_python(name: &'static str, server: Server, out_dir: &Path) -> Result<()> {
-    install::check_prerequisites(&[Client::Python])?;
-    let inst = install::python()?;
-    files::create_dir(out_dir)?;
-    let target = Target {
-        name,
-        server,
-        progress: None,
-    };
-    let outcome = start_client(Client::Python, &inst, &target, out_dir)?.finish();
-    if outcome.failures.is_empty() {
-        eprintln!(
-            "  python SDK ({}) -> {name}: {} checks passed, {} skipped (protocol {})",
-            inst.sdk,
-            outcome.passed,
-            outcome.skipped,
-            outcome.protocol.as_deref().unwrap_or("?")
-        );
-        Ok(())
-    } else {
-        bail!(
-            "python SDK -> {name}: {} check(s) failed:\n  {}\n  report {}, log {}",
-            outcome.failures.len(),
-            outcome.failures.join("\n  "),
-            outcome.report.display(),
-            outcome.log.display()
-        )
-    }
-}
-
 /// Starts the HTTP agents and the HTTP gateway; returns them (killed on drop) and the four
 /// targets.
 fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec<Target>)> {
@@ -322,16 +298,19 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
                 SCENARIO.to_owned(),
             ]),
             progress: None,
+            options: CheckOptions::default(),
         },
         Target {
             name: "agent-http",
             server: Server::Http(url(ports[0])),
             progress: None,
+            options: CheckOptions::default(),
         },
         Target {
             name: "gateway-http",
             server: Server::Http(url(ports[2])),
             progress: Some(FAN_OUT),
+            options: CheckOptions::default(),
         },
         Target {
             name: "gateway-stdio",
@@ -343,6 +322,7 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
                 agents,
             ]),
             progress: Some(FAN_OUT),
+            options: CheckOptions::default(),
         },
     ];
     Ok((servers, targets))
@@ -375,6 +355,12 @@ fn start_client(
     if let (Client::Python, Some((tool, total))) = (client, target.progress) {
         cmd.arg("--progress").arg(format!("{tool}={total}"));
     }
+    for (tool, arguments) in &target.options.arguments {
+        cmd.arg("--arguments").arg(format!("{tool}={arguments}"));
+    }
+    if let Some(token) = &target.options.token {
+        cmd.env(single::TOKEN_ENV, token);
+    }
     match &target.server {
         Server::Http(url) => {
             cmd.args(["--url", url]);
@@ -391,7 +377,15 @@ fn start_client(
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
-        .with_context(|| format!("starting the {} client: {cmd:?}", client.name()))?;
+        // Not `{cmd:?}`: its environment may hold the token.
+        .with_context(|| {
+            format!(
+                "starting the {} client: {} {}",
+                client.name(),
+                inst.program.display(),
+                inst.script.display()
+            )
+        })?;
     Ok(Run {
         client,
         target: target.name,
