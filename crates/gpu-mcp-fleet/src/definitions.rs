@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(t.input_schema["additionalProperties"], false);
         let props = t.input_schema["properties"].as_object().unwrap();
         let names: Vec<&str> = props.keys().map(String::as_str).collect();
-        assert_eq!(names, ["cursor", "node_limit", "node_pattern"]);
+        assert_eq!(names, ["node_pattern", "node_limit", "cursor"]);
         let text = serde_json::to_string(&t.input_schema).unwrap();
         assert!(!text.contains("null") && !text.contains("format"), "{text}");
         let out = t.output_schema.unwrap();

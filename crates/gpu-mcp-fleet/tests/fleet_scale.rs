@@ -469,6 +469,19 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
                 assert_eq!(s["node_count"], n, "{tool}");
                 continue;
             }
+            // Read top-down: the headline and totals before any detail, and each problem's node
+            // and verdict before its details.
+            let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys[..3], ["headline", "detail", "summary"], "{tool}");
+            if let Some(first) = s["problems"].get(0) {
+                let keys: Vec<&str> = first
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(keys[..2], ["node", "verdict"], "{tool}");
+            }
             assert_eq!(s["summary"]["nodes_total"], n, "{tool} at {n}");
             assert_eq!(s["summary"]["nodes_ok"], n - failed.len(), "{tool} at {n}");
             // Every failed node is named, or counted as left out.

@@ -322,9 +322,9 @@ mod tests {
         assert!(r.result.is_none() && !r.is_error());
         assert_eq!(
             String::from_utf8(encode(&r)).unwrap(),
-            r#"{"jsonrpc":"2.0","id":7,"result":{"a":"x","b":[1,2]}}"#
+            r#"{"jsonrpc":"2.0","id":7,"result":{"b":[1,2],"a":"x"}}"#
         );
-        let plain = Response::success(RequestId::Number(7), json!({"a": "x", "b": [1, 2]}));
+        let plain = Response::success(RequestId::Number(7), json!({"b": [1, 2], "a": "x"}));
         assert_eq!(r, plain);
         assert_eq!(encode(&r), encode(&plain));
         let back: Response = serde_json::from_slice(&encode(&r)).unwrap();
