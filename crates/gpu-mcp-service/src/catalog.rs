@@ -8,6 +8,7 @@ use gpu_mcp_protocol::mcp::{
     ResourceTemplate,
 };
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::progress::Progress;
@@ -134,4 +135,12 @@ pub trait ResourceCatalog: Send + Sync {
     /// Values for the variable of a resource template that `request` names (at most
     /// [`gpu_mcp_protocol::mcp::MAX_COMPLETION_VALUES`]).
     fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion>;
+
+    /// A generation that moves whenever the list of [`ResourceCatalog::resources`] changes,
+    /// if it can change; the server then announces changes to its sessions
+    /// (`notifications/resources/list_changed`). Default `None`: the list is fixed, or its
+    /// changes are told only by its `ttlMs`. Asked once, when the server is made.
+    fn list_changes(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 }

@@ -94,7 +94,14 @@
 //!
 //! **Resources.**
 //! A catalog with a [`ResourceCatalog`] that has templates gets the `resources` capability
-//! (`subscribe` and `listChanged` false) and `completions`, in every revision.
+//! and `completions`, in every revision, with `subscribe` false: every read is the GPUs' state
+//! now, so there is nothing to subscribe to.
+//! `listChanged` is true in the handshake revisions when the catalog's list changes
+//! ([`ResourceCatalog::list_changes`], the gateway's nodes coming and going): each initialized
+//! session then gets `notifications/resources/list_changed` ([`Session::resource_list_changes`],
+//! at most one per [`LIST_CHANGED_INTERVAL`]) on the stream its transport keeps outside
+//! requests. 2026-07-28 gets `listChanged: false`: its change notifications need
+//! `subscriptions/listen`, which is not served.
 //! `resources/list` pages at most 100 resources and, in 2026-07-28, carries the catalog's
 //! `ttlMs` with `cacheScope: "public"`; `resources/templates/list` carries the tool list's hints.
 //! A URI that names no resource is `-32602` in 2026-07-28 (SEP-2164) and `-32002` before,
@@ -108,7 +115,7 @@
 //!
 //! `exchange` (the seam with transports), `headers` (MCP headers over HTTP), `session` (state
 //! and cancellation), `lifecycle` (revision and lifecycle decisions, `initialize`,
-//! `server/discover`), `dispatch` (methods to handlers), `prompts` (`prompts/list`,
+//! `server/discover`), `list_changes` (resource list change notifications), `dispatch` (methods to handlers), `prompts` (`prompts/list`,
 //! `prompts/get`, `completion/complete`), `resources` (`resources/list`,
 //! `resources/templates/list`, `resources/read`), `shaping` (per-revision fields),
 //! `logging` (log messages for clients), `progress` (progress notifications), `server` (identity and policy), `tool` (definitions from Rust types, argument parsing).
@@ -122,6 +129,7 @@ mod error;
 mod exchange;
 mod headers;
 mod lifecycle;
+mod list_changes;
 mod logging;
 mod paging;
 mod progress;
@@ -139,6 +147,7 @@ pub use catalog::{
 pub use error::{Error, Result};
 pub use exchange::{Incoming, Label, Outcome, Reply, RequestContext, SessionUse, TransportKind};
 pub use headers::HttpHeaders;
+pub use list_changes::{LIST_CHANGED_INTERVAL, ListChanges, RESOURCE_LIST_CHANGED_METHOD};
 pub use logging::{LOG_MESSAGE_METHOD, LogMessages, LogRecord, LogSink};
 pub use progress::{NotificationSender, PROGRESS_METHOD, Progress};
 pub use server::{DEFAULT_TOOLS_TTL_MS, McpServer, ServerInfo, SessionPolicy};

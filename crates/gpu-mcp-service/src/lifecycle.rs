@@ -184,7 +184,7 @@ impl Session {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
-            capabilities: self.server.capabilities(),
+            capabilities: self.server.capabilities_for(false),
             instructions: inner.info.instructions.clone(),
             ttl_ms: inner.policy.discover_ttl_ms,
             cache_scope: CacheScope::Public,

@@ -9,6 +9,7 @@ use gpu_mcp_protocol::mcp::{
 };
 use parking_lot::Mutex;
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::catalog::ToolCatalog;
 use crate::error::Result;
@@ -79,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) has_resources: bool,
     /// Where components write log messages for the sessions' clients.
     pub(crate) log_sink: LogSink,
+    /// The generation of the catalog's resource list, when it has resources and they change.
+    pub(crate) list_changes: Option<watch::Receiver<u64>>,
 }
 
 /// The server: shared, cheap to clone; one per process.
@@ -139,6 +142,10 @@ impl McpServer {
         let has_resources = catalog
             .resource_catalog()
             .is_some_and(|r| !r.templates().is_empty());
+        let list_changes = catalog
+            .resource_catalog()
+            .filter(|_| has_resources)
+            .and_then(|r| r.list_changes());
         Self {
             inner: Arc::new(Inner {
                 info,
@@ -151,6 +158,7 @@ impl McpServer {
                 has_prompts,
                 has_resources,
                 log_sink,
+                list_changes,
             }),
         }
     }
@@ -190,8 +198,14 @@ impl McpServer {
         &self.inner.log_sink
     }
 
-    /// The capabilities this server declares.
+    /// The capabilities this server declares in the handshake revisions.
     pub fn capabilities(&self) -> ServerCapabilities {
+        self.capabilities_for(true)
+    }
+
+    /// The capabilities declared in `initialize` (`handshake`) or in 2026-07-28
+    /// (`server/discover`), which has no session stream for list changes.
+    pub(crate) fn capabilities_for(&self, handshake: bool) -> ServerCapabilities {
         ServerCapabilities {
             tools: Some(ToolsCapability {
                 list_changed: Some(false),
@@ -200,11 +214,12 @@ impl McpServer {
             prompts: self.inner.has_prompts.then_some(PromptsCapability {
                 list_changed: Some(false),
             }),
-            // No subscriptions and no list-changed notifications: resources are read fresh,
-            // and `resources/list` says with `ttlMs` how long its page stays true.
+            // No subscriptions: resources are read fresh. List changes go to sessions of the
+            // handshake revisions; `resources/list` says with `ttlMs` how long its page stays
+            // true.
             resources: self.inner.has_resources.then_some(ResourcesCapability {
                 subscribe: Some(false),
-                list_changed: Some(false),
+                list_changed: Some(handshake && self.inner.list_changes.is_some()),
             }),
             completions: (self.inner.has_prompts || self.inner.has_resources).then(JsonObject::new),
             ..ServerCapabilities::default()

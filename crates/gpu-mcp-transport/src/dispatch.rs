@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt;
-use gpu_mcp_service::{Incoming, LogMessages, McpServer, Reply, Session};
+use gpu_mcp_service::{Incoming, ListChanges, LogMessages, McpServer, Reply, Session};
 use tokio::sync::mpsc;
 
 use crate::metrics::{Metrics, Outcome};
@@ -77,6 +77,16 @@ impl Dispatcher {
 /// Sends a session's log messages to `tx` until the server or the receiver is gone.
 pub(crate) async fn forward(mut messages: LogMessages, tx: mpsc::Sender<Vec<u8>>) {
     while let Some(message) = messages.next().await {
+        if tx.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Sends a session's resource list change notifications to `tx` until the catalog or the
+/// receiver is gone.
+pub(crate) async fn forward_list_changes(mut changes: ListChanges, tx: mpsc::Sender<Vec<u8>>) {
+    while let Some(message) = changes.next().await {
         if tx.send(message).await.is_err() {
             break;
         }

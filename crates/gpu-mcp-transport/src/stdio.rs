@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::codec::{encode_response, error_response};
-use crate::dispatch::{Dispatcher, forward};
+use crate::dispatch::{Dispatcher, forward, forward_list_changes};
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -124,6 +124,10 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
     let _log_messages = session
         .log_messages()
         .map(|messages| AbortOnDropHandle::new(tokio::spawn(forward(messages, tx.clone()))));
+    // So do resource list changes, once the session is initialized.
+    let _list_changes = session.resource_list_changes().map(|changes| {
+        AbortOnDropHandle::new(tokio::spawn(forward_list_changes(changes, tx.clone())))
+    });
     let mut tasks = JoinSet::new();
     let mut buf = Vec::new();
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
