@@ -200,7 +200,8 @@ impl ClusterCatalog {
     }
 }
 
-/// Every known node's resources; `node` completes from discovery and `index` from the chosen
+/// Every known node's resources, announced as changed when the set of nodes changes; `node`
+/// completes from discovery and `index` from the chosen
 /// node's agent.
 impl ResourceCatalog for ClusterCatalog {
     fn templates(&self) -> Vec<ResourceTemplate> {
@@ -233,5 +234,11 @@ impl ResourceCatalog for ClusterCatalog {
 
     fn complete<'a>(&'a self, request: &'a CompleteRequestParams) -> BoxFuture<'a, Completion> {
         self.complete_variable(request).boxed()
+    }
+
+    /// The list is the nodes' resources, so it changes when discovery gains or loses a node;
+    /// static agents never change.
+    fn list_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.router().directory().node_set_changes()
     }
 }

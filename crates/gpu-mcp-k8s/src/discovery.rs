@@ -95,6 +95,8 @@ struct Shared {
     last_error: Mutex<Option<String>>,
     /// One endpoint per node, rebuilt from the store after every applied change.
     index: RwLock<Index>,
+    /// Moves when the index's node names change.
+    node_set: tokio::sync::watch::Sender<u64>,
 }
 
 /// A watch-backed cache of the agent pods in one namespace.
@@ -103,6 +105,8 @@ struct Shared {
 /// watches, and re-lists after a `410 Gone` or a broken stream.
 /// Reads never touch the API server: a per-node index is rebuilt from the reflector store
 /// after each applied change, so a lookup is a map read.
+/// [`NodeDirectory::node_set_changes`] moves when that index gains or loses a node, not when
+/// a pod's status changes.
 /// Dropping the `Discovery` stops the task.
 pub struct Discovery {
     store: Store<Pod>,
@@ -251,7 +255,11 @@ fn rebuild_index(shared: &Shared, store: &Store<Pod>, container: &str) {
             .iter()
             .filter_map(|pod| endpoint_from_pod(pod, container)),
     );
+    let same_nodes = shared.index.read().keys().eq(index.keys());
     *shared.index.write() = Arc::new(index);
+    if !same_nodes {
+        shared.node_set.send_modify(|generation| *generation += 1);
+    }
 }
 
 /// Sets the last watch error; whether there was one before.
@@ -276,6 +284,10 @@ impl NodeDirectory for Discovery {
 
     fn is_synced(&self) -> bool {
         self.shared.synced.load(Ordering::SeqCst)
+    }
+
+    fn node_set_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.shared.node_set.subscribe())
     }
 }
 

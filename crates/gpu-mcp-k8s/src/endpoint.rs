@@ -62,6 +62,11 @@ pub trait NodeDirectory: Send + Sync {
     fn node(&self, name: &str) -> Option<AgentEndpoint>;
     /// Whether the directory has a complete view (the discovery cache's first list is done).
     fn is_synced(&self) -> bool;
+    /// A generation that moves whenever the set of node names changes (a node's agent came or
+    /// went), not when an agent's state changes; `None` for a directory that never changes.
+    fn node_set_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// A fixed set of agents given as `name=url` pairs (the gateway's `--agents` mode).

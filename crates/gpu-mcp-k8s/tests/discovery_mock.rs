@@ -1,5 +1,6 @@
 //! Discovery against a mocked API server (`tower_test::mock::pair` behind `kube::Client::new`):
-//! list, watch events, readiness changes, re-IP, deletion, watch errors, 410 Gone and re-list.
+//! list, watch events, readiness changes, re-IP, deletion, watch errors, 410 Gone and re-list,
+//! and the node set generation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -334,4 +335,62 @@ async fn sync_timeout_and_bad_config() {
         ..DiscoveryConfig::default()
     };
     assert!(Discovery::start(client, bad).is_err());
+}
+
+#[tokio::test]
+async fn the_node_set_generation_moves_when_nodes_come_and_go_only() {
+    let (discovery, mut api) = mocked(DiscoveryConfig::default());
+    let changes = discovery.node_set_changes().expect("discovery changes");
+    let (_, _, send) = next(&mut api).await;
+    send.send_response(ok(pod_list(
+        vec![pod("a1", Some("node-a"), true, Some("127.0.1.1"), 10, T0)],
+        100,
+    )));
+    discovery
+        .wait_until_synced(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let listed = *changes.borrow();
+    assert!(listed > 0, "the first list brought node-a");
+
+    // Status changes and a second pod on a known node: the same nodes.
+    let (_, _, send) = next(&mut api).await;
+    send.send_response(ok(watch_body(&[
+        (
+            "MODIFIED",
+            pod("a1", Some("node-a"), false, Some("127.0.1.9"), 101, T0),
+        ),
+        (
+            "ADDED",
+            pod("a2", Some("node-a"), true, Some("127.0.1.3"), 102, T1),
+        ),
+    ])));
+    eventually("a2 serves node-a", || {
+        discovery.node("node-a").is_some_and(|e| e.pod_name == "a2")
+    })
+    .await;
+    assert_eq!(*changes.borrow(), listed, "no node came or went");
+
+    // A node appears, then goes.
+    let (_, _, send) = next(&mut api).await;
+    send.send_response(ok(watch_body(&[(
+        "ADDED",
+        pod("c1", Some("node-c"), false, None, 103, T0),
+    )])));
+    eventually("node-c announced", || *changes.borrow() > listed).await;
+    assert!(discovery.node("node-c").is_some());
+    let appeared = *changes.borrow();
+    let (_, _, send) = next(&mut api).await;
+    send.send_response(ok(watch_body(&[(
+        "DELETED",
+        pod("c1", Some("node-c"), false, None, 104, T0),
+    )])));
+    eventually("node-c gone", || *changes.borrow() > appeared).await;
+    assert!(discovery.node("node-c").is_none());
+}
+
+#[test]
+fn static_agents_never_change() {
+    let agents = gpu_mcp_k8s::StaticDirectory::new([("node-a", "http://127.0.0.1:1")]).unwrap();
+    assert!(agents.node_set_changes().is_none());
 }
