@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::Conn;
 use super::body::{BudgetedBody, ReplyBody};
+use super::listen;
 use super::oauth::Verifier;
 use super::post::post;
 use super::rate::{self, RateLimiter};
@@ -286,15 +287,8 @@ async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -
     match *req.method() {
         Method::POST => post(shared, conn, req).await,
         Method::DELETE => delete(shared, req.headers()),
-        _ => {
-            let mut r = plain(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this endpoint takes POST (one JSON-RPC message) and DELETE (end a session); notifications travel on the event stream of the request they belong to, so no standalone stream is offered\n",
-            );
-            r.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
-            r
-        }
+        Method::GET => listen::get(shared, req.headers()),
+        _ => listen::not_allowed(shared),
     }
 }
 
@@ -409,7 +403,7 @@ pub(super) fn json_reply(status: StatusCode, response: &Response) -> HttpRespons
     )
 }
 
-fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+pub(super) fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
     with_type(
         status,
         "text/plain; charset=utf-8",

@@ -3,6 +3,7 @@
 
 mod body;
 mod handler;
+mod listen;
 mod oauth;
 mod post;
 mod rate;

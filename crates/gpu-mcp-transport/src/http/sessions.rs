@@ -3,18 +3,61 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use gpu_mcp_service::Session;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug)]
 struct Entry {
     session: Session,
     last_used: Instant,
     owner: IpAddr,
+    /// Cancels the session's standalone event stream (`GET`), if one is open.
+    stream: Option<CancellationToken>,
+}
+
+type Entries = Arc<Mutex<HashMap<String, Entry>>>;
+
+/// The session already has its standalone event stream open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StreamOpen;
+
+/// The standalone event stream of one session, from [`SessionTable::open_stream`]: its
+/// `closed` token fires when the session is deleted; [`Self::is_live`] says whether the session
+/// still exists. Dropping it lets the session open another.
+#[derive(Debug)]
+pub(crate) struct SessionStream {
+    entries: Entries,
+    id: String,
+    idle_ttl: Duration,
+    pub(crate) closed: CancellationToken,
+}
+
+impl SessionStream {
+    /// Whether the session is still in the table and not idle past its time (a stream does not
+    /// keep its session alive; requests do).
+    pub(crate) fn is_live(&self) -> bool {
+        let now = Instant::now();
+        self.entries
+            .lock()
+            .get(&self.id)
+            .is_some_and(|e| now.duration_since(e.last_used) <= self.idle_ttl)
+    }
+}
+
+impl Drop for SessionStream {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entries.lock().get_mut(&self.id)
+            && entry.stream.as_ref() == Some(&self.closed)
+        {
+            entry.stream = None;
+        }
+    }
 }
 
 /// The table is full and the client asking holds no session it could give up.
@@ -29,7 +72,7 @@ pub(crate) struct TableFull;
 /// is refused while the table is full. So no client can push out another's sessions.
 #[derive(Debug)]
 pub(crate) struct SessionTable {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Entries,
     max: usize,
     per_client: usize,
     idle_ttl: Duration,
@@ -38,7 +81,7 @@ pub(crate) struct SessionTable {
 impl SessionTable {
     pub(crate) fn new(max: usize, per_client: usize, idle_ttl: Duration) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Arc::new(Mutex::new(HashMap::new())),
             max: max.max(1),
             per_client: per_client.max(1),
             idle_ttl,
@@ -100,14 +143,40 @@ impl SessionTable {
                 session,
                 last_used: now,
                 owner,
+                stream: None,
             },
         );
         Ok(Some(id))
     }
 
-    /// Ends a session and returns it; `None` when there was none with this id.
+    /// Ends a session (and closes its standalone stream) and returns it; `None` when there was
+    /// none with this id.
     pub(crate) fn remove(&self, id: &str) -> Option<Session> {
-        self.entries.lock().remove(id).map(|e| e.session)
+        let entry = self.entries.lock().remove(id)?;
+        if let Some(stream) = &entry.stream {
+            stream.cancel();
+        }
+        Some(entry.session)
+    }
+
+    /// Opens the standalone event stream of session `id` (which [`Self::get`] just found):
+    /// [`StreamOpen`] while another is open, `Ok(None)` when the session is gone.
+    pub(crate) fn open_stream(&self, id: &str) -> Result<Option<SessionStream>, StreamOpen> {
+        let mut entries = self.entries.lock();
+        let Some(entry) = entries.get_mut(id) else {
+            return Ok(None);
+        };
+        if entry.stream.is_some() {
+            return Err(StreamOpen);
+        }
+        let closed = CancellationToken::new();
+        entry.stream = Some(closed.clone());
+        Ok(Some(SessionStream {
+            entries: Arc::clone(&self.entries),
+            id: id.to_owned(),
+            idle_ttl: self.idle_ttl,
+            closed,
+        }))
     }
 
     #[cfg(test)]
@@ -129,8 +198,6 @@ fn new_session_id() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use gpu_mcp_protocol::Tool;
     use gpu_mcp_service::{CallContext, CallError, McpServer, ServerInfo, ToolCatalog};
 
