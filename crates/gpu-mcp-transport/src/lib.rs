@@ -34,7 +34,8 @@
 //! | with OAuth: the issuer's signing keys cannot be read | 503 with `Retry-After` |
 //! | `Origin` (or `Host`) not allowed | 403 |
 //! | unknown or ended session | 404 (the client initializes again) |
-//! | `GET` (no standalone stream is offered: every notification travels on its request's stream) | 405 with `Allow: POST, DELETE` |
+//! | `GET` where no standalone stream is offered (sessions disabled, or a resource list that never changes) | 405 with `Allow: POST, DELETE` |
+//! | `GET` while the session's standalone stream is open | 409 |
 //! | `Accept` admits neither JSON nor an event stream | 406 |
 //! | body not received within the request timeout | 408 |
 //! | body over the limit (from `Content-Length`, or while reading) | 413 |
