@@ -2,7 +2,7 @@
 //! The gateway's resources through the server core: the templates, every node's resources
 //! listed a page at a time, reads routed to the named node's agent as the tool call that holds
 //! them, clean errors for bad URIs and unknown nodes, completion of `node` and `index`, and the
-//! `resource_link` blocks of a fan-out answer.
+//! `resource_link` blocks of a fan-out answer, and list changes when the nodes change.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,9 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use gpu_mcp_fleet::ClusterCatalog;
-use gpu_mcp_k8s::{AgentEndpoint, NodeError, NodeTransport, Router, RouterConfig, StaticDirectory};
+use gpu_mcp_k8s::{
+    AgentEndpoint, NodeDirectory, NodeError, NodeTransport, Router, RouterConfig, StaticDirectory,
+};
 use gpu_mcp_model::gpu_tool_definitions;
 use gpu_mcp_protocol::{Message, Request, Response};
 use gpu_mcp_service::{McpServer, RequestContext, ServerInfo};
@@ -316,5 +318,79 @@ async fn toolsets_limit_the_tools_prompts_and_resources() {
     assert!(
         agents.asked.lock().is_empty(),
         "nothing disabled reached an agent"
+    );
+}
+
+/// Static agents whose set of nodes is said to change with `generation`, as discovery's does.
+struct Changing {
+    agents: StaticDirectory,
+    generation: tokio::sync::watch::Receiver<u64>,
+}
+
+impl NodeDirectory for Changing {
+    fn nodes(&self) -> Vec<AgentEndpoint> {
+        self.agents.nodes()
+    }
+
+    fn node(&self, name: &str) -> Option<AgentEndpoint> {
+        self.agents.node(name)
+    }
+
+    fn is_synced(&self) -> bool {
+        true
+    }
+
+    fn node_set_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.generation.clone())
+    }
+}
+
+fn initialize_params() -> Value {
+    json!({"protocolVersion": "2025-11-25", "capabilities": {},
+           "clientInfo": {"name": "c", "version": "1"}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_list_changes_when_the_directorys_nodes_do_and_never_with_static_agents() {
+    let (fixed, _) = gateway(2);
+    let init = result(&call(&fixed, "initialize", initialize_params()).await);
+    assert_eq!(init["capabilities"]["resources"]["listChanged"], false);
+    assert!(fixed.session().resource_list_changes().is_none());
+
+    let (tx, generation) = tokio::sync::watch::channel(0);
+    let agents = StaticDirectory::new([("gpu-node-0", "http://127.0.0.1:9/0")]).unwrap();
+    let router = Router::new(
+        Arc::new(Changing { agents, generation }),
+        Arc::new(Agents::default()),
+        RouterConfig::default(),
+    );
+    let catalog = ClusterCatalog::new(Arc::new(router), gpu_tool_definitions());
+    let info = ServerInfo {
+        name: "gateway".into(),
+        version: "1".into(),
+        title: None,
+        instructions: None,
+    };
+    let server = McpServer::new(info, Arc::new(catalog));
+    let session = server.session();
+    let message = Message::Request(Request::new(1, "initialize", Some(initialize_params())));
+    let init = session
+        .handle(message, RequestContext::stdio())
+        .await
+        .unwrap();
+    assert_eq!(
+        result(&init)["capabilities"]["resources"]["listChanged"],
+        true
+    );
+    let mut changes = session.resource_list_changes().unwrap();
+    tx.send_modify(|g| *g += 1);
+    let notification = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let notification: Value = serde_json::from_slice(&notification).unwrap();
+    assert_eq!(
+        notification["method"],
+        "notifications/resources/list_changed"
     );
 }
