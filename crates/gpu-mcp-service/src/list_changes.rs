@@ -24,6 +24,7 @@ use std::time::Duration;
 use gpu_mcp_protocol::{Notification, encode};
 use tokio::sync::watch;
 
+use crate::server::McpServer;
 use crate::session::Session;
 
 /// Method of the resource list change notification.
@@ -61,13 +62,15 @@ impl ListChanges {
     }
 }
 
-impl Session {
+impl McpServer {
     /// Whether this server's resource list changes, so that its sessions have
     /// [`Session::resource_list_changes`] to deliver.
-    pub fn resource_list_changes_announced(&self) -> bool {
-        self.server.inner.list_changes.is_some()
+    pub fn announces_resource_list_changes(&self) -> bool {
+        self.inner.list_changes.is_some()
     }
+}
 
+impl Session {
     /// This session's resource list change notifications from now on, for a transport to
     /// deliver outside any request; `None` when the catalog's list never changes.
     pub fn resource_list_changes(&self) -> Option<ListChanges> {

@@ -237,7 +237,7 @@ async fn mcp(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpR
         let h = r.headers_mut();
         h.insert(
             ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, DELETE"),
+            HeaderValue::from_static(listen::allowed_methods(shared)),
         );
         h.insert(
             ACCESS_CONTROL_ALLOW_HEADERS,

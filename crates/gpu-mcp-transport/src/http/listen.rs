@@ -47,11 +47,16 @@ const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 /// Whether `GET` opens a stream here: sessions are on and the resource list changes.
 fn offered(shared: &Shared) -> bool {
     shared.config.sessions != SessionMode::Disabled
-        && shared
-            .dispatcher
-            .server()
-            .session()
-            .resource_list_changes_announced()
+        && shared.dispatcher.server().announces_resource_list_changes()
+}
+
+/// The methods the MCP endpoint takes (for CORS preflights).
+pub(super) fn allowed_methods(shared: &Shared) -> &'static str {
+    if offered(shared) {
+        "GET, POST, DELETE"
+    } else {
+        "POST, DELETE"
+    }
 }
 
 /// 405 for a method the MCP endpoint does not take, naming those it does.
@@ -59,7 +64,7 @@ pub(super) fn not_allowed(shared: &Shared) -> HttpResponse {
     let (text, allow) = if offered(shared) {
         (
             "this endpoint takes POST (one JSON-RPC message), GET (the session's event stream) and DELETE (end a session)\n",
-            "GET, POST, DELETE",
+            allowed_methods(shared),
         )
     } else {
         (
