@@ -1,6 +1,6 @@
-//! The standalone event stream (`GET /mcp`) over real loopback HTTP: a session of a catalog
-//! whose resource list changes gets `notifications/resources/list_changed` on it; one stream
-//! per session; it ends when the session is deleted.
+//! Resource list changes reach clients: over stdio between the replies, and over real loopback
+//! HTTP on the standalone event stream (`GET /mcp`), one stream per session, which ends when
+//! the session is deleted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -24,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -90,14 +91,18 @@ impl ResourceCatalog for Nodes {
     }
 }
 
-async fn start(generation: watch::Receiver<u64>) -> (Http, tokio_util::sync::DropGuard) {
+fn server(generation: watch::Receiver<u64>) -> McpServer {
     let info = ServerInfo {
         name: "t".into(),
         version: "1".into(),
         title: None,
         instructions: None,
     };
-    let server = McpServer::new(info, Arc::new(Nodes { generation }));
+    McpServer::new(info, Arc::new(Nodes { generation }))
+}
+
+async fn start(generation: watch::Receiver<u64>) -> (Http, tokio_util::sync::DropGuard) {
+    let server = server(generation);
     let config = HttpConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..HttpConfig::default()
@@ -210,4 +215,36 @@ async fn the_session_stream_carries_list_changes_and_ends_with_the_session() {
         None,
         "the stream ends with its session"
     );
+}
+
+#[tokio::test]
+async fn stdio_writes_list_changes_between_the_replies_once_initialized() {
+    let (tx, rx) = watch::channel(0);
+    let (mut input, server_in) = tokio::io::duplex(64 * 1024);
+    let (server_out, output) = tokio::io::duplex(64 * 1024);
+    let shutdown = CancellationToken::new();
+    let _task = tokio::spawn(gpu_mcp_transport::serve_stdio_with(
+        gpu_mcp_transport::StdioConfig::default(),
+        server(rx),
+        server_in,
+        server_out,
+        shutdown.clone(),
+    ));
+    let mut output = BufReader::new(output).lines();
+    let mut line = serde_json::to_vec(&initialize(1, "2025-11-25")).unwrap();
+    line.push(b'\n');
+    input.write_all(&line).await.unwrap();
+    let reply = tokio::time::timeout(GUARD, output.next_line())
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_str(&reply.unwrap().unwrap()).unwrap();
+    assert_eq!(reply["id"], 1);
+
+    tx.send_modify(|g| *g += 1);
+    let written = tokio::time::timeout(GUARD, output.next_line())
+        .await
+        .unwrap();
+    let written: Value = serde_json::from_str(&written.unwrap().unwrap()).unwrap();
+    assert_eq!(written["method"], "notifications/resources/list_changed");
+    shutdown.cancel();
 }
