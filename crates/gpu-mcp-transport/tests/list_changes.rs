@@ -218,6 +218,29 @@ async fn the_session_stream_carries_list_changes_and_ends_with_the_session() {
 }
 
 #[tokio::test]
+async fn shutdown_ends_the_session_stream_at_once() {
+    let (_tx, rx) = watch::channel(0);
+    let config = HttpConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        drain_delay: std::time::Duration::from_secs(30),
+        ..HttpConfig::default()
+    };
+    let http_server = HttpServer::bind(config, server(rx), Health::new(true), Metrics::new())
+        .await
+        .unwrap();
+    let http = Http::new(http_server.local_addr());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(http_server.serve(shutdown.clone()));
+    let r = http.rpc(&initialize(1, "2025-11-25")).await;
+    let session = r.header("mcp-session-id").unwrap().to_owned();
+    let mut stream = Stream::open(&http, &session).await;
+    // The listener keeps serving for the drain delay, but a stream of notifications ends as
+    // soon as shutdown starts instead of holding its connection through the grace period.
+    shutdown.cancel();
+    assert_eq!(stream.next().await, None, "the stream ends on shutdown");
+}
+
+#[tokio::test]
 async fn stdio_writes_list_changes_between_the_replies_once_initialized() {
     let (tx, rx) = watch::channel(0);
     let (mut input, server_in) = tokio::io::duplex(64 * 1024);

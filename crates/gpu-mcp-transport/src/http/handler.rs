@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::Conn;
 use super::body::{BudgetedBody, ReplyBody};
@@ -40,6 +41,9 @@ pub(crate) struct Shared {
     pub(super) sessions: SessionTable,
     pub(super) health: Health,
     pub(super) budget: Budget,
+    /// Cancelled when shutdown starts: the standalone event streams (`GET`) end then, since
+    /// they carry only notifications and would otherwise hold their connections open.
+    pub(super) streams_closing: CancellationToken,
     oauth: Option<Verifier>,
     limiter: RateLimiter,
     metrics: Metrics,
@@ -76,6 +80,7 @@ impl Shared {
         let expose_headers = format!("{SESSION_ID_HEADER}, www-authenticate");
         Self {
             budget: Budget::new(config.max_buffered_bytes),
+            streams_closing: CancellationToken::new(),
             limiter: RateLimiter::new(config.rate_limit),
             oauth,
             version_body: Bytes::from(version.to_string()),

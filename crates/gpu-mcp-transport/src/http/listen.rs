@@ -25,6 +25,7 @@ use gpu_mcp_service::ListChanges;
 use http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::SessionMode;
@@ -130,7 +131,13 @@ pub(super) fn get(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
         return not_found();
     };
     let (tx, rx) = mpsc::channel(QUEUED_EVENTS);
-    let producer = tokio::spawn(produce(shared.budget.clone(), tx, changes, stream));
+    let producer = tokio::spawn(produce(
+        shared.budget.clone(),
+        tx,
+        changes,
+        stream,
+        shared.streams_closing.clone(),
+    ));
     let body = ReplyBody::Events(EventStream::new(rx, AbortOnDropHandle::new(producer)));
     let mut response = http::Response::new(body);
     let headers = response.headers_mut();
@@ -145,6 +152,7 @@ async fn produce(
     tx: mpsc::Sender<(Bytes, Held)>,
     mut changes: ListChanges,
     stream: SessionStream,
+    shutting_down: CancellationToken,
 ) {
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
     keep_alive.tick().await;
@@ -152,6 +160,7 @@ async fn produce(
         let event = tokio::select! {
             biased;
             () = stream.closed.cancelled() => return,
+            () = shutting_down.cancelled() => return,
             notification = changes.next() => match notification {
                 Some(notification) => sse_event(&notification),
                 None => return,

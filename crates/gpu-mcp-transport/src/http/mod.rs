@@ -309,6 +309,7 @@ impl HttpServer {
         let stop = async {
             shutdown.cancelled().await;
             shared.health.set_draining();
+            shared.streams_closing.cancel();
             tracing::info!(delay = ?config.drain_delay, "shutting down: /readyz answers 503");
             tokio::time::sleep(config.drain_delay).await;
         };
