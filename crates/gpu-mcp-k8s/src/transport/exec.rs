@@ -175,7 +175,7 @@ impl ExecTransport {
                 if let Some(task) = stderr_task {
                     task.abort();
                 }
-                return Ok(response);
+                return Ok(*response);
             }
             StdoutOutcome::Eof { garbage } => (garbage, false),
             StdoutOutcome::TooLarge => (None, true),
@@ -224,8 +224,11 @@ impl NodeTransport for ExecTransport {
 }
 
 enum StdoutOutcome {
-    Response(Response),
-    Eof { garbage: Option<String> },
+    /// Boxed: a response is far larger than the other outcomes.
+    Response(Box<Response>),
+    Eof {
+        garbage: Option<String>,
+    },
     TooLarge,
 }
 
@@ -255,7 +258,7 @@ where
         }
         match serde_json::from_str::<Value>(text) {
             Ok(message) if is_response_to(&message, id) => match check_response(message, id) {
-                Ok(response) => return StdoutOutcome::Response(response),
+                Ok(response) => return StdoutOutcome::Response(Box::new(response)),
                 Err(_) => {
                     garbage.get_or_insert_with(|| truncate(text));
                 }
