@@ -32,7 +32,7 @@ load() { # name port
 }
 
 # The answer bytes, from the first agent.
-"${agents[0]}" --transport http --listen 127.0.0.1:18190 --node-name bench-node >"$work/a.log" 2>&1 &
+GPU_MCP_AGENT_RATE_LIMIT_RPS=0 "${agents[0]}" --transport http --listen 127.0.0.1:18190 --node-name bench-node >"$work/a.log" 2>&1 &
 pid=$!
 wait_up 18190
 curl -s "${hdr[@]}" -d "$req" http://127.0.0.1:18190/mcp >"$work/answer.json"
@@ -71,7 +71,10 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
 
 port=18192
 for a in "${agents[@]}"; do
-  "$a" --transport http --listen "127.0.0.1:$port" --node-name bench-node >"$work/a$port.log" 2>&1 &
+  # One load generator is one client: its per-client rate limit would answer most requests 429,
+  # and nginx has none, so it is off here (through the environment, which older agents ignore).
+  GPU_MCP_AGENT_RATE_LIMIT_RPS=0 \
+    "$a" --transport http --listen "127.0.0.1:$port" --node-name bench-node >"$work/a$port.log" 2>&1 &
   pid=$!
   wait_up "$port"
   load "agent $port" "$port"
