@@ -355,3 +355,18 @@ async fn http_bare_call_is_answered_statelessly() {
     assert_eq!(status, 200);
     assert!(v["result"]["structuredContent"].is_object(), "{v}");
 }
+
+#[tokio::test]
+async fn a_closed_stderr_does_not_turn_the_verdict_into_a_crash() {
+    // `gpu-mcp-agent health 2>&1 | head -1`: the reader is gone before the verdict is logged.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = common::agent(&["health", "--mock-scenario", "xid-79"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(writer))
+        .status()
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(4), "critical, not a panic (101)");
+}

@@ -15,7 +15,10 @@ pub fn init_tracing(flags: &LogFlags) -> Result<()> {
         .map_err(|e| Error::Logging(format!("invalid --log-level `{}`: {e}", flags.log_level)))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A closed stderr (`… 2>&1 | head`) must not stop the process: the default reports a
+        // failed write with `eprintln!`, which panics on that same closed stderr.
+        .log_internal_errors(false);
     let result = match flags.log_format {
         LogFormat::Json => builder
             .json()
