@@ -106,19 +106,7 @@ impl Deployment {
             .and_then(Value::as_u64)
             .and_then(|p| u16::try_from(p).ok())
             .context("the agent DaemonSet declares no container port")?;
-        let deploy: Value = serde_json::from_str(&handle.kubectl_output(&[
-            "-n",
-            NAMESPACE,
-            "get",
-            "deployment",
-            "-l",
-            "app.kubernetes.io/component=gateway",
-            "-o",
-            "json",
-        ])?)?;
-        let spec = deploy
-            .pointer("/items/0/spec/template/spec")
-            .context("the chart installed no gateway Deployment")?;
+        let spec = &gateway_pod_spec(handle, NAMESPACE)?;
         let service_account = spec["serviceAccountName"]
             .as_str()
             .context("the gateway Deployment names no ServiceAccount")?
@@ -255,6 +243,24 @@ impl Deployment {
 }
 
 /// The first container's arguments in a pod spec.
+/// The pod template spec of the gateway Deployment the chart installed in `namespace`.
+pub(super) fn gateway_pod_spec(handle: &ClusterHandle, namespace: &str) -> Result<Value> {
+    let deploy: Value = serde_json::from_str(&handle.kubectl_output(&[
+        "-n",
+        namespace,
+        "get",
+        "deployment",
+        "-l",
+        "app.kubernetes.io/component=gateway",
+        "-o",
+        "json",
+    ])?)?;
+    deploy
+        .pointer("/items/0/spec/template/spec")
+        .cloned()
+        .context("the chart installed no gateway Deployment")
+}
+
 fn container_args(pod_spec: &Value) -> Vec<String> {
     pod_spec
         .pointer("/containers/0/args")

@@ -164,19 +164,7 @@ impl Gateway {
         routing: &str,
         log_dir: &Path,
     ) -> Result<Self> {
-        let deploy: Value = serde_json::from_str(&handle.kubectl_output(&[
-            "-n",
-            NAMESPACE,
-            "get",
-            "deployment",
-            "-l",
-            "app.kubernetes.io/component=gateway",
-            "-o",
-            "json",
-        ])?)?;
-        let spec = deploy
-            .pointer("/items/0/spec/template/spec")
-            .context("the chart installed no gateway Deployment")?;
+        let spec = &super::deployment::gateway_pod_spec(handle, NAMESPACE)?;
         let service_account = spec["serviceAccountName"]
             .as_str()
             .context("the gateway Deployment names no ServiceAccount")?;
