@@ -2,6 +2,8 @@
 
     check.py --name NAME [--progress TOOL=TOTAL] [--arguments TOOL=JSON]... --url http://127.0.0.1:PORT/mcp
     check.py --name NAME [--progress TOOL=TOTAL] [--arguments TOOL=JSON]... --stdio -- COMMAND [ARG...]
+    check.py --name NAME --cancel TOOL=TOTAL --hung-status FILE --unreachable-node NODE
+             --answering-node NODE (--url URL | --stdio -- COMMAND [ARG...])
 
 Connects with `Client(url)` or `Client(StdioServerParameters(...))` and no other argument, so the
 SDK negotiates as it does for every user (`mode="auto"`: `server/discover`, falling back to
@@ -17,6 +19,19 @@ the `resource_link` blocks that tool answers carry.
 With `--progress TOOL=TOTAL` it also calls TOOL with its default arguments and a progress
 callback, and requires one progress report per step up to TOTAL (done / total with a message)
 before the result: a gateway fan-out over TOTAL nodes.
+With `--cancel TOOL=TOTAL` it runs the cancellation and logging checks instead of the others,
+against a gateway whose TOTAL nodes include one that never answers (the test bed's hung agent,
+whose connections FILE counts as JSON `{"accepted", "open"}`) and one that refuses connections
+(`--unreachable-node`): it connects asking for `warning` log messages (`Client(server,
+log_level=..., logging_callback=...)`, the SDK's opt-in on 2026-07-28; `set_logging_level` on a
+handshake revision), calls TOOL with a progress callback in an asyncio task, waits for the
+TOTAL - 1 progress reports of the other nodes and for the hung agent's open connection, cancels
+the task (the SDK then sends `notifications/cancelled`, or at 2026-07-28 over HTTP closes the
+request's stream), and requires that the call ends as cancelled, that the hung agent's
+connection is closed by the gateway soon after (the outstanding node call was stopped), that
+TOOL on `--answering-node` succeeds next on the same client, and that a `notifications/message`
+from the `fleet` logger named the unreachable node, with no token in any message (the bearer
+token and the newline-separated values of GPU_MCP_CHECK_SECRETS).
 With `--arguments TOOL=JSON` (repeatable) TOOL is called with that JSON object, required
 arguments it leaves out taking their defaults, and TOOL must be listed. With the environment
 variable GPU_MCP_CHECK_TOKEN set, every HTTP request carries `Authorization: Bearer <token>` (the
@@ -37,14 +52,17 @@ import re
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import jsonschema
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import PromptReference, ResourceTemplateReference
+from mcp.types import LoggingMessageNotificationParams, PromptReference, ResourceTemplateReference
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 # Hang guard of one request; no request here should take more than a few seconds.
@@ -56,6 +74,14 @@ MAX_READS = 5
 # Timeouts of the HTTP client given to the SDK with a token: the SDK's own defaults (30 s, and
 # 300 s to read, as a response stream may stay open).
 HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+# How long the cancellation check waits for the fan-out to reach the hung node, for the call to
+# end once cancelled, and for the gateway to close its connection to the hung node.
+FAN_OUT_WAIT_S = 30.0
+CANCEL_WAIT_S = 10.0
+CLOSE_WAIT_S = 10.0
+# The level the cancellation check asks log messages at, and the logger of the gateway's fleet.
+LOG_LEVEL = "warning"
+FLEET_LOGGER = "fleet"
 # When the imports above were done; each check records when it ended, relative to this.
 STARTED = time.monotonic()
 
@@ -233,6 +259,141 @@ async def follow_progress(report: Report, client: Client, tool: str, total: int)
     report.add(check, True, f"{len(seen)} reports before the result: " + "; ".join(m or "" for _, _, m in seen))
 
 
+@dataclass(frozen=True)
+class CancelSpec:
+    """What `--cancel` checks: TOOL fans out over TOTAL nodes, one of them the hung agent."""
+
+    tool: str
+    total: int
+    hung_status: Path
+    unreachable: str
+    answering: str
+
+
+def hung_status(path: Path) -> dict[str, Any]:
+    """The hung agent's connection counts (the test bed replaces the file whole on each change)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+async def wait_until(predicate: Any, timeout_s: float) -> bool:
+    """Polls `predicate` every 50 ms until it holds (True) or `timeout_s` passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def secrets() -> list[str]:
+    """The values no log message may contain: the bearer token and GPU_MCP_CHECK_SECRETS's lines."""
+    values = [os.environ.get("GPU_MCP_CHECK_TOKEN", "")]
+    values.extend(os.environ.get("GPU_MCP_CHECK_SECRETS", "").splitlines())
+    return [v.strip() for v in values if v.strip()]
+
+
+async def cancel_fan_out(report: Report, client: Client, spec: CancelSpec) -> None:
+    """Cancels a fan-out held by the hung node; checks the call, the node call and the session."""
+    check = f"cancel {spec.tool}"
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, of: float | None, message: str | None) -> None:
+        seen.append((progress, of, message))
+
+    call = asyncio.create_task(client.call_tool(spec.tool, {}, progress_callback=on_progress))
+    others = spec.total - 1
+    reached = await wait_until(
+        lambda: call.done() or (len(seen) >= others and hung_status(spec.hung_status).get("open", 0) >= 1),
+        FAN_OUT_WAIT_S,
+    )
+    if call.done():
+        outcome = describe(call.exception()) if call.exception() else "a result"
+        report.add(f"{check}: the call waits for the hung node", False, f"the call ended before it was cancelled: {outcome}")
+        return
+    if not reached:
+        call.cancel()
+        report.add(
+            f"{check}: the call waits for the hung node",
+            False,
+            f"after {FAN_OUT_WAIT_S:.0f} s: {len(seen)} progress reports (expected {others}), "
+            f"hung agent {hung_status(spec.hung_status)}",
+        )
+        return
+    report.add(
+        f"{check}: the call waits for the hung node",
+        True,
+        f"{len(seen)} of {spec.total} nodes answered; the hung agent holds {hung_status(spec.hung_status)}",
+    )
+
+    cancelled_at = time.monotonic()
+    call.cancel()
+    done, _ = await asyncio.wait({call}, timeout=CANCEL_WAIT_S)
+    ended_ms = round((time.monotonic() - cancelled_at) * 1000)
+    if not done:
+        report.add(f"{check}: the call ends as cancelled", False, f"still running {CANCEL_WAIT_S:.0f} s after the cancel")
+        return
+    if not call.cancelled():
+        outcome = describe(call.exception()) if call.exception() else f"a result: {call.result()}"
+        report.add(f"{check}: the call ends as cancelled", False, f"it ended with {outcome}")
+        return
+    report.add(f"{check}: the call ends as cancelled", True, f"{ended_ms} ms after the task was cancelled")
+
+    closed = await wait_until(lambda: hung_status(spec.hung_status).get("open") == 0, CLOSE_WAIT_S)
+    closed_ms = round((time.monotonic() - cancelled_at) * 1000)
+    status = hung_status(spec.hung_status)
+    report.add(
+        f"{check}: the gateway stops the node call",
+        closed,
+        f"the hung agent's connection was closed {closed_ms} ms after the cancel ({status})"
+        if closed
+        else f"the gateway still holds its connection to the hung node {CLOSE_WAIT_S:.0f} s after the cancel ({status})",
+    )
+
+    check_next = f"{check}: the next request succeeds"
+    try:
+        result = await guarded(client.call_tool(spec.tool, {"node": spec.answering}))
+    except Exception as exc:
+        report.add(check_next, False, describe(exc))
+        return
+    if result.is_error:
+        text = " ".join(getattr(c, "text", "") for c in result.content)
+        report.add(check_next, False, f"isError: {text[:500]}")
+        return
+    report.add(check_next, True, f"{spec.tool} on {spec.answering} answered on the same client")
+
+
+def check_logs(report: Report, logs: list[LoggingMessageNotificationParams], spec: CancelSpec) -> None:
+    """Requires a `fleet` warning naming the unreachable node, and no token in any message."""
+    records = [log.model_dump(mode="json") for log in logs]
+    about = [
+        r for r in records if r.get("logger") == FLEET_LOGGER and isinstance(r.get("data"), dict)
+        and r["data"].get("node") == spec.unreachable
+    ]
+    if about:
+        data = about[0]["data"]
+        report.add(
+            f"logging: {spec.unreachable} stopped answering",
+            True,
+            f"{about[0].get('level')} from {FLEET_LOGGER}: {str(data.get('message'))[:300]}",
+        )
+    else:
+        report.add(
+            f"logging: {spec.unreachable} stopped answering",
+            False,
+            f"no notifications/message from {FLEET_LOGGER} named it; got {json.dumps(records)[:500]}",
+        )
+    text = json.dumps(records)
+    leaked = [i for i, s in enumerate(secrets()) if s in text]
+    if leaked:
+        report.add("logging: no token in the messages", False, f"secret(s) number {leaked} appear in {len(records)} messages")
+    else:
+        report.add("logging: no token in the messages", True, f"{len(records)} messages, {len(secrets())} secrets checked")
+
+
 async def get_prompt(report: Report, client: Client, prompt: Any, completes: bool) -> None:
     """Completes the prompt's arguments (when the server completes) and gets the prompt."""
     chosen: dict[str, str] = {}
@@ -324,7 +485,11 @@ async def fill_template(report: Report, client: Client, template: Any, completes
 
 
 async def run(
-    report: Report, server: Any, progress: tuple[str, int] | None, arguments: dict[str, dict[str, Any]]
+    report: Report,
+    server: Any,
+    progress: tuple[str, int] | None,
+    arguments: dict[str, dict[str, Any]],
+    cancel: CancelSpec | None,
 ) -> None:
     started = time.monotonic()
     token = os.environ.get("GPU_MCP_CHECK_TOKEN")
@@ -334,8 +499,47 @@ async def run(
                 httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT)
             )
             server = streamable_http_client(server, http_client=http)
-        await checks(report, server, progress, arguments)
+        if cancel is None:
+            await checks(report, server, progress, arguments)
+        else:
+            await cancel_checks(report, server, cancel)
     report.data["elapsed_s"] = round(time.monotonic() - started, 3)
+
+
+def connected(report: Report, client: Client) -> Any:
+    """Records the connection (revision, server, capabilities); returns the capabilities."""
+    caps = client.server_capabilities
+    info = client.server_info
+    report.data["protocol_version"] = client.protocol_version
+    report.data["server_info"] = info.model_dump(mode="json", exclude_none=True) if info else None
+    report.data["capabilities"] = caps.model_dump(mode="json", by_alias=True, exclude_none=True)
+    report.add("connect", True, f"protocol {client.protocol_version}")
+    return caps
+
+
+async def cancel_checks(report: Report, server: Any, spec: CancelSpec) -> None:
+    logs: list[LoggingMessageNotificationParams] = []
+
+    async def on_log(params: LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    # The defaults, plus the two settings a client that wants log messages sets: the level it
+    # opts in to on 2026-07-28 (stamped on every request) and the callback that receives them.
+    async with Client(server, log_level=LOG_LEVEL, logging_callback=on_log) as client:
+        caps = connected(report, client)
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            if caps.logging is None:
+                report.add("logging/setLevel", False, "the server does not advertise logging")
+            else:
+                try:
+                    await guarded(client.set_logging_level(LOG_LEVEL))
+                    report.add("logging/setLevel", True, LOG_LEVEL)
+                except Exception as exc:
+                    report.add("logging/setLevel", False, describe(exc))
+        else:
+            report.skip("logging/setLevel", f"not in {client.protocol_version}: the level travels in each request's _meta")
+        await cancel_fan_out(report, client, spec)
+        check_logs(report, logs, spec)
 
 
 async def checks(
@@ -343,13 +547,7 @@ async def checks(
 ) -> None:
     # The SDK's defaults: no mode, no timeouts, no cache settings, no callbacks.
     async with Client(server) as client:
-        caps = client.server_capabilities
-        info = client.server_info
-        report.data["protocol_version"] = client.protocol_version
-        report.data["server_info"] = info.model_dump(mode="json", exclude_none=True) if info else None
-        report.data["capabilities"] = caps.model_dump(mode="json", by_alias=True, exclude_none=True)
-        report.add("connect", True, f"protocol {client.protocol_version}")
-
+        caps = connected(report, client)
         if caps.tools is None:
             report.add("tools capability", False, "the server does not advertise tools")
         else:
@@ -404,14 +602,32 @@ def main() -> int:
         default=[],
         help="call TOOL with this JSON object (repeatable)",
     )
+    parser.add_argument(
+        "--cancel",
+        metavar="TOOL=TOTAL",
+        help="run only the cancellation and logging checks: TOOL fans out over TOTAL nodes, one hung",
+    )
+    parser.add_argument("--hung-status", metavar="FILE", help="the hung agent's connection counts (with --cancel)")
+    parser.add_argument("--unreachable-node", metavar="NODE", help="a node that refuses connections (with --cancel)")
+    parser.add_argument("--answering-node", metavar="NODE", help="a node that answers (with --cancel)")
     parser.add_argument("command", nargs="*", help="stdio server command line")
     opts = parser.parse_args()
-    progress = None
-    if opts.progress:
-        tool, _, total = opts.progress.partition("=")
-        if not tool or not total.isdigit() or int(total) < 1:
-            parser.error("--progress takes TOOL=TOTAL with TOTAL a positive integer")
-        progress = (tool, int(total))
+
+    def tool_total(flag: str, value: str, least: int) -> tuple[str, int]:
+        tool, _, total = value.partition("=")
+        if not tool or not total.isdigit() or int(total) < least:
+            parser.error(f"{flag} takes TOOL=TOTAL with TOTAL an integer of at least {least}")
+        return tool, int(total)
+
+    progress = tool_total("--progress", opts.progress, 1) if opts.progress else None
+    cancel = None
+    if opts.cancel:
+        if not (opts.hung_status and opts.unreachable_node and opts.answering_node):
+            parser.error("--cancel needs --hung-status, --unreachable-node and --answering-node")
+        if progress or opts.arguments:
+            parser.error("--cancel runs its checks alone: no --progress or --arguments")
+        tool, total = tool_total("--cancel", opts.cancel, 2)
+        cancel = CancelSpec(tool, total, Path(opts.hung_status), opts.unreachable_node, opts.answering_node)
     arguments: dict[str, dict[str, Any]] = {}
     for item in opts.arguments:
         tool, _, text = item.partition("=")
@@ -438,7 +654,7 @@ def main() -> int:
         report = Report(opts.name, {"transport": "stdio", "command": opts.command})
     print(f"python mcp {version('mcp')} -> {opts.name}", file=sys.stderr)
     try:
-        asyncio.run(run(report, server, progress, arguments))
+        asyncio.run(run(report, server, progress, arguments, cancel))
     except BaseException as exc:  # a failed connect or teardown is a finding too
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -1,8 +1,10 @@
 // Checks an MCP server with the official TypeScript SDK (@modelcontextprotocol/sdk) in its
 // default mode.
 //
-//     node check.mjs --name NAME [--arguments TOOL=JSON]... --url http://127.0.0.1:PORT/mcp
-//     node check.mjs --name NAME [--arguments TOOL=JSON]... --stdio -- COMMAND [ARG...]
+//     node check.mjs --name NAME [--progress TOOL=TOTAL] [--arguments TOOL=JSON]... --url http://127.0.0.1:PORT/mcp
+//     node check.mjs --name NAME [--progress TOOL=TOTAL] [--arguments TOOL=JSON]... --stdio -- COMMAND [ARG...]
+//     node check.mjs --name NAME --cancel TOOL=TOTAL --hung-status FILE --unreachable-node NODE
+//                    --answering-node NODE (--url URL | --stdio -- COMMAND [ARG...])
 //
 // Connects with `new Client(info)` and `StreamableHTTPClientTransport(url)` or
 // `StdioClientTransport({ command, args })`, all with their defaults; lists the tools (every
@@ -14,6 +16,20 @@
 // earlier ones). With resources it lists them and their templates, reads the first listed ones,
 // completes every template variable (in the context of the earlier ones) and reads the filled
 // template, and reads the `resource_link` blocks that tool answers carry.
+// With `--progress TOOL=TOTAL` it also calls TOOL with its default arguments and an `onprogress`
+// callback, and requires one progress report per step up to TOTAL (done / total with a message)
+// before the result: a gateway fan-out over TOTAL nodes.
+// With `--cancel TOOL=TOTAL` it runs the cancellation and logging checks instead of the others,
+// against a gateway whose TOTAL nodes include one that never answers (the test bed's hung agent,
+// whose connections FILE counts as JSON `{"accepted", "open"}`) and one that refuses connections
+// (`--unreachable-node`): it sets a `notifications/message` handler and `setLoggingLevel('warning')`,
+// calls TOOL with `onprogress` and an AbortController's `signal`, waits for the TOTAL - 1 progress
+// reports of the other nodes and for the hung agent's open connection, aborts (the SDK then sends
+// `notifications/cancelled`), and requires that the call rejects at once, that the hung agent's
+// connection is closed by the gateway soon after (the outstanding node call was stopped), that
+// TOOL on `--answering-node` succeeds next on the same session, and that a log message from the
+// `fleet` logger named the unreachable node, with no token in any message (the bearer token and
+// the newline-separated values of GPU_MCP_CHECK_SECRETS).
 // With `--arguments TOOL=JSON` (repeatable) TOOL is called with that JSON object, required
 // arguments it leaves out taking their defaults, and TOOL must be listed. With the environment
 // variable GPU_MCP_CHECK_TOKEN set, every HTTP request carries `Authorization: Bearer <token>`
@@ -32,6 +48,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 // Hang guard of one request; no request here should take more than a few seconds.
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -39,9 +56,21 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const MAX_PAGES = 100;
 // Most listed resources read (a gateway lists every node's).
 const MAX_READS = 5;
+// How long the cancellation check waits for the fan-out to reach the hung node, for the call to
+// end once aborted, and for the gateway to close its connection to the hung node.
+const FAN_OUT_WAIT_MS = 30_000;
+const CANCEL_WAIT_MS = 10_000;
+const CLOSE_WAIT_MS = 10_000;
+// The level the cancellation check asks log messages at, and the logger of the gateway's fleet.
+const LOG_LEVEL = 'warning';
+const FLEET_LOGGER = 'fleet';
+// The abort reason, which the SDK puts in its `notifications/cancelled` and its rejection.
+const CANCEL_REASON = 'cancelled by the check';
 
 function usage(message) {
-  process.stderr.write(`check.mjs: ${message}\nusage: check.mjs --name NAME (--url URL | --stdio -- COMMAND [ARG...])\n`);
+  process.stderr.write(
+    `check.mjs: ${message}\nusage: check.mjs --name NAME [--progress TOOL=TOTAL | --cancel TOOL=TOTAL ...] (--url URL | --stdio -- COMMAND [ARG...])\n`,
+  );
   process.exit(2);
 }
 
@@ -272,7 +301,204 @@ async function fillTemplate(report, client, template, completes) {
   await readResource(report, client, filled, `template ${uri}`);
 }
 
-async function run(report, transport, toolArguments) {
+// Calls `tool` with an `onprogress` callback; requires the reports 1..total of total, each with a
+// message, before the result. `wire` is every message the transport handed the SDK, in order:
+// the server's part is judged there, and what reached `onprogress` is a check of its own, since
+// SDK 1.x runs notification handlers a microtask late but responses at once, so a report read in
+// the same chunk as the response finds its handler retired (typescript-sdk#2580).
+async function followProgress(report, client, wire, tool, total) {
+  const check = `progress ${tool}`;
+  const seen = [];
+  const from = wire.length;
+  let result;
+  try {
+    result = await client.callTool({ name: tool, arguments: {} }, undefined, {
+      timeout: REQUEST_TIMEOUT_MS,
+      onprogress: (p) => seen.push(p),
+    });
+  } catch (err) {
+    report.add(check, false, describe(err));
+    return;
+  }
+  if (result.isError) {
+    const text = (result.content ?? []).map((c) => c.text ?? '').join(' ');
+    report.add(check, false, `the call failed: ${text.slice(0, 500)}`);
+    return;
+  }
+  const during = wire.slice(from);
+  const answer = during.findIndex((m) => m.id !== undefined && (m.result !== undefined || m.error !== undefined));
+  const sent = during
+    .slice(0, answer < 0 ? during.length : answer)
+    .filter((m) => m.method === 'notifications/progress')
+    .map((m) => m.params);
+  const steps = sent.map((p) => [p.progress, p.total]);
+  const expected = Array.from({ length: total }, (_, i) => [i + 1, total]);
+  if (JSON.stringify(steps) !== JSON.stringify(expected)) {
+    report.add(check, false, `progress reports before the result ${JSON.stringify(steps)}, expected ${JSON.stringify(expected)}`);
+    return;
+  }
+  if (!sent.every((p) => p.message)) {
+    report.add(check, false, `a progress report without a message: ${JSON.stringify(sent)}`);
+    return;
+  }
+  report.add(check, true, `${sent.length} reports before the result: ${sent.map((p) => p.message).join('; ')}`);
+  const delivered = `${check}: onprogress`;
+  if (JSON.stringify(seen.map((p) => [p.progress, p.total])) === JSON.stringify(expected)) {
+    report.add(delivered, true, `the SDK delivered all ${seen.length}`);
+  } else {
+    report.skip(
+      delivered,
+      `the SDK delivered ${seen.length} of the ${sent.length} reports that came before the result ` +
+        '(typescript-sdk#2580: a report read with the response reaches onprogress after the response retired it)',
+    );
+  }
+}
+
+// The hung agent's connection counts (the test bed replaces the file whole on each change).
+function hungStatus(file) {
+  try {
+    const value = JSON.parse(readFileSync(file, 'utf8'));
+    return value !== null && typeof value === 'object' ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Polls `predicate` every 50 ms until it holds (true) or `timeoutMs` passed (false).
+async function waitUntil(predicate, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+// The values no log message may contain: the bearer token and GPU_MCP_CHECK_SECRETS's lines.
+function secrets() {
+  const values = [process.env.GPU_MCP_CHECK_TOKEN ?? '', ...(process.env.GPU_MCP_CHECK_SECRETS ?? '').split('\n')];
+  return values.map((v) => v.trim()).filter((v) => v.length > 0);
+}
+
+// Aborts a fan-out held by the hung node; checks the call, the node call and the session.
+async function cancelFanOut(report, client, spec) {
+  const check = `cancel ${spec.tool}`;
+  const seen = [];
+  const controller = new AbortController();
+  let settled;
+  const call = client
+    .callTool({ name: spec.tool, arguments: {} }, undefined, {
+      timeout: REQUEST_TIMEOUT_MS,
+      signal: controller.signal,
+      onprogress: (p) => seen.push(p),
+    })
+    .then(
+      (result) => {
+        settled = { result };
+      },
+      (error) => {
+        settled = { error };
+      },
+    );
+  const others = spec.total - 1;
+  const reached = await waitUntil(
+    () => settled !== undefined || (seen.length >= others && (hungStatus(spec.hungStatus).open ?? 0) >= 1),
+    FAN_OUT_WAIT_MS,
+  );
+  const waits = `${check}: the call waits for the hung node`;
+  if (settled !== undefined) {
+    const outcome = settled.error ? describe(settled.error) : 'a result';
+    report.add(waits, false, `the call ended before it was cancelled: ${outcome}`);
+    return;
+  }
+  if (!reached) {
+    controller.abort(CANCEL_REASON);
+    report.add(
+      waits,
+      false,
+      `after ${FAN_OUT_WAIT_MS / 1000} s: ${seen.length} progress reports (expected ${others}), ` +
+        `hung agent ${JSON.stringify(hungStatus(spec.hungStatus))}`,
+    );
+    return;
+  }
+  report.add(
+    waits,
+    true,
+    `${seen.length} of ${spec.total} nodes answered; the hung agent holds ${JSON.stringify(hungStatus(spec.hungStatus))}`,
+  );
+
+  const cancelledAt = performance.now();
+  controller.abort(CANCEL_REASON);
+  await Promise.race([call, sleep(CANCEL_WAIT_MS)]);
+  const endedMs = Math.round(performance.now() - cancelledAt);
+  const ends = `${check}: the call ends as cancelled`;
+  if (settled === undefined) {
+    report.add(ends, false, `still pending ${CANCEL_WAIT_MS / 1000} s after the abort`);
+    return;
+  }
+  if (!settled.error) {
+    report.add(ends, false, 'it resolved with a result after the abort');
+    return;
+  }
+  if (!String(settled.error.message ?? '').includes(CANCEL_REASON)) {
+    report.add(ends, false, `it rejected with something other than the abort: ${describe(settled.error)}`);
+    return;
+  }
+  report.add(ends, true, `rejected ${endedMs} ms after the abort: ${describe(settled.error)}`);
+
+  const closed = await waitUntil(() => hungStatus(spec.hungStatus).open === 0, CLOSE_WAIT_MS);
+  const closedMs = Math.round(performance.now() - cancelledAt);
+  const status = JSON.stringify(hungStatus(spec.hungStatus));
+  report.add(
+    `${check}: the gateway stops the node call`,
+    closed,
+    closed
+      ? `the hung agent's connection was closed ${closedMs} ms after the abort (${status})`
+      : `the gateway still holds its connection to the hung node ${CLOSE_WAIT_MS / 1000} s after the abort (${status})`,
+  );
+
+  const next = `${check}: the next request succeeds`;
+  let result;
+  try {
+    result = await client.callTool({ name: spec.tool, arguments: { node: spec.answering } }, undefined, {
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+  } catch (err) {
+    report.add(next, false, describe(err));
+    return;
+  }
+  if (result.isError) {
+    const text = (result.content ?? []).map((c) => c.text ?? '').join(' ');
+    report.add(next, false, `isError: ${text.slice(0, 500)}`);
+    return;
+  }
+  report.add(next, true, `${spec.tool} on ${spec.answering} answered on the same session`);
+}
+
+// Requires a `fleet` warning naming the unreachable node, and no token in any message.
+function checkLogs(report, logs, spec) {
+  const about = logs.filter(
+    (l) => l.logger === FLEET_LOGGER && l.data !== null && typeof l.data === 'object' && l.data.node === spec.unreachable,
+  );
+  const named = `logging: ${spec.unreachable} stopped answering`;
+  if (about.length > 0) {
+    report.add(named, true, `${about[0].level} from ${FLEET_LOGGER}: ${String(about[0].data.message).slice(0, 300)}`);
+  } else {
+    report.add(named, false, `no notifications/message from ${FLEET_LOGGER} named it; got ${JSON.stringify(logs).slice(0, 500)}`);
+  }
+  const text = JSON.stringify(logs);
+  const all = secrets();
+  const leaked = all.flatMap((s, i) => (text.includes(s) ? [i] : []));
+  if (leaked.length > 0) {
+    report.add('logging: no token in the messages', false, `secret(s) number ${leaked} appear in ${logs.length} messages`);
+  } else {
+    report.add('logging: no token in the messages', true, `${logs.length} messages, ${all.length} secrets checked`);
+  }
+}
+
+async function run(report, transport, toolArguments, progress, cancel) {
   const started = performance.now();
   // Ajv (inside the SDK) logs schema keywords it does not know, such as `format: uint32`, with
   // console.warn; they are kept in the report rather than mixed into the server's log.
@@ -298,7 +524,33 @@ async function run(report, transport, toolArguments) {
     report.data.server_info = client.getServerVersion() ?? null;
     report.data.capabilities = caps;
     report.add('connect', true, `protocol ${negotiated}`);
+    // Every message the transport hands the SDK from now on, in order (observed, not changed).
+    const wire = [];
+    const deliver = transport.onmessage;
+    transport.onmessage = (message, extra) => {
+      wire.push(message);
+      deliver?.(message, extra);
+    };
 
+    if (cancel) {
+      const logs = [];
+      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+        logs.push(n.params);
+      });
+      if (!caps.logging) {
+        report.add('logging/setLevel', false, 'the server does not advertise logging');
+      } else {
+        try {
+          await client.setLoggingLevel(LOG_LEVEL, { timeout: REQUEST_TIMEOUT_MS });
+          report.add('logging/setLevel', true, LOG_LEVEL);
+        } catch (err) {
+          report.add('logging/setLevel', false, describe(err));
+        }
+      }
+      await cancelFanOut(report, client, cancel);
+      checkLogs(report, logs, cancel);
+      return;
+    }
     if (!caps.tools) {
       report.add('tools capability', false, 'the server does not advertise tools');
     } else {
@@ -317,6 +569,7 @@ async function run(report, transport, toolArguments) {
         }
       }
     }
+    if (progress) await followProgress(report, client, wire, progress.tool, progress.total);
     if (!caps.prompts) {
       report.skip('prompts/list', 'capability not advertised');
     } else {
@@ -356,6 +609,11 @@ const { values, positionals } = (() => {
         url: { type: 'string' },
         stdio: { type: 'boolean' },
         arguments: { type: 'string', multiple: true },
+        progress: { type: 'string' },
+        cancel: { type: 'string' },
+        'hung-status': { type: 'string' },
+        'unreachable-node': { type: 'string' },
+        'answering-node': { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -367,6 +625,29 @@ if (!values.name) usage('--name is required');
 if (!values.url === !values.stdio) usage('give exactly one of --url and --stdio');
 if (values.stdio && positionals.length === 0) usage('--stdio needs a command after `--`');
 if (values.url && positionals.length > 0) usage('--url takes no command');
+
+// `TOOL=TOTAL` with TOTAL an integer of at least `least`.
+function toolTotal(flag, value, least) {
+  const at = value.indexOf('=');
+  const tool = at > 0 ? value.slice(0, at) : '';
+  const total = at > 0 && /^[0-9]+$/.test(value.slice(at + 1)) ? Number(value.slice(at + 1)) : NaN;
+  if (!tool || !(total >= least)) usage(`${flag} takes TOOL=TOTAL with TOTAL an integer of at least ${least}`);
+  return { tool, total };
+}
+const progress = values.progress === undefined ? undefined : toolTotal('--progress', values.progress, 1);
+let cancel;
+if (values.cancel !== undefined) {
+  if (!values['hung-status'] || !values['unreachable-node'] || !values['answering-node']) {
+    usage('--cancel needs --hung-status, --unreachable-node and --answering-node');
+  }
+  if (progress || values.arguments) usage('--cancel runs its checks alone: no --progress or --arguments');
+  cancel = {
+    ...toolTotal('--cancel', values.cancel, 2),
+    hungStatus: values['hung-status'],
+    unreachable: values['unreachable-node'],
+    answering: values['answering-node'],
+  };
+}
 
 const toolArguments = {};
 for (const item of values.arguments ?? []) {
@@ -403,7 +684,7 @@ if (values.url) {
 }
 process.stderr.write(`typescript ${report.data.sdk.package} ${report.data.sdk.version} -> ${values.name}\n`);
 try {
-  await run(report, transport, toolArguments);
+  await run(report, transport, toolArguments, progress, cancel);
 } catch (err) {
   report.add('session', false, describe(err));
 }

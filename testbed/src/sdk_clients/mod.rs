@@ -12,30 +12,48 @@
 //!    four servers: the agent over stdio (the client spawns `gpu-mcp-agent --mock-scenario
 //!    xid-79`), the agent over HTTP, the gateway over HTTP, and the gateway over stdio (the client
 //!    spawns `gpu-mcp-gateway --transport stdio --agents …`);
-//! 5. runs the official MCP conformance suite, pinned in `testbed/sdk-clients/conformance/`,
+//! 5. runs each client's cancellation and logging checks against two more, each set up afresh
+//!    for every client (`cancel`): the gateway over HTTP and over stdio with two more nodes, one
+//!    whose agent (a listener of this process) accepts connections and never answers, one that
+//!    refuses them, and `--node-timeout 300s`;
+//! 6. runs the official MCP conformance suite, pinned in `testbed/sdk-clients/conformance/`,
 //!    against the agent and the gateway over HTTP: every server scenario that applies, at the
 //!    revision it speaks, against the baseline of expected failures beside the pins
 //!    (`conformance`; `--no-conformance` skips it);
-//! 6. prints a table, keeps each client's JSON report and log under
+//! 7. prints a table, keeps each client's JSON report and log under
 //!    `target/xtask/sdk-clients/`, and fails naming every failed check with its message.
 //!
 //! Each check lists the tools, calls every tool with its default arguments, validates every
 //! `structuredContent` against the tool's `outputSchema`, and lists prompts and resources only
 //! when the server advertises them; with resources it reads the first listed ones, fills every
 //! template by completing its variables and reads it, and reads the `resource_link` each tool
-//! answer carries. Against the gateway the Python client also calls a fan-out over both agents
-//! with a progress callback and requires one `notifications/progress` per agent before the
-//! result (over HTTP they arrive on the POST's event stream).
+//! answer carries. Against the gateway both clients also call a fan-out over both agents with
+//! a progress callback and require one `notifications/progress` per agent, done / total with a
+//! message, before the result (over HTTP they arrive on the POST's event stream).
+//!
+//! Against the cancellation targets a client runs only these checks (every fan-out there waits
+//! for the hung node): it asks for `warning` log messages (TypeScript: `setLoggingLevel`;
+//! Python: `log_level` on the `Client`, the SDK's opt-in in 2026-07-28, or `set_logging_level`
+//! in a handshake revision), starts the fan-out with a progress callback, waits until every
+//! other node answered and the hung agent holds the gateway's connection, cancels the call in
+//! the SDK's own way (TypeScript: an `AbortSignal`; Python: cancelling the asyncio task), and
+//! requires that the call ends as cancelled, that the gateway then closes its connection to the
+//! hung agent (it stopped the outstanding node call; the hung agent's counts are in a status
+//! file the client reads), that the next request on the same session answers, and that a
+//! `notifications/message` from the `fleet` logger named the refusing node, with neither the
+//! client's token nor the gateway's agent token in any message.
 //! Everything listens on 127.0.0.1 and stops when the run ends.
 
+mod cancel;
 mod conformance;
 mod install;
+mod report;
 mod single;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -52,9 +70,11 @@ pub use single::{CheckOptions, check, check_with_python};
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Mock scenario of the first agent (also the stdio agent's).
 const SCENARIO: &str = "xid-79";
-/// The gateway's fan-out the Python client follows: `get_gpu_health` without `node` reports
-/// one step per agent (two).
+/// The gateway's fan-out the clients follow: `get_gpu_health` without `node` reports one step
+/// per agent (two).
 const FAN_OUT: (&str, usize) = ("get_gpu_health", 2);
+/// The answering agents' nodes: the first with [`SCENARIO`], the second healthy.
+const NODES: [(&str, Option<&str>); 2] = [("sdk-node-a", Some(SCENARIO)), ("sdk-node-b", None)];
 
 /// Arguments of `cargo xtask sdk-clients`.
 #[derive(Debug, clap::Args)]
@@ -123,8 +143,10 @@ struct Target {
     name: &'static str,
     server: Server,
     /// A tool whose call reports this many progress steps (a gateway fan-out over every
-    /// agent); the Python client calls it asking for progress and follows every step.
+    /// agent); the clients call it asking for progress and follow every step.
     progress: Option<(&'static str, usize)>,
+    /// The cancellation and logging checks, which a client then runs instead of the others.
+    cancel: Option<cancel::Cancel>,
     /// The token and the tool arguments the clients send beyond their defaults.
     options: CheckOptions,
 }
@@ -184,7 +206,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     files::create_dir(&out_dir)?;
 
-    let (_servers, targets) = start_servers(&ws, &out_dir)?;
+    let (_servers, agents, targets) = start_servers(&ws, &out_dir)?;
     // One client at a time: together they would keep both cores of a CI machine busy, and a
     // client whose event loop is busy for long gaps between requests tests the machine's load
     // rather than the server.
@@ -194,8 +216,15 @@ pub fn run(args: Args) -> Result<()> {
             outcomes.push(start_client(*client, inst, target, &out_dir)?.finish());
         }
     }
+    for (client, inst) in &installed {
+        outcomes.extend(cancel::run(
+            &ws, *client, inst, &agents, NODES[1].0, &out_dir,
+        )?);
+    }
 
-    print_summary(&installed, &targets, &outcomes);
+    let mut names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    names.extend([cancel::HTTP_TARGET, cancel::STDIO_TARGET]);
+    report::print_summary(&installed, &names, &outcomes);
     let mut failed: Vec<String> = outcomes
         .iter()
         .flat_map(|o| {
@@ -249,15 +278,14 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Starts the HTTP agents and the HTTP gateway; returns them (killed on drop) and the four
-/// targets.
-fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec<Target>)> {
+/// Starts the HTTP agents and the HTTP gateway; returns them (killed on drop), the gateway's
+/// `--agents` list and the four targets.
+fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, String, Vec<Target>)> {
     let ports = net::free_ports(3)?;
     let addr = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
     let mut servers = Vec::new();
-    let nodes = [("sdk-node-a", Some(SCENARIO)), ("sdk-node-b", None)];
-    for ((node, scenario), port) in nodes.iter().zip(&ports) {
+    for ((node, scenario), port) in NODES.iter().zip(&ports) {
         servers.push(programs::start_http_agent(
             ws,
             &format!("agent-{node}"),
@@ -269,7 +297,7 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
             log_dir,
         )?);
     }
-    let agents = nodes
+    let agents = NODES
         .iter()
         .zip(&ports)
         .map(|((node, _), port)| format!("{node}={}", url(*port)))
@@ -298,18 +326,21 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
                 SCENARIO.to_owned(),
             ]),
             progress: None,
+            cancel: None,
             options: CheckOptions::default(),
         },
         Target {
             name: "agent-http",
             server: Server::Http(url(ports[0])),
             progress: None,
+            cancel: None,
             options: CheckOptions::default(),
         },
         Target {
             name: "gateway-http",
             server: Server::Http(url(ports[2])),
             progress: Some(FAN_OUT),
+            cancel: None,
             options: CheckOptions::default(),
         },
         Target {
@@ -319,13 +350,14 @@ fn start_servers(ws: &Workspace, log_dir: &Path) -> Result<(Vec<Supervised>, Vec
                 "--transport".to_owned(),
                 "stdio".to_owned(),
                 "--agents".to_owned(),
-                agents,
+                agents.clone(),
             ]),
             progress: Some(FAN_OUT),
+            cancel: None,
             options: CheckOptions::default(),
         },
     ];
-    Ok((servers, targets))
+    Ok((servers, agents, targets))
 }
 
 /// One client process running against one target.
@@ -352,8 +384,17 @@ fn start_client(
     let log = out_dir.join(format!("{stem}.log"));
     let mut cmd = Command::new(&inst.program);
     cmd.arg(&inst.script).args(["--name", target.name]);
-    if let (Client::Python, Some((tool, total))) = (client, target.progress) {
+    if let Some((tool, total)) = target.progress {
         cmd.arg("--progress").arg(format!("{tool}={total}"));
+    }
+    if let Some(c) = &target.cancel {
+        cmd.arg("--cancel")
+            .arg(format!("{}={}", c.tool, c.total))
+            .arg("--hung-status")
+            .arg(&c.hung_status)
+            .args(["--unreachable-node", c.unreachable])
+            .args(["--answering-node", c.answering])
+            .env(cancel::SECRETS_ENV, c.secrets.join("\n"));
     }
     for (tool, arguments) in &target.options.arguments {
         cmd.arg("--arguments").arg(format!("{tool}={arguments}"));
@@ -422,11 +463,11 @@ impl Run {
             report: self.report.clone(),
             log: self.log.clone(),
         };
-        let report = std::fs::read_to_string(&self.report)
+        let json = std::fs::read_to_string(&self.report)
             .ok()
             .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-        match (&status, report) {
-            (Ok(status), Some(report)) => read_report(&report, *status, &mut outcome),
+        match (&status, json) {
+            (Ok(status), Some(json)) => report::read_report(&json, *status, &mut outcome),
             (Ok(status), None) => outcome.failures.push(format!(
                 "client: exited ({status}) without a JSON report; log tail:\n{}",
                 files::quote_lines(&files::tail(&self.log, 15))
@@ -437,126 +478,5 @@ impl Run {
             )),
         }
         outcome
-    }
-}
-
-/// Counts a client's checks into `outcome`; a failed check or a failing exit is a failure.
-fn read_report(report: &Value, status: ExitStatus, outcome: &mut Outcome) {
-    outcome.protocol = report["protocol_version"].as_str().map(str::to_owned);
-    let checks = report["checks"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for check in checks {
-        let name = check["check"].as_str().unwrap_or("(unnamed check)");
-        match check["ok"].as_bool() {
-            Some(true) => outcome.passed += 1,
-            Some(false) => outcome.failures.push(format!(
-                "{name}: {}",
-                check["error"].as_str().unwrap_or("(no message)")
-            )),
-            None => outcome.skipped += 1,
-        }
-    }
-    let reported_ok = report["ok"].as_bool() == Some(true);
-    if reported_ok != status.success() || (status.success() && !outcome.failures.is_empty()) {
-        outcome.failures.push(format!(
-            "client: exit {status} disagrees with its report (ok: {})",
-            report["ok"]
-        ));
-    } else if !status.success() && outcome.failures.is_empty() {
-        outcome
-            .failures
-            .push(format!("client: exit {status} with no failed check"));
-    }
-}
-
-/// The table of outcomes, one row per target, one column per client.
-fn print_summary(
-    installed: &[(Client, install::Installed)],
-    targets: &[Target],
-    outcomes: &[Outcome],
-) {
-    let sdks: Vec<String> = installed
-        .iter()
-        .map(|(c, i)| format!("{} ({})", c.name(), i.sdk))
-        .collect();
-    eprintln!("\nSDK clients in their default modes: {}", sdks.join(", "));
-    let mut header = format!("  {:<15}", "server");
-    for (client, _) in installed {
-        header.push_str(&format!(" {:<34}", client.name()));
-    }
-    eprintln!("{}", header.trim_end());
-    for target in targets {
-        let mut row = format!("  {:<15}", target.name);
-        for (client, _) in installed {
-            let cell = outcomes
-                .iter()
-                .find(|o| o.client == *client && o.target == target.name)
-                .map_or_else(String::new, |o| {
-                    let verdict = if o.failures.is_empty() {
-                        "passed"
-                    } else {
-                        "FAILED"
-                    };
-                    format!(
-                        "{verdict}: {} ok, {} failed, {} skipped",
-                        o.passed,
-                        o.failures.len(),
-                        o.skipped
-                    )
-                });
-            row.push_str(&format!(" {cell:<34}"));
-        }
-        eprintln!("{}", row.trim_end());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::process::ExitStatusExt;
-
-    use super::*;
-
-    fn outcome() -> Outcome {
-        Outcome {
-            client: Client::Python,
-            target: "agent-stdio",
-            protocol: None,
-            passed: 0,
-            skipped: 0,
-            failures: Vec::new(),
-            report: PathBuf::new(),
-            log: PathBuf::new(),
-        }
-    }
-
-    #[test]
-    fn a_report_is_counted_and_its_failures_named() {
-        let report = serde_json::json!({
-            "ok": false,
-            "protocol_version": "2026-07-28",
-            "checks": [
-                {"check": "connect", "ok": true},
-                {"check": "tools/list", "ok": false, "error": "ttlMs: Field required"},
-                {"check": "prompts/list", "skipped": "capability not advertised"},
-            ],
-        });
-        let mut o = outcome();
-        read_report(&report, ExitStatus::from_raw(1 << 8), &mut o);
-        assert_eq!((o.passed, o.skipped), (1, 1));
-        assert_eq!(o.protocol.as_deref(), Some("2026-07-28"));
-        assert_eq!(o.failures, ["tools/list: ttlMs: Field required"]);
-    }
-
-    #[test]
-    fn an_exit_status_that_contradicts_the_report_fails() {
-        let report = serde_json::json!({"ok": true, "checks": [{"check": "connect", "ok": true}]});
-        let mut o = outcome();
-        read_report(&report, ExitStatus::from_raw(1 << 8), &mut o);
-        assert_eq!(o.failures.len(), 1, "{:?}", o.failures);
-        let mut o = outcome();
-        read_report(&report, ExitStatus::from_raw(0), &mut o);
-        assert!(o.failures.is_empty(), "{:?}", o.failures);
     }
 }

@@ -53,6 +53,7 @@ pub fn check(
         name,
         server,
         progress: None,
+        cancel: None,
         options,
     };
     let mut failed = Vec::new();
