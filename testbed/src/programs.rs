@@ -91,9 +91,11 @@ where
 {
     let mut cargo = cmd::cargo();
     cargo.current_dir(workspace::workspace_root()).args([
+        // `--workspace`, as stage 1 of `cargo xtask test` builds: the same features, so its
+        // build is reused (see `Workspace::build`).
         "test",
-        "-p",
-        "gpu-mcp-gateway",
+        "--workspace",
+        "--locked",
         "--test",
         "e2e_cluster",
     ]);

@@ -175,7 +175,6 @@ pub(crate) fn run(args: Args) -> Result<()> {
         &validator,
         &work,
         args.agent_bin.as_deref(),
-        &root,
     )?);
 
     if failures.is_empty() {

@@ -259,9 +259,10 @@ fn real_node_prerequisites(ws: &Workspace, opts: &UpOptions) -> Result<(String, 
 fn k8s_layer_tests(ws: &Workspace, cluster: Option<&ClusterHandle>) -> Result<()> {
     let mut cmd = cmd::cargo();
     cmd.current_dir(&ws.root).args([
+        // `--workspace`: the features of stage 1's build, which is reused (`Workspace::build`).
         "test",
-        "-p",
-        "gpu-mcp-k8s",
+        "--workspace",
+        "--locked",
         "--test",
         "cluster",
         "--test",

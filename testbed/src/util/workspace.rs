@@ -50,18 +50,36 @@ impl Workspace {
         target_dir().join(self.profile).join(name)
     }
 
-    /// `cargo build` of the given packages in this profile.
+    /// Builds the given packages' binaries in this profile.
+    ///
+    /// In the debug profile that is `cargo test --workspace --locked --no-run`, the very build
+    /// `cargo test --workspace` makes: its binaries are the ones the integration tests ran
+    /// (`CARGO_BIN_EXE_*`, uplifted to `target/debug/`), and after that stage it is a no-op.
+    /// A `cargo build -p …` would compile nearly the whole graph a second time, since the tests'
+    /// dev-dependencies turn on features (tokio's `test-util`) and a package selection changes
+    /// which features are unified. In the release profile it is `cargo build --release -p …`.
     pub fn build(&self, packages: &[&str]) -> Result<()> {
         let mut cargo = cmd::cargo();
-        cargo.current_dir(&self.root).arg("build");
+        cargo.current_dir(&self.root);
         if self.profile == "release" {
-            cargo.arg("--release");
-        }
-        for p in packages {
-            cargo.args(["-p", p]);
+            cargo.args(["build", "--release", "--locked"]);
+            for p in packages {
+                cargo.args(["-p", p]);
+            }
+        } else {
+            cargo.args(["test", "--workspace", "--locked", "--no-run"]);
         }
         eprintln!("building {} ({})", packages.join(", "), self.profile);
-        cmd::status(&mut cargo)
+        cmd::status(&mut cargo)?;
+        for bin in packages {
+            let path = self.binary(bin);
+            anyhow::ensure!(
+                path.is_file(),
+                "the build left no {}: is `{bin}` a binary package?",
+                path.display()
+            );
+        }
+        Ok(())
     }
 
     /// A scratch directory for logs under the target directory.

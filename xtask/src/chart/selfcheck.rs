@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
 use gpu_mcp_testbed::chart::{contract, policy};
-use gpu_mcp_testbed::util::cmd::{self, output_text};
+use gpu_mcp_testbed::util::cmd::output_text;
 use gpu_mcp_testbed::util::workspace;
 use serde_json::Value;
 
@@ -170,18 +170,14 @@ pub(super) fn agent_contract(
     validator: &Validator,
     work: &Path,
     agent_bin: Option<&Path>,
-    root: &Path,
 ) -> Result<Vec<String>> {
     let agent_bin = match agent_bin {
         Some(path) => path.to_owned(),
         None => {
-            cmd::status(cmd::cargo().current_dir(root).args([
-                "build",
-                "--quiet",
-                "-p",
-                "gpu-mcp-agent",
-            ]))?;
-            workspace::target_dir().join("debug").join("gpu-mcp-agent")
+            // Stage 1's debug build, reused (see `Workspace::build`).
+            let ws = workspace::Workspace::new(false);
+            ws.build(&["gpu-mcp-agent"])?;
+            ws.binary("gpu-mcp-agent")
         }
     };
     let set = "agent.nvmlMode=mock,gateway.enabled=true,gateway.routing=exec";
