@@ -219,6 +219,32 @@ async fn a_client_that_goes_away_cancels_its_streamed_call() {
 }
 
 #[tokio::test]
+async fn a_client_that_goes_away_before_any_event_cancels_its_call() {
+    // A call that sends no notification runs inside the connection's handler, with no task of
+    // its own: the client's going away must still end it.
+    use tokio::io::AsyncWriteExt;
+    let s = start(HttpConfig::default()).await;
+    let body = serde_json::to_vec(&report_call(7, 1, None)).unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&body).await.unwrap();
+    eventually("the call's start", || {
+        s.catalog.running.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    drop(socket);
+    eventually("the call's cancellation", || {
+        s.catalog.running.load(Ordering::SeqCst) == 0
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_request_deadline_bounds_a_stream() {
     let s = start(HttpConfig {
         request_timeout: Duration::from_millis(300),

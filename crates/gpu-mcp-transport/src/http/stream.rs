@@ -9,6 +9,9 @@
 //! notification that does not fit is dropped, a response that does not fit is replaced by a
 //! short error), and a client that goes away drops the stream, which aborts the request.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use bytes::Bytes;
 use gpu_mcp_protocol::RequestId;
 use gpu_mcp_service::{Incoming, Reply, Session};
@@ -33,6 +36,12 @@ const QUEUED_NOTIFICATIONS: usize = 64;
 const QUEUED_EVENTS: usize = 8;
 
 /// Serves `incoming` on `session`, streaming its notifications when it sends any.
+///
+/// The request runs inside this handler until it sends its first notification: most requests
+/// send none, and they cost no task of their own (spawning one, waking the handler from another
+/// worker and freeing it took a large share of a cached call's time). Only a request that
+/// notifies before it is answered moves, already started, into the task that feeds its event
+/// stream, which the response body owns.
 pub(super) async fn serve(
     shared: &Shared,
     session: Session,
@@ -43,7 +52,7 @@ pub(super) async fn serve(
     let (notify, mut notifications) = mpsc::channel::<Vec<u8>>(QUEUED_NOTIFICATIONS);
     let incoming = incoming.with_notifications(notify.clone());
     let dispatcher = shared.dispatcher.clone();
-    let mut request = AbortOnDropHandle::new(tokio::spawn(async move {
+    let mut request: Request = Box::pin(async move {
         // The session's log messages, once its client asked for them, travel on this stream
         // while the request runs, unless another stream of the session already carries them.
         let _logs = session
@@ -51,17 +60,16 @@ pub(super) async fn serve(
             .and_then(|_| session.log_messages())
             .map(|messages| AbortOnDropHandle::new(tokio::spawn(forward(messages, notify))));
         dispatcher.dispatch(&session, incoming).await
-    }));
+    });
     let (first, pending) = tokio::select! {
         biased;
-        Some(first) = notifications.recv() => (first, Pending::Running(request)),
-        joined = &mut request => {
-            let reply = answered(joined, id.as_ref());
-            match notifications.try_recv() {
-                Ok(first) => (first, Pending::Done(reply)),
-                Err(_) => return frame(reply, format, None),
-            }
+        Some(first) = notifications.recv() => {
+            (first, Pending::Running(AbortOnDropHandle::new(tokio::spawn(request))))
         }
+        reply = &mut request => match notifications.try_recv() {
+            Ok(first) => (first, Pending::Done(reply)),
+            Err(_) => return frame(reply, format, None),
+        },
     };
     let (events, rx) = mpsc::channel(QUEUED_EVENTS);
     let producer = tokio::spawn(produce(
@@ -76,6 +84,9 @@ pub(super) async fn serve(
     ));
     event_stream(rx, producer)
 }
+
+/// A request being served, before it moved into a task of its own.
+type Request = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
 /// The request behind a stream: still running, or answered with notifications still queued.
 enum Pending {
