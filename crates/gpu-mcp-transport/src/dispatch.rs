@@ -68,7 +68,7 @@ impl Dispatcher {
             } else {
                 Outcome::from(reply.outcome())
             };
-            guard.finish(label.method, &label.tool, outcome);
+            guard.finish(label.method, label.tool, outcome);
         }
         reply
     }
