@@ -151,7 +151,7 @@ fn weights(accept: &str) -> ([Option<f32>; 3], [Option<f32>; 3]) {
     let mut sse = [None::<f32>; 3];
     for range in accept.split(',') {
         let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media = parts.next().unwrap_or_default().trim();
         let q = parts
             .filter_map(|p| p.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok().filter(|q| q.is_finite()))
@@ -160,16 +160,19 @@ fn weights(accept: &str) -> ([Option<f32>; 3], [Option<f32>; 3]) {
         let slot = |w: &mut [Option<f32>; 3], i: usize| {
             w[i] = Some(w[i].map_or(q, |old| old.max(q)));
         };
-        match media.as_str() {
-            "application/json" => slot(&mut json, 0),
-            "application/*" => slot(&mut json, 1),
-            "text/event-stream" => slot(&mut sse, 0),
-            "text/*" => slot(&mut sse, 1),
-            "*/*" => {
-                slot(&mut json, 2);
-                slot(&mut sse, 2);
-            }
-            _ => {}
+        // Compared without case in place: no lower-case copy of each range per request.
+        let is = |name: &str| media.eq_ignore_ascii_case(name);
+        if is("application/json") {
+            slot(&mut json, 0);
+        } else if is("application/*") {
+            slot(&mut json, 1);
+        } else if is("text/event-stream") {
+            slot(&mut sse, 0);
+        } else if is("text/*") {
+            slot(&mut sse, 1);
+        } else if media == "*/*" {
+            slot(&mut json, 2);
+            slot(&mut sse, 2);
         }
     }
     (json, sse)
