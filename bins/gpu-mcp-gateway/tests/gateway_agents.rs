@@ -309,13 +309,14 @@ async fn tools_list_shows_list_gpu_nodes_and_node_on_every_gpu_tool() {
                 .unwrap_or_default()
                 .contains("`node`")
         );
-        // Every agent argument is offered as the agent defines it, except the fan-out's own
-        // (`detail`, `min_verdict`), which the gateway defines for the fleet answer.
+        // Every agent argument is offered as the agent defines it, except the gateway's own
+        // (`detail`, `min_verdict`), which say what they do without `node` and with it.
         let agent_schema = serde_json::to_value(&*at.input_schema).unwrap();
         for (k, v) in agent_schema["properties"].as_object().unwrap() {
             if matches!(k.as_str(), "detail" | "min_verdict") {
                 let words = schema["properties"][k]["description"].as_str().unwrap();
-                assert!(words.starts_with("Without `node` only."), "{}.{k}", gt.name);
+                assert!(words.contains("Without `node`"), "{}.{k}: {words}", gt.name);
+                assert!(words.contains("With `node`"), "{}.{k}: {words}", gt.name);
                 continue;
             }
             assert_eq!(&schema["properties"][k], v, "{}.{k}", gt.name);
@@ -436,6 +437,50 @@ async fn xid_79_node_is_critical_in_aggregated_health() {
     let r = call(&client, "list_gpu_nodes", json!({})).await;
     let list = structured(&r);
     assert_eq!(list["nodes"][1]["health"], "critical", "{list}");
+
+    // With `node`, the agent's own answer at the detail asked: the verdict and counts only,
+    // then the groups without the events; what cannot apply to one node is refused.
+    let r = call(
+        &client,
+        "get_gpu_health",
+        json!({"node": "gpu-node-2", "detail": "summary"}),
+    )
+    .await;
+    assert!(!failed(&r), "{}", text(&r));
+    let one = structured(&r);
+    assert_eq!(one["result"]["verdict"], "critical", "{one}");
+    assert_eq!(one["result"]["detail"], "summary", "{one}");
+    assert_eq!(one["result"]["gpus"], json!([]), "{one}");
+    assert_eq!(one["result"]["counts"]["critical"], 1, "{one}");
+    let r = call(
+        &client,
+        "get_gpu_health",
+        json!({"node": "gpu-node-2", "detail": "problems"}),
+    )
+    .await;
+    let one = structured(&r);
+    assert_eq!(one["result"]["gpus"].as_array().unwrap().len(), 1, "{one}");
+    let r = call(
+        &client,
+        "analyze_xid_errors",
+        json!({"node": "gpu-node-2", "detail": "summary"}),
+    )
+    .await;
+    let one = structured(&r);
+    assert_eq!(one["result"]["events"], json!([]), "{one}");
+    assert!(one["result"]["total_events"].as_u64().unwrap() > 0, "{one}");
+    let r = call(
+        &client,
+        "get_gpu_health",
+        json!({"node": "gpu-node-2", "node_limit": 5}),
+    )
+    .await;
+    assert!(failed(&r));
+    assert!(
+        text(&r).contains("Invalid argument `node_limit`"),
+        "{}",
+        text(&r)
+    );
 
     // Who is on the sick GPU: with `node`, that agent's complete answer; without, the fan-out
     // names the pod on the critical GPU only.

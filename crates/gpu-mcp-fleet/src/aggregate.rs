@@ -15,19 +15,6 @@ const TOP_XIDS: usize = 10;
 /// How many node names a summary list carries at most (the counts cover every node).
 pub(crate) const LISTED_NAMES: usize = 10;
 
-/// The answer of a GPU tool called with `node`: the agent's structured result as it is, tagged with
-/// the node and the pod that answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub(crate) struct NodeAnswer {
-    /// The Kubernetes node that answered.
-    pub node: String,
-    /// The agent pod on that node.
-    #[serde(default)]
-    pub pod: Option<String>,
-    /// The agent's `structuredContent`, unchanged.
-    pub result: Value,
-}
-
 /// The answer of a GPU tool called without `node`: every node's result or error, and a summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct FanOutAnswer {

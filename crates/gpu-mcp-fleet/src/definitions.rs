@@ -9,11 +9,11 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use crate::aggregate::NodeAnswer;
 use crate::fleet_args::FleetArgsInput;
 use crate::listing::{LIST_GPU_NODES, ListGpuNodesInput, NodeList};
 use crate::node_arg::NODE_ARGUMENT;
 use crate::shape::FleetAnswer;
+use crate::single::{NodeAnswer, with_node_words};
 
 /// What the gateway appends to every GPU tool's description.
 const NODE_DESCRIPTION_SUFFIX: &str = "\n\nCluster gateway: omit `node` to ask every node at once; on a \
@@ -23,8 +23,9 @@ with their findings and actions (`problems`), then what was left out and how to 
 `next_cursor`). Start here on a large cluster. Narrow with `node_pattern` (for example \
 `gpu-a100-*`) or `min_verdict`; `detail: \"full\"` pages through every node's complete answer \
 (`node_limit` per page, `cursor` for the next). Then drill down: pass `node` (a name from \
-`list_gpu_nodes` or the fleet answer) to get that node's complete answer under `result`, tagged \
-with `node` and `pod`.";
+`list_gpu_nodes` or the fleet answer) to get that node's answer under `result`, tagged with \
+`node` and `pod`: complete by default, narrowed by `detail` where this tool can narrow it (see \
+`detail`).";
 
 /// The `node` property added to every GPU tool's input schema.
 pub(crate) fn node_property_schema() -> Value {
@@ -109,15 +110,25 @@ pub(crate) fn portable(schema: JsonObject, input: bool) -> JsonObject {
     }
 }
 
-/// The input-schema properties of the gateway's own fan-out arguments.
-fn fleet_argument_properties() -> JsonObject {
+/// The input-schema properties of the gateway's own arguments of `tool`, each description saying
+/// what the argument does with `node` for this tool.
+fn fleet_argument_properties(tool: &str) -> JsonObject {
     let mut schema = Value::Object(schema_of::<FleetArgsInput>(false));
     strip_nullable(&mut schema);
     strip_nonstandard_formats(&mut schema);
-    match schema.get_mut("properties").map(Value::take) {
+    let mut props = match schema.get_mut("properties").map(Value::take) {
         Some(Value::Object(props)) => props,
         _ => JsonObject::new(),
+    };
+    for (name, property) in &mut props {
+        if let (Some(words), Some(Value::String(description))) =
+            (with_node_words(tool, name), property.get_mut("description"))
+        {
+            description.push(' ');
+            description.push_str(words);
+        }
     }
+    props
 }
 
 /// One agent tool as the gateway serves it: the `node` property in its input schema, the
@@ -129,10 +140,11 @@ pub(crate) fn with_node_argument(mut tool: Tool) -> Tool {
         .or_insert_with(|| Value::Object(JsonObject::new()));
     if let Value::Object(props) = properties {
         props.insert(NODE_ARGUMENT.into(), node_property_schema());
-        for (name, schema) in fleet_argument_properties() {
-            // The gateway answers its own arguments and never forwards the client's, so its
-            // schema replaces an agent argument of the same name (`get_gpu_health`'s `detail`
-            // and `min_verdict`, which a fan-out sets itself to narrow what agents send).
+        for (name, schema) in fleet_argument_properties(&tool.name) {
+            // The gateway reads its own arguments and never forwards the client's as they are,
+            // so its schema replaces an agent argument of the same name (`get_gpu_health`'s
+            // `detail` and `min_verdict`, which a fan-out sets itself to narrow what agents send
+            // and a call with `node` maps to the agent's values).
             props.insert(name, schema);
         }
     }
@@ -298,10 +310,17 @@ mod tests {
         let single = serde_json::to_value(NodeAnswer {
             node: "n1".into(),
             pod: Some("p1".into()),
+            not_narrowed: None,
             result: result.clone(),
         })
         .unwrap();
         assert!(validator.is_valid(&single), "{single}");
+        let not_narrowed = serde_json::to_value(NodeAnswer {
+            not_narrowed: Some("the agent refused `detail`".into()),
+            ..serde_json::from_value(single.clone()).unwrap()
+        })
+        .unwrap();
+        assert!(validator.is_valid(&not_narrowed), "{not_narrowed}");
 
         let built = crate::aggregate::FanOutAnswer::build(
             "get_gpu_health",
@@ -352,20 +371,41 @@ mod tests {
     }
 
     #[test]
-    fn the_gateways_own_arguments_replace_the_agents_of_the_same_name() {
+    fn the_gateways_own_arguments_replace_the_agents_and_say_what_they_do_with_node() {
         let tools = gateway_tools(gpu_mcp_model::gpu_tool_definitions());
-        for tool in ["get_gpu_health", "analyze_xid_errors"] {
+        let description = |tool: &str, name: &str| -> String {
             let t = tools.iter().find(|t| t.name == tool).unwrap();
+            t.input_schema["properties"][name]["description"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        for tool in [
+            "get_gpu_health",
+            "analyze_xid_errors",
+            "get_gpu_inventory",
+            "get_gpu_processes",
+            "get_nvlink_topology",
+        ] {
             for name in ["detail", "min_verdict"] {
-                let description = t.input_schema["properties"][name]["description"]
-                    .as_str()
-                    .unwrap();
+                let words = description(tool, name);
+                assert!(words.contains("Without `node`"), "{tool} {name}: {words}");
                 assert!(
-                    description.starts_with("Without `node` only."),
-                    "{tool} {name}: {description}"
+                    words.contains("With `node`") || words.ends_with("Refused with `node`."),
+                    "{tool} {name}: {words}"
+                );
+            }
+            for name in ["node_pattern", "node_limit", "cursor"] {
+                let words = description(tool, name);
+                assert!(
+                    words.starts_with("Without `node` only (refused with `node`)."),
+                    "{tool} {name}: {words}"
                 );
             }
         }
+        assert!(description("get_gpu_health", "detail").contains("`problems` the verdict"));
+        assert!(description("get_gpu_inventory", "detail").contains("are refused"));
+        assert!(description("analyze_xid_errors", "min_verdict").ends_with("Refused with `node`."));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The arguments the gateway itself answers for on a fan-out (`detail`, `min_verdict`,
-//! `node_pattern`, `node_limit`, `cursor`): taken out of the call before it is forwarded, so the
-//! agents never see the client's values (a fan-out adds its own `detail` and `min_verdict` where
-//! they narrow what an agent sends, see `narrow`), and checked once here.
+//! The arguments the gateway itself answers for (`detail`, `min_verdict`, `node_pattern`,
+//! `node_limit`, `cursor`): taken out of the call before it is forwarded, so the agents never see
+//! the client's values, and checked once here. A fan-out answers them itself (and adds its own
+//! `detail` and `min_verdict` where they narrow what an agent sends, see `narrow`); a call with
+//! `node` turns `detail` and `min_verdict` into that agent's own arguments (see `single`).
 
 use std::cmp::Reverse;
 
@@ -44,29 +45,33 @@ impl Detail {
 }
 
 /// The gateway's own arguments of every GPU tool, as the client sends them.
+///
+/// The descriptions of `detail` and `min_verdict` say what they do without `node`; each tool's
+/// definition adds what they do with `node` for that tool (`single::with_node_words`).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub(crate) struct FleetArgsInput {
-    /// Without `node` only. `problems` (default): the fleet summary, then only the nodes that
-    /// need attention, worst first, each with its findings and actions. `summary`: the totals
-    /// only. `full`: every node's complete answer, a page of `node_limit` nodes at a time.
+    /// How much the answer details. Without `node`: `problems` (default) the fleet summary, then
+    /// only the nodes that need attention, worst first, each with its findings and actions;
+    /// `summary` the totals only; `full` every node's complete answer, a page of `node_limit`
+    /// nodes at a time.
     #[serde(default)]
     pub detail: Option<Detail>,
-    /// Without `node` only. The mildest verdict detailed under `problems` (default `warning`):
+    /// Without `node`: the mildest verdict detailed under `problems` (default `warning`);
     /// `degraded` or `critical` leave out milder findings.
     #[serde(default)]
     pub min_verdict: Option<Verdict>,
-    /// Without `node` only. Ask only the nodes whose name matches this pattern (`*` any
-    /// characters, `?` one character), for example `gpu-a100-*`.
+    /// Without `node` only (refused with `node`). Ask only the nodes whose name matches this
+    /// pattern (`*` any characters, `?` one character), for example `gpu-a100-*`.
     #[serde(default)]
     #[schemars(length(min = 1, max = 253))]
     pub node_pattern: Option<String>,
-    /// Without `node` only. The most nodes one answer details (default 20, at most 500); the
-    /// answer also stops early to stay small, and says so.
+    /// Without `node` only (refused with `node`). The most nodes one answer details (default 20,
+    /// at most 500); the answer also stops early to stay small, and says so.
     #[serde(default)]
     #[schemars(range(min = 1, max = 500))]
     pub node_limit: Option<u32>,
-    /// Without `node` only. The `next_cursor` of a previous answer, to get the next page (pass
-    /// the same other arguments).
+    /// Without `node` only (refused with `node`). The `next_cursor` of a previous answer, to get
+    /// the next page (pass the same other arguments).
     #[serde(default)]
     #[schemars(length(min = 1, max = 1024))]
     pub cursor: Option<String>,
@@ -103,11 +108,12 @@ impl Default for FleetArgs {
     }
 }
 
-/// Removes the gateway's own arguments from `arguments` and checks them; the error is the
-/// message for the client.
-pub(crate) fn take_fleet_arguments(
+/// Removes the gateway's own arguments from `arguments` and reads them (their types and values);
+/// the error is the message for the client. What they mean depends on `node`: see
+/// [`FleetArgsInput::for_fan_out`] and `single::node_arguments`.
+pub(crate) fn take_fleet_input(
     arguments: &mut Option<JsonObject>,
-) -> Result<FleetArgs, String> {
+) -> Result<FleetArgsInput, String> {
     let mut own = serde_json::Map::new();
     if let Some(args) = arguments.as_mut() {
         for name in FLEET_ARGUMENTS {
@@ -116,29 +122,34 @@ pub(crate) fn take_fleet_arguments(
             }
         }
     }
-    let input: FleetArgsInput = serde_json::from_value(Value::Object(own))
-        .map_err(|e| format!("Invalid argument: {e}."))?;
-    let node_limit = node_limit(input.node_limit, DEFAULT_NODE_LIMIT, MAX_NODE_LIMIT)?;
-    let node_pattern = input
-        .node_pattern
-        .map(|p| NodePattern::new(&p))
-        .transpose()?;
-    if input
-        .cursor
-        .as_ref()
-        .is_some_and(|c| c.is_empty() || c.len() > 1024)
-    {
-        return Err(
-            "Invalid argument `cursor`: pass the `next_cursor` of a previous answer.".into(),
-        );
+    serde_json::from_value(Value::Object(own)).map_err(|e| format!("Invalid argument: {e}."))
+}
+
+impl FleetArgsInput {
+    /// The arguments of a fan-out, checked, with their defaults.
+    pub(crate) fn for_fan_out(self) -> Result<FleetArgs, String> {
+        let node_limit = node_limit(self.node_limit, DEFAULT_NODE_LIMIT, MAX_NODE_LIMIT)?;
+        let node_pattern = self
+            .node_pattern
+            .map(|p| NodePattern::new(&p))
+            .transpose()?;
+        if self
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > 1024)
+        {
+            return Err(
+                "Invalid argument `cursor`: pass the `next_cursor` of a previous answer.".into(),
+            );
+        }
+        Ok(FleetArgs {
+            detail: self.detail.unwrap_or_default(),
+            min_verdict: self.min_verdict.unwrap_or(Verdict::Warning),
+            node_pattern,
+            node_limit,
+            cursor: self.cursor,
+        })
     }
-    Ok(FleetArgs {
-        detail: input.detail.unwrap_or_default(),
-        min_verdict: input.min_verdict.unwrap_or(Verdict::Warning),
-        node_pattern,
-        node_limit,
-        cursor: input.cursor,
-    })
 }
 
 /// A `node_limit` argument checked against `1..=max` (`default` when absent).
@@ -257,7 +268,7 @@ mod tests {
 
     fn take(v: Value) -> (Result<FleetArgs, String>, Option<JsonObject>) {
         let mut args = v.as_object().cloned();
-        let r = take_fleet_arguments(&mut args);
+        let r = take_fleet_input(&mut args).and_then(FleetArgsInput::for_fan_out);
         (r, args)
     }
 
@@ -436,7 +447,7 @@ mod properties {
             ),
         ) {
             let mut arguments = Some(members.into_iter().collect::<JsonObject>());
-            let _ = take_fleet_arguments(&mut arguments);
+            let _ = take_fleet_input(&mut arguments).and_then(FleetArgsInput::for_fan_out);
             let left = arguments.unwrap();
             prop_assert!(FLEET_ARGUMENTS.iter().all(|name| !left.contains_key(*name)));
         }

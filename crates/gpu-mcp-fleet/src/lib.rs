@@ -1,9 +1,10 @@
 //! The gateway's tool catalog: every GPU tool of the agent with an optional `node` argument, plus
 //! `list_gpu_nodes`.
 //!
-//! With `node`, a call is validated (DNS-1123 subdomain) and routed to that node's agent; the
+//! With `node`, a call is validated (DNS-1123 subdomain) and routed to that node's agent, with
+//! `detail` and `min_verdict` as that agent's own arguments where the tool takes them; the
 //! agent's structured result comes back unchanged under `result`, tagged with `node` and `pod`
-//! ([`NodeAnswer`]). Without `node`, the call fans out to every known node and the answer lists
+//! (`NodeAnswer`). Without `node`, the call fans out to every known node and the answer lists
 //! each node's result or error and a [`Summary`] ([`FanOutAnswer`]). Partial failure is a success
 //! that names the failed nodes; when no node answers, the result is `isError: true`.
 //!
@@ -35,6 +36,7 @@ mod progress;
 mod prompts;
 mod resources;
 mod shape;
+mod single;
 mod verdict;
 
 pub use catalog::ClusterCatalog;

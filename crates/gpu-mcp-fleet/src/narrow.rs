@@ -1,7 +1,8 @@
 //! Only the work a fan-out answer needs: the arguments a fan-out adds to the call it forwards,
 //! so that each agent sends what the fleet answer uses (its verdict, counts and summary, and
 //! only what needs attention) instead of its full answer; and the older agent that refuses
-//! them, which is asked again without them.
+//! them, which is asked again without them (a call with `node` asks such an agent again the
+//! same way, see `single`).
 //!
 //! The fleet answer is the same either way: under `detail: summary` and `problems` the gateway
 //! reads a health answer's verdict, `counts`, `summary`, the GPUs and findings at or above
@@ -50,12 +51,20 @@ pub(crate) fn with_added(arguments: Option<&JsonObject>, added: &JsonObject) -> 
 /// (its arguments parser refuses an unknown field by name). The client's own arguments were
 /// checked with the same parser before anything was sent, so such a refusal is about them.
 pub(crate) fn refuses_added(outcome: &NodeOutcome, added: &JsonObject) -> bool {
+    refused_argument(outcome, added).is_some()
+}
+
+/// The first of the `added` arguments that `outcome` refuses by name (see [`refuses_added`]).
+pub(crate) fn refused_argument<'a>(
+    outcome: &NodeOutcome,
+    added: &'a JsonObject,
+) -> Option<&'a str> {
     let message = match &outcome.reply {
         Ok(reply) if reply.failed() => result_text(reply),
         Err(failure) if failure.kind == FailureKind::AgentError => failure.message.clone(),
-        _ => return false,
+        _ => return None,
     };
-    added.keys().any(|name| {
+    added.keys().map(String::as_str).find(|name| {
         message.contains(&format!("`{name}`"))
             || message.contains(&format!("\"{name}\""))
             || message.contains(&format!("\\\"{name}\\\""))

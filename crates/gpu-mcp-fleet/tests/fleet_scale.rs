@@ -935,3 +935,179 @@ async fn agent_bytes() {
         }
     }
 }
+
+/// The arguments node `i` received, in order.
+fn received_by(agents: &Agents, i: usize) -> Vec<Value> {
+    let seen = agents.seen.lock();
+    seen.iter()
+        .filter(|(j, _)| *j == i)
+        .map(|(_, a)| a.clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_node_the_agent_is_asked_for_the_detail_the_client_asked_for() {
+    let n = 20;
+    let (current, agents) = released(n, true, Release::Current);
+    let sick = 7;
+    assert_eq!(kind_of(sick, n), Kind::Critical);
+    for (tool, args, sent) in [
+        (
+            "get_gpu_health",
+            json!({"detail": "summary"}),
+            json!({"detail": "summary"}),
+        ),
+        (
+            "get_gpu_health",
+            json!({"detail": "problems", "min_verdict": "critical"}),
+            json!({"detail": "problems", "min_verdict": "critical"}),
+        ),
+        (
+            "get_gpu_health",
+            json!({"min_verdict": "degraded", "xid_since": "1h"}),
+            json!({"detail": "problems", "min_verdict": "degraded", "xid_since": "1h"}),
+        ),
+        ("get_gpu_health", json!({"detail": "full"}), json!(null)),
+        (
+            "analyze_xid_errors",
+            json!({"detail": "problems"}),
+            json!({"detail": "summary"}),
+        ),
+        (
+            "analyze_xid_errors",
+            json!({"detail": "summary", "since": "1h"}),
+            json!({"detail": "summary", "since": "1h"}),
+        ),
+        ("analyze_xid_errors", json!({"detail": "full"}), json!(null)),
+        ("get_gpu_inventory", json!({"detail": "full"}), json!(null)),
+    ] {
+        agents.seen.lock().clear();
+        let mut call_args = args.clone();
+        call_args["node"] = json!(name(sick));
+        let r = call(&current, tool, call_args).await;
+        assert!(!r.failed(), "{tool} {args}");
+        assert_eq!(
+            received_by(&agents, sick),
+            std::slice::from_ref(&sent),
+            "{tool} {args}"
+        );
+        let s = r.structured_content.unwrap();
+        assert_eq!(s["node"], name(sick));
+        assert!(s.get("not_narrowed").is_none(), "{s}");
+        // The agent's answer to what it was asked, untouched.
+        let asked = if sent.is_null() { json!({}) } else { sent };
+        assert_eq!(
+            s["result"],
+            listed(tool, agent_answer(tool, sick, Kind::Critical), &asked),
+            "{tool} {args}"
+        );
+    }
+    let summary = call(
+        &current,
+        "get_gpu_health",
+        json!({"node": name(sick), "detail": "summary"}),
+    )
+    .await;
+    let s = summary.structured_content.unwrap();
+    assert_eq!(s["result"]["gpus"], json!([]));
+    assert_eq!(s["result"]["counts"]["critical"], 1);
+    let problems = call(
+        &current,
+        "get_gpu_health",
+        json!({"node": name(sick), "detail": "problems"}),
+    )
+    .await;
+    let gpus = problems.structured_content.unwrap()["result"]["gpus"].clone();
+    assert_eq!(
+        gpus.as_array().unwrap().len(),
+        1,
+        "only the sick GPU: {gpus}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_node_arguments_it_cannot_honour_are_refused_before_anything_is_sent() {
+    let n = 20;
+    let (current, agents) = released(n, true, Release::Current);
+    for (tool, args, words) in [
+        (
+            "get_gpu_health",
+            json!({"node_pattern": "gpu-*"}),
+            "`node_pattern`",
+        ),
+        ("get_gpu_health", json!({"node_limit": 5}), "`node_limit`"),
+        ("analyze_xid_errors", json!({"cursor": "abc"}), "`cursor`"),
+        (
+            "analyze_xid_errors",
+            json!({"min_verdict": "critical"}),
+            "`min_verdict`",
+        ),
+        (
+            "get_gpu_inventory",
+            json!({"detail": "summary"}),
+            "`detail`",
+        ),
+        (
+            "get_gpu_processes",
+            json!({"detail": "problems"}),
+            "`detail`",
+        ),
+        (
+            "get_nvlink_topology",
+            json!({"min_verdict": "warning"}),
+            "`min_verdict`",
+        ),
+        // The agent's own arguments are checked when the call is narrowed.
+        (
+            "get_gpu_health",
+            json!({"detail": "summary", "bogus": 1}),
+            "`bogus`",
+        ),
+    ] {
+        let mut call_args = args.clone();
+        call_args["node"] = json!(name(1));
+        let r = call(&current, tool, call_args).await;
+        assert!(r.failed(), "{tool} {args}");
+        let text = r.content[0].as_text().unwrap();
+        assert!(text.contains(words), "{tool} {args}: {text}");
+        let all: String = r.content.iter().filter_map(|c| c.as_text()).collect();
+        assert!(all.contains("Nothing was sent to any node."), "{all}");
+    }
+    assert!(agents.seen.lock().is_empty(), "nothing may be sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_node_an_agent_that_refuses_detail_gives_its_full_answer_and_says_so() {
+    let n = 20;
+    let (old, agents) = released(n, true, Release::Old);
+    // Node 6 refuses with a tool error, node 7 with a JSON-RPC error.
+    for i in [6, 7] {
+        for (tool, args) in [
+            ("get_gpu_health", json!({"detail": "summary"})),
+            ("get_gpu_health", json!({"min_verdict": "critical"})),
+            ("analyze_xid_errors", json!({"detail": "problems"})),
+        ] {
+            agents.seen.lock().clear();
+            let mut call_args = args.clone();
+            call_args["node"] = json!(name(i));
+            let r = call(&old, tool, call_args).await;
+            assert!(!r.failed(), "{tool} {args} on {i}");
+            let calls = received_by(&agents, i);
+            assert_eq!(calls.len(), 2, "{tool} {args} on {i}: {calls:?}");
+            assert!(calls[0].get("detail").is_some(), "first narrowed");
+            assert_eq!(calls[1], json!(null), "then as the client asked");
+            let s = r.structured_content.clone().unwrap();
+            assert_eq!(s["result"], agent_answer(tool, i, kind_of(i, n)));
+            let note = s["not_narrowed"].as_str().unwrap();
+            assert!(note.contains("refused `detail`"), "{note}");
+            let first = r.content[0].as_text().unwrap();
+            assert_eq!(first, note, "the words say it first");
+        }
+    }
+    // A call that asks for no narrowing is sent once, as before.
+    agents.seen.lock().clear();
+    let r = call(&old, "get_gpu_health", json!({"node": name(6)})).await;
+    assert!(!r.failed());
+    assert!(r.structured_content.unwrap().get("not_narrowed").is_none());
+    assert_eq!(received_by(&agents, 6), [json!(null)]);
+}

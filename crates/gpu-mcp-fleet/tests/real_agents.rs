@@ -166,3 +166,55 @@ async fn every_scenario_gives_the_same_fleet_answer_from_narrowed_agents() {
                 || !p["details"]["node_findings"].as_array().unwrap().is_empty())
     );
 }
+
+#[tokio::test]
+async fn with_node_the_answer_is_the_agents_own_at_the_detail_asked() {
+    let (gateway, agents) = fleet(false);
+    for (i, _) in Scenario::ALL.iter().enumerate() {
+        for (tool, args, agent_args) in [
+            ("get_gpu_health", json!({}), json!({})),
+            (
+                "get_gpu_health",
+                json!({"detail": "summary"}),
+                json!({"detail": "summary"}),
+            ),
+            (
+                "get_gpu_health",
+                json!({"detail": "problems", "min_verdict": "degraded"}),
+                json!({"detail": "problems", "min_verdict": "degraded"}),
+            ),
+            (
+                "get_gpu_health",
+                json!({"min_verdict": "critical"}),
+                json!({"detail": "problems", "min_verdict": "critical"}),
+            ),
+            (
+                "analyze_xid_errors",
+                json!({"detail": "problems"}),
+                json!({"detail": "summary"}),
+            ),
+            ("analyze_xid_errors", json!({"detail": "full"}), json!({})),
+        ] {
+            let mut with_node = args.clone();
+            with_node["node"] = json!(node(i));
+            let got = call(&gateway, tool, &with_node).await;
+            let want = agents.agents[i]
+                .call(
+                    tool,
+                    agent_args.as_object().cloned(),
+                    CallContext::default(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.is_error, want.is_error, "{tool} {args} on {}", node(i));
+            let got = got.structured_content.unwrap();
+            assert_eq!(got["node"], node(i));
+            assert_eq!(
+                got["result"],
+                want.structured_value().unwrap().into_owned(),
+                "{tool} {args} on {}",
+                node(i)
+            );
+        }
+    }
+}

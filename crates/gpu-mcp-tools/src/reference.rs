@@ -113,6 +113,93 @@ fn arguments_table(schema: &JsonObject, keep: impl Fn(&str) -> bool) -> String {
     md
 }
 
+/// A gateway argument's description on each GPU tool (`extended`: the agent's and the gateway's
+/// definition of each).
+fn descriptions<'a>(name: &str, extended: &[(&'a Tool, &'a Tool)]) -> Vec<(&'a str, &'a str)> {
+    extended
+        .iter()
+        .filter_map(|(_, g)| {
+            let d = g
+                .input_schema
+                .get("properties")?
+                .get(name)?
+                .get("description")?;
+            Some((g.name.as_str(), d.as_str()?))
+        })
+        .collect()
+}
+
+/// The sentences every description begins with: their common prefix, cut after its last full
+/// sentence.
+fn shared_sentences<'a>(texts: &[&'a str]) -> &'a str {
+    let Some(first) = texts.first() else {
+        return "";
+    };
+    let mut len = first.len();
+    for t in &texts[1..] {
+        len = first
+            .char_indices()
+            .zip(t.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, c), _)| i + c.len_utf8())
+            .min(len);
+    }
+    if len == first.len() && texts.iter().all(|t| t.len() == len) {
+        return first;
+    }
+    first[..len].rfind(". ").map_or("", |end| &first[..=end])
+}
+
+/// An argument whose description differs per tool: its name, the sentences every tool's begins
+/// with, and each tool's description.
+type Varying<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
+/// The table of the arguments the gateway adds, with the words all GPU tools share; what an
+/// argument says differently per tool follows in a table by tool.
+fn gateway_arguments_table(
+    schema: &JsonObject,
+    keep: impl Fn(&str) -> bool,
+    extended: &[(&Tool, &Tool)],
+) -> String {
+    let mut md = String::from("| Argument | Type | Description |\n|---|---|---|\n");
+    let mut varying: Vec<Varying<'_>> = Vec::new();
+    if let Some(Value::Object(props)) = schema.get("properties") {
+        for (name, p) in props.iter().filter(|(n, _)| keep(n)) {
+            let per_tool = descriptions(name, extended);
+            let texts: Vec<&str> = per_tool.iter().map(|(_, d)| *d).collect();
+            let shared = shared_sentences(&texts);
+            let mut desc = shared.trim().replace('\n', " ");
+            if texts.iter().any(|t| t.len() != shared.len()) {
+                desc.push_str(" The rest depends on the tool (below).");
+                varying.push((name.as_str(), shared, per_tool));
+            }
+            let _ = writeln!(md, "| `{name}` | {} | {} |", type_of(p), desc.trim());
+        }
+    }
+    if !varying.is_empty() {
+        md.push_str("\nWhat the arguments above say for each tool:\n\n| Tool |");
+        for (name, _, _) in &varying {
+            let _ = write!(md, " `{name}` |");
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---|".repeat(varying.len()));
+        md.push('\n');
+        for (tool, _) in extended {
+            let _ = write!(md, "| `{}` |", tool.name);
+            for (_, shared, per_tool) in &varying {
+                let rest = per_tool
+                    .iter()
+                    .find(|(t, _)| *t == tool.name)
+                    .map_or("", |(_, d)| d.get(shared.len()..).unwrap_or(""));
+                let _ = write!(md, " {} |", rest.trim().replace('\n', " "));
+            }
+            md.push('\n');
+        }
+    }
+    md
+}
+
 /// The schemas of a definition, folded.
 fn schemas(md: &mut String, t: &Tool) -> Result<()> {
     let _ = write!(
@@ -135,15 +222,16 @@ fn schemas(md: &mut String, t: &Tool) -> Result<()> {
 fn gateway_section(md: &mut String, agent: &[Tool], gateway: &[Tool]) -> Result<()> {
     md.push_str("\n## Gateway\n\n");
     md.push_str("The gateway (`gpu-mcp-gateway`) serves every tool above for any node of the cluster, with the arguments below, and adds its own tools.\n");
-    md.push_str("With `node` a call goes to that node's agent and the answer is the agent's under `result`, tagged with `node` and `pod`; without it the call asks every node and the answer is a bounded summary: totals first, then the nodes that need attention, then what was left out and how to get it.\n");
+    md.push_str("With `node` a call goes to that node's agent, with `detail` and `min_verdict` as that agent's own arguments where its tool takes them, and the answer is the agent's under `result`, tagged with `node` and `pod`; without it the call asks every node and the answer is a bounded summary: totals first, then the nodes that need attention, then what was left out and how to get it.\n");
     let _ = writeln!(
         md,
         "`{LIST_GPU_NODES}` is served by every gateway and the Kubernetes-context tools (`{DESCRIBE_GPU_NODE}`, `{GET_POD_GPU_ALLOCATION}`, `{EXPLAIN_POD_GPU_FAILURE}`) by one started with `--cluster-context`; `--toolsets` can leave any tool out.\n"
     );
-    let extended = agent
+    let extended: Vec<(&Tool, &Tool)> = agent
         .iter()
-        .find_map(|a| gateway.iter().find(|g| g.name == a.name).map(|g| (a, g)));
-    if let Some((a, g)) = extended {
+        .filter_map(|a| gateway.iter().find(|g| g.name == a.name).map(|g| (a, g)))
+        .collect();
+    if let Some((a, g)) = extended.first() {
         let own = |name: &str| {
             a.input_schema
                 .get("properties")
@@ -151,7 +239,7 @@ fn gateway_section(md: &mut String, agent: &[Tool], gateway: &[Tool]) -> Result<
                 .is_none()
         };
         md.push_str("### Arguments the gateway adds to every GPU tool\n\n");
-        md.push_str(&arguments_table(&g.input_schema, own));
+        md.push_str(&gateway_arguments_table(&g.input_schema, own, &extended));
         md.push('\n');
     }
     for t in gateway

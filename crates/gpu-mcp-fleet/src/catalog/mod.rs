@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use gpu_mcp_k8s::{
-    ClusterCache, NodeDirectory, NodeError, NodeName, NodeResult, Router, quote_untrusted,
-};
+use gpu_mcp_k8s::{ClusterCache, NodeDirectory, NodeResult, Router};
 use gpu_mcp_model::args::{HealthArgs, InventoryArgs, XidArgs};
 use gpu_mcp_model::toolsets::Toolsets;
 use gpu_mcp_model::topology::TopologyArgs;
@@ -20,15 +18,12 @@ use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, Request, Tool};
 use gpu_mcp_service::{
     CallContext, CallError, PromptCatalog, ResourceCatalog, ToolCatalog, parse_arguments,
 };
-use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::aggregate::{
-    FailureKind, FanOutAnswer, NodeAnswer, NodeEntry, NodeOutcome, result_text,
-};
+use crate::aggregate::{FailureKind, FanOutAnswer, NodeEntry, NodeOutcome};
 use crate::definitions::gateway_tools;
 use crate::error::Error;
-use crate::fleet_args::{FleetArgs, take_fleet_arguments};
+use crate::fleet_args::{FleetArgs, take_fleet_input};
 use crate::forward::{failure_of, parse_agent_response, tools_call_request};
 use crate::kube::{KubeTools, kube_tools};
 use crate::listing::{KnownNode, LIST_GPU_NODES, ListArgs, NodeList};
@@ -37,6 +32,7 @@ use crate::narrow::{narrowing, refuses_added, with_added};
 use crate::node_arg::{closest_match, quote, take_node_argument};
 use crate::progress::route_reporting;
 use crate::shape::{shape, words};
+use crate::single::node_arguments;
 
 /// How many node names an error message lists before it says "and N more".
 const LISTED_NODES: usize = 20;
@@ -151,7 +147,7 @@ impl ClusterCatalog {
     }
 
     /// Records one node's outcome into the metrics.
-    fn record(&self, tool: &str, outcome: &NodeOutcome) {
+    pub(crate) fn record(&self, tool: &str, outcome: &NodeOutcome) {
         if let Some(m) = &self.metrics {
             let label = match &outcome.reply {
                 Ok(r) if r.failed() => FailureKind::ToolError.as_str(),
@@ -196,39 +192,9 @@ impl ClusterCatalog {
     }
 
     /// The directory's node names, listed for an error message, with a closest-match hint.
-    fn known_nodes_hint(&self, wanted: Option<&str>) -> String {
+    pub(crate) fn known_nodes_hint(&self, wanted: Option<&str>) -> String {
         let names = self.directory().nodes().into_iter().map(|n| n.node_name);
         known_nodes_hint(wanted, names.collect(), self.directory().is_synced())
-    }
-
-    /// Routes one call to `node`. The router judges the node (unknown, not ready, breaker,
-    /// deadline); this only words its verdict.
-    async fn call_one(
-        &self,
-        tool: &str,
-        node: NodeName,
-        arguments: Option<JsonObject>,
-    ) -> CallToolResult {
-        let request = self.request(tool, arguments);
-        let routed = self.router.route_to_node(&node, &request).await;
-        match routed.outcome {
-            Err(NodeError::NotFound {
-                node,
-                known,
-                synced,
-                ..
-            }) => CallToolResult::error(format!(
-                "Unknown node \"{node}\": no GPU diagnostics agent runs there.{}",
-                known_nodes_hint(Some(&node), known, synced)
-            )),
-            Err(NodeError::NotReady { node, pod }) => CallToolResult::error(format!(
-                "Node \"{node}\" is known but its agent pod {} is not ready; try again shortly \
-or pick another node.{}",
-                if pod.is_empty() { "(static)" } else { &pod },
-                self.known_nodes_hint(None)
-            )),
-            _ => single_node_result(self.outcome(tool, routed)),
-        }
     }
 
     async fn fan_out(
@@ -340,7 +306,7 @@ or pick another node.{}",
 }
 
 /// A routed node result as an outcome: the agent's tool result, or why there is none.
-fn outcome_of(result: NodeResult) -> NodeOutcome {
+pub(crate) fn outcome_of(result: NodeResult) -> NodeOutcome {
     NodeOutcome {
         reply: match result.outcome {
             Ok(response) => parse_agent_response(response),
@@ -398,7 +364,10 @@ fn shared_refusal(nodes: &[NodeEntry]) -> Option<String> {
 /// The agent's own refusal of `arguments` for `tool`, when they are invalid on every node (a bad
 /// type, an unknown field): the agent's argument types and parser, run once here instead of once
 /// per node. Checks that depend on the node (a GPU index that exists there) stay the agent's.
-fn check_agent_arguments(tool: &str, arguments: Option<&JsonObject>) -> Option<CallToolResult> {
+pub(crate) fn check_agent_arguments(
+    tool: &str,
+    arguments: Option<&JsonObject>,
+) -> Option<CallToolResult> {
     let arguments = arguments.cloned();
     match tool {
         GET_GPU_INVENTORY => parse_arguments::<InventoryArgs>(arguments).err(),
@@ -409,55 +378,6 @@ fn check_agent_arguments(tool: &str, arguments: Option<&JsonObject>) -> Option<C
         }
         GET_NVLINK_TOPOLOGY => parse_arguments::<TopologyArgs>(arguments).err(),
         _ => None,
-    }
-}
-
-/// A successful result carrying `value` as `structuredContent` and as JSON text.
-fn structured_result<T: Serialize>(value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(v) => CallToolResult::from_structured(v),
-        Err(e) => CallToolResult::error(format!("cannot encode the answer: {e}")),
-    }
-}
-
-/// The answer of a call with `node`: the agent's result tagged with the node, keeping `isError`.
-fn single_node_result(outcome: NodeOutcome) -> CallToolResult {
-    let pod = outcome
-        .pod
-        .as_deref()
-        .map_or_else(String::new, |p| format!(" (pod {p})"));
-    match outcome.reply {
-        Ok(mut reply) => match reply.structured_content.take() {
-            Some(result) => {
-                let mut tagged = structured_result(&NodeAnswer {
-                    node: outcome.node,
-                    pod: outcome.pod,
-                    result,
-                });
-                tagged.is_error = reply.is_error;
-                if reply.failed() {
-                    tagged.content.insert(0, Content::text(result_text(&reply)));
-                }
-                tagged
-            }
-            None if reply.failed() => CallToolResult::error(format!(
-                "node {}{pod}: {}",
-                outcome.node,
-                quote_untrusted(&result_text(&reply))
-            )),
-            None => {
-                reply
-                    .content
-                    .insert(0, Content::text(format!("node {}{pod}:", outcome.node)));
-                reply
-            }
-        },
-        Err(failure) => CallToolResult::error(format!(
-            "node {}{pod}: {} ({})",
-            outcome.node,
-            failure.message,
-            failure.kind.as_str()
-        )),
     }
 }
 
@@ -491,20 +411,25 @@ impl ToolCatalog for ClusterCatalog {
                 ("cluster", kube.call(name, arguments).boxed())
             } else if self.agent_tools.contains(name) {
                 let mut arguments = arguments;
-                let fleet = match take_fleet_arguments(&mut arguments) {
+                let fleet = match take_fleet_input(&mut arguments) {
                     Ok(fleet) => fleet,
-                    Err(message) => {
-                        return Ok(CallToolResult::error(format!(
-                            "{message} Nothing was sent to any node."
-                        )));
-                    }
+                    Err(message) => return Ok(nothing_sent(&message)),
                 };
                 match take_node_argument(&mut arguments) {
-                    Ok(Some(node)) => ("single", self.call_one(name, node, arguments).boxed()),
-                    Ok(None) => (
-                        "fan_out",
-                        self.fan_out(name, arguments, fleet, &ctx).boxed(),
-                    ),
+                    Ok(Some(node)) => match node_arguments(name, &fleet) {
+                        Ok(added) => (
+                            "single",
+                            self.call_one(name, node, arguments, added).boxed(),
+                        ),
+                        Err(message) => return Ok(nothing_sent(&message)),
+                    },
+                    Ok(None) => match fleet.for_fan_out() {
+                        Ok(fleet) => (
+                            "fan_out",
+                            self.fan_out(name, arguments, fleet, &ctx).boxed(),
+                        ),
+                        Err(message) => return Ok(nothing_sent(&message)),
+                    },
                     Err(e) => return Ok(self.refuse_node_argument(&e)),
                 }
             } else {
@@ -521,6 +446,11 @@ impl ToolCatalog for ClusterCatalog {
         }
         .boxed()
     }
+}
+
+/// The tool error for gateway arguments refused before anything was sent.
+fn nothing_sent(message: &str) -> CallToolResult {
+    CallToolResult::error(format!("{message} Nothing was sent to any node."))
 }
 
 impl ClusterCatalog {

@@ -1,6 +1,7 @@
 //! The catalog over a fake directory and transport.
 use super::*;
-use gpu_mcp_k8s::{AgentEndpoint, NodeTransport, RouterConfig};
+use crate::aggregate::result_text;
+use gpu_mcp_k8s::{AgentEndpoint, NodeError, NodeTransport, RouterConfig};
 use gpu_mcp_protocol::{ErrorObject, Response};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
