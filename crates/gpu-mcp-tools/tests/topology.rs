@@ -297,26 +297,90 @@ async fn an_unfinished_fabric_is_found_on_the_right_gpu() {
     }
 }
 
+/// `nvidia-smi topo -m` on a DGX-1 with V100 (its hybrid cube mesh), GPU columns, then each
+/// GPU's CPU affinity (two 20-core sockets with hyperthreads) and NUMA node.
+const DGX1_TOPO_M: &str = "
+      GPU0 GPU1 GPU2 GPU3 GPU4 GPU5 GPU6 GPU7
+GPU0   X   NV1  NV1  NV2  NV2  SYS  SYS  SYS  0-19,40-59  0
+GPU1  NV1   X   NV2  NV1  SYS  NV2  SYS  SYS  0-19,40-59  0
+GPU2  NV1  NV2   X   NV2  SYS  SYS  NV1  SYS  0-19,40-59  0
+GPU3  NV2  NV1  NV2   X   SYS  SYS  SYS  NV1  0-19,40-59  0
+GPU4  NV2  SYS  SYS  SYS   X   NV1  NV1  NV2  20-39,60-79 1
+GPU5  SYS  NV2  SYS  SYS  NV1   X   NV2  NV1  20-39,60-79 1
+GPU6  SYS  SYS  NV1  SYS  NV1  NV2   X   NV2  20-39,60-79 1
+GPU7  SYS  SYS  SYS  NV1  NV2  NV1  NV2   X   20-39,60-79 1
+";
+
+/// The words of each non-empty line, to compare matrices without their column widths.
+fn words(lines: &[&str]) -> Vec<Vec<String>> {
+    lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
 #[tokio::test]
-async fn a_v100_mesh_counts_direct_links_per_pair() {
+async fn a_v100_node_is_wired_as_a_dgx1_hybrid_cube_mesh() {
     let c = catalog(GpuModel::V100Sxm2_32gb, Scenario::Healthy, 0);
     let v = ok(&call(&c, json!({"full": true})).await);
     assert_eq!(v["interconnect"], "nvlink");
-    let row0: Vec<&str> = v["matrix"][1]
-        .as_str()
+    assert_eq!(v["verdict"], "healthy", "{}", v["findings"]);
+    let matrix: Vec<&str> = v["matrix"]
+        .as_array()
         .unwrap()
-        .split_whitespace()
+        .iter()
+        .map(|r| r.as_str().unwrap())
         .collect();
-    assert_eq!(
-        &row0[1..9],
-        ["X", "NV2", "NV1", "NV1", "NV2", "SYS", "SYS", "SYS"]
+    let want = words(&DGX1_TOPO_M.lines().collect::<Vec<_>>());
+    let got = words(&matrix);
+    // The GPU columns as published, then the affinity columns.
+    assert_eq!(got[0][..8], want[0][..], "{matrix:#?}");
+    for (g, w) in got[1..].iter().zip(&want[1..]) {
+        assert_eq!(g[..w.len()], w[..], "{matrix:#?}");
+    }
+    assert_eq!(got.len(), 9, "{matrix:#?}");
+    // Six links per GPU, each to the GPU the mesh names.
+    let remotes = [
+        "GPU1 x1, GPU2 x1, GPU3 x2, GPU4 x2",
+        "GPU0 x1, GPU2 x2, GPU3 x1, GPU5 x2",
+        "GPU0 x1, GPU1 x2, GPU3 x2, GPU6 x1",
+        "GPU0 x2, GPU1 x1, GPU2 x2, GPU7 x1",
+        "GPU0 x2, GPU5 x1, GPU6 x1, GPU7 x2",
+        "GPU1 x2, GPU4 x1, GPU6 x2, GPU7 x1",
+        "GPU2 x1, GPU4 x1, GPU5 x2, GPU7 x2",
+        "GPU3 x1, GPU4 x2, GPU5 x1, GPU6 x2",
+    ];
+    for (i, remote) in remotes.iter().enumerate() {
+        let gpu = &v["gpus"][i];
+        assert_eq!(gpu["nvlink"]["remote"], *remote, "GPU{i}");
+        assert_eq!(
+            gpu["nvlink"]["links"].as_array().unwrap().len(),
+            6,
+            "GPU{i}"
+        );
+        assert_eq!(gpu["numa_node"], i / 4, "GPU{i}: {gpu}");
+    }
+    // The pairs without NVLink cross the sockets: no peer-to-peer over the chipset.
+    let p2p = words(
+        &v["p2p"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect::<Vec<_>>(),
     );
-    assert_eq!(
-        v["gpus"][0]["nvlink"]["remote"],
-        "GPU1 x2, GPU2 x1, GPU3 x1, GPU4 x2"
-    );
+    for (a, row) in want[1..].iter().enumerate() {
+        for (b, cell) in row[1..9].iter().enumerate() {
+            let expected = match cell.as_str() {
+                "X" => "X",
+                "SYS" => "CNS",
+                _ => "OK",
+            };
+            assert_eq!(p2p[a + 1][b + 1], expected, "GPU{a}-GPU{b}: {p2p:?}");
+        }
+    }
     assert_eq!(v["pairs"].as_array().unwrap().len(), 28);
-    assert_eq!(v["gpus"][0]["nvlink"]["links"].as_array().unwrap().len(), 6);
 }
 
 #[tokio::test]

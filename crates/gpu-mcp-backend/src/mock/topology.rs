@@ -1,8 +1,8 @@
 //! How the simulated GPUs are wired, by model: an HGX baseboard with NVSwitch (A100, H100: every
-//! NVLink link to one of four switches, NV# between every pair), a DGX-1 style hybrid cube mesh
-//! (V100: links straight to four other GPUs), or PCIe only (L4). Two sockets: the first half of
-//! the GPUs on NUMA node 0, the rest on node 1; GPUs share PCIe switches as the model's server
-//! does. The topology scenarios live here too.
+//! NVLink link to one of four switches, NV# between every pair), DGX-1's hybrid cube mesh (V100:
+//! six links straight to four other GPUs, [`DGX1_MESH`]), or PCIe only (L4). Two sockets: the
+//! first half of the GPUs on NUMA node 0, the rest on node 1; GPUs share PCIe switches as the
+//! model's server does. The topology scenarios live here too.
 
 use gpu_mcp_model::{
     CounterChanges, FabricInfo, FabricState, GpuSnapshot, GpuTopology, LinkChanges, NvLink,
@@ -34,16 +34,50 @@ fn cpus(socket: u32, cores: u32) -> String {
     format!("{a}-{},{b}-{}", a + cores - 1, b + cores - 1)
 }
 
-/// The direct NVLink peers of GPU `index` in a hybrid cube mesh, one entry per link.
-fn mesh_peers(index: u32) -> [u32; 6] {
-    [
-        index ^ 1,
-        index ^ 1,
-        index ^ 2,
-        index ^ 3,
-        index ^ 4,
-        index ^ 4,
-    ]
+/// The bonded NVLink links between the GPUs of a DGX-1 with V100 (its hybrid cube mesh): row `a`,
+/// column `b` is the `NV#` that `nvidia-smi topo -m` prints for GPU `a` and GPU `b` there.
+///
+/// ```text
+///       GPU0 GPU1 GPU2 GPU3 GPU4 GPU5 GPU6 GPU7
+/// GPU0   X   NV1  NV1  NV2  NV2  SYS  SYS  SYS
+/// GPU1  NV1   X   NV2  NV1  SYS  NV2  SYS  SYS
+/// GPU2  NV1  NV2   X   NV2  SYS  SYS  NV1  SYS
+/// GPU3  NV2  NV1  NV2   X   SYS  SYS  SYS  NV1
+/// GPU4  NV2  SYS  SYS  SYS   X   NV1  NV1  NV2
+/// GPU5  SYS  NV2  SYS  SYS  NV1   X   NV2  NV1
+/// GPU6  SYS  SYS  NV1  SYS  NV1  NV2   X   NV2
+/// GPU7  SYS  SYS  SYS  NV1  NV2  NV1  NV2   X
+/// ```
+///
+/// As `nvidia-smi topo -m` prints it on a DGX-1 with V100, GPUs 0-3 on the socket of CPUs
+/// 0-19,40-59 and 4-7 on 20-39,60-79 (two 20-core Xeons): the "GPU topology examples" gist
+/// (<https://gist.github.com/ashwin/e139748bdba15f5af63f0146d01ee4c3>, 2017, with the DGX-1's
+/// mlx5 NICs); the same matrix is printed for other 8x V100-SXM2 boards, for example in
+/// Oneflow-Inc/DLPerf's benchmark reports (`HugeCTR/reports/hugectr_test_4x8v100_report.md`).
+/// Each V100 has six links, so every row sums to six. Within a socket every pair is linked;
+/// across sockets only GPU `i` and `i + 4`, and the other cross-socket pairs are `SYS`.
+pub(crate) const DGX1_MESH: [[u8; 8]; 8] = [
+    [0, 1, 1, 2, 2, 0, 0, 0],
+    [1, 0, 2, 1, 0, 2, 0, 0],
+    [1, 2, 0, 2, 0, 0, 1, 0],
+    [2, 1, 2, 0, 0, 0, 0, 1],
+    [2, 0, 0, 0, 0, 1, 1, 2],
+    [0, 2, 0, 0, 1, 0, 2, 1],
+    [0, 0, 1, 0, 1, 2, 0, 2],
+    [0, 0, 0, 1, 2, 1, 2, 0],
+];
+
+/// The far end of each of GPU `index`'s mesh links, link 0 first: [`DGX1_MESH`]'s row, each peer
+/// once per link, in the order of the peers' indexes. A node with more than eight such GPUs is
+/// wired as DGX-1 boards of eight. (The driver numbers the links of a real board its own way;
+/// `nvidia-smi topo -m` and the pair counts do not depend on it.)
+fn mesh_peers(index: u32) -> Vec<u32> {
+    let board = index - index % 8;
+    DGX1_MESH[(index % 8) as usize]
+        .iter()
+        .zip(board..)
+        .flat_map(|(links, peer)| std::iter::repeat_n(peer, usize::from(*links)))
+        .collect()
 }
 
 /// The GPU's NVLink links, each with its far end; a mesh link to a GPU the node does not have
@@ -255,4 +289,35 @@ pub(super) fn nvswitch_fatal_sxid(gpu: &GpuSnapshot, ev: &mut MockEvents) {
         (24007, true, 44),
         "sourcetrack timeout error (First)",
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dgx1_mesh_is_symmetric_with_six_links_per_gpu() {
+        for (a, row) in DGX1_MESH.iter().enumerate() {
+            assert_eq!(row[a], 0, "GPU{a} has no link to itself");
+            assert_eq!(row.iter().map(|n| u32::from(*n)).sum::<u32>(), 6, "GPU{a}");
+            for (b, links) in row.iter().enumerate() {
+                assert_eq!(*links, DGX1_MESH[b][a], "GPU{a}-GPU{b}");
+                // Every pair within a socket is linked; across, only GPU i and i + 4.
+                let same_socket = a / 4 == b / 4;
+                if a != b && (same_socket || a % 4 == b % 4) {
+                    assert!(*links > 0, "GPU{a}-GPU{b}");
+                } else {
+                    assert_eq!(*links, 0, "GPU{a}-GPU{b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_link_goes_to_a_peer_of_the_mesh_and_boards_repeat_by_eight() {
+        assert_eq!(mesh_peers(0), [1, 2, 3, 3, 4, 4]);
+        assert_eq!(mesh_peers(6), [2, 4, 5, 5, 7, 7]);
+        assert_eq!(mesh_peers(8), [9, 10, 11, 11, 12, 12]);
+        assert_eq!(mesh_peers(15), [11, 12, 12, 13, 14, 14]);
+    }
 }
