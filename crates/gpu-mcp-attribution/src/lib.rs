@@ -12,11 +12,16 @@
 //! [`attribute`] combines what each source answered into one [`ProcessOwner`] per process and
 //! never guesses: a GPU shared by several containers yields candidates, not a pick.
 //!
+//! [`PodResourcesClient::check`] and [`ProcRoot::check`] try each source once as configured
+//! (a `List` of the kubelet; the processes under `/proc` and one cgroup file) and say what they
+//! found or why the source cannot be used ([`SourceCheck`]), for an agent to report at start-up.
+//!
 //! Architecture invariant: reads only, each bounded by a deadline; file reads run on the
 //! blocking pool. The crate never prints, exits or reads the environment.
 
 mod attribute;
 mod cgroup;
+mod check;
 mod error;
 mod podresources;
 mod procfs;
@@ -34,6 +39,7 @@ pub mod proto {
 
 pub use attribute::{GpuProcessRef, attribute};
 pub use cgroup::{CgroupIdentity, CgroupLookup, parse_cgroup};
+pub use check::{CheckState, Problem, SourceCheck};
 pub use error::{Error, Result};
 pub use gpu_mcp_model::{AttributionSource, PodRef, ProcessOwner};
 pub use podresources::{DEFAULT_SOCKET, DeviceAllocations, PodResourcesClient, is_gpu_resource};

@@ -1,7 +1,7 @@
 //! A client of the kubelet's pod-resources API over its unix socket.
 
-use crate::proto::ListPodResourcesRequest;
 use crate::proto::pod_resources_lister_client::PodResourcesListerClient;
+use crate::proto::{ListPodResourcesRequest, ListPodResourcesResponse};
 use crate::{AttributionSource, Error, PodRef, Result};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
@@ -150,8 +150,18 @@ impl PodResourcesClient {
         &self.socket
     }
 
+    /// The deadline of every call.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// The GPU allocations of every running container on the node (`List`).
     pub async fn gpu_allocations(&self) -> Result<DeviceAllocations> {
+        Ok(DeviceAllocations::from_list(&self.list().await?))
+    }
+
+    /// The kubelet's whole `List` answer, within the deadline.
+    pub(crate) async fn list(&self) -> Result<ListPodResourcesResponse> {
         let call = async {
             let mut client = self.connect().await?;
             let response = client
@@ -161,7 +171,7 @@ impl PodResourcesClient {
                     rpc: "List",
                     status: Box::new(status),
                 })?;
-            Ok(DeviceAllocations::from_list(response.get_ref()))
+            Ok(response.into_inner())
         };
         tokio::time::timeout(self.deadline, call)
             .await

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The cgroup file is a few lines; anything longer is not a cgroup file.
-const MAX_CGROUP_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_CGROUP_BYTES: u64 = 64 * 1024;
 /// `comm` is at most 16 bytes with its newline; a little more is read to stay tolerant.
 const MAX_COMM_BYTES: u64 = 256;
 
@@ -37,6 +37,11 @@ impl ProcRoot {
     /// The mount point.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The deadline of each batch of reads.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// What the cgroup of each pid says, in the order of `pids`. `Err` only when the batch
@@ -77,7 +82,7 @@ impl ProcRoot {
     }
 }
 
-fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?

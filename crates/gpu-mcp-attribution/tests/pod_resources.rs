@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The client against a real gRPC server of the pod-resources API on a unix socket, and the
-//! cgroup reader against a host-like `/proc` tree.
+//! cgroup reader against a host-like `/proc` tree; the start-up checks of both sources.
 
 use gpu_mcp_attribution::proto::pod_resources_lister_server::{
     PodResourcesLister, PodResourcesListerServer,
@@ -11,8 +11,8 @@ use gpu_mcp_attribution::proto::{
     ListPodResourcesResponse, PodResources,
 };
 use gpu_mcp_attribution::{
-    AttributionSource, CgroupLookup, DeviceAllocations, Error, GpuProcessRef, PodRef,
-    PodResourcesClient, ProcRoot, attribute,
+    AttributionSource, CgroupLookup, CheckState, DeviceAllocations, Error, GpuProcessRef, PodRef,
+    PodResourcesClient, Problem, ProcRoot, attribute,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -411,4 +411,175 @@ fn allocations_that_did_not_come_from_a_kubelet_name_their_source() {
         DeviceAllocations::from_list(&node_pods()).source(),
         AttributionSource::PodResources
     );
+}
+
+/// A kubelet that answers every `List` with an error.
+struct BrokenKubelet;
+
+#[tonic::async_trait]
+impl PodResourcesLister for BrokenKubelet {
+    async fn list(
+        &self,
+        _: Request<ListPodResourcesRequest>,
+    ) -> Result<Response<ListPodResourcesResponse>, Status> {
+        Err(Status::internal("pod manager not ready"))
+    }
+    async fn get_allocatable_resources(
+        &self,
+        _: Request<AllocatableResourcesRequest>,
+    ) -> Result<Response<AllocatableResourcesResponse>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+    async fn get(
+        &self,
+        _: Request<GetPodResourcesRequest>,
+    ) -> Result<Response<GetPodResourcesResponse>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+}
+
+#[tokio::test]
+async fn the_check_of_a_kubelet_counts_the_pods_it_lists() {
+    let dir = scratch("check-ok");
+    let socket = dir.join("kubelet.sock");
+    serve(
+        &socket,
+        Kubelet {
+            answer: node_pods(),
+            stall: false,
+        },
+    );
+    let check = PodResourcesClient::new(&socket, Duration::from_secs(10))
+        .check()
+        .await;
+    assert_eq!(check.source, AttributionSource::PodResources);
+    assert_eq!(check.path, socket);
+    assert_eq!(
+        check.state,
+        CheckState::PodsListed {
+            pods: 5,
+            gpu_devices: 2
+        }
+    );
+    assert!(check.is_ok());
+    assert_eq!((check.reason(), check.entries()), ("ok", Some(5)));
+    assert!(check.to_string().contains("5 pod(s)"), "{check}");
+}
+
+#[tokio::test]
+async fn the_check_says_why_the_socket_cannot_be_used() {
+    let dir = scratch("check-bad");
+    let deadline = Duration::from_secs(10);
+    let check =
+        |path: PathBuf| async move { PodResourcesClient::new(path, deadline).check().await };
+
+    // A directory without the socket (a mount of a directory the kubelet does not use).
+    let empty = check(dir.join("kubelet.sock")).await;
+    assert_eq!(empty.problem(), Some(Problem::Missing), "{empty}");
+    assert!(empty.to_string().contains("is there without it"), "{empty}");
+    assert_eq!((empty.reason(), empty.entries()), ("missing", None));
+
+    // No directory at all.
+    let unmounted = check(dir.join("absent").join("kubelet.sock")).await;
+    assert_eq!(unmounted.problem(), Some(Problem::Missing), "{unmounted}");
+    assert!(unmounted.to_string().contains("not mounted"), "{unmounted}");
+
+    // A regular file where the socket should be.
+    std::fs::write(dir.join("file.sock"), "").unwrap();
+    let file = check(dir.join("file.sock")).await;
+    assert_eq!(file.problem(), Some(Problem::NotASocket), "{file}");
+
+    // A socket nobody listens on any more.
+    drop(std::os::unix::net::UnixListener::bind(dir.join("stale.sock")).unwrap());
+    let stale = check(dir.join("stale.sock")).await;
+    assert_eq!(stale.problem(), Some(Problem::Refused), "{stale}");
+
+    // A kubelet that answers with an error.
+    let broken = dir.join("broken.sock");
+    let listener = tokio::net::UnixListener::bind(&broken).unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(PodResourcesListerServer::new(BrokenKubelet))
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+    );
+    let refused = check(broken).await;
+    assert_eq!(refused.problem(), Some(Problem::KubeletError), "{refused}");
+    assert!(
+        refused.to_string().contains("pod manager not ready"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn the_check_of_a_kubelet_that_never_answers_ends_at_the_deadline() {
+    let dir = scratch("check-stall");
+    let socket = dir.join("kubelet.sock");
+    serve(
+        &socket,
+        Kubelet {
+            answer: node_pods(),
+            stall: true,
+        },
+    );
+    let check = PodResourcesClient::new(&socket, Duration::from_millis(300))
+        .check()
+        .await;
+    assert_eq!(check.problem(), Some(Problem::Deadline), "{check}");
+}
+
+#[tokio::test]
+async fn the_check_of_a_host_proc_lists_processes_and_reads_a_cgroup() {
+    let proc_root = scratch("check-proc");
+    write_cgroup(&proc_root, 1, "0::/init.scope\n");
+    write_cgroup(&proc_root, 4242, &format!("0::/kubepods/pod{UID}/{CID}\n"));
+    std::fs::create_dir_all(proc_root.join("self")).unwrap();
+    std::fs::write(proc_root.join("uptime"), "1.0 1.0\n").unwrap();
+    let check = ProcRoot::new(&proc_root, Duration::from_secs(10))
+        .check()
+        .await;
+    assert_eq!(check.source, AttributionSource::Cgroup);
+    assert_eq!(
+        check.state,
+        CheckState::ProcessesSeen {
+            processes: 2,
+            cgroup_of: 1
+        }
+    );
+    assert_eq!((check.reason(), check.entries()), ("ok", Some(2)));
+}
+
+#[tokio::test]
+async fn the_check_says_why_a_proc_tree_cannot_be_used() {
+    let dir = scratch("check-proc-bad");
+    let check = |path: PathBuf| async move {
+        ProcRoot::new(path, Duration::from_secs(10))
+            .check()
+            .await
+            .problem()
+    };
+    assert_eq!(check(dir.join("absent")).await, Some(Problem::Missing));
+    std::fs::write(dir.join("file"), "").unwrap();
+    assert_eq!(check(dir.join("file")).await, Some(Problem::NotADirectory));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_eq!(check(empty).await, Some(Problem::NoProcesses));
+
+    // Process directories without cgroup files.
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(bare.join("7")).unwrap();
+    std::fs::create_dir_all(bare.join("8")).unwrap();
+    assert_eq!(check(bare).await, Some(Problem::CgroupUnreadable));
+
+    // A container's own /proc: process 1 is the container's.
+    let container = dir.join("container");
+    write_cgroup(
+        &container,
+        1,
+        &format!("0::/kubepods/besteffort/pod{UID}/{CID}\n"),
+    );
+    let problem = ProcRoot::new(&container, Duration::from_secs(10))
+        .check()
+        .await;
+    assert_eq!(problem.problem(), Some(Problem::NotHostProc), "{problem}");
+    assert!(problem.to_string().contains(UID), "{problem}");
 }
