@@ -6,6 +6,7 @@
 //! whole agent in-process: build a [`Config`] and call [`run`].
 
 mod error;
+mod sources;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -214,6 +215,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
         transport = ?config.transport,
         "gpu-mcp-agent starting"
     );
+    let sources = sources::Sources {
+        pod_resources_socket: config.pod_resources_socket.clone(),
+        host_proc: config.host_proc.clone(),
+        deadline: AgentCatalogConfig::default().attribution_timeout,
+        simulated: backend.kind() == gpu_mcp_model::BackendKind::Mock,
+    };
     let server = mcp_server(&config, backend);
     match config.transport {
         TransportMode::Stdio => {
@@ -222,9 +229,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
                 .await?;
         }
         TransportMode::Http => {
-            let http =
-                HttpServer::bind(config.http, server, Health::new(true), Metrics::new()).await?;
-            http.serve(shutdown).await?;
+            // The long-running agent checks its attribution sources once, beside serving (a
+            // one-shot stdio agent, started per call by the gateway's exec routing, does not).
+            let metrics = Metrics::new();
+            let gauges = sources::SourceGauges::register(&metrics);
+            let check = tokio::spawn(async move { sources.check(Some(&gauges)).await });
+            let http = HttpServer::bind(config.http, server, Health::new(true), metrics).await?;
+            let served = http.serve(shutdown).await;
+            check.abort();
+            served?;
         }
     }
     tracing::info!("gpu-mcp-agent stopped");

@@ -1,5 +1,5 @@
 //! The agent binary as a process: one-shot stdio use (the gateway's exec routing), bad input on a
-//! live process, exit codes, signals.
+//! live process, exit codes, signals, the start-up check of the attribution sources.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -369,4 +369,55 @@ async fn a_closed_stderr_does_not_turn_the_verdict_into_a_crash() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(4), "critical, not a panic (101)");
+}
+
+/// One HTTP/1.1 GET over a fresh loopback connection; returns the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn the_http_agent_checks_its_attribution_sources_at_start_up() {
+    let dir = std::env::temp_dir().join(format!("gpu-mcp-agent-start-up-{}", std::process::id()));
+    let proc_root = dir.join("proc");
+    std::fs::create_dir_all(proc_root.join("1")).unwrap();
+    std::fs::write(proc_root.join("1").join("cgroup"), "0::/init.scope\n").unwrap();
+    let socket = dir.join("pod-resources").join("kubelet.sock");
+    let agent = common::HttpAgent::start(&[
+        "--pod-resources-socket",
+        socket.to_str().unwrap(),
+        "--host-proc",
+        proc_root.to_str().unwrap(),
+    ])
+    .await;
+    // The check runs beside serving: wait for its gauges.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http_get(agent.addr, "/metrics").await;
+        if metrics.contains("agent_attribution_source_up{source=\"cgroup\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for line in [
+        "agent_attribution_source_up{source=\"pod_resources\",reason=\"missing\"} 0",
+        "agent_attribution_source_up{source=\"cgroup\",reason=\"ok\"} 1",
+        "agent_attribution_source_entries{source=\"cgroup\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in\n{metrics}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
