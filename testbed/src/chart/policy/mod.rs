@@ -31,16 +31,20 @@ const KMSG_CAPABILITY: &str = "SYSLOG";
 const KMSG_PATH: &str = "/dev/kmsg";
 /// The host paths the agent may mount, each read-only and only where the agent reads it:
 /// the kernel log (Xid lines), the kubelet's pod-resources directory (which pod holds which
-/// GPU) and the host's `/proc` (each GPU process's name and cgroup), never over the
-/// container's own `/proc`. The gateway may mount none.
+/// GPU; under whatever root directory the kubelet has, [`KUBELET_ROOT`], and always at the
+/// default's path in the container) and the host's `/proc` (each GPU process's name and
+/// cgroup), never over the container's own `/proc`. The gateway may mount none.
 const AGENT_HOST_PATHS: &[(&str, &str)] = &[
     (KMSG_PATH, KMSG_PATH),
     (
-        "/var/lib/kubelet/pod-resources",
+        "<kubelet root>/pod-resources",
         "/var/lib/kubelet/pod-resources",
     ),
     ("/proc", "/host/proc"),
 ];
+/// In a host path of [`AGENT_HOST_PATHS`]: any absolute directory (no empty, `.` or `..`
+/// segment), the kubelet's `--root-dir`.
+const KUBELET_ROOT: &str = "<kubelet root>";
 /// UID the gateway runs as.
 const GATEWAY_UID: i64 = 1000;
 
@@ -454,6 +458,34 @@ mod tests {
         docs[2]["spec"]["template"]["spec"]["volumes"] =
             json!([{"name": "k", "hostPath": {"path": "/var/lib/kubelet"}}]);
         assert_flags(&docs, "hostPath /var/lib/kubelet is not allowed");
+        // Under another kubelet root, at the same path in the container.
+        let mut docs = good();
+        let pod = &mut docs[2]["spec"]["template"]["spec"];
+        pod["volumes"] = json!([
+            {"name": "pr", "hostPath": {"path": "/var/lib/k0s/kubelet/pod-resources"}},
+        ]);
+        pod["containers"][0]["volumeMounts"] = json!([
+            {"name": "pr", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": true},
+        ]);
+        assert_eq!(violations(&docs), Vec::<String>::new());
+        docs[2]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] =
+            json!("/var/lib/k0s/kubelet/pod-resources");
+        assert_flags(
+            &docs,
+            "/var/lib/k0s/kubelet/pod-resources must be mounted at /var/lib/kubelet/pod-resources",
+        );
+        for path in [
+            "/var/lib/kubelet/../../etc/pod-resources",
+            "/pod-resources",
+            "var/lib/kubelet/pod-resources",
+            "/var/lib/kubelet//pod-resources",
+            "/var/lib/kubelet/pod-resources/..",
+        ] {
+            let mut docs = good();
+            docs[2]["spec"]["template"]["spec"]["volumes"] =
+                json!([{"name": "k", "hostPath": {"path": path}}]);
+            assert_flags(&docs, &format!("hostPath {path} is not allowed"));
+        }
         // The gateway mounts no host path at all.
         let mut docs = good();
         docs[3]["spec"]["template"]["spec"]["volumes"] =

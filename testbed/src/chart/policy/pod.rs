@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::json::{str_at, strings};
-use super::{KMSG_CAPABILITY, KMSG_PATH};
+use super::{KMSG_CAPABILITY, KMSG_PATH, KUBELET_ROOT};
 
 /// Hardening and health of every container of a pod. `host_paths` are the `(host path, mount
 /// path)` pairs this pod may mount, each read-only.
@@ -31,12 +31,12 @@ pub(super) fn check_pod(
     for volume in pod["volumes"].as_array().into_iter().flatten() {
         if let Some(path) = str_at(volume, "/hostPath/path") {
             let name = str_at(volume, "/name").unwrap_or_default().to_owned();
-            match host_paths.iter().find(|(p, _)| *p == path) {
+            match host_paths.iter().find(|(p, _)| host_path_is(p, path)) {
                 Some((p, at)) => {
                     if *p == KMSG_PATH {
                         kmsg_volumes.insert(name.clone());
                     }
-                    host_volumes.insert(name, ((*p).to_owned(), (*at).to_owned()));
+                    host_volumes.insert(name, (path.to_owned(), (*at).to_owned()));
                 }
                 None if allowed.is_empty() => {
                     out.push(format!("{id}: hostPath {path} is not allowed (none here)"));
@@ -125,6 +125,20 @@ pub(super) fn check_pod(
             }
         }
     }
+}
+
+/// Whether `path` is the host path `allowed` names: itself, or with [`KUBELET_ROOT`] any
+/// absolute directory without an empty, `.` or `..` segment.
+fn host_path_is(allowed: &str, path: &str) -> bool {
+    let Some(rest) = allowed.strip_prefix(KUBELET_ROOT) else {
+        return allowed == path;
+    };
+    path.strip_suffix(rest)
+        .and_then(|root| root.strip_prefix('/'))
+        .is_some_and(|root| {
+            root.split('/')
+                .all(|segment| !matches!(segment, "" | "." | ".."))
+        })
 }
 
 fn check_probe(cid: &str, c: &Value, probe: &str, path: &str, out: &mut Vec<String>) {
