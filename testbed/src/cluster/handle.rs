@@ -82,6 +82,14 @@ impl ClusterHandle {
         super::realnode::import_image(&self.state_dir, archive)
     }
 
+    /// The real node's kubelet root directory (its `--root-dir`, inside the state directory),
+    /// when the cluster has a real node.
+    pub fn real_node_kubelet_root(&self) -> Option<PathBuf> {
+        self.real_node
+            .as_ref()
+            .map(|_| super::realnode::Layout::new(&self.state_dir).kubelet_root())
+    }
+
     /// A `kubectl` command using the admin kubeconfig.
     pub fn kubectl_command(&self) -> Command {
         let mut command = Command::new(&self.kubectl);
