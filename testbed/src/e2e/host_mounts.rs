@@ -223,7 +223,13 @@ fn start_up_metrics(addr: SocketAddr) -> Result<String> {
     let mut last = String::from("no answer");
     while Instant::now() < deadline {
         match http::get(addr, "/metrics", Duration::from_secs(5)) {
-            Ok((200, body)) if gauge_up(&body, "pod_resources").is_some() => return Ok(body),
+            Ok((200, body))
+                if ["pod_resources", "cgroup"]
+                    .iter()
+                    .all(|source| gauge_up(&body, source).is_some()) =>
+            {
+                return Ok(body);
+            }
             Ok((status, body)) => last = format!("HTTP {status}: {}", body.len()),
             Err(e) => last = format!("{e:#}"),
         }
