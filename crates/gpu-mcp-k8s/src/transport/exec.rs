@@ -223,17 +223,24 @@ impl NodeTransport for ExecTransport {
     }
 }
 
-enum StdoutOutcome {
-    /// Boxed: a response is far larger than the other outcomes.
+/// What an exec'd agent's standard output held.
+#[derive(Debug)]
+pub enum StdoutOutcome {
+    /// The response to the request. Boxed: a response is far larger than the other outcomes.
     Response(Box<Response>),
+    /// The output ended without it.
     Eof {
+        /// The first line that was not JSON-RPC (cut short), if any.
         garbage: Option<String>,
     },
+    /// The output grew past the limit first.
     TooLarge,
 }
 
-/// Read newline-delimited JSON from stdout until the response with `id`.
-async fn read_response<R>(stdout: R, id: &RequestId, limit: usize) -> StdoutOutcome
+/// Reads newline-delimited JSON from an exec'd agent's standard output until the response with
+/// `id` (other messages, such as the `initialize` answer, are skipped), at most `limit` bytes:
+/// what [`ExecTransport`] makes of the bytes an agent wrote, whatever they are.
+pub async fn read_response<R>(stdout: R, id: &RequestId, limit: usize) -> StdoutOutcome
 where
     R: tokio::io::AsyncRead + Unpin,
 {

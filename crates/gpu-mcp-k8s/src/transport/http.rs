@@ -199,18 +199,7 @@ impl HttpTransport {
             })?
             .to_bytes();
 
-        let parsed = if is_sse {
-            response_from_sse(&body, id)
-        } else {
-            serde_json::from_slice::<Value>(&body)
-                .map_err(|e| NodeError::Protocol {
-                    message: format!(
-                        "response is not JSON ({e}): {}",
-                        truncate(&String::from_utf8_lossy(&body))
-                    ),
-                })
-                .and_then(|v| check_response(v, id))
-        };
+        let parsed = response_from_body(&body, is_sse, id);
         if status.is_success() {
             return parsed;
         }
@@ -237,6 +226,27 @@ impl NodeTransport for HttpTransport {
             self.exchange(&url, request).await
         })
     }
+}
+
+/// Reads an agent's HTTP response body (`event_stream`: a `text/event-stream` one, else JSON)
+/// as the JSON-RPC response to the request with `id`: what [`HttpTransport`] makes of the bytes
+/// an agent sent, whatever they are.
+pub fn response_from_body(
+    body: &[u8],
+    event_stream: bool,
+    id: &RequestId,
+) -> Result<Response, NodeError> {
+    if event_stream {
+        return response_from_sse(body, id);
+    }
+    serde_json::from_slice::<Value>(body)
+        .map_err(|e| NodeError::Protocol {
+            message: format!(
+                "response is not JSON ({e}): {}",
+                truncate(&String::from_utf8_lossy(body))
+            ),
+        })
+        .and_then(|v| check_response(v, id))
 }
 
 /// Find the JSON-RPC response with `id` among the events of an SSE body.
