@@ -10,8 +10,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aggregate::{FailureKind, NodeEntry, NodeFailure, gpu_entries, gpu_model};
+use crate::aggregate::{
+    FailureKind, MODEL_NAME_CHARS, NodeEntry, NodeFailure, clip, gpu_entries, gpu_model,
+};
 use crate::fleet_args::{Cursor, NodePattern, node_limit};
+use crate::shape::name;
 use crate::verdict::{node_verdict, parse_verdict, rank};
 
 pub(crate) use gpu_mcp_model::LIST_GPU_NODES;
@@ -24,6 +27,9 @@ pub(crate) const MAX_LIST_LIMIT: u32 = 500;
 const LIST_BUDGET_BYTES: usize = 16 * 1024;
 /// How many names `attention` lists.
 const ATTENTION_NAMES: usize = 20;
+/// How many distinct GPU models a node's entry names (a node has a few; an agent could claim
+/// any number).
+const NODE_MODELS: usize = 8;
 
 /// Arguments of `list_gpu_nodes`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -131,7 +137,8 @@ pub(crate) struct NodeInfo {
     /// GPUs on the node, when the agent answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_count: Option<u64>,
-    /// Distinct GPU models on the node, when the agent answered.
+    /// Distinct GPU models on the node (the first eight, each name cut at 100 characters),
+    /// when the agent answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_models: Option<Vec<String>>,
     /// The node's health verdict (the worst of its GPUs'), when the agent answered.
@@ -190,9 +197,9 @@ impl NodeList {
                         let models: BTreeSet<String> = gpus
                             .iter()
                             .filter_map(gpu_model)
-                            .map(str::to_owned)
+                            .map(|m| clip(m, MODEL_NAME_CHARS))
                             .collect();
-                        info.gpu_models = Some(models.into_iter().collect());
+                        info.gpu_models = Some(models.into_iter().take(NODE_MODELS).collect());
                         info.health = node_verdict(result).map(|v| v.as_str().to_owned());
                     }
                     Some(e) => info.error = e.error.clone(),
@@ -317,7 +324,12 @@ impl NodeList {
                 (Some(h), None) => format!(
                     "{h}, {} GPUs ({})",
                     n.gpu_count.unwrap_or(0),
-                    n.gpu_models.as_deref().unwrap_or_default().join(", ")
+                    n.gpu_models
+                        .iter()
+                        .flatten()
+                        .map(|m| name(m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 (_, Some(e)) => format!(
                     "not answering ({}): {}",

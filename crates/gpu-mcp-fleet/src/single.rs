@@ -210,6 +210,13 @@ fn single_node_result(outcome: NodeOutcome, not_narrowed: Option<String>) -> Cal
     match outcome.reply {
         Ok(mut reply) => match reply.structured_content.take() {
             Some(result) => {
+                let said = reply.failed().then(|| {
+                    format!(
+                        "node {}{pod}: {}",
+                        outcome.node,
+                        quote_untrusted(&result_text(&reply))
+                    )
+                });
                 let answer = NodeAnswer {
                     node: outcome.node,
                     pod: outcome.pod,
@@ -223,8 +230,8 @@ fn single_node_result(outcome: NodeOutcome, not_narrowed: Option<String>) -> Cal
                     }
                 };
                 tagged.is_error = reply.is_error;
-                if reply.failed() {
-                    tagged.content.insert(0, Content::text(result_text(&reply)));
+                if let Some(said) = said {
+                    tagged.content.insert(0, Content::text(said));
                 }
                 if let Some(note) = not_narrowed {
                     tagged.content.insert(0, Content::text(note));

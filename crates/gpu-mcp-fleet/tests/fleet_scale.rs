@@ -541,7 +541,7 @@ async fn default_answers_stay_small_and_count_every_node_at_any_size() {
                     );
                     assert!(words.contains("GPU 3 critical"), "{words}");
                     assert!(
-                        words.contains("Action: Start nvidia-fabricmanager"),
+                        words.contains("Action: \"Start nvidia-fabricmanager"),
                         "{words}"
                     );
                 }

@@ -4,16 +4,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use gpu_mcp_model::output::Verdict;
 use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_INVENTORY};
 use gpu_mcp_protocol::{CallToolResult, Content};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::verdict::parse_verdict;
+
 /// How many XIDs `summary.top_xids` lists at most.
 const TOP_XIDS: usize = 10;
 /// How many node names a summary list carries at most (the counts cover every node).
 pub(crate) const LISTED_NAMES: usize = 10;
+/// How many GPU models `summary.gpu_models` lists at most (`gpus_total` counts every GPU).
+const LISTED_MODELS: usize = 20;
+/// The most characters of a model name an answer repeats (an agent's string, so unbounded).
+pub(crate) const MODEL_NAME_CHARS: usize = 100;
+/// The key under which GPUs and nodes are counted whose verdict is not one of the model's words.
+pub(crate) const UNKNOWN_VERDICT: &str = "unknown";
 
 /// The answer of a GPU tool called without `node`: every node's result or error, and a summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -117,16 +126,18 @@ pub(crate) struct Summary {
     pub failed_by_kind: BTreeMap<String, u64>,
     /// GPUs reported by the nodes that answered.
     pub gpus_total: u64,
-    /// GPUs per health verdict (for example `healthy`, `warning`, `critical`), over the nodes
-    /// that answered; empty when the tool reports no per-GPU verdict.
+    /// GPUs per health verdict (`healthy`, `warning`, `degraded`, `critical`, and `unknown`
+    /// for any other word), over the nodes that answered; empty when the tool reports no
+    /// per-GPU verdict.
     pub gpus_by_verdict: BTreeMap<String, u64>,
-    /// Nodes per node-level health verdict, over the nodes that answered; empty when the tool
-    /// reports no node verdict.
+    /// Nodes per node-level health verdict (the same words), over the nodes that answered;
+    /// empty when the tool reports no node verdict.
     pub nodes_by_verdict: BTreeMap<String, u64>,
     /// The most frequent XIDs across nodes, most frequent first (XID analysis only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_xids: Option<Vec<XidCount>>,
-    /// GPU models and how many of each (inventory only), most common first.
+    /// GPU models and how many of each (inventory only), most common first: the first twenty,
+    /// each name cut at 100 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_models: Option<Vec<ModelCount>>,
 }
@@ -238,34 +249,34 @@ impl Summary {
                 (Some(result), _) if node.ok => {
                     summary.nodes_ok += 1;
                     if let Some(verdict) = top_level_verdict(result) {
-                        *summary
-                            .nodes_by_verdict
-                            .entry(verdict.to_owned())
-                            .or_default() += 1;
+                        add(&mut summary.nodes_by_verdict, verdict_key(verdict), 1);
                     }
                     let gpus = gpu_entries(result);
                     // The agent's own `counts` where it reports them (every GPU, even when the
-                    // answer lists only some); else the listed GPUs.
+                    // answer lists only some); else the listed GPUs. The agent's numbers are
+                    // added without overflowing, whatever it claims.
                     let counts = verdict_counts(result);
-                    summary.gpus_total += counts
-                        .as_ref()
-                        .map_or(gpus.len() as u64, |c| c.iter().map(|(_, n)| n).sum());
+                    let gpus_here = counts.as_ref().map_or(gpus.len() as u64, |c| {
+                        c.iter().fold(0u64, |sum, (_, n)| sum.saturating_add(*n))
+                    });
+                    summary.gpus_total = summary.gpus_total.saturating_add(gpus_here);
                     for (verdict, n) in counts.iter().flatten() {
-                        *summary.gpus_by_verdict.entry(verdict.clone()).or_default() += n;
+                        add(&mut summary.gpus_by_verdict, verdict_key(verdict), *n);
                     }
                     for gpu in gpus {
                         if counts.is_none()
                             && let Some(verdict) = gpu_verdict(gpu)
                         {
-                            *summary.gpus_by_verdict.entry(verdict).or_default() += 1;
+                            add(&mut summary.gpus_by_verdict, verdict_key(&verdict), 1);
                         }
                         if let Some(model) = gpu_model(gpu) {
-                            *models.entry(model.to_owned()).or_default() += 1;
+                            let entry = models.entry(clip(model, MODEL_NAME_CHARS)).or_default();
+                            *entry = entry.saturating_add(1);
                         }
                     }
                     for (xid, count) in xid_counts(result) {
                         let entry = xids.entry(xid).or_default();
-                        entry.0 += count;
+                        entry.0 = entry.0.saturating_add(count);
                         entry.1.insert(node.name.clone());
                     }
                 }
@@ -309,10 +320,32 @@ impl Summary {
                 .map(|(model, count)| ModelCount { model, count })
                 .collect();
             list.sort_by(|a, b| b.count.cmp(&a.count).then(a.model.cmp(&b.model)));
+            list.truncate(LISTED_MODELS);
             summary.gpu_models = Some(list);
         }
         summary
     }
+}
+
+/// Adds `n` to `key`'s count, saturating.
+fn add(counts: &mut BTreeMap<String, u64>, key: &str, n: u64) {
+    let count = counts.entry(key.to_owned()).or_default();
+    *count = count.saturating_add(n);
+}
+
+/// The key a verdict word of an agent is counted under: the model's word, or
+/// [`UNKNOWN_VERDICT`] for any other string (so an agent cannot add keys to the summary).
+pub(crate) fn verdict_key(word: &str) -> &'static str {
+    parse_verdict(word).map_or(UNKNOWN_VERDICT, Verdict::as_str)
+}
+
+/// The first `chars` characters of `text`, with `…` when it was longer.
+pub(crate) fn clip(text: &str, chars: usize) -> String {
+    let mut out: String = text.chars().take(chars).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// The GPUs per verdict of a result that reports them (`counts: {verdict: n}`), without zeros.
@@ -392,192 +425,4 @@ pub(crate) fn top_level_verdict(result: &Value) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn ok(node: &str, structured: Value) -> NodeOutcome {
-        NodeOutcome {
-            node: node.into(),
-            pod: Some(format!("agent-{node}")),
-            duration: Duration::from_millis(12),
-            reply: Ok(CallToolResult::structured(structured, "{}")),
-        }
-    }
-
-    fn failed(node: &str, kind: FailureKind) -> NodeOutcome {
-        NodeOutcome {
-            node: node.into(),
-            pod: None,
-            duration: Duration::from_millis(3),
-            reply: Err(NodeFailure::new(kind, "boom")),
-        }
-    }
-
-    #[test]
-    fn health_fan_out_counts_verdicts_and_names_failed_nodes() {
-        let answer = FanOutAnswer::build(
-            "get_gpu_health",
-            vec![
-                ok(
-                    "node-b",
-                    json!({"verdict": "critical",
-                           "gpus": [{"verdict": "critical"}, {"verdict": "healthy"}]}),
-                ),
-                ok(
-                    "node-a",
-                    json!({"verdict": "healthy", "gpus": [{"health": {"verdict": "healthy"}}]}),
-                ),
-                failed("node-d", FailureKind::NotReady),
-                failed("node-c", FailureKind::Timeout),
-                NodeOutcome {
-                    reply: Ok(CallToolResult::error("NVML unavailable")),
-                    ..ok("node-e", json!({}))
-                },
-            ],
-        );
-        let names: Vec<&str> = answer.nodes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(names, ["node-a", "node-b", "node-c", "node-d", "node-e"]);
-        let s = &answer.summary;
-        assert_eq!(
-            (s.nodes_total, s.nodes_ok, s.nodes_failed, s.nodes_not_ready),
-            (5, 2, 2, 1)
-        );
-        assert_eq!(s.failed_nodes, ["node-c", "node-d", "node-e"]);
-        assert_eq!(s.gpus_total, 3);
-        assert_eq!(
-            s.gpus_by_verdict,
-            BTreeMap::from([("critical".into(), 1), ("healthy".into(), 2)])
-        );
-        assert_eq!(
-            s.nodes_by_verdict,
-            BTreeMap::from([("critical".into(), 1), ("healthy".into(), 1)])
-        );
-        assert_eq!(s.top_xids, None);
-        assert_eq!(s.gpu_models, None);
-        assert!(!answer.all_failed());
-
-        let e = &answer.nodes[4];
-        assert!(!e.ok);
-        assert_eq!(
-            e.error.as_ref().map(|f| f.kind),
-            Some(FailureKind::ToolError)
-        );
-        assert_eq!(
-            e.error.as_ref().map(|f| f.message.as_str()),
-            Some("\"NVML unavailable\"")
-        );
-        assert_eq!(answer.nodes[0].duration_ms, 12);
-        assert_eq!(answer.nodes[0].pod.as_deref(), Some("agent-node-a"));
-    }
-
-    #[test]
-    fn inventory_fan_out_lists_models_most_common_first() {
-        let answer = FanOutAnswer::build(
-            GET_GPU_INVENTORY,
-            vec![
-                ok(
-                    "a",
-                    json!({"gpus": [{"name": "NVIDIA H100"}, {"name": "NVIDIA H100"}]}),
-                ),
-                ok(
-                    "b",
-                    json!({"gpus": [{"name": {"value": "NVIDIA A100"}}, {"name": "not_supported"},
-                                    {"name": {"value": "NVIDIA H100"}}]}),
-                ),
-            ],
-        );
-        assert_eq!(
-            answer.summary.gpu_models,
-            Some(vec![
-                ModelCount {
-                    model: "NVIDIA H100".into(),
-                    count: 3
-                },
-                ModelCount {
-                    model: "NVIDIA A100".into(),
-                    count: 1
-                },
-            ])
-        );
-        assert_eq!(answer.summary.gpus_total, 5);
-    }
-
-    #[test]
-    fn xid_fan_out_ranks_xids_across_nodes() {
-        let answer = FanOutAnswer::build(
-            ANALYZE_XID_ERRORS,
-            vec![
-                ok(
-                    "a",
-                    json!({"events": [{"xid": 79}, {"xid": 48}, {"xid": 79}]}),
-                ),
-                ok(
-                    "b",
-                    json!({"groups": [{"xid": 48, "count": 5}], "events": [{"xid": 48}]}),
-                ),
-                ok("c", json!({"events": []})),
-            ],
-        );
-        assert_eq!(
-            answer.summary.top_xids,
-            Some(vec![
-                XidCount {
-                    xid: 48,
-                    count: 6,
-                    node_count: 2,
-                    nodes: vec!["a".into(), "b".into()]
-                },
-                XidCount {
-                    xid: 79,
-                    count: 2,
-                    node_count: 1,
-                    nodes: vec!["a".into()]
-                },
-            ])
-        );
-    }
-
-    #[test]
-    fn gpu_totals_come_from_the_agents_counts() {
-        let counts = json!({"counts": {"healthy": 7, "warning": 0, "critical": 1},
-                            "gpus": [{"verdict": "critical"}]});
-        let answer = FanOutAnswer::build("get_gpu_health", vec![ok("a", counts)]);
-        let s = &answer.summary;
-        assert_eq!(s.gpus_total, 8);
-        let want = BTreeMap::from([("critical".into(), 1), ("healthy".into(), 7)]);
-        assert_eq!(s.gpus_by_verdict, want);
-    }
-
-    #[test]
-    fn all_failing_is_detected() {
-        let answer = FanOutAnswer::build(
-            "get_gpu_health",
-            vec![
-                failed("a", FailureKind::Unreachable),
-                failed("b", FailureKind::AgentError),
-            ],
-        );
-        assert!(answer.all_failed());
-        assert_eq!(answer.summary.nodes_failed, 2);
-        assert!(FanOutAnswer::build("get_gpu_health", vec![]).all_failed());
-    }
-
-    #[test]
-    fn entries_serialize_result_or_error() {
-        let answer = FanOutAnswer::build(
-            "get_gpu_health",
-            vec![
-                ok("a", json!({"gpus": []})),
-                failed("b", FailureKind::Timeout),
-            ],
-        );
-        let v = serde_json::to_value(&answer).unwrap();
-        assert_eq!(v["nodes"][0]["result"], json!({"gpus": []}));
-        assert!(v["nodes"][0].get("error").is_none());
-        assert_eq!(v["nodes"][1]["error"]["kind"], "timeout");
-        assert!(v["nodes"][1].get("result").is_none());
-        let back: FanOutAnswer = serde_json::from_value(v).unwrap();
-        assert_eq!(back, answer);
-    }
-}
+mod tests;

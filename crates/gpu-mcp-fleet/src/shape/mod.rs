@@ -16,8 +16,8 @@ mod problems;
 mod words;
 
 use problems::problem_of;
-pub(crate) use words::words;
 use words::{headline, how_to_get_more};
+pub(crate) use words::{name, words};
 
 /// The most bytes of per-node details (problems, failures, full entries) one answer carries;
 /// with the summary and the words around them the structured answer stays under 24 KB.
@@ -61,13 +61,13 @@ pub(crate) struct ProblemNode {
     pub node: String,
     /// The node's verdict.
     pub verdict: Verdict,
-    /// The agent's own one-paragraph summary, when it gives one.
+    /// The agent's own one-paragraph summary (its first 400 characters), when it gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// The agent's details of what is wrong, trimmed to the GPUs, findings or Xid groups at or
     /// above `min_verdict`: health `gpus` (with `reasons`) and `node_findings`, Xid `groups`,
     /// topology `findings` (with the `interconnect`), or inventory GPUs with fields that could
-    /// not be read.
+    /// not be read; `left_out` instead when they alone are more than one answer holds.
     pub details: Value,
 }
 
@@ -162,11 +162,18 @@ pub(crate) fn shape(
                 .collect();
             let total = remaining.len();
             let mut last = None;
-            for (r, p) in remaining {
-                if answer.problems.len() >= args.node_limit
-                    || (!answer.problems.is_empty() && !budget.take(&p))
-                {
+            for (r, mut p) in remaining {
+                if answer.problems.len() >= args.node_limit {
                     break;
+                }
+                if !budget.take(&p) {
+                    if !answer.problems.is_empty() {
+                        break;
+                    }
+                    // A page details at least one node: one whose details alone outgrow the
+                    // budget is named with its verdict, and its details are left to `node`.
+                    p.details = too_large(tool, &p.details);
+                    budget.force(&p);
                 }
                 last = Some((r, p.node.clone()));
                 answer.problems.push(p);
@@ -240,13 +247,32 @@ impl Budget {
 
     /// Takes the encoded size of `item`; false (and nothing taken) when it does not fit.
     fn take<T: Serialize>(&mut self, item: &T) -> bool {
-        let size = serde_json::to_vec(item).map_or(usize::MAX, |v| v.len());
+        let size = encoded_size(item);
         if size > self.left {
             return false;
         }
         self.left -= size;
         true
     }
+
+    /// Takes the encoded size of `item` whether it fits or not.
+    fn force<T: Serialize>(&mut self, item: &T) {
+        self.left = self.left.saturating_sub(encoded_size(item));
+    }
+}
+
+fn encoded_size<T: Serialize>(item: &T) -> usize {
+    serde_json::to_vec(item).map_or(usize::MAX, |v| v.len())
+}
+
+/// What stands for a problem node's details that alone are more than one answer holds.
+fn too_large(tool: &str, details: &Value) -> Value {
+    serde_json::json!({
+        "left_out": format!(
+            "{} bytes of details, more than one answer holds: call {tool} with `node` for them",
+            encoded_size(details)
+        )
+    })
 }
 
 fn failed_node(e: &NodeEntry) -> FailedNode {

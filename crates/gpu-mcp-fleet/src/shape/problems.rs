@@ -7,12 +7,14 @@ use gpu_mcp_model::{
 use serde_json::{Value, json};
 
 use super::ProblemNode;
-use crate::aggregate::{NodeEntry, gpu_entries};
+use crate::aggregate::{NodeEntry, clip, gpu_entries};
 use crate::verdict::{node_verdict, parse_verdict, rank};
 
 /// Most processes shown per GPU of a node that needs attention (the agent lists the biggest
 /// first; `node` gives the complete list).
 const PROCESSES_PER_GPU: usize = 8;
+/// The most characters of an agent's own summary a problem node repeats.
+const SUMMARY_CHARS: usize = 400;
 
 /// The node's problems at or above `min`, or `None` when it has none to show.
 pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<ProblemNode> {
@@ -24,7 +26,7 @@ pub(super) fn problem_of(tool: &str, e: &NodeEntry, min: Verdict) -> Option<Prob
         .get("summary")
         .or_else(|| result.get("headline"))
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(|s| clip(s, SUMMARY_CHARS));
     let (verdict, details) = match tool {
         GET_GPU_HEALTH => {
             let verdict = node_verdict(result)?;

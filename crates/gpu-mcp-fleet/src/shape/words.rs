@@ -4,9 +4,12 @@
 use gpu_mcp_model::{ANALYZE_XID_ERRORS, GET_GPU_HEALTH, GET_GPU_PROCESSES, GET_NVLINK_TOPOLOGY};
 use serde_json::Value;
 
+use gpu_mcp_k8s::quote_untrusted;
+
 use super::{FleetAnswer, ProblemNode};
 use crate::aggregate::{Summary, gpu_entries, top_level_verdict};
 use crate::fleet_args::{Detail, FleetArgs};
+use crate::verdict::parse_verdict;
 
 fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
@@ -49,7 +52,7 @@ pub(super) fn headline(tool: &str, s: &Summary, attention: usize) -> String {
                 "{} of {} need attention ({} of {} GPUs not healthy: {}){failed}. {healthy} GPUs healthy.",
                 attention,
                 plural(s.nodes_total as u64, "node", "nodes"),
-                s.gpus_total - healthy,
+                s.gpus_total.saturating_sub(healthy),
                 s.gpus_total,
                 by.join(", ")
             )
@@ -67,10 +70,9 @@ pub(super) fn headline(tool: &str, s: &Summary, attention: usize) -> String {
                         plural(x.node_count as u64, "node", "nodes")
                     )
                 });
-            let with: u64 = s
-                .top_xids
-                .as_ref()
-                .map_or(0, |t| t.iter().map(|x| x.count).sum());
+            let with: u64 = s.top_xids.as_ref().map_or(0, |t| {
+                t.iter().fold(0u64, |sum, x| sum.saturating_add(x.count))
+            });
             format!(
                 "{} across {} answering{top}{failed}.",
                 plural(with, "Xid event", "Xid events"),
@@ -159,9 +161,13 @@ pub(crate) fn words(tool: &str, a: &FleetAnswer) -> String {
         for n in &a.nodes {
             let state = match (&n.result, &n.error) {
                 (Some(r), _) if n.ok => top_level_verdict(r)
-                    .map(str::to_owned)
+                    .map(word)
                     .unwrap_or_else(|| format!("{} GPUs", gpu_entries(r).len())),
-                (_, Some(f)) => format!("no answer ({}): {}", f.kind.as_str(), f.message),
+                (_, Some(f)) => format!(
+                    "no answer ({}): {}",
+                    f.kind.as_str(),
+                    f.message.escape_debug()
+                ),
                 _ => "no answer".to_owned(),
             };
             let _ = writeln!(out, "- {}: {state}", n.name);
@@ -220,7 +226,18 @@ pub(crate) fn words(tool: &str, a: &FleetAnswer) -> String {
 
 /// What a problem node's text says: one line per finding or Xid group.
 fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    // The agent's sentences are quoted, its words and names shown only when plain.
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map_or_else(String::new, quote_untrusted)
+    };
+    let severity = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map_or_else(String::new, word)
+    };
+    let number = |v: &Value, k: &str| v.get(k).map_or_else(|| "?".to_owned(), scalar);
     let mut lines = Vec::new();
     match tool {
         GET_GPU_HEALTH => {
@@ -233,11 +250,10 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
             {
                 let gpu = format!(
                     "GPU {}{}",
-                    g.get("index")
-                        .map_or_else(|| "?".to_owned(), Value::to_string),
+                    number(g, "index"),
                     g.get("uuid")
                         .and_then(Value::as_str)
-                        .map_or_else(String::new, |u| format!(" ({u})"))
+                        .map_or_else(String::new, |u| format!(" ({})", name(u)))
                 );
                 for f in g
                     .get("reasons")
@@ -247,7 +263,7 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                 {
                     lines.push(format!(
                         "{gpu} {}: {} (observed {}, threshold {}). Action: {}",
-                        text(f, "severity"),
+                        severity(f, "severity"),
                         text(f, "summary"),
                         text(f, "observed"),
                         text(f, "threshold"),
@@ -264,7 +280,7 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
             {
                 lines.push(format!(
                     "node {}: {}. Action: {}",
-                    text(f, "severity"),
+                    severity(f, "severity"),
                     text(f, "summary"),
                     text(f, "action")
                 ));
@@ -280,17 +296,14 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
             {
                 lines.push(format!(
                     "GPU {} Xid {} {} ({}, {}x, last {}). Action: {}",
-                    g.get("gpu_index")
-                        .map_or_else(|| "?".to_owned(), Value::to_string),
-                    g.get("xid")
-                        .map_or_else(|| "?".to_owned(), Value::to_string),
+                    number(g, "gpu_index"),
+                    number(g, "xid"),
                     text(g, "name"),
-                    text(g, "severity"),
-                    g.get("count")
-                        .map_or_else(|| "?".to_owned(), Value::to_string),
+                    severity(g, "severity"),
+                    number(g, "count"),
                     g.get("last_seen")
                         .and_then(Value::as_str)
-                        .unwrap_or("unknown"),
+                        .map_or_else(|| "unknown".to_owned(), name),
                     text(g, "action")
                 ));
             }
@@ -312,19 +325,17 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                         let who = x
                             .get("pod")
                             .map_or_else(|| "owner unknown".to_owned(), pod_ref);
-                        format!(
-                            "pid {} {} ({who})",
-                            x.get("pid")
-                                .map_or_else(|| "?".to_owned(), Value::to_string),
-                            text(x, "name")
-                        )
+                        let process = x
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .map_or_else(String::new, name);
+                        format!("pid {} {process} ({who})", number(x, "pid"))
                     })
                     .collect();
                 lines.push(format!(
                     "GPU {} {}: {}",
-                    g.get("index")
-                        .map_or_else(|| "?".to_owned(), Value::to_string),
-                    text(g, "verdict"),
+                    number(g, "index"),
+                    severity(g, "verdict"),
                     if procs.is_empty() {
                         "no processes".to_owned()
                     } else {
@@ -348,8 +359,10 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                     .collect();
                 lines.push(format!(
                     "{} ({}) allocated to {}",
-                    text(a, "device_uuid"),
-                    text(a, "verdict"),
+                    a.get("device_uuid")
+                        .and_then(Value::as_str)
+                        .map_or_else(String::new, name),
+                    severity(a, "verdict"),
                     holders.join(", ")
                 ));
             }
@@ -363,13 +376,13 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
                 .flatten()
             {
                 let who = match (f.get("gpu"), f.get("peer")) {
-                    (Some(a), Some(b)) => format!("GPU {a} and GPU {b}"),
-                    (Some(a), None) => format!("GPU {a}"),
+                    (Some(a), Some(b)) => format!("GPU {} and GPU {}", scalar(a), scalar(b)),
+                    (Some(a), None) => format!("GPU {}", scalar(a)),
                     _ => "node".to_owned(),
                 };
                 lines.push(format!(
                     "{who} {}: {} (observed {}, threshold {}). Action: {}",
-                    text(f, "severity"),
+                    severity(f, "severity"),
                     text(f, "summary"),
                     text(f, "observed"),
                     text(f, "threshold"),
@@ -379,9 +392,9 @@ fn problem_lines(tool: &str, p: &ProblemNode) -> Vec<String> {
         }
         _ => {
             if let Some(s) = &p.summary {
-                lines.push(s.clone());
+                lines.push(quote_untrusted(s));
             } else {
-                lines.push(p.details.to_string());
+                lines.push(quote_untrusted(&p.details.to_string()));
             }
         }
     }
@@ -394,12 +407,48 @@ pub(crate) const TEXT_BYTES: usize = 12 * 1024;
 /// A container as `namespace/pod/container`.
 fn pod_ref(p: &Value) -> String {
     let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
-    format!(
+    name(&format!(
         "{}/{}/{}",
         text("namespace"),
         text("pod"),
         text("container")
-    )
+    ))
+}
+
+/// The most characters of a name (a UUID, a pod, a time) shown as it is.
+const PLAIN_NAME_CHARS: usize = 128;
+
+/// A name an agent wrote, as it is when it is plain (letters, digits and `-_.:/@+`, short),
+/// else quoted: so what an agent writes can neither start a line nor hide in the text.
+pub(crate) fn name(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.len() <= PLAIN_NAME_CHARS
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        quote_untrusted(text)
+    }
+}
+
+/// A verdict or severity word an agent wrote: the model's word, `info`, or the string quoted.
+fn word(text: &str) -> String {
+    match parse_verdict(text) {
+        Some(v) => v.as_str().to_owned(),
+        None if text == "info" => text.to_owned(),
+        None => quote_untrusted(text),
+    }
+}
+
+/// A number, boolean or name from an agent's answer (an index, a count, a PID).
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => name(s),
+        Value::Number(_) | Value::Bool(_) | Value::Null => value.to_string(),
+        other => quote_untrusted(&other.to_string()),
+    }
 }
 
 fn truncate_words(mut text: String) -> String {
