@@ -4,9 +4,12 @@
 //! (already-encoded or as a value), its structured content, and the model types it joins
 //! (`GpuProcessesReport`, the `Verdict` words).
 //!
-//! The gateway's own crates (`gpu-mcp-k8s`, `gpu-mcp-fleet`) are not linked here: they bring the
-//! Kubernetes client and its TLS stack into every fuzz build. Their reading is a thin layer over
-//! the calls below, which are what an agent's bytes reach.
+//! This target stays at those layers, so it runs fast and its findings name them. What the
+//! gateway's own crates do with the same bytes is fuzzed by `node_output` (the node transports'
+//! readers in `gpu-mcp-k8s`: an exec'd agent's stdout, an HTTP JSON or event-stream body) and
+//! `fleet_answer` (a fleet of agents answering anything, through those readers, the router and
+//! `gpu-mcp-fleet`'s catalog: the fan-out aggregation and shaping, `list_gpu_nodes`, the answers
+//! with `node`).
 //!
 //! It never panics; reading the bytes as JSON first and decoding the value agrees with decoding
 //! the bytes at once; a tool result and a process report the gateway accepted re-encode to what

@@ -23,6 +23,8 @@ const TARGETS: &[&str] = &[
     "kernel_log",
     "tool_arguments",
     "agent_reply",
+    "node_output",
+    "fleet_answer",
 ];
 
 /// Arguments of `cargo xtask fuzz`.
