@@ -30,8 +30,11 @@ impl Validator {
         let stamp = venv.join("installed.txt");
         let bin = venv.join("bin").join("kubernetes-validate");
         let venv_python = venv.join("bin").join("python");
-        let ready = fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == KUBERNETES_VALIDATE)
-            && bin.is_file();
+        // The stamp names the pin and where the venv was made: its scripts start with the
+        // absolute path of its interpreter, so a venv moved with its target directory (a
+        // copied or renamed checkout) no longer runs and is made again.
+        let want = format!("{KUBERNETES_VALIDATE} {}", venv.display());
+        let ready = fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == want) && bin.is_file();
         if !ready {
             println!(
                 "chart: installing {KUBERNETES_VALIDATE} into {}",
@@ -73,7 +76,7 @@ impl Validator {
                 "pip install {KUBERNETES_VALIDATE} failed; see {}",
                 log.display()
             );
-            fs::write(&stamp, KUBERNETES_VALIDATE)?;
+            fs::write(&stamp, &want)?;
         }
         Ok(Self {
             bin,
