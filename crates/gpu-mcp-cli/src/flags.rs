@@ -310,7 +310,8 @@ pub struct LogFlags {
     /// Log line format (always on stderr).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    /// Log filter: a level (error, warn, info, debug, trace), or `target=level` directives
+    /// separated by commas, with an optional default level (`gpu_mcp_fleet=debug,info`).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log_level: String,
 }
