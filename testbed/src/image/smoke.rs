@@ -1,8 +1,11 @@
 //! The image run as a user would: its metadata, the agent over HTTP and stdio, the gateway
-//! routing to that agent, each checked by the official Python MCP SDK, and SIGTERM.
+//! routing to that agent, each checked by the official Python MCP SDK, the agent's report of a
+//! kubelet socket it may not use, and SIGTERM.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -42,11 +45,20 @@ pub(super) fn run(engine: &Engine, tag: &str, out_dir: &Path) -> Result<()> {
     let gateway_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, gateway_port));
     let agent_url = format!("http://{agent_addr}/mcp");
 
+    // A kubelet pod-resources socket as kubelets make it: root's, mode 0755, mounted read-only
+    // where the chart mounts it. As UID 65532 the agent cannot connect (that needs write
+    // permission) and must say so at start-up, then serve as usual.
+    let (kubelet_dir, _kubelet_socket) = root_only_socket(out_dir)?;
+    let mount = format!(
+        "{}:/var/lib/kubelet/pod-resources:ro",
+        kubelet_dir.display()
+    );
     let agent = Container::start(
         engine,
         "agent",
         tag,
         None,
+        &["--volume", &mount],
         &[
             "--transport",
             "http",
@@ -59,6 +71,7 @@ pub(super) fn run(engine: &Engine, tag: &str, out_dir: &Path) -> Result<()> {
         ],
     )?;
     agent.wait_probes(agent_addr)?;
+    agent.expect_pod_resources_denied(agent_addr)?;
     sdk_clients::check_with_python("image-agent-http", Server::Http(agent_url.clone()), out_dir)?;
 
     let gateway = Container::start(
@@ -66,6 +79,7 @@ pub(super) fn run(engine: &Engine, tag: &str, out_dir: &Path) -> Result<()> {
         "gateway",
         tag,
         Some("/gpu-mcp-gateway"),
+        &[],
         &[
             "--transport",
             "http",
@@ -137,6 +151,22 @@ fn metadata(engine: &Engine, tag: &str) -> Result<()> {
     Ok(())
 }
 
+/// A listening unix socket `kubelet.sock` in a fresh directory under `out_dir`, both root's with
+/// mode 0755; the listener lives as long as the returned value.
+fn root_only_socket(out_dir: &Path) -> Result<(PathBuf, UnixListener)> {
+    let dir = out_dir.join("pod-resources");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let socket = dir.join("kubelet.sock");
+    let listener =
+        UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    for path in [&dir, &socket] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod 0755 {}", path.display()))?;
+    }
+    Ok((dir, listener))
+}
+
 /// A detached container on the host network, removed when dropped.
 struct Container<'a> {
     engine: &'a Engine,
@@ -150,12 +180,14 @@ impl<'a> Container<'a> {
         what: &'static str,
         tag: &str,
         entrypoint: Option<&str>,
+        options: &[&str],
         args: &[&str],
     ) -> Result<Self> {
         let name = format!("gpu-mcp-image-{what}-{}", std::process::id());
         let _ = engine.command().args(["rm", "-f", &name]).output();
         let mut run = vec!["run", "-d", "--name", &name, "--network", "host"];
         run.extend(LOCKED_DOWN);
+        run.extend(options);
         if let Some(e) = entrypoint {
             run.extend(["--entrypoint", e]);
         }
@@ -191,6 +223,26 @@ impl<'a> Container<'a> {
             })?;
         }
         eprintln!("  {} container: /healthz and /readyz answer 200", self.what);
+        Ok(())
+    }
+
+    /// The agent's start-up check of the pod-resources socket reports `permission_denied`, on
+    /// `/metrics` and in its log.
+    fn expect_pod_resources_denied(&self, addr: SocketAddr) -> Result<()> {
+        const GAUGE: &str =
+            "agent_attribution_source_up{source=\"pod_resources\",reason=\"permission_denied\"} 0";
+        let (status, metrics) = http::get(addr, "/metrics", Duration::from_secs(10))?;
+        ensure!(
+            status == 200 && metrics.contains(GAUGE),
+            "the agent running as 65532 did not report the root-only kubelet socket as \
+             permission denied (`{GAUGE}`); /metrics answered {status}:\n{metrics}"
+        );
+        let logs = self.logs();
+        ensure!(
+            logs.contains("permission_denied"),
+            "the agent's log does not name the denied kubelet socket:\n{logs}"
+        );
+        eprintln!("  agent container: the root-only kubelet socket is reported permission denied");
         Ok(())
     }
 
