@@ -25,13 +25,15 @@ pub mod version;
 pub use envelope::RequestEnvelope;
 pub use error::{Error, Result};
 pub use jsonrpc::{
-    Encode, ErrorCode, ErrorObject, Message, Notification, Request, RequestId, Response, encode,
-    encode_line, http_status_for_error, message_from_value, parse_message,
+    Encode, EncodedMembers, EncodedObject, ErrorCode, ErrorObject, Message, Notification, Request,
+    RequestId, Response, encode, encode_line, http_status_for_error, message_from_value,
+    parse_message,
 };
 pub use mcp::{
     CallToolRequestParams, CallToolResult, CancelledNotificationParams, ClientCapabilities,
     Content, DiscoverResult, Implementation, InitializeRequestParams, InitializeResult,
-    ListToolsResult, LoggingLevel, ServerCapabilities, Tool, ToolAnnotations, ToolsCapability,
+    ListToolsResult, LoggingLevel, ServerCapabilities, SharedCallToolResult, Tool, ToolAnnotations,
+    ToolsCapability,
 };
 pub use tool_schema::tool_definition;
 pub use version::ProtocolVersion;

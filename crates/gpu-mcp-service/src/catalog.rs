@@ -7,7 +7,7 @@ use gpu_mcp_protocol::mcp::{
     CompleteRequestParams, Completion, GetPromptResult, Prompt, ReadResourceResult, Resource,
     ResourceTemplate,
 };
-use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
+use gpu_mcp_protocol::{CallToolResult, JsonObject, SharedCallToolResult, Tool};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,33 @@ pub enum CallError {
     /// No tool of that name: JSON-RPC `-32602`.
     #[error("unknown tool: {0}")]
     UnknownTool(String),
+}
+
+/// What a tool call answered: a result of its own, or one the catalog shares with identical
+/// calls, encoded once ([`ToolCatalog::call_shared`]).
+#[derive(Debug, Clone)]
+pub enum ToolAnswer {
+    /// A result made for this call.
+    Own(CallToolResult),
+    /// A result shared with other calls; the server writes its bytes into the response as they
+    /// are wherever the request's revision takes the result unchanged.
+    Shared(SharedCallToolResult),
+}
+
+impl ToolAnswer {
+    /// The result, by value (a copy of a shared one).
+    pub fn into_result(self) -> CallToolResult {
+        match self {
+            Self::Own(result) => result,
+            Self::Shared(shared) => shared.into_result(),
+        }
+    }
+}
+
+impl From<CallToolResult> for ToolAnswer {
+    fn from(result: CallToolResult) -> Self {
+        Self::Own(result)
+    }
 }
 
 /// Why a prompt could not be filled: JSON-RPC `-32602` with this message.
@@ -59,6 +86,19 @@ pub trait ToolCatalog: Send + Sync + 'static {
         arguments: Option<JsonObject>,
         ctx: CallContext,
     ) -> BoxFuture<'a, Result<CallToolResult, CallError>>;
+
+    /// Runs one tool like [`ToolCatalog::call`], for the server: a catalog that reuses answers
+    /// between identical calls returns them as [`ToolAnswer::Shared`], so that a reuse costs
+    /// the server one copy of the answer's bytes and no encoding.
+    /// By default, [`ToolCatalog::call`]'s own result.
+    fn call_shared<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: Option<JsonObject>,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<ToolAnswer, CallError>> {
+        Box::pin(async move { self.call(name, arguments, ctx).await.map(ToolAnswer::Own) })
+    }
 
     /// The catalog's prompt templates and argument completion, if it has any; the server
     /// declares the `prompts` and `completions` capabilities only then.

@@ -7,10 +7,10 @@ use std::pin::pin;
 
 use futures::future::{Either, select};
 use gpu_mcp_protocol::mcp::{ListToolsResult, LoggingLevel, methods};
-use gpu_mcp_protocol::{CallToolResult, ErrorObject, JsonObject, Request, RequestId, Response};
+use gpu_mcp_protocol::{ErrorObject, JsonObject, Request, RequestId, Response};
 use serde_json::Value;
 
-use crate::catalog::{CallContext, CallError};
+use crate::catalog::{CallContext, CallError, ToolAnswer};
 use crate::exchange::RequestContext;
 use crate::headers::check_headers;
 use crate::lifecycle::Served;
@@ -18,7 +18,7 @@ use crate::logging::request_log_level;
 use crate::paging::{cursor, list_page, page};
 use crate::progress::Progress;
 use crate::session::{Answer, Session};
-use crate::shaping::{shape_call_result, shape_tools};
+use crate::shaping::{shape_call_result, shape_tools, takes_results_unchanged};
 
 const CURSOR_PREFIX: &str = "tools:";
 
@@ -116,9 +116,23 @@ impl Session {
         served: Served,
         ctx: &RequestContext,
     ) -> Option<Answer> {
-        let result = match self.call_tool(&id, params, served, ctx).await? {
-            Ok(result) => result,
+        let answer = match self.call_tool(&id, params, ctx).await? {
+            Ok(answer) => answer,
             Err(e) => return Some(Answer::of(Response::error(Some(id), e))),
+        };
+        // A shared result goes out as its bytes, where the revision takes it unchanged: one
+        // copy into the response, the 2026-07-28 members (encoded once) spliced in.
+        let result = match answer {
+            ToolAnswer::Shared(shared) if takes_results_unchanged(served.version) => {
+                let members = served
+                    .stateless
+                    .then(|| self.server.inner.stateless_members.clone());
+                return Some(Answer {
+                    tool_failed: shared.result().failed(),
+                    response: Response::success_shared(id, shared.encoded().clone(), members),
+                });
+            }
+            other => shape_call_result(other.into_result(), served.version),
         };
         let tool_failed = result.failed();
         // Structured content encoded by the tool goes out as is: the whole result is
@@ -176,9 +190,8 @@ impl Session {
         &self,
         id: &RequestId,
         params: Option<Value>,
-        served: Served,
         request: &RequestContext,
-    ) -> Option<Result<CallToolResult, ErrorObject>> {
+    ) -> Option<Result<ToolAnswer, ErrorObject>> {
         let Some(Value::Object(mut params)) = params else {
             return Some(Err(ErrorObject::invalid_params(
                 "tools/call needs params with the tool `name`",
@@ -217,7 +230,7 @@ impl Session {
             meta,
             progress,
         };
-        let call = pin!(self.server.inner.catalog.call(&name, arguments, ctx));
+        let call = pin!(self.server.inner.catalog.call_shared(&name, arguments, ctx));
         let cancelled = pin!(cancel.cancelled());
         let outcome = match select(call, cancelled).await {
             Either::Left((outcome, _)) => outcome,
@@ -227,7 +240,7 @@ impl Session {
             return None;
         }
         Some(match outcome {
-            Ok(result) => Ok(shape_call_result(result, served.version)),
+            Ok(answer) => Ok(answer),
             Err(CallError::UnknownTool(tool)) => {
                 Err(ErrorObject::invalid_params(format!("Unknown tool: {tool}")))
             }

@@ -142,7 +142,8 @@ mod throttle;
 mod tool;
 
 pub use catalog::{
-    CallContext, CallError, PromptCatalog, PromptError, ResourceCatalog, ResourceError, ToolCatalog,
+    CallContext, CallError, PromptCatalog, PromptError, ResourceCatalog, ResourceError, ToolAnswer,
+    ToolCatalog,
 };
 pub use error::{Error, Result};
 pub use exchange::{Incoming, Label, Outcome, Reply, RequestContext, SessionUse, TransportKind};

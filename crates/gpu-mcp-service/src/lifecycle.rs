@@ -13,6 +13,17 @@ use serde_json::Value;
 use crate::exchange::{Incoming, RequestContext};
 use crate::session::Session;
 
+/// The 2026-07-28 result members of a result that has no `_meta` of its own, for a server
+/// whose `serverInfo` is `server_info_meta`: `resultType` and the server's identity in `_meta`.
+pub(crate) fn stateless_members(server_info_meta: &Value) -> JsonObject {
+    let mut meta = JsonObject::new();
+    meta.insert(META_SERVER_INFO.into(), server_info_meta.clone());
+    let mut extra = JsonObject::new();
+    extra.insert("resultType".into(), RESULT_TYPE_COMPLETE.into());
+    extra.insert("_meta".into(), Value::Object(meta));
+    extra
+}
+
 /// How one request is served.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Served {
@@ -109,15 +120,7 @@ impl Session {
 
     /// The 2026-07-28 result members of a result that has no `_meta` of its own.
     pub(crate) fn stateless_members(&self) -> JsonObject {
-        let mut meta = JsonObject::new();
-        meta.insert(
-            META_SERVER_INFO.into(),
-            self.server.inner.server_info_meta.clone(),
-        );
-        let mut extra = JsonObject::new();
-        extra.insert("resultType".into(), RESULT_TYPE_COMPLETE.into());
-        extra.insert("_meta".into(), Value::Object(meta));
-        extra
+        stateless_members(&self.server.inner.server_info_meta)
     }
 
     /// Adds the 2026-07-28 result members: `resultType` and the server's identity in `_meta`.

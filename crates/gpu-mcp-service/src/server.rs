@@ -3,16 +3,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use gpu_mcp_protocol::JsonObject;
 use gpu_mcp_protocol::mcp::{
     Implementation, PromptsCapability, ResourcesCapability, ServerCapabilities, ToolsCapability,
 };
+use gpu_mcp_protocol::{EncodedMembers, JsonObject};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::catalog::ToolCatalog;
 use crate::error::Result;
+use crate::lifecycle::stateless_members;
 use crate::logging::LogSink;
 use crate::session::{Session, SessionState};
 use crate::tool::validate_tools;
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) implementation_titled: Implementation,
     pub(crate) implementation_plain: Implementation,
     pub(crate) server_info_meta: Value,
+    /// The 2026-07-28 result members, encoded once for results shared by many responses.
+    pub(crate) stateless_members: EncodedMembers,
     /// Names of the catalog's tools, so that reports name only tools that exist.
     pub(crate) tool_names: HashSet<String>,
     /// Whether the catalog offers prompts (fixed for the life of the server).
@@ -135,6 +138,7 @@ impl McpServer {
         let implementation_titled = implementation(&info, true);
         let implementation_plain = implementation(&info, false);
         let server_info_meta = serde_json::to_value(&implementation_titled).unwrap_or(Value::Null);
+        let stateless_members = EncodedMembers::new(&stateless_members(&server_info_meta));
         let tool_names = catalog.tools().into_iter().map(|t| t.name).collect();
         let has_prompts = catalog
             .prompt_catalog()
@@ -154,6 +158,7 @@ impl McpServer {
                 implementation_titled,
                 implementation_plain,
                 server_info_meta,
+                stateless_members,
                 tool_names,
                 has_prompts,
                 has_resources,

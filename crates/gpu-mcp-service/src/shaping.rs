@@ -28,22 +28,28 @@ fn shape_tool(mut tool: Tool, version: ProtocolVersion) -> Tool {
     tool
 }
 
+/// Whether `version` takes every tool result as it is ([`shape_call_result`] changes nothing),
+/// so that a result encoded once can go out in it byte for byte.
+pub(crate) fn takes_results_unchanged(version: ProtocolVersion) -> bool {
+    version.supports_structured_content()
+}
+
 /// Removes `structuredContent` for revisions before 2025-06-18, keeping its JSON in a text block
 /// after the tool's words (the text blocks are words, not the data again).
 pub(crate) fn shape_call_result(
     mut result: CallToolResult,
     version: ProtocolVersion,
 ) -> CallToolResult {
+    if takes_results_unchanged(version) {
+        return result;
+    }
     // `resource_link` blocks exist from 2025-06-18; before, the link is said in words.
-    if !version.supports_structured_content() {
-        for block in &mut result.content {
-            if let Some(uri) = block.link_uri() {
-                *block = Content::text(format!("More at the resource {uri} (resources/read)."));
-            }
+    for block in &mut result.content {
+        if let Some(uri) = block.link_uri() {
+            *block = Content::text(format!("More at the resource {uri} (resources/read)."));
         }
     }
-    if !version.supports_structured_content()
-        && let Some(structured) = result.take_structured_json()
+    if let Some(structured) = result.take_structured_json()
         && !result
             .content
             .iter()

@@ -6,9 +6,12 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use gpu_mcp_protocol::{CallToolResult, JsonObject, Message, Request, Response, Tool};
+use gpu_mcp_protocol::{
+    CallToolResult, JsonObject, Message, Request, Response, SharedCallToolResult, Tool,
+};
 use gpu_mcp_service::{
-    CallContext, CallError, McpServer, RequestContext, ServerInfo, ToolCatalog, tool_definition,
+    CallContext, CallError, Incoming, McpServer, Outcome, RequestContext, ServerInfo, ToolAnswer,
+    ToolCatalog, tool_definition,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,15 +34,36 @@ fn report() -> Report {
     }
 }
 
-/// `encoded` answers with encoded structured content, `plain` with the same content as a `Value`.
-struct Catalog;
+/// `encoded` answers with encoded structured content, `plain` with the same content as a `Value`;
+/// through `call_shared`, `shared` and `failing` answer a result shared by every call.
+struct Catalog {
+    shared: SharedCallToolResult,
+    failing: SharedCallToolResult,
+}
 
 impl ToolCatalog for Catalog {
     fn tools(&self) -> Vec<Tool> {
         vec![
             tool_definition::<NoInput, Report>("encoded", "Encoded", "Encoded result."),
             tool_definition::<NoInput, Report>("plain", "Plain", "Value result."),
+            tool_definition::<NoInput, Report>("shared", "Shared", "Shared result."),
+            tool_definition::<NoInput, Report>("failing", "Failing", "Shared failure."),
         ]
+    }
+
+    fn call_shared<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: Option<JsonObject>,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<ToolAnswer, CallError>> {
+        Box::pin(async move {
+            match name {
+                "shared" => Ok(ToolAnswer::Shared(self.shared.clone())),
+                "failing" => Ok(ToolAnswer::Shared(self.failing.clone())),
+                _ => self.call(name, arguments, ctx).await.map(ToolAnswer::Own),
+            }
+        })
     }
 
     fn call<'a>(
@@ -69,7 +93,15 @@ fn server() -> McpServer {
             title: None,
             instructions: None,
         },
-        Arc::new(Catalog),
+        Arc::new(Catalog {
+            shared: SharedCallToolResult::new(CallToolResult::structured_encoded(
+                &report(),
+                "summary",
+            ))
+            .unwrap(),
+            failing: SharedCallToolResult::new(CallToolResult::error("The GPUs cannot be read."))
+                .unwrap(),
+        }),
     )
 }
 
@@ -153,4 +185,55 @@ async fn envelope_requests_get_the_stateless_members_on_encoded_results() {
         wire["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
         "encoded-test"
     );
+}
+
+/// The reply bytes and outcome of `tool` with `id`, on a fresh session.
+async fn bytes(tool: &str, id: Value, meta: Option<Value>) -> (String, Outcome) {
+    let mut params = json!({"name": tool});
+    if let Some(m) = meta {
+        params["_meta"] = m;
+    }
+    let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+    let reply = server()
+        .session()
+        .answer(Incoming::from_line(request.to_string().as_bytes()).unwrap())
+        .await;
+    let outcome = reply.outcome();
+    (
+        String::from_utf8(reply.into_body().unwrap()).unwrap(),
+        outcome,
+    )
+}
+
+#[tokio::test]
+async fn shared_results_are_the_bytes_of_encoded_ones_with_the_callers_id() {
+    let envelope = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
+    });
+    for meta in [None, Some(envelope)] {
+        let (encoded, _) = bytes("encoded", json!(1), meta.clone()).await;
+        for id in [json!(1), json!(42), json!("x\"y\\z\n")] {
+            let (shared, outcome) = bytes("shared", id.clone(), meta.clone()).await;
+            assert_eq!(outcome, Outcome::Ok);
+            let own_id = format!(r#""id":{id},"#);
+            assert_eq!(shared.replacen(&own_id, r#""id":1,"#, 1), encoded, "{id}");
+        }
+    }
+    // A shared failure is still a tool error.
+    let (failing, outcome) = bytes("failing", json!(1), None).await;
+    assert_eq!(outcome, Outcome::ToolError);
+    let wire: Value = serde_json::from_str(&failing).unwrap();
+    assert_eq!(wire["result"]["isError"], true);
+}
+
+#[tokio::test]
+async fn older_revisions_shape_shared_results_as_they_shape_others() {
+    for version in ["2024-11-05", "2025-03-26"] {
+        let (_, shared) = call("shared", Some(version), None).await;
+        let (_, encoded) = call("encoded", Some(version), None).await;
+        assert_eq!(shared, encoded, "{version}");
+        assert!(shared["result"].get("structuredContent").is_none());
+    }
 }

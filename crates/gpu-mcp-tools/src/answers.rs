@@ -4,27 +4,31 @@
 //! arguments.
 //! The backend reuses one snapshot for its maximum age (`--snapshot-max-age`) and names it by a
 //! generation ([`gpu_mcp_backend::GpuBackend::fresh_generation`]); identical calls within that
-//! generation get the same answer, so it is computed and encoded once and then cloned.
+//! generation get the same answer, so it is computed and encoded once and then shared: the cache
+//! keeps each answer as a [`SharedCallToolResult`], whose bytes the server core copies straight
+//! into each caller's response.
 //! The cache holds the answers of one generation only (a new generation empties it) and is bounded
 //! in entries and bytes; past either bound answers are computed as before, not evicted.
 //! The JSON-RPC id is not part of an answer: the server core wraps each reuse in the caller's own
 //! response.
 
 use std::collections::HashMap;
+use std::future::Future;
 
-use gpu_mcp_protocol::{CallToolResult, Content, JsonObject};
+use gpu_mcp_protocol::{CallToolResult, Content, JsonObject, SharedCallToolResult};
+use gpu_mcp_service::{CallError, ToolAnswer};
 use parking_lot::Mutex;
 use serde_json::Value;
 
 /// Most answers kept for one generation.
 const MAX_ENTRIES: usize = 64;
-/// Most bytes (text and encoded structured content) kept for one generation.
+/// Most bytes (text, encoded structured content and the encoded answer) kept for one generation.
 const MAX_BYTES: usize = 4 << 20;
 
 #[derive(Default)]
 struct Generation {
     id: u64,
-    answers: HashMap<String, CallToolResult>,
+    answers: HashMap<String, SharedCallToolResult>,
     bytes: usize,
 }
 
@@ -99,7 +103,12 @@ fn canonical_scalar(value: &Value, out: &mut String) {
     out.push_str(&value.to_string());
 }
 
-fn size(result: &CallToolResult) -> usize {
+fn size(shared: &SharedCallToolResult) -> usize {
+    let result = shared.result();
+    shared.encoded().get().len() + parts_size(result)
+}
+
+fn parts_size(result: &CallToolResult) -> usize {
     let text: usize = result
         .content
         .iter()
@@ -114,8 +123,42 @@ fn size(result: &CallToolResult) -> usize {
 }
 
 impl AnswerCache {
+    /// The answer of tool `name` to `arguments`: while `fresh` names a snapshot generation, an
+    /// identical earlier call's answer from that generation, else `compute`'s; a new answer is
+    /// kept (encoded once, shared) only when the generation did not change while it was
+    /// computed.
+    pub(crate) async fn answer<F>(
+        &self,
+        fresh: impl Fn() -> Option<u64>,
+        name: &str,
+        arguments: Option<JsonObject>,
+        compute: impl FnOnce(Option<JsonObject>) -> F,
+    ) -> Result<ToolAnswer, CallError>
+    where
+        F: Future<Output = Result<CallToolResult, CallError>>,
+    {
+        let Some(generation) = fresh() else {
+            return compute(arguments).await.map(ToolAnswer::Own);
+        };
+        let key = key(name, arguments.as_ref());
+        if let Some(hit) = self.get(generation, &key) {
+            return Ok(ToolAnswer::Shared(hit));
+        }
+        let result = compute(arguments).await?;
+        if fresh() != Some(generation) {
+            return Ok(ToolAnswer::Own(result));
+        }
+        Ok(match SharedCallToolResult::new(result) {
+            Ok(shared) => {
+                self.put(generation, key, &shared);
+                ToolAnswer::Shared(shared)
+            }
+            Err(result) => ToolAnswer::Own(result),
+        })
+    }
+
     /// The answer of `key` computed from snapshot `generation`, if there is one.
-    pub(crate) fn get(&self, generation: u64, key: &str) -> Option<CallToolResult> {
+    pub(crate) fn get(&self, generation: u64, key: &str) -> Option<SharedCallToolResult> {
         let g = self.current.lock();
         if g.id != generation {
             return None;
@@ -124,7 +167,7 @@ impl AnswerCache {
     }
 
     /// Keeps `result` as the answer of `key` for snapshot `generation`, within the bounds.
-    pub(crate) fn put(&self, generation: u64, key: String, result: &CallToolResult) {
+    pub(crate) fn put(&self, generation: u64, key: String, result: &SharedCallToolResult) {
         let bytes = size(result);
         let mut g = self.current.lock();
         if g.id != generation {
@@ -145,9 +188,15 @@ impl AnswerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gpu_mcp_protocol::EncodedObject;
 
-    fn answer(text: &str) -> CallToolResult {
-        CallToolResult::structured_encoded(&serde_json::json!({"t": text}), text)
+    fn answer(text: &str) -> SharedCallToolResult {
+        let result = CallToolResult::structured_encoded(&serde_json::json!({"t": text}), text);
+        SharedCallToolResult::new(result).unwrap()
+    }
+
+    fn text(shared: Option<SharedCallToolResult>) -> Option<String> {
+        shared.map(|s| s.result().content[0].as_text().unwrap().to_owned())
     }
 
     #[test]
@@ -195,16 +244,21 @@ mod tests {
     #[test]
     fn an_answer_is_reused_only_within_its_generation() {
         let cache = AnswerCache::default();
-        cache.put(1, key("t", None), &answer("one"));
-        assert_eq!(cache.get(1, &key("t", None)), Some(answer("one")));
-        assert_eq!(cache.get(2, &key("t", None)), None);
+        let one = answer("one");
+        cache.put(1, key("t", None), &one);
+        let hit = cache.get(1, &key("t", None)).unwrap();
+        assert!(
+            EncodedObject::ptr_eq(hit.encoded(), one.encoded()),
+            "a hit shares the bytes kept"
+        );
+        assert_eq!(text(cache.get(2, &key("t", None))), None);
         cache.put(2, key("t", None), &answer("two"));
         assert_eq!(
-            cache.get(1, &key("t", None)),
+            text(cache.get(1, &key("t", None))),
             None,
             "the old generation is gone"
         );
-        assert_eq!(cache.get(2, &key("t", None)), Some(answer("two")));
+        assert_eq!(text(cache.get(2, &key("t", None))), Some("two".into()));
     }
 
     #[test]
@@ -218,7 +272,7 @@ mod tests {
         let cache = AnswerCache::default();
         cache.put(1, "big".to_owned(), &answer(&big));
         assert_eq!(
-            cache.get(1, "big"),
+            text(cache.get(1, "big")),
             None,
             "an answer over the byte bound is not kept"
         );

@@ -18,11 +18,11 @@ use gpu_mcp_model::{
 };
 use gpu_mcp_protocol::{CallToolResult, JsonObject, Tool};
 use gpu_mcp_service::{
-    CallContext, CallError, PromptCatalog, ResourceCatalog, ThrottledLog, ToolCatalog,
+    CallContext, CallError, PromptCatalog, ResourceCatalog, ThrottledLog, ToolAnswer, ToolCatalog,
     parse_arguments,
 };
 
-use crate::answers::{self, AnswerCache};
+use crate::answers::AnswerCache;
 use crate::detail::{lists_gpu, narrow_health};
 use crate::health::{assess_gpu, assess_gpu_labelled, names_processes};
 use crate::log::AgentLog;
@@ -502,33 +502,31 @@ impl AgentCatalog {
         }
     }
 
-    /// Runs a tool by name without the MCP plumbing (used by the docs generator and tests).
-    ///
-    /// While the backend names a fresh snapshot generation, an identical earlier call's answer
-    /// from that generation is reused instead of computed again; it is
-    /// kept only when the generation did not change while it was computed.
+    /// Runs a tool by name without the MCP plumbing (used by the docs generator and tests);
+    /// an answer may be reused, as with [`AgentCatalog::run_shared`].
     pub async fn run(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
+        self.run_shared(name, arguments)
+            .await
+            .map(ToolAnswer::into_result)
+    }
+
+    /// Runs a tool by name; a reused answer, and one kept for reuse, comes back shared
+    /// ([`AnswerCache::answer`]).
+    pub async fn run_shared(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<ToolAnswer, CallError> {
         if !self.offers_tool(name) {
             return Err(CallError::UnknownTool(name.to_owned()));
         }
-        let generation = self.backend.fresh_generation();
-        let key = generation.map(|_| answers::key(name, arguments.as_ref()));
-        if let (Some(g), Some(k)) = (generation, &key)
-            && let Some(hit) = self.answers.get(g, k)
-        {
-            return Ok(hit);
-        }
-        let result = self.compute(name, arguments).await?;
-        if let (Some(g), Some(k)) = (generation, key)
-            && self.backend.fresh_generation() == Some(g)
-        {
-            self.answers.put(g, k, &result);
-        }
-        Ok(result)
+        let fresh = || self.backend.fresh_generation();
+        let compute = |arguments| self.compute(name, arguments);
+        self.answers.answer(fresh, name, arguments, compute).await
     }
 
     async fn compute(
@@ -573,10 +571,20 @@ impl ToolCatalog for AgentCatalog {
         arguments: Option<JsonObject>,
         ctx: CallContext,
     ) -> BoxFuture<'a, Result<CallToolResult, CallError>> {
+        let call = self.call_shared(name, arguments, ctx);
+        Box::pin(async move { call.await.map(ToolAnswer::into_result) })
+    }
+
+    fn call_shared<'a>(
+        &'a self,
+        name: &'a str,
+        arguments: Option<JsonObject>,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<ToolAnswer, CallError>> {
         Box::pin(async move {
             tokio::select! {
-                r = self.run(name, arguments) => r,
-                () = ctx.cancel.cancelled() => Ok(CallToolResult::error("The call was cancelled.")),
+                r = self.run_shared(name, arguments) => r,
+                () = ctx.cancel.cancelled() => Ok(CallToolResult::error("The call was cancelled.").into()),
             }
         })
     }

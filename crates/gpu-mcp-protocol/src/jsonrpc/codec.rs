@@ -145,6 +145,12 @@ mod private {
         fn encoded_len_hint(&self) -> usize {
             128
         }
+
+        /// Writes the message into `out` without serde when it has a faster way (`false`,
+        /// writing nothing, when it has none).
+        fn write_direct(&self, _out: &mut Vec<u8>) -> bool {
+            false
+        }
     }
 }
 
@@ -154,14 +160,36 @@ macro_rules! encodable {
         impl Encode for $t {}
     )*};
 }
-encodable!(Message, Request, Notification);
+encodable!(Request, Notification);
 
 impl private::Sealed for Response {
     fn encoded_len_hint(&self) -> usize {
-        128 + self.encoded_result().map_or(0, |r| r.get().len())
+        // `{"jsonrpc":"2.0","id":` and `,"result":` and `}`, plus an id: 128 covers most ids.
+        128 + self.encoded_result_len()
+    }
+
+    fn write_direct(&self, out: &mut Vec<u8>) -> bool {
+        self.write_shared(out)
     }
 }
 impl Encode for Response {}
+
+impl private::Sealed for Message {
+    fn encoded_len_hint(&self) -> usize {
+        match self {
+            Self::Response(r) => r.encoded_len_hint(),
+            _ => 128,
+        }
+    }
+
+    fn write_direct(&self, out: &mut Vec<u8>) -> bool {
+        match self {
+            Self::Response(r) => r.write_direct(out),
+            _ => false,
+        }
+    }
+}
+impl Encode for Message {}
 
 /// Fallback written if a message cannot be serialized, which cannot happen for messages made of
 /// `serde_json::Value`s and strings.
@@ -171,20 +199,21 @@ const ENCODE_FAILURE: &[u8] =
 /// Encodes a message as compact JSON on one line (no trailing newline, no embedded newline).
 pub fn encode<T: Encode + ?Sized>(message: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.encoded_len_hint());
-    if serde_json::to_writer(&mut out, message).is_err() {
+    write(message, &mut out);
+    out
+}
+
+fn write<T: Encode + ?Sized>(message: &T, out: &mut Vec<u8>) {
+    if !message.write_direct(out) && serde_json::to_writer(&mut *out, message).is_err() {
         out.clear();
         out.extend_from_slice(ENCODE_FAILURE);
     }
-    out
 }
 
 /// [`encode`] followed by a single `\n`, the framing of the stdio transport.
 pub fn encode_line<T: Encode + ?Sized>(message: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.encoded_len_hint() + 1);
-    if serde_json::to_writer(&mut out, message).is_err() {
-        out.clear();
-        out.extend_from_slice(ENCODE_FAILURE);
-    }
+    write(message, &mut out);
     out.push(b'\n');
     out
 }

@@ -33,9 +33,12 @@ use serde_json::value::RawValue;
 
 mod codec;
 mod error;
+mod shared;
 
 pub use codec::{Encode, encode, encode_line, message_from_value, parse_message};
 pub use error::{ErrorCode, ErrorObject, http_status_for_error};
+use shared::Spliced;
+pub use shared::{EncodedMembers, EncodedObject};
 
 /// A request id: a string or an integer (never `null` in MCP).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,9 +152,10 @@ impl Notification {
 /// A response: `result` or `error`, never both.
 ///
 /// A success payload is either a [`Value`] (`result`) or, for large results built straight from
-/// Rust types, JSON already encoded ([`Response::success_encoded`]), which is written to the wire
-/// as is instead of going through a `Value` tree.
-/// Read the payload with [`Response::result_value`] to cover both.
+/// Rust types, JSON already encoded ([`Response::success_encoded`], or shared by many responses:
+/// [`Response::success_shared`]), which is written to the wire as is instead of going through a
+/// `Value` tree.
+/// Read the payload with [`Response::result_value`] or [`Response::encoded_result`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct Response {
     /// Always `"2.0"`.
@@ -167,7 +171,16 @@ pub struct Response {
     pub error: Option<ErrorObject>,
     /// Success payload already encoded as JSON.
     #[serde(skip)]
-    encoded_result: Option<Box<RawValue>>,
+    encoded_result: Option<Encoded>,
+}
+
+/// A success payload already encoded.
+#[derive(Debug, Clone)]
+enum Encoded {
+    /// Encoded for this response.
+    Own(Box<RawValue>),
+    /// Shared with other responses, with members appended.
+    Shared(Spliced),
 }
 
 impl Serialize for Response {
@@ -176,10 +189,13 @@ impl Serialize for Response {
         let mut s = serializer.serialize_struct("Response", 3)?;
         s.serialize_field("jsonrpc", &self.jsonrpc)?;
         s.serialize_field("id", &self.id)?;
-        if let Some(raw) = &self.encoded_result {
-            s.serialize_field("result", raw)?;
-        } else if let Some(result) = &self.result {
-            s.serialize_field("result", result)?;
+        match (&self.encoded_result, &self.result) {
+            (Some(Encoded::Own(raw)), _) => s.serialize_field("result", raw)?,
+            (Some(Encoded::Shared(spliced)), _) => {
+                s.serialize_field("result", &spliced.to_raw())?;
+            }
+            (None, Some(result)) => s.serialize_field("result", result)?,
+            (None, None) => {}
         }
         if let Some(error) = &self.error {
             s.serialize_field("error", error)?;
@@ -219,7 +235,24 @@ impl Response {
             id: Some(id),
             result: None,
             error: None,
-            encoded_result: Some(result),
+            encoded_result: Some(Encoded::Own(result)),
+        }
+    }
+    /// A success response whose result is `object`, encoded once and shared with other
+    /// responses, with `members` appended (members `object` already has must not be repeated).
+    /// [`crate::encode`] writes it into one buffer sized up front: the id, then the object's
+    /// bytes with the members spliced in before its closing brace.
+    pub fn success_shared(
+        id: RequestId,
+        object: EncodedObject,
+        members: Option<EncodedMembers>,
+    ) -> Self {
+        Self {
+            jsonrpc: JSONRPC_VERSION.into(),
+            id: Some(id),
+            result: None,
+            error: None,
+            encoded_result: Some(Encoded::Shared(Spliced { object, members })),
         }
     }
     /// An error response.
@@ -236,9 +269,39 @@ impl Response {
     pub fn is_error(&self) -> bool {
         self.error.is_some()
     }
-    /// The success payload when it was built with [`Response::success_encoded`].
-    pub fn encoded_result(&self) -> Option<&RawValue> {
-        self.encoded_result.as_deref()
+    /// The success payload when it was built with [`Response::success_encoded`] or
+    /// [`Response::success_shared`] (the latter's members appended, in a copy).
+    pub fn encoded_result(&self) -> Option<Cow<'_, RawValue>> {
+        match self.encoded_result.as_ref()? {
+            Encoded::Own(raw) => Some(Cow::Borrowed(raw)),
+            Encoded::Shared(spliced) => Some(Cow::Owned(spliced.to_raw())),
+        }
+    }
+
+    /// Bytes of an encoded success payload (0 for any other).
+    pub(crate) fn encoded_result_len(&self) -> usize {
+        match &self.encoded_result {
+            Some(Encoded::Own(raw)) => raw.get().len(),
+            Some(Encoded::Shared(spliced)) => spliced.len(),
+            None => 0,
+        }
+    }
+
+    /// Writes a response built with [`Response::success_shared`] into `out` without serde
+    /// (`false`, writing nothing, for any other).
+    pub(crate) fn write_shared(&self, out: &mut Vec<u8>) -> bool {
+        let (Some(Encoded::Shared(spliced)), None) = (&self.encoded_result, &self.error) else {
+            return false;
+        };
+        out.extend_from_slice(b"{\"jsonrpc\":");
+        // Strings and ids always encode.
+        let _ = serde_json::to_writer(&mut *out, &self.jsonrpc);
+        out.extend_from_slice(b",\"id\":");
+        let _ = serde_json::to_writer(&mut *out, &self.id);
+        out.extend_from_slice(b",\"result\":");
+        spliced.write(out);
+        out.push(b'}');
+        true
     }
     /// The success payload as a [`Value`], however it was built (an encoded payload is parsed,
     /// so prefer [`Response::encoded_result`] on hot paths).
@@ -246,7 +309,7 @@ impl Response {
         if let Some(result) = &self.result {
             return Some(Cow::Borrowed(result));
         }
-        let raw = self.encoded_result.as_ref()?;
+        let raw = self.encoded_result()?;
         serde_json::from_str(raw.get()).ok().map(Cow::Owned)
     }
 }

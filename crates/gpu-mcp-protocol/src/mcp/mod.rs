@@ -30,7 +30,8 @@ pub use resources::{
     ReadResourceResult, Resource, ResourceTemplate, TextResourceContents,
 };
 pub use tools::{
-    CallToolRequestParams, CallToolResult, Content, ListToolsResult, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResult, Content, ListToolsResult, SharedCallToolResult, Tool,
+    ToolAnnotations,
 };
 
 /// Reads request parameters as a typed payload; absent parameters read as `{}`.

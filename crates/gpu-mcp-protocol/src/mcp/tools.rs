@@ -1,13 +1,14 @@
 //! Tools: definitions (`tools/list`), calls (`tools/call`) and their results.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ListPage;
-use crate::JsonObject;
+use crate::{EncodedObject, JsonObject};
 
 /// Result of `tools/list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,6 +343,47 @@ impl CallToolResult {
             obj.insert("isError".into(), Value::Bool(is_error));
         }
         Value::Object(obj)
+    }
+}
+
+/// A `tools/call` result encoded once and shared by every response that carries it: the result,
+/// and the bytes of its object as the revisions with structured content write it (2025-06-18
+/// on), without the members a server adds per response (the 2026-07-28 `resultType` and
+/// `_meta`, appended with [`crate::Response::success_shared`]).
+/// Clones share both.
+#[derive(Debug, Clone)]
+pub struct SharedCallToolResult {
+    result: Arc<CallToolResult>,
+    encoded: EncodedObject,
+}
+
+impl SharedCallToolResult {
+    /// Encodes `result` once; the `Err` gives it back when it cannot be encoded (which a
+    /// result made of `Value`s and strings never is).
+    #[allow(clippy::result_large_err)] // the result given back, on a path never taken
+    pub fn new(result: CallToolResult) -> Result<Self, CallToolResult> {
+        let Some(encoded) = result.to_raw_value(None).ok().and_then(EncodedObject::new) else {
+            return Err(result);
+        };
+        Ok(Self {
+            result: Arc::new(result),
+            encoded,
+        })
+    }
+
+    /// The result.
+    pub fn result(&self) -> &CallToolResult {
+        &self.result
+    }
+
+    /// The result's object as JSON, shared.
+    pub fn encoded(&self) -> &EncodedObject {
+        &self.encoded
+    }
+
+    /// The result, by value (a copy when it is shared with a clone).
+    pub fn into_result(self) -> CallToolResult {
+        Arc::unwrap_or_clone(self.result)
     }
 }
 
