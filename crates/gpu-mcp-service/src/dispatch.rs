@@ -55,7 +55,8 @@ impl Session {
         } else {
             None
         };
-        let run = self.run_method(id, method, params, served, ctx);
+        // Pinned where it is made: the handler's state is not moved (nor held twice).
+        let run = pin!(self.run_method(id, method, params, served, ctx));
         match (log_level, &ctx.notifications) {
             (Some(level), Some(tx)) => self.request_log(level, tx.clone()).around(run).await,
             _ => run.await,

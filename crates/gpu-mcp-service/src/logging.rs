@@ -16,7 +16,6 @@
 //! Records hold what their writer chose to put in them, built from our own fields (node
 //! names, error descriptions); callers never put tokens, headers or request bodies in them.
 
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -230,8 +229,8 @@ pub(crate) struct RequestLog {
 impl RequestLog {
     /// Runs `work`, sending every record at or above the level written until it finishes
     /// (those written just before it finished included), then returns its output.
-    pub(crate) async fn around<T>(mut self, work: impl Future<Output = T>) -> T {
-        let mut work = pin!(work);
+    /// `work` is pinned by the caller, so that its state is not moved into this one.
+    pub(crate) async fn around<T>(mut self, mut work: impl Future<Output = T> + Unpin) -> T {
         loop {
             tokio::select! {
                 biased;
