@@ -514,8 +514,7 @@ impl AgentCatalog {
             .map(ToolAnswer::into_result)
     }
 
-    /// Runs a tool by name; a reused answer, and one kept for reuse, comes back shared
-    /// ([`AnswerCache::answer`]).
+    /// Runs a tool by name; an answer reused or kept for reuse comes back shared (encoded once).
     pub async fn run_shared(
         &self,
         name: &str,
@@ -525,7 +524,8 @@ impl AgentCatalog {
             return Err(CallError::UnknownTool(name.to_owned()));
         }
         let fresh = || self.backend.fresh_generation();
-        let compute = |arguments| self.compute(name, arguments);
+        // Boxed on a miss only: a reuse does not carry the state of a computation it skips.
+        let compute = |arguments| Box::pin(self.compute(name, arguments));
         self.answers.answer(fresh, name, arguments, compute).await
     }
 
