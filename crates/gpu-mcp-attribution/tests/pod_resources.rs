@@ -94,9 +94,14 @@ fn node_pods() -> ListPodResourcesResponse {
     }
 }
 
-struct Kubelet {
-    answer: ListPodResourcesResponse,
-    stall: bool,
+/// A kubelet's pod-resources server: how it answers `List`.
+enum Kubelet {
+    /// With the pods of [`node_pods`].
+    Lists,
+    /// Never.
+    Stalls,
+    /// With an error.
+    Fails(&'static str),
 }
 
 #[tonic::async_trait]
@@ -105,10 +110,11 @@ impl PodResourcesLister for Kubelet {
         &self,
         _: Request<ListPodResourcesRequest>,
     ) -> Result<Response<ListPodResourcesResponse>, Status> {
-        if self.stall {
-            std::future::pending::<()>().await;
+        match self {
+            Self::Lists => Ok(Response::new(node_pods())),
+            Self::Stalls => std::future::pending().await,
+            Self::Fails(message) => Err(Status::internal(*message)),
         }
-        Ok(Response::new(self.answer.clone()))
     }
     async fn get_allocatable_resources(
         &self,
@@ -145,13 +151,7 @@ fn pod(ns: &str, name: &str, c: &str) -> PodRef {
 async fn lists_gpu_allocations_from_a_grpc_server_on_a_unix_socket() {
     let dir = scratch("list");
     let socket = dir.join("kubelet.sock");
-    serve(
-        &socket,
-        Kubelet {
-            answer: node_pods(),
-            stall: false,
-        },
-    );
+    serve(&socket, Kubelet::Lists);
     let client = PodResourcesClient::new(&socket, Duration::from_secs(10));
     let found = client.gpu_allocations().await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
@@ -184,13 +184,7 @@ async fn a_missing_socket_is_a_connect_error_naming_the_path() {
 async fn a_kubelet_that_never_answers_is_cut_at_the_deadline() {
     let dir = scratch("stall");
     let socket = dir.join("kubelet.sock");
-    serve(
-        &socket,
-        Kubelet {
-            answer: node_pods(),
-            stall: true,
-        },
-    );
+    serve(&socket, Kubelet::Stalls);
     let client = PodResourcesClient::new(&socket, Duration::from_millis(300));
     let err = client.gpu_allocations().await.unwrap_err();
     assert!(matches!(err, Error::Deadline { .. }), "{err:?}");
@@ -206,13 +200,7 @@ fn write_cgroup(proc_root: &Path, pid: u32, text: &str) {
 async fn processes_are_attributed_from_both_sources_without_guessing() {
     let dir = scratch("both");
     let socket = dir.join("kubelet.sock");
-    serve(
-        &socket,
-        Kubelet {
-            answer: node_pods(),
-            stall: false,
-        },
-    );
+    serve(&socket, Kubelet::Lists);
     let proc_root = dir.join("proc");
     let uid = UID.replace('-', "_");
     // pid 100: the trainer on GPU0; 200, 201: the notebooks sharing GPU1;
@@ -309,13 +297,7 @@ async fn processes_are_attributed_from_both_sources_without_guessing() {
 async fn each_source_alone_still_answers_what_it_knows() {
     let dir = scratch("alone");
     let socket = dir.join("kubelet.sock");
-    serve(
-        &socket,
-        Kubelet {
-            answer: node_pods(),
-            stall: false,
-        },
-    );
+    serve(&socket, Kubelet::Lists);
     let allocations = PodResourcesClient::new(&socket, Duration::from_secs(10))
         .gpu_allocations()
         .await
@@ -413,42 +395,11 @@ fn allocations_that_did_not_come_from_a_kubelet_name_their_source() {
     );
 }
 
-/// A kubelet that answers every `List` with an error.
-struct BrokenKubelet;
-
-#[tonic::async_trait]
-impl PodResourcesLister for BrokenKubelet {
-    async fn list(
-        &self,
-        _: Request<ListPodResourcesRequest>,
-    ) -> Result<Response<ListPodResourcesResponse>, Status> {
-        Err(Status::internal("pod manager not ready"))
-    }
-    async fn get_allocatable_resources(
-        &self,
-        _: Request<AllocatableResourcesRequest>,
-    ) -> Result<Response<AllocatableResourcesResponse>, Status> {
-        Err(Status::unimplemented("not served here"))
-    }
-    async fn get(
-        &self,
-        _: Request<GetPodResourcesRequest>,
-    ) -> Result<Response<GetPodResourcesResponse>, Status> {
-        Err(Status::unimplemented("not served here"))
-    }
-}
-
 #[tokio::test]
 async fn the_check_of_a_kubelet_counts_the_pods_it_lists() {
     let dir = scratch("check-ok");
     let socket = dir.join("kubelet.sock");
-    serve(
-        &socket,
-        Kubelet {
-            answer: node_pods(),
-            stall: false,
-        },
-    );
+    serve(&socket, Kubelet::Lists);
     let check = PodResourcesClient::new(&socket, Duration::from_secs(10))
         .check()
         .await;
@@ -496,12 +447,7 @@ async fn the_check_says_why_the_socket_cannot_be_used() {
 
     // A kubelet that answers with an error.
     let broken = dir.join("broken.sock");
-    let listener = tokio::net::UnixListener::bind(&broken).unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(PodResourcesListerServer::new(BrokenKubelet))
-            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
-    );
+    serve(&broken, Kubelet::Fails("pod manager not ready"));
     let refused = check(broken).await;
     assert_eq!(refused.problem(), Some(Problem::KubeletError), "{refused}");
     assert!(
@@ -514,13 +460,7 @@ async fn the_check_says_why_the_socket_cannot_be_used() {
 async fn the_check_of_a_kubelet_that_never_answers_ends_at_the_deadline() {
     let dir = scratch("check-stall");
     let socket = dir.join("kubelet.sock");
-    serve(
-        &socket,
-        Kubelet {
-            answer: node_pods(),
-            stall: true,
-        },
-    );
+    serve(&socket, Kubelet::Stalls);
     let check = PodResourcesClient::new(&socket, Duration::from_millis(300))
         .check()
         .await;
