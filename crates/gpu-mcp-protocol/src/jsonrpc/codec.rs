@@ -14,17 +14,21 @@ use super::{ErrorObject, JSONRPC_VERSION, Message, Notification, Request, Reques
 // built only on the error path.
 #[allow(clippy::result_large_err)]
 pub fn parse_message(bytes: &[u8]) -> Result<Message, Response> {
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
+    // The members are read straight into their slots: no map of the whole message and no key
+    // strings. Everything else is still read as JSON values and dropped, so exactly the bytes
+    // that are not JSON for `serde_json::Value` are a parse error.
+    match serde_json::from_slice::<Top>(bytes) {
+        Ok(Top::Object(members)) => message_from_members(members),
+        Ok(Top::Array) => Err(not_batch()),
+        Ok(Top::Other) => Err(not_object()),
         Err(e) => {
             let message = match std::str::from_utf8(bytes) {
                 Err(utf8) => format!("Parse error: invalid UTF-8: {utf8}"),
                 Ok(_) => format!("Parse error: {e}"),
             };
-            return Err(Response::error(None, ErrorObject::parse_error(message)));
+            Err(Response::error(None, ErrorObject::parse_error(message)))
         }
-    };
-    message_from_value(value)
+    }
 }
 
 /// Interprets an already-parsed JSON value as a JSON-RPC message, by the same rules as
@@ -35,33 +39,153 @@ pub fn parse_message(bytes: &[u8]) -> Result<Message, Response> {
 pub fn message_from_value(value: Value) -> Result<Message, Response> {
     let mut obj = match value {
         Value::Object(o) => o,
-        Value::Array(_) => {
-            return Err(invalid(
-                None,
-                "Invalid request: batch arrays are not supported (JSON-RPC batching was removed in MCP 2025-06-18)",
-            ));
-        }
-        _ => {
-            return Err(invalid(
-                None,
-                "Invalid request: a JSON-RPC message must be a JSON object",
-            ));
-        }
+        Value::Array(_) => return Err(not_batch()),
+        _ => return Err(not_object()),
     };
+    message_from_members(Members {
+        jsonrpc: obj.remove("jsonrpc"),
+        id: obj.remove("id"),
+        method: obj.remove("method"),
+        params: obj.remove("params"),
+        result: obj.remove("result"),
+        error: obj.remove("error"),
+    })
+}
 
-    let raw_id = obj.remove("id");
+fn not_batch() -> Response {
+    invalid(
+        None,
+        "Invalid request: batch arrays are not supported (JSON-RPC batching was removed in MCP 2025-06-18)",
+    )
+}
+
+fn not_object() -> Response {
+    invalid(
+        None,
+        "Invalid request: a JSON-RPC message must be a JSON object",
+    )
+}
+
+/// The members of a message JSON-RPC defines, each as it was sent (`None` when absent; a
+/// member sent twice keeps its last value, as a JSON object read into a map does).
+#[derive(Debug, Default)]
+struct Members {
+    jsonrpc: Option<Value>,
+    id: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    result: Option<Value>,
+    error: Option<Value>,
+}
+
+/// What a message's bytes hold at the top: an object's members, an array (a batch) or
+/// anything else.
+// Only ever the parser's return value, consumed at once: boxing the members would cost an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Top {
+    Object(Members),
+    Array,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Top {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopVisitor)
+    }
+}
+
+/// A member name, matched without being kept.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Field {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    Result,
+    Error,
+    #[serde(other)]
+    Other,
+}
+
+struct TopVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let mut m = Members::default();
+        while let Some(field) = map.next_key::<Field>()? {
+            let slot = match field {
+                Field::Jsonrpc => &mut m.jsonrpc,
+                Field::Id => &mut m.id,
+                Field::Method => &mut m.method,
+                Field::Params => &mut m.params,
+                Field::Result => &mut m.result,
+                Field::Error => &mut m.error,
+                Field::Other => {
+                    map.next_value::<Value>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value::<Value>()?);
+        }
+        Ok(Top::Object(m))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        // Read to its end: bytes that are not JSON are a parse error wherever they are.
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(Top::Array)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn message_from_members(m: Members) -> Result<Message, Response> {
+    let Members {
+        jsonrpc,
+        id: raw_id,
+        method,
+        params,
+        result,
+        error,
+    } = m;
     let id = raw_id.as_ref().and_then(RequestId::from_value);
 
-    match obj.remove("jsonrpc") {
+    match jsonrpc {
         Some(Value::String(v)) if v == JSONRPC_VERSION => {}
         _ => return Err(invalid(id, "Invalid request: `jsonrpc` must be \"2.0\"")),
     }
 
-    if let Some(method) = obj.remove("method") {
+    if let Some(method) = method {
         let Value::String(method) = method else {
             return Err(invalid(id, "Invalid request: `method` must be a string"));
         };
-        let params = match obj.remove("params") {
+        let params = match params {
             None | Some(Value::Null) => None,
             Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
             Some(_) => {
@@ -96,8 +220,6 @@ pub fn message_from_value(value: Value) -> Result<Message, Response> {
         };
     }
 
-    let result = obj.remove("result");
-    let error = obj.remove("error");
     match (result, error) {
         (Some(result), None) => match id {
             Some(id) => Ok(Message::Response(Response::success(id, result))),
@@ -295,6 +417,38 @@ mod tests {
         let r = err_of(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}");
         assert_eq!(code(&r), -32700);
         assert!(r.error.unwrap().message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn members_are_read_as_a_map_would_read_them() {
+        // Escaped names, a member sent twice (the last counts), members JSON-RPC does not define.
+        let m = parse_message(
+            br#"{"jsonr\u0070c":"2.0","id":1,"id":2,"method":"ping","x":{"y":[1,2]},"params":{}}"#,
+        )
+        .unwrap();
+        let Message::Request(r) = m else {
+            panic!("not a request: {m:?}")
+        };
+        assert_eq!(r.id, RequestId::Number(2));
+        assert_eq!(r.method, "ping");
+        // A member nobody reads is still JSON that must be valid, in an object or in a batch.
+        for bytes in [
+            &br#"{"jsonrpc":"2.0","x":"\ud800","method":"ping","id":1}"#[..],
+            &b"{\"jsonrpc\":\"2.0\",\"x\":\"\xff\",\"method\":\"ping\",\"id\":1}"[..],
+            &br#"[{"jsonrpc":"2.0"}, "\udfff"]"#[..],
+            &br#"{"jsonrpc":"2.0","method":"ping","id":1"#[..],
+        ] {
+            assert_eq!(
+                code(&err_of(bytes)),
+                -32700,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert_eq!(code(&err_of(br#"[{"jsonrpc":"2.0"}, 1]"#)), -32600);
+        for scalar in ["1", "-1", "1.5", "true", "null", "\"s\""] {
+            assert_eq!(code(&err_of(scalar.as_bytes())), -32600, "{scalar}");
+        }
     }
 
     #[test]
