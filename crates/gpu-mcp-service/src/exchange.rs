@@ -9,7 +9,7 @@
 //!
 //! [`Session::answer`]: crate::Session::answer
 
-use gpu_mcp_protocol::envelope::envelope_version;
+use gpu_mcp_protocol::envelope::{META_LOG_LEVEL, envelope_version, params_meta};
 use gpu_mcp_protocol::mcp::methods;
 use gpu_mcp_protocol::{
     ErrorObject, Message, RequestId, Response, encode, http_status_for_error, parse_message,
@@ -17,7 +17,7 @@ use gpu_mcp_protocol::{
 use serde_json::Value;
 
 use crate::headers::HttpHeaders;
-use crate::progress::NotificationSender;
+use crate::progress::{NotificationSender, PROGRESS_TOKEN};
 use crate::server::McpServer;
 use crate::session::Answer;
 
@@ -122,6 +122,21 @@ impl Incoming {
     pub fn with_notifications(mut self, tx: NotificationSender) -> Self {
         self.ctx.notifications = Some(tx);
         self
+    }
+
+    /// Whether the request may send notifications of its own before its reply: its `_meta`
+    /// asks for progress (`progressToken`) or, in 2026-07-28, for its log records
+    /// (`io.modelcontextprotocol/logLevel`). Only such a request needs a channel
+    /// ([`Incoming::with_notifications`]); the log messages of a session whose client turned
+    /// them on with `logging/setLevel` are the transport's to forward
+    /// ([`crate::Session::log_messages`]).
+    pub fn may_notify(&self) -> bool {
+        let Message::Request(r) = &self.message else {
+            return false;
+        };
+        params_meta(r.params.as_ref()).is_some_and(|meta| {
+            meta.contains_key(PROGRESS_TOKEN) || meta.contains_key(META_LOG_LEVEL)
+        })
     }
 
     /// The message.

@@ -16,6 +16,9 @@ pub const PROGRESS_METHOD: &str = "notifications/progress";
 /// compact, no newline).
 pub type NotificationSender = mpsc::Sender<Vec<u8>>;
 
+/// The `_meta` member by which a request asks for progress notifications.
+pub(crate) const PROGRESS_TOKEN: &str = "progressToken";
+
 /// Reports the progress of one request to its client; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Progress {
@@ -32,7 +35,7 @@ impl Progress {
     /// The reporter of a request with `meta`, if it carries a usable `progressToken` (a string
     /// or an integer) and the transport can deliver notifications.
     pub(crate) fn of(meta: Option<&JsonObject>, tx: Option<&NotificationSender>) -> Option<Self> {
-        let token = meta?.get("progressToken")?;
+        let token = meta?.get(PROGRESS_TOKEN)?;
         let usable = token.is_string() || token.is_i64() || token.is_u64();
         Some(Self {
             token: usable.then(|| token.clone())?,

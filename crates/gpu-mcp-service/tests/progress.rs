@@ -117,3 +117,33 @@ async fn no_token_or_no_channel_means_no_progress() {
         Incoming::from_line(&line(json!({"progressToken": 5}))).expect("a request");
     assert_eq!(reported(&session.answer(without_channel).await), false);
 }
+
+#[tokio::test]
+async fn a_request_that_may_notify_says_so_and_one_that_says_not_sends_nothing() {
+    let session = server().session();
+    for (meta, may) in [
+        (json!({"progressToken": "p"}), true),
+        (json!({"progressToken": 3}), true),
+        (json!({"io.modelcontextprotocol/logLevel": "debug"}), true),
+        (json!({}), false),
+        (json!({"other": 1}), false),
+    ] {
+        let incoming = Incoming::from_line(&line(meta.clone())).expect("a request");
+        assert_eq!(incoming.may_notify(), may, "{meta}");
+        if !may {
+            // Given a channel anyway, it stays silent.
+            let (tx, mut rx) = mpsc::channel(16);
+            let reply = session.answer(incoming.with_notifications(tx)).await;
+            assert_eq!(reported(&reply), false);
+            assert!(rx.try_recv().is_err(), "{meta} sent a notification");
+        }
+    }
+    let notification = Incoming::from_line(
+        br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"_meta":{"progressToken":1},"requestId":1}}"#,
+    )
+    .expect("a notification");
+    assert!(
+        !notification.may_notify(),
+        "a notification is answered by nothing"
+    );
+}

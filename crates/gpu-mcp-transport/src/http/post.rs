@@ -49,6 +49,7 @@ pub(super) async fn post(
     // headers, which go out before anything else.
     if !fresh
         && incoming.request_id().is_some()
+        && stream::may_notify(&session, &incoming)
         && security::names_event_stream(headers.get(ACCEPT))
     {
         return stream::serve(shared, session, incoming, format).await;

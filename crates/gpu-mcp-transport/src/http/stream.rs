@@ -35,6 +35,14 @@ const QUEUED_NOTIFICATIONS: usize = 64;
 /// Encoded events waiting for hyper to take them.
 const QUEUED_EVENTS: usize = 8;
 
+/// Whether `incoming` may send notifications before its reply: it asks for progress or for its
+/// own log records, or its session's client turned log messages on. Any other request is
+/// answered as JSON or one event without the channel, the boxed request and the `select!` of
+/// [`serve`].
+pub(super) fn may_notify(session: &Session, incoming: &Incoming) -> bool {
+    incoming.may_notify() || session.log_level().is_some()
+}
+
 /// Serves `incoming` on `session`, streaming its notifications when it sends any.
 ///
 /// The request runs inside this handler until it sends its first notification: most requests
