@@ -646,3 +646,103 @@ async fn browser_clients_on_allowed_origins_get_cors_headers() {
     let r = h.rpc(&call(2, "echo", json!({}))).await;
     assert!(r.header("access-control-allow-origin").is_none());
 }
+
+/// Reads one HTTP/1 response with a `content-length` from `tcp`, leaving the connection open.
+async fn read_one_response(tcp: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the response: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap();
+            if got.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+fn echo_request() -> Vec<u8> {
+    let body = serde_json::to_vec(&call(1, "echo", json!({"k": 1}))).unwrap();
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    req
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_gets_the_header_deadline_again_for_its_next_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start(HttpConfig {
+        header_read_timeout: std::time::Duration::from_millis(300),
+        ..HttpConfig::default()
+    })
+    .await;
+    // Quiet, then slow: a connection that answered a request and then sends nothing, and one
+    // that starts its next request's headers and never finishes them, are both closed.
+    for next in [&b""[..], b"POST /mcp HTTP/1.1\r\nhost: loc"] {
+        let mut tcp = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
+        tcp.write_all(&echo_request()).await.unwrap();
+        assert!(
+            read_one_response(&mut tcp)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        tcp.write_all(next).await.unwrap();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            tcp.read_to_end(&mut rest),
+        )
+        .await;
+        assert!(
+            closed.is_ok(),
+            "still open after {:?}",
+            String::from_utf8_lossy(next)
+        );
+    }
+    // Requests that keep coming are served on the one connection well past the deadline.
+    let mut tcp = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
+    for _ in 0..8 {
+        tcp.write_all(&echo_request()).await.unwrap();
+        assert!(
+            read_one_response(&mut tcp)
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_serving(&s.http).await;
+}
+
+#[tokio::test]
+async fn a_request_in_flight_longer_than_the_header_deadline_is_answered() {
+    let s = start(HttpConfig {
+        header_read_timeout: std::time::Duration::from_millis(200),
+        ..HttpConfig::default()
+    })
+    .await;
+    let h = s.http.clone();
+    let waiting = tokio::spawn(async move { h.rpc(&call(1, "wait", json!({}))).await });
+    s.catalog.started.notified().await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    s.catalog.gate.notify_one();
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["structuredContent"]["waited"], true);
+}

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gpu_mcp_service::McpServer;
@@ -247,10 +247,13 @@ impl HttpServer {
             );
         }
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The header deadline of HTTP/1 is kept by the connection's own watch
+        // (`serve_connection`), which costs nothing per request; hyper's would arm, allocate
+        // and cancel a timer for every request.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
+            .header_read_timeout(None)
             .max_buf_size(HTTP1_MAX_BUF_BYTES)
             .keep_alive(true);
         builder
@@ -477,12 +480,14 @@ impl Drop for Slot {
     }
 }
 
-/// Per-connection activity, for the idle timeout.
+/// Per-connection activity, for the header and idle deadlines.
 #[derive(Debug)]
 struct Activity {
     epoch: Instant,
     in_flight: AtomicUsize,
     last_ms: AtomicU64,
+    /// The connection speaks HTTP/2 (known from its first request).
+    http2: AtomicBool,
 }
 
 impl Activity {
@@ -525,13 +530,18 @@ async fn serve_connection<I>(
         epoch: Instant::now(),
         in_flight: AtomicUsize::new(0),
         last_ms: AtomicU64::new(0),
+        http2: AtomicBool::new(false),
     });
     let idle = shared.config.idle_timeout;
+    let headers_within = shared.config.header_read_timeout;
     let close_limit = shared.config.effective_shutdown_grace().max(idle);
     let svc = {
         let activity = activity.clone();
         service_fn(move |req: hyper::Request<Incoming>| {
             let (shared, activity) = (shared.clone(), activity.clone());
+            if req.version() == http::Version::HTTP_2 {
+                activity.http2.store(true, Ordering::Relaxed);
+            }
             async move {
                 // Busy until the whole body is written (an event stream outlives the handler).
                 let busy = Busy::start(activity);
@@ -542,18 +552,28 @@ async fn serve_connection<I>(
     };
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    let idle_watch = async {
+    // With no request in flight, an HTTP/1 connection is waiting for request headers: the next
+    // request's, or the rest of those it started to send. It gets `header_read_timeout` from
+    // the end of its last request (from its start before the first), as hyper's own header
+    // deadline would give it; an HTTP/2 connection, whose streams carry their own headers, gets
+    // `idle_timeout`. Requests only move a timestamp: the watch sleeps until the deadline that
+    // timestamp sets and looks again.
+    let quiet_watch = async {
         loop {
+            let bound = if activity.http2.load(Ordering::Relaxed) {
+                idle
+            } else {
+                headers_within
+            };
             let last = Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
-            let deadline = activity.epoch + last + idle;
-            tokio::time::sleep_until(deadline).await;
+            tokio::time::sleep_until(activity.epoch + last + bound).await;
             if activity.in_flight.load(Ordering::Relaxed) > 0 {
                 // Busy: look again later; the request's end moves the deadline.
-                tokio::time::sleep(idle).await;
+                tokio::time::sleep(bound).await;
                 continue;
             }
             if Duration::from_millis(activity.last_ms.load(Ordering::Relaxed)) == last {
-                break;
+                break activity.http2.load(Ordering::Relaxed);
             }
         }
     };
@@ -565,7 +585,15 @@ async fn serve_connection<I>(
             return;
         }
         () = closing.cancelled() => {}
-        () = idle_watch => tracing::debug!("closing an idle connection"),
+        http2 = quiet_watch => {
+            if !http2 {
+                // Nothing is in flight, so nothing is lost: a client still sending headers
+                // is not waited for (a graceful close would wait for its request).
+                tracing::debug!("closing an HTTP/1 connection that sent no request headers in time");
+                return;
+            }
+            tracing::debug!("closing an idle connection");
+        }
     }
     conn.as_mut().graceful_shutdown();
     // In-flight requests end within their own deadlines; a client that does not read its
