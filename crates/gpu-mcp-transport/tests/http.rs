@@ -746,3 +746,36 @@ async fn a_request_in_flight_longer_than_the_header_deadline_is_answered() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["result"]["structuredContent"]["waited"], true);
 }
+
+#[tokio::test]
+async fn a_body_sent_in_several_chunks_is_read_whole() {
+    use tokio::io::AsyncWriteExt;
+    let s = start(HttpConfig::default()).await;
+    let body = serde_json::to_vec(&call(5, "echo", json!({"parts": "a-b-c", "n": 3}))).unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+          accept: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Three chunks, each written and flushed on its own, so the server reads several frames.
+    for part in body.chunks(body.len() / 3 + 1) {
+        let mut chunk = format!("{:x}\r\n", part.len()).into_bytes();
+        chunk.extend_from_slice(part);
+        chunk.extend_from_slice(b"\r\n");
+        tcp.write_all(&chunk).await.unwrap();
+        tcp.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    let text = read_one_response(&mut tcp).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let json_start = text.find("\r\n\r\n").unwrap() + 4;
+    let reply: Value = serde_json::from_str(&text[json_start..]).unwrap();
+    assert_eq!(reply["id"], 5);
+    assert_eq!(
+        reply["result"]["structuredContent"],
+        json!({"parts": "a-b-c", "n": 3})
+    );
+}

@@ -125,6 +125,8 @@ async fn read(
     let prepaid = declared.is_some();
     let collect = async {
         let mut body = Limited::new(body, config.max_body_bytes);
+        // A body that arrives in one frame (most do) is kept as it came, without a copy.
+        let mut whole = Bytes::new();
         let mut buf = BytesMut::new();
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else {
@@ -136,9 +138,17 @@ async fn read(
                     None => return Ok(None),
                 }
             }
-            buf.extend_from_slice(&data);
+            if whole.is_empty() && buf.is_empty() {
+                whole = data;
+            } else {
+                if buf.is_empty() {
+                    buf.extend_from_slice(&std::mem::take(&mut whole));
+                }
+                buf.extend_from_slice(&data);
+            }
         }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Some(buf.freeze()))
+        let bytes = if buf.is_empty() { whole } else { buf.freeze() };
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Some(bytes))
     };
     let collected = tokio::time::timeout(config.body_read_timeout, collect).await;
     match collected {
