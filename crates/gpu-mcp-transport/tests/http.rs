@@ -53,6 +53,27 @@ async fn assert_serving(http: &Http) {
     assert_eq!(v["result"]["structuredContent"], json!({"x": 1}), "{v}");
 }
 
+/// A server whose header deadline is `ms` milliseconds.
+async fn start_with_header_deadline(ms: u64) -> Running {
+    start(HttpConfig {
+        header_read_timeout: std::time::Duration::from_millis(ms),
+        ..HttpConfig::default()
+    })
+    .await
+}
+
+/// Whether the server closes `tcp` within a minute (read to its end); a hang fails the caller.
+async fn closed_by_the_server(tcp: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tcp.read_to_end(&mut rest),
+    )
+    .await
+    .is_ok()
+}
+
 async fn raw(http: &Http, body: impl Into<Bytes>) -> common::Reply {
     http.send(http.post(), body).await
 }
@@ -510,25 +531,15 @@ async fn http2_prior_knowledge_is_served() {
 
 #[tokio::test]
 async fn slow_headers_are_cut_off_and_the_server_keeps_serving() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = start(HttpConfig {
-        header_read_timeout: std::time::Duration::from_millis(200),
-        ..HttpConfig::default()
-    })
-    .await;
+    use tokio::io::AsyncWriteExt;
+    let s = start_with_header_deadline(200).await;
     let mut tcp = tokio::net::TcpStream::connect(s.http.addr).await.unwrap();
     tcp.write_all(b"POST /mcp HTTP/1.1\r\nhost: localhost\r\n")
         .await
         .unwrap();
     // The headers never finish: the server closes the connection (a hang fails the test).
-    let mut rest = Vec::new();
-    let closed = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        tcp.read_to_end(&mut rest),
-    )
-    .await;
     assert!(
-        closed.is_ok(),
+        closed_by_the_server(&mut tcp).await,
         "the server kept a connection with unfinished headers open"
     );
     assert_serving(&s.http).await;
@@ -687,12 +698,8 @@ fn echo_request() -> Vec<u8> {
 
 #[tokio::test]
 async fn a_keep_alive_connection_gets_the_header_deadline_again_for_its_next_request() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = start(HttpConfig {
-        header_read_timeout: std::time::Duration::from_millis(300),
-        ..HttpConfig::default()
-    })
-    .await;
+    use tokio::io::AsyncWriteExt;
+    let s = start_with_header_deadline(300).await;
     // Quiet, then slow: a connection that answered a request and then sends nothing, and one
     // that starts its next request's headers and never finishes them, are both closed.
     for next in [&b""[..], b"POST /mcp HTTP/1.1\r\nhost: loc"] {
@@ -704,14 +711,8 @@ async fn a_keep_alive_connection_gets_the_header_deadline_again_for_its_next_req
                 .starts_with("HTTP/1.1 200")
         );
         tcp.write_all(next).await.unwrap();
-        let mut rest = Vec::new();
-        let closed = tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            tcp.read_to_end(&mut rest),
-        )
-        .await;
         assert!(
-            closed.is_ok(),
+            closed_by_the_server(&mut tcp).await,
             "still open after {:?}",
             String::from_utf8_lossy(next)
         );
@@ -732,11 +733,7 @@ async fn a_keep_alive_connection_gets_the_header_deadline_again_for_its_next_req
 
 #[tokio::test]
 async fn a_request_in_flight_longer_than_the_header_deadline_is_answered() {
-    let s = start(HttpConfig {
-        header_read_timeout: std::time::Duration::from_millis(200),
-        ..HttpConfig::default()
-    })
-    .await;
+    let s = start_with_header_deadline(200).await;
     let h = s.http.clone();
     let waiting = tokio::spawn(async move { h.rpc(&call(1, "wait", json!({}))).await });
     s.catalog.started.notified().await;
