@@ -238,7 +238,12 @@ fn go_command(dir: &Path, mod_flag: &str, log: &File) -> anyhow::Result<Command>
     command
         .current_dir(dir)
         .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", format!("-trimpath -buildvcs=false {mod_flag}"))
+        // No DWARF in the compiled packages: `-s -w` drops it from the binaries anyway, and
+        // without it `GOCACHE` holds about a quarter less.
+        .env(
+            "GOFLAGS",
+            format!("-trimpath -buildvcs=false -gcflags=all=-dwarf=false {mod_flag}"),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone().context("cloning the log handle")?)
         .stderr(log.try_clone().context("cloning the log handle")?);
