@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gpu_mcp_protocol::mcp::{Implementation, LoggingLevel, methods};
-use gpu_mcp_protocol::{Message, Notification, ProtocolVersion, RequestId, Response};
+use gpu_mcp_protocol::{Message, Notification, ProtocolVersion, Request, RequestId, Response};
 use parking_lot::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
@@ -131,7 +131,8 @@ impl Session {
     /// A request cancelled by `notifications/cancelled` (or [`Session::cancel_in_flight`]) also
     /// gets `None`: the spec says the receiver should not answer it.
     pub async fn handle(&self, message: Message, ctx: RequestContext) -> Option<Response> {
-        self.respond(message, &ctx).await.map(|a| a.response)
+        let req = self.take_request(message)?;
+        self.handle_request(req, &ctx).await.map(|a| a.response)
     }
 
     /// Serves one message read by [`McpServer::read_http`] or [`McpServer::read_line`] and
@@ -143,13 +144,19 @@ impl Session {
             stateless,
         } = incoming;
         let opens = matches!(&message, Message::Request(r) if r.method == methods::INITIALIZE);
-        let answer = self.respond(message, &ctx).await;
+        let answer = match self.take_request(message) {
+            Some(req) => self.handle_request(req, &ctx).await,
+            None => None,
+        };
         Reply::from_answer(answer, opens, stateless)
     }
 
-    async fn respond(&self, message: Message, ctx: &RequestContext) -> Option<Answer> {
+    /// A request, to be answered; a notification is acted on here and a response ignored.
+    /// (Synchronous, so that the request's future nests `handle_request`'s directly: each
+    /// `async fn` level in between would copy it once more.)
+    fn take_request(&self, message: Message) -> Option<Request> {
         match message {
-            Message::Request(req) => self.handle_request(req, ctx).await,
+            Message::Request(req) => Some(req),
             Message::Notification(n) => {
                 self.handle_notification(n);
                 None

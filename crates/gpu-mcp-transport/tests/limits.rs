@@ -337,6 +337,20 @@ async fn a_client_over_its_rate_limit_gets_429_and_others_are_served() {
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=1000).contains(&retry), "Retry-After {retry}");
     assert_eq!(r.json()["error"]["code"], -32600);
+    // A browser client on an allowed origin is refused with the CORS headers that let it read
+    // the refusal and its Retry-After.
+    let r = h
+        .send(
+            h.post().header("origin", "http://localhost:6274"),
+            serde_json::to_vec(&call(4, "echo", json!({}))).unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:6274")
+    );
+    assert!(r.header("retry-after").is_some());
     // Only POSTs take from the bucket: a GET is still answered for what it is.
     let get = h.get("/mcp").await;
     assert_eq!(get.status, 405);
@@ -345,11 +359,11 @@ async fn a_client_over_its_rate_limit_gets_429_and_others_are_served() {
     assert_eq!(h.get("/readyz").await.status, 200);
     let metrics = String::from_utf8(h.get("/metrics").await.body.to_vec()).unwrap();
     assert!(
-        metrics.contains("mcp_http_rate_limited_total 1\n"),
+        metrics.contains("mcp_http_rate_limited_total 2\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"mcp_http_responses_total{status="429"} 1"#),
+        metrics.contains(r#"mcp_http_responses_total{status="429"} 2"#),
         "{metrics}"
     );
     // Another client address has its own bucket.

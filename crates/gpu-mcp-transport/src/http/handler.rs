@@ -139,6 +139,10 @@ pub(super) fn busy(message: &'static str) -> HttpResponse {
 }
 
 /// Answers one HTTP request; never fails (every problem is an HTTP status).
+///
+/// Everything before the token check is decided synchronously ([`admit`]), so the only futures
+/// this one nests are the token check's and the method's: each nesting level of an `async fn`
+/// would copy the whole request future once more per request.
 pub(crate) async fn handle(
     shared: &Shared,
     conn: Conn,
@@ -147,7 +151,24 @@ pub(crate) async fn handle(
     // Copied only when the event is recorded: two allocations a request otherwise.
     let logged = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
-    let response = route(shared, conn, req).await;
+    let response = match admit(shared, conn, &req) {
+        Admitted::Answered(response) => response,
+        Admitted::Mcp { origin } => {
+            let mut r = match authenticate(shared, req.headers()).await {
+                Err(refused) => refused,
+                Ok(()) => match *req.method() {
+                    Method::POST => post(shared, conn, req).await,
+                    Method::DELETE => delete(shared, req.headers()),
+                    Method::GET => listen::get(shared, req.headers()),
+                    _ => listen::not_allowed(shared),
+                },
+            };
+            if let Some(origin) = origin {
+                cors(shared, &mut r, origin);
+            }
+            r
+        }
+    };
     let status = response.status().as_u16();
     shared.metrics.http_response(status);
     if let Some((method, path)) = logged {
@@ -156,15 +177,100 @@ pub(crate) async fn handle(
     response
 }
 
-async fn route(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
+/// What [`admit`] decided.
+enum Admitted {
+    /// The request is answered: another path, a refusal, a CORS preflight.
+    Answered(HttpResponse),
+    /// An MCP request that passed `Host`, `Origin` and the rate limit; the token is next.
+    /// `origin`: a browser's allowed origin, which the reply is labelled for (CORS).
+    Mcp { origin: Option<HeaderValue> },
+}
+
+/// Routing, then for the MCP endpoint `Host`, `Origin` (answering a browser's preflight) and
+/// the client's rate limit (before the token, so guessing tokens is limited too).
+fn admit(shared: &Shared, conn: Conn, req: &http::Request<Incoming>) -> Admitted {
     let path = req.uri().path();
-    if path == shared.config.mcp_path {
-        if conn.probes_only {
-            return busy("Service Unavailable: every connection slot is in use; retry later");
-        }
-        return mcp(shared, conn, req).await;
+    if path != shared.config.mcp_path {
+        return Admitted::Answered(other_path(shared, req.method(), path));
     }
-    let method = req.method();
+    if conn.probes_only {
+        return Admitted::Answered(busy(
+            "Service Unavailable: every connection slot is in use; retry later",
+        ));
+    }
+    let config = &shared.config;
+    let headers = req.headers();
+    // HTTP/2 carries the host in `:authority` rather than in a `Host` header.
+    let host = match headers.get(HOST) {
+        Some(value) => Some(value.to_str().unwrap_or("\u{fffd}")),
+        None => req.uri().authority().map(http::uri::Authority::as_str),
+    };
+    if !security::host_allowed(
+        host,
+        &config.allowed_hosts,
+        config.listen.ip().is_loopback(),
+    ) {
+        return Admitted::Answered(rpc_error(
+            StatusCode::FORBIDDEN,
+            None,
+            ErrorCode::InvalidRequest,
+            "Forbidden: Host not allowed",
+        ));
+    }
+    if !security::origin_allowed(headers.get(ORIGIN), &config.allowed_origins) {
+        return Admitted::Answered(rpc_error(
+            StatusCode::FORBIDDEN,
+            None,
+            ErrorCode::InvalidRequest,
+            "Forbidden: Origin not allowed",
+        ));
+    }
+    // Browser clients on an allowed origin: answer preflights and label every reply for CORS.
+    let origin = headers.get(ORIGIN).cloned();
+    if let Some(origin) = &origin
+        && req.method() == Method::OPTIONS
+    {
+        let mut r = with_type(
+            StatusCode::NO_CONTENT,
+            "text/plain; charset=utf-8",
+            Bytes::new(),
+        );
+        let h = r.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(listen::allowed_methods(shared)),
+        );
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            shared.cors_request_headers.clone(),
+        );
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        cors(shared, &mut r, origin.clone());
+        return Admitted::Answered(r);
+    }
+    if req.method() == Method::POST
+        && let Err(wait) = shared.limiter.admit(conn.peer.ip())
+    {
+        shared.metrics.rate_limited();
+        tracing::debug!(peer = %conn.peer, ?wait, "request refused: over the client's rate limit");
+        let mut r = rpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            ErrorCode::InvalidRequest,
+            "Too Many Requests: this client is over its request rate; retry after the time in Retry-After",
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(rate::retry_after_secs(wait)));
+        if let Some(origin) = origin {
+            cors(shared, &mut r, origin);
+        }
+        return Admitted::Answered(r);
+    }
+    Admitted::Mcp { origin }
+}
+
+/// Every path but the MCP endpoint: OAuth metadata, probes, version, metrics.
+fn other_path(shared: &Shared, method: &Method, path: &str) -> HttpResponse {
     let readable = method == Method::GET || method == Method::HEAD;
     let metadata = shared
         .oauth
@@ -204,62 +310,6 @@ async fn route(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> Htt
     }
 }
 
-async fn mcp(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
-    let config = &shared.config;
-    let headers = req.headers();
-    // HTTP/2 carries the host in `:authority` rather than in a `Host` header.
-    let host = match headers.get(HOST) {
-        Some(value) => Some(value.to_str().unwrap_or("\u{fffd}")),
-        None => req.uri().authority().map(http::uri::Authority::as_str),
-    };
-    if !security::host_allowed(
-        host,
-        &config.allowed_hosts,
-        config.listen.ip().is_loopback(),
-    ) {
-        return rpc_error(
-            StatusCode::FORBIDDEN,
-            None,
-            ErrorCode::InvalidRequest,
-            "Forbidden: Host not allowed",
-        );
-    }
-    if !security::origin_allowed(headers.get(ORIGIN), &config.allowed_origins) {
-        return rpc_error(
-            StatusCode::FORBIDDEN,
-            None,
-            ErrorCode::InvalidRequest,
-            "Forbidden: Origin not allowed",
-        );
-    }
-    // Browser clients on an allowed origin: answer preflights and label every reply for CORS.
-    let Some(origin) = headers.get(ORIGIN).cloned() else {
-        return authorized(shared, conn, req).await;
-    };
-    if req.method() == Method::OPTIONS {
-        let mut r = with_type(
-            StatusCode::NO_CONTENT,
-            "text/plain; charset=utf-8",
-            Bytes::new(),
-        );
-        let h = r.headers_mut();
-        h.insert(
-            ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(listen::allowed_methods(shared)),
-        );
-        h.insert(
-            ACCESS_CONTROL_ALLOW_HEADERS,
-            shared.cors_request_headers.clone(),
-        );
-        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        cors(shared, &mut r, origin);
-        return r;
-    }
-    let mut r = authorized(shared, conn, req).await;
-    cors(shared, &mut r, origin);
-    r
-}
-
 fn cors(shared: &Shared, response: &mut HttpResponse, origin: HeaderValue) {
     let h = response.headers_mut();
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -268,36 +318,6 @@ fn cors(shared: &Shared, response: &mut HttpResponse, origin: HeaderValue) {
         shared.cors_expose_headers.clone(),
     );
     h.append(VARY, HeaderValue::from_static("origin"));
-}
-
-/// The MCP endpoint once `Host` and `Origin` passed: the client's rate limit (before the token,
-/// so guessing tokens is limited too), the bearer token or OAuth access token, then the method.
-async fn authorized(shared: &Shared, conn: Conn, req: http::Request<Incoming>) -> HttpResponse {
-    let headers = req.headers();
-    if req.method() == Method::POST
-        && let Err(wait) = shared.limiter.admit(conn.peer.ip())
-    {
-        shared.metrics.rate_limited();
-        tracing::debug!(peer = %conn.peer, ?wait, "request refused: over the client's rate limit");
-        let mut r = rpc_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            None,
-            ErrorCode::InvalidRequest,
-            "Too Many Requests: this client is over its request rate; retry after the time in Retry-After",
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(rate::retry_after_secs(wait)));
-        return r;
-    }
-    if let Err(refused) = authenticate(shared, headers).await {
-        return refused;
-    }
-    match *req.method() {
-        Method::POST => post(shared, conn, req).await,
-        Method::DELETE => delete(shared, req.headers()),
-        Method::GET => listen::get(shared, req.headers()),
-        _ => listen::not_allowed(shared),
-    }
 }
 
 /// The token rule: with neither a static token nor OAuth configured every request passes; the
