@@ -19,9 +19,12 @@ use tokio_util::sync::CancellationToken;
 use super::Conn;
 use super::handler::{self, Shared};
 
-/// Per-connection activity, for the header and idle deadlines.
+/// Per-connection activity, for the header and idle deadlines, and the server's state: a
+/// request clones this connection's `Arc`, whose count no other connection's requests touch,
+/// rather than the server's, which every worker thread would contend for.
 #[derive(Debug)]
 struct Activity {
+    shared: Arc<Shared>,
     epoch: Instant,
     in_flight: AtomicUsize,
     last_ms: AtomicU64,
@@ -67,6 +70,7 @@ pub(super) async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity {
+        shared: shared.clone(),
         epoch: Instant::now(),
         in_flight: AtomicUsize::new(0),
         last_ms: AtomicU64::new(0),
@@ -78,14 +82,15 @@ pub(super) async fn serve<I>(
     let svc = {
         let activity = activity.clone();
         service_fn(move |req: hyper::Request<Incoming>| {
-            let (shared, activity) = (shared.clone(), activity.clone());
+            let activity = activity.clone();
             if req.version() == http::Version::HTTP_2 {
                 activity.http2.store(true, Ordering::Relaxed);
             }
             async move {
                 // Busy until the whole body is written (an event stream outlives the handler).
-                let busy = Busy::start(activity);
-                let response = handler::handle(&shared, conn_info, req).await;
+                let busy = Busy::start(activity.clone());
+                let shared = &activity.shared;
+                let response = handler::handle(shared, conn_info, req).await;
                 Ok::<_, Infallible>(shared.budgeted(response, busy))
             }
         })

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::Conn;
 use super::body::{BudgetedBody, ReplyBody};
 use super::listen;
+use super::names;
 use super::oauth::Verifier;
 use super::post::post;
 use super::rate::{self, RateLimiter};
@@ -389,7 +390,7 @@ fn delete(shared: &Shared, headers: &HeaderMap) -> HttpResponse {
 /// The `Mcp-Session-Id` header: `None` when absent, 400 when it is not visible ASCII (the only
 /// characters an id this server issues contains).
 pub(super) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, BadSessionId> {
-    let Some(value) = headers.get(SESSION_ID_HEADER) else {
+    let Some(value) = headers.get(&names::SESSION_ID) else {
         return Ok(None);
     };
     match value.to_str() {

@@ -5,6 +5,7 @@ mod body;
 mod connection;
 mod handler;
 mod listen;
+mod names;
 mod oauth;
 mod post;
 mod rate;

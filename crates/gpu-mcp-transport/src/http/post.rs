@@ -7,7 +7,6 @@
 
 use bytes::{Bytes, BytesMut};
 use gpu_mcp_protocol::ErrorCode;
-use gpu_mcp_protocol::http::SESSION_ID_HEADER;
 use gpu_mcp_service::{HttpHeaders, Incoming, Reply, Session, SessionUse};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -16,7 +15,7 @@ use http_body_util::{BodyExt, Limited};
 use super::handler::{HttpResponse, Shared, busy, rpc_error, session_id, with_type};
 use super::security::{self, ReplyFormat};
 use super::sessions::TableFull;
-use super::{Conn, SessionMode, stream};
+use super::{Conn, SessionMode, names, stream};
 use crate::budget::Held;
 
 pub(super) async fn post(
@@ -35,7 +34,8 @@ pub(super) async fn post(
         Ok(read) => read,
         Err(refused) => return refused,
     };
-    let mcp_headers = HttpHeaders::from_lookup(|name| headers.get(name).map(HeaderValue::as_bytes));
+    let mcp_headers =
+        HttpHeaders::from_lookup(|name| names::get(headers, name).map(HeaderValue::as_bytes));
     let incoming = match Incoming::from_http(mcp_headers, &bytes) {
         Ok(incoming) => incoming,
         Err(rejected) => return frame(rejected, ReplyFormat::Json, None),
@@ -249,7 +249,7 @@ pub(super) fn frame(reply: Reply, format: ReplyFormat, session_id: Option<String
         }
     };
     if let Some(id) = session_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response.headers_mut().insert(SESSION_ID_HEADER, id);
+        response.headers_mut().insert(names::SESSION_ID.clone(), id);
     }
     response
 }
