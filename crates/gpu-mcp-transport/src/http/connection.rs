@@ -69,16 +69,16 @@ pub(super) async fn serve<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let idle = shared.config.idle_timeout;
+    let headers_within = shared.config.header_read_timeout;
+    let close_limit = shared.config.effective_shutdown_grace().max(idle);
     let activity = Arc::new(Activity {
-        shared: shared.clone(),
+        shared,
         epoch: Instant::now(),
         in_flight: AtomicUsize::new(0),
         last_ms: AtomicU64::new(0),
         http2: AtomicBool::new(false),
     });
-    let idle = shared.config.idle_timeout;
-    let headers_within = shared.config.header_read_timeout;
-    let close_limit = shared.config.effective_shutdown_grace().max(idle);
     let svc = {
         let activity = activity.clone();
         service_fn(move |req: hyper::Request<Incoming>| {

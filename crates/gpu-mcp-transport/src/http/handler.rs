@@ -155,7 +155,11 @@ pub(crate) async fn handle(
     let response = match admit(shared, conn, &req) {
         Admitted::Answered(response) => response,
         Admitted::Mcp { origin } => {
-            let mut r = match authenticate(shared, req.headers()).await {
+            let refused = match over_rate_limit(shared, conn, req.method()) {
+                Some(refused) => Err(refused),
+                None => authenticate(shared, req.headers()).await,
+            };
+            let mut r = match refused {
                 Err(refused) => refused,
                 Ok(()) => match *req.method() {
                     Method::POST => post(shared, conn, req).await,
@@ -182,13 +186,12 @@ pub(crate) async fn handle(
 enum Admitted {
     /// The request is answered: another path, a refusal, a CORS preflight.
     Answered(HttpResponse),
-    /// An MCP request that passed `Host`, `Origin` and the rate limit; the token is next.
+    /// An MCP request that passed `Host` and `Origin`; the rate limit and the token are next.
     /// `origin`: a browser's allowed origin, which the reply is labelled for (CORS).
     Mcp { origin: Option<HeaderValue> },
 }
 
-/// Routing, then for the MCP endpoint `Host`, `Origin` (answering a browser's preflight) and
-/// the client's rate limit (before the token, so guessing tokens is limited too).
+/// Routing, then for the MCP endpoint `Host` and `Origin` (answering a browser's preflight).
 fn admit(shared: &Shared, conn: Conn, req: &http::Request<Incoming>) -> Admitted {
     let path = req.uri().path();
     if path != shared.config.mcp_path {
@@ -249,25 +252,27 @@ fn admit(shared: &Shared, conn: Conn, req: &http::Request<Incoming>) -> Admitted
         cors(shared, &mut r, origin.clone());
         return Admitted::Answered(r);
     }
-    if req.method() == Method::POST
-        && let Err(wait) = shared.limiter.admit(conn.peer.ip())
-    {
-        shared.metrics.rate_limited();
-        tracing::debug!(peer = %conn.peer, ?wait, "request refused: over the client's rate limit");
-        let mut r = rpc_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            None,
-            ErrorCode::InvalidRequest,
-            "Too Many Requests: this client is over its request rate; retry after the time in Retry-After",
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(rate::retry_after_secs(wait)));
-        if let Some(origin) = origin {
-            cors(shared, &mut r, origin);
-        }
-        return Admitted::Answered(r);
-    }
     Admitted::Mcp { origin }
+}
+
+/// The 429 for a POST over the client's rate limit, which comes before the token, so guessing
+/// tokens is limited too.
+fn over_rate_limit(shared: &Shared, conn: Conn, method: &Method) -> Option<HttpResponse> {
+    if method != Method::POST {
+        return None;
+    }
+    let wait = shared.limiter.admit(conn.peer.ip()).err()?;
+    shared.metrics.rate_limited();
+    tracing::debug!(peer = %conn.peer, ?wait, "request refused: over the client's rate limit");
+    let mut r = rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        ErrorCode::InvalidRequest,
+        "Too Many Requests: this client is over its request rate; retry after the time in Retry-After",
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(rate::retry_after_secs(wait)));
+    Some(r)
 }
 
 /// Every path but the MCP endpoint: OAuth metadata, probes, version, metrics.
